@@ -1,0 +1,60 @@
+//! The casedesk HTTP contract (`shared/contract.md` §1) as Rust types, shared by the app
+//! and the reference server so both sides agree on every field by construction.
+//!
+//! # Layout
+//! - [`case`]: `Case`, its status and priority, the create body and the PATCH body.
+//! - [`note`]: `Note` and its create body.
+//! - [`list`]: the case list query (filters, sort, paging) and its page of results.
+//! - [`metrics`]: the dashboard metrics.
+//! - [`event`]: change events pushed over the WebSocket.
+//! - [`error`]: the error body every failing endpoint returns, and its codes.
+//! - [`validate`]: the field rules (title length, tags…) both sides enforce.
+//! - [`timestamp`]: RFC 3339 UTC instants; nothing here reads the clock.
+
+pub mod case;
+pub mod error;
+pub mod event;
+pub mod list;
+pub mod metrics;
+pub mod note;
+pub mod timestamp;
+pub mod validate;
+
+pub use case::{Case, CasePatch, CaseStatus, NewCase, Priority};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use event::ChangeEvent;
+pub use list::{CaseList, CaseListQuery, CaseSort};
+pub use metrics::{DashboardMetrics, DayCount, PriorityCounts, StatusCounts};
+pub use note::{NewNote, Note};
+pub use timestamp::Timestamp;
+pub use validate::FieldErrors;
+
+/// The path prefix of every API endpoint.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// The ETag of a case at `version`: the version number in double quotes.
+pub fn etag_for_version(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Reads a case version back from an `ETag`/`If-Match` value such as `"3"` or `W/"3"`.
+pub fn version_from_etag(etag: &str) -> Option<u64> {
+    let trimmed = etag.trim();
+    let trimmed = trimmed.strip_prefix("W/").unwrap_or(trimmed);
+    trimmed.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip_and_reject_garbage() {
+        assert_eq!(etag_for_version(7), "\"7\"");
+        assert_eq!(version_from_etag("\"7\""), Some(7));
+        assert_eq!(version_from_etag(" W/\"12\" "), Some(12));
+        assert_eq!(version_from_etag("7"), None);
+        assert_eq!(version_from_etag("\"x\""), None);
+        assert_eq!(version_from_etag("\""), None);
+    }
+}

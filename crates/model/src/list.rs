@@ -1,0 +1,351 @@
+//! The case list: its filters, sort orders and paging (`GET /cases`), the rule for which
+//! cases a filter admits and in what order, and the page of results.
+//!
+//! The server implements the same rules in SQL; the app uses them to place a case created
+//! or changed offline where the server will put it.
+
+use crate::{Case, CaseStatus, FieldErrors, Priority};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+
+/// Default page size.
+pub const DEFAULT_PER_PAGE: u32 = 50;
+/// Largest page size the server accepts.
+pub const MAX_PER_PAGE: u32 = 200;
+
+/// How the list is ordered. Ties are broken by id, ascending, so paging is stable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CaseSort {
+    #[serde(rename = "updated_at")]
+    UpdatedAsc,
+    #[default]
+    #[serde(rename = "-updated_at")]
+    UpdatedDesc,
+    #[serde(rename = "priority")]
+    PriorityAsc,
+    #[serde(rename = "-priority")]
+    PriorityDesc,
+    #[serde(rename = "created_at")]
+    CreatedAsc,
+    #[serde(rename = "-created_at")]
+    CreatedDesc,
+}
+
+impl CaseSort {
+    /// Every order, default first.
+    pub const ALL: [CaseSort; 6] = [
+        Self::UpdatedDesc,
+        Self::UpdatedAsc,
+        Self::PriorityDesc,
+        Self::PriorityAsc,
+        Self::CreatedDesc,
+        Self::CreatedAsc,
+    ];
+
+    /// The wire name (`-updated_at`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpdatedAsc => "updated_at",
+            Self::UpdatedDesc => "-updated_at",
+            Self::PriorityAsc => "priority",
+            Self::PriorityDesc => "-priority",
+            Self::CreatedAsc => "created_at",
+            Self::CreatedDesc => "-created_at",
+        }
+    }
+
+    /// What a person reads in the sort menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::UpdatedAsc => "Least recently updated",
+            Self::UpdatedDesc => "Recently updated",
+            Self::PriorityAsc => "Lowest priority",
+            Self::PriorityDesc => "Highest priority",
+            Self::CreatedAsc => "Oldest",
+            Self::CreatedDesc => "Newest",
+        }
+    }
+
+    /// Reads a wire name; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The order in which `a` and `b` appear in a list sorted this way.
+    pub fn compare(self, a: &Case, b: &Case) -> Ordering {
+        let primary = match self {
+            Self::UpdatedAsc => a.updated_at.cmp(&b.updated_at),
+            Self::UpdatedDesc => b.updated_at.cmp(&a.updated_at),
+            Self::PriorityAsc => a.priority.cmp(&b.priority),
+            Self::PriorityDesc => b.priority.cmp(&a.priority),
+            Self::CreatedAsc => a.created_at.cmp(&b.created_at),
+            Self::CreatedDesc => b.created_at.cmp(&a.created_at),
+        };
+        primary.then_with(|| a.id.cmp(&b.id))
+    }
+}
+
+/// The query of `GET /cases`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CaseListQuery {
+    pub status: Option<CaseStatus>,
+    pub priority: Option<Priority>,
+    /// Searched in title and description, ASCII case-insensitively; blank means no search.
+    pub q: Option<String>,
+    pub sort: CaseSort,
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for CaseListQuery {
+    fn default() -> Self {
+        Self {
+            status: None,
+            priority: None,
+            q: None,
+            sort: CaseSort::default(),
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+impl CaseListQuery {
+    /// Reads `name=value` pairs (already percent-decoded), as from a URL's query string.
+    /// Empty values mean "not set"; unknown names are ignored; bad values are named in the error.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, FieldErrors> {
+        let mut query = Self::default();
+        let mut errors = FieldErrors::new();
+        for (name, value) in pairs {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match name {
+                "status" => match CaseStatus::parse(value) {
+                    Some(s) => query.status = Some(s),
+                    None => errors.insert(
+                        "status",
+                        format!("`{value}` is not a status: use open, in_progress, resolved or closed."),
+                    ),
+                },
+                "priority" => match Priority::parse(value) {
+                    Some(p) => query.priority = Some(p),
+                    None => errors.insert(
+                        "priority",
+                        format!("`{value}` is not a priority: use low, medium, high or critical."),
+                    ),
+                },
+                "q" => query.q = Some(value.to_owned()),
+                "sort" => match CaseSort::parse(value) {
+                    Some(s) => query.sort = s,
+                    None => errors.insert(
+                        "sort",
+                        format!(
+                            "`{value}` is not a sort order: use updated_at, -updated_at, priority, -priority, created_at or -created_at."
+                        ),
+                    ),
+                },
+                "page" => match value.parse::<u32>() {
+                    Ok(p) if p >= 1 => query.page = p,
+                    _ => errors.insert("page", format!("`{value}` is not a page number (1 or more).")),
+                },
+                "per_page" => match value.parse::<u32>() {
+                    Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => query.per_page = n,
+                    _ => errors.insert(
+                        "per_page",
+                        format!("`{value}` is not a page size: use a number from 1 to {MAX_PER_PAGE}."),
+                    ),
+                },
+                _ => {}
+            }
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The `name=value` pairs that differ from the defaults, in a fixed order, values not
+    /// yet percent-encoded. `from_pairs` reads them back to an equal query.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(status) = self.status {
+            pairs.push(("status", status.as_str().to_owned()));
+        }
+        if let Some(priority) = self.priority {
+            pairs.push(("priority", priority.as_str().to_owned()));
+        }
+        if let Some(q) = self.search_text() {
+            pairs.push(("q", q.to_owned()));
+        }
+        if self.sort != CaseSort::default() {
+            pairs.push(("sort", self.sort.as_str().to_owned()));
+        }
+        if self.page != 1 {
+            pairs.push(("page", self.page.to_string()));
+        }
+        if self.per_page != DEFAULT_PER_PAGE {
+            pairs.push(("per_page", self.per_page.to_string()));
+        }
+        pairs
+    }
+
+    /// The search text, trimmed, or `None` when blank.
+    pub fn search_text(&self) -> Option<&str> {
+        self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+    }
+
+    /// Whether `case` passes this query's filters (paging aside).
+    pub fn matches(&self, case: &Case) -> bool {
+        if self.status.is_some_and(|s| s != case.status) {
+            return false;
+        }
+        if self.priority.is_some_and(|p| p != case.priority) {
+            return false;
+        }
+        match self.search_text() {
+            None => true,
+            Some(q) => {
+                let needle = q.to_ascii_lowercase();
+                case.title.to_ascii_lowercase().contains(&needle)
+                    || case.description.to_ascii_lowercase().contains(&needle)
+            }
+        }
+    }
+
+    /// The same filters and order on another page.
+    pub fn with_page(&self, page: u32) -> Self {
+        Self {
+            page: page.max(1),
+            ..self.clone()
+        }
+    }
+
+    /// How many items come before this page.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.per_page)
+    }
+}
+
+/// One page of `GET /cases`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseList {
+    pub items: Vec<Case>,
+    /// How many cases match the filters, over all pages.
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl CaseList {
+    /// How many pages the matching cases fill (at least 1).
+    pub fn page_count(&self) -> u64 {
+        let per_page = u64::from(self.per_page.max(1));
+        self.total.div_ceil(per_page).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use uuid::Uuid;
+
+    fn case(n: u128, priority: Priority, updated: i64) -> Case {
+        Case {
+            id: Uuid::from_u128(n),
+            title: format!("Case {n}"),
+            description: "Printer TONER low".into(),
+            status: CaseStatus::Open,
+            priority,
+            assignee: None,
+            tags: vec![],
+            created_at: Timestamp::from_unix_millis(0).unwrap(),
+            updated_at: Timestamp::from_unix_millis(updated).unwrap(),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn pairs_round_trip_and_defaults_are_omitted() {
+        let query = CaseListQuery {
+            status: Some(CaseStatus::InProgress),
+            priority: None,
+            q: Some("printer".into()),
+            sort: CaseSort::PriorityDesc,
+            page: 3,
+            per_page: 50,
+        };
+        let pairs = query.to_pairs();
+        assert_eq!(
+            pairs,
+            vec![
+                ("status", "in_progress".to_owned()),
+                ("q", "printer".to_owned()),
+                ("sort", "-priority".to_owned()),
+                ("page", "3".to_owned())
+            ]
+        );
+        let back = CaseListQuery::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
+        assert_eq!(back, query);
+        assert!(CaseListQuery::default().to_pairs().is_empty());
+    }
+
+    #[test]
+    fn bad_parameters_are_each_named() {
+        let errors = CaseListQuery::from_pairs([
+            ("status", "pending"),
+            ("per_page", "500"),
+            ("page", "0"),
+            ("sort", "title"),
+            ("unknown", "x"),
+            ("priority", ""),
+        ])
+        .unwrap_err();
+        let names: Vec<_> = errors.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, vec!["page", "per_page", "sort", "status"]);
+    }
+
+    #[test]
+    fn search_is_case_insensitive_over_title_and_description() {
+        let c = case(1, Priority::Low, 0);
+        let q = |text: &str| CaseListQuery {
+            q: Some(text.into()),
+            ..CaseListQuery::default()
+        };
+        assert!(q("toner").matches(&c));
+        assert!(q("CASE 1").matches(&c));
+        assert!(q("   ").matches(&c));
+        assert!(!q("stapler").matches(&c));
+    }
+
+    #[test]
+    fn sorting_breaks_ties_by_id() {
+        let a = case(1, Priority::High, 10);
+        let b = case(2, Priority::High, 10);
+        let c = case(3, Priority::Critical, 5);
+        let mut list = vec![b.clone(), c.clone(), a.clone()];
+        list.sort_by(|x, y| CaseSort::PriorityDesc.compare(x, y));
+        assert_eq!(list, vec![c.clone(), a.clone(), b.clone()]);
+        list.sort_by(|x, y| CaseSort::UpdatedDesc.compare(x, y));
+        assert_eq!(list, vec![a, b, c]);
+    }
+
+    #[test]
+    fn page_count_rounds_up_and_is_at_least_one() {
+        let list = |total| CaseList {
+            items: vec![],
+            total,
+            page: 1,
+            per_page: 50,
+        };
+        assert_eq!(list(0).page_count(), 1);
+        assert_eq!(list(50).page_count(), 1);
+        assert_eq!(list(51).page_count(), 2);
+    }
+}

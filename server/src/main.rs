@@ -1,0 +1,3 @@
+//! The casedesk reference API server.
+
+fn main() {}
