@@ -1,0 +1,98 @@
+//! Actions: what a person did, as data. Each has a client-made id and an idempotency key,
+//! so it can be stored, replayed after a reload, and sent twice without applying twice.
+
+use crate::clock::Millis;
+use casedesk_model::{Case, CasePatch, NewCase, NewNote};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One change a person made, waiting to reach the server or already there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: Uuid,
+    /// Sent as `Idempotency-Key` on every attempt, so a retry after a lost answer is a replay.
+    pub idempotency_key: Uuid,
+    pub kind: ActionKind,
+    pub created_at: Millis,
+}
+
+/// What an action does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ActionKind {
+    CreateCase {
+        case: NewCase,
+    },
+    UpdateCase {
+        id: Uuid,
+        patch: CasePatch,
+        /// The version the person saw when editing; sent as `If-Match`. A case created
+        /// offline has version 0 until its creation is confirmed.
+        base_version: u64,
+        /// The case as the person saw it when editing: the "base" of a three-way merge.
+        base: Case,
+    },
+    DeleteCase {
+        id: Uuid,
+        /// The case as last seen, so counts can be adjusted and the undo can say what it was.
+        last_known: Option<Case>,
+    },
+    AddNote {
+        case_id: Uuid,
+        note: NewNote,
+    },
+}
+
+impl Action {
+    /// A new action with fresh ids (the caller supplies randomness-derived UUIDs).
+    pub fn new(id: Uuid, idempotency_key: Uuid, kind: ActionKind, created_at: Millis) -> Self {
+        Self {
+            id,
+            idempotency_key,
+            kind,
+            created_at,
+        }
+    }
+
+    /// The case this action touches.
+    pub fn case_id(&self) -> Uuid {
+        match &self.kind {
+            ActionKind::CreateCase { case } => case.id,
+            ActionKind::UpdateCase { id, .. } | ActionKind::DeleteCase { id, .. } => *id,
+            ActionKind::AddNote { case_id, .. } => *case_id,
+        }
+    }
+
+    /// A short description for people: `Create “Printer jams”`.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            ActionKind::CreateCase { case } => format!("Create “{}”", case.title.trim()),
+            ActionKind::UpdateCase { patch, base, .. } => {
+                let mut fields = Vec::new();
+                if patch.title.is_some() {
+                    fields.push("title");
+                }
+                if patch.description.is_some() {
+                    fields.push("description");
+                }
+                if let Some(status) = patch.status {
+                    fields.push(status.label());
+                }
+                if patch.priority.is_some() {
+                    fields.push("priority");
+                }
+                if patch.assignee.is_some() {
+                    fields.push("assignee");
+                }
+                if patch.tags.is_some() {
+                    fields.push("tags");
+                }
+                format!("Change {} of “{}”", fields.join(", "), base.title)
+            }
+            ActionKind::DeleteCase { last_known, .. } => match last_known {
+                Some(case) => format!("Delete “{}”", case.title),
+                None => "Delete a case".to_owned(),
+            },
+            ActionKind::AddNote { .. } => "Add a note".to_owned(),
+        }
+    }
+}
