@@ -7,15 +7,18 @@
 //! - [`retry`]: the backoff schedule (exponential, full jitter, capped, `Retry-After` as a floor).
 //! - [`key`]: query keys and prefix matching.
 //! - [`action`]: what a person did (`CreateCase`, `UpdateCase`, `DeleteCase`, `AddNote`).
+//! - [`data`]: what a query can hold (a case, a page of cases, notes, metrics).
 
 pub mod action;
 pub mod clock;
+pub mod data;
 pub mod failure;
 pub mod key;
 pub mod retry;
 
 pub use action::{Action, ActionKind};
 pub use clock::{Clock, DurationMs, Millis, Random, SeededRandom};
+pub use data::QueryData;
 pub use failure::{Failure, FailureClass};
 pub use key::QueryKey;
 pub use retry::RetryPolicy;
