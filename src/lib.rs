@@ -1,1 +1,17 @@
-//! casedesk: the app.
+//! casedesk, the app: an offline-first case-management SPA on Leptos 0.8 (client-side rendered).
+//!
+//! # Layout
+//! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
+//! - [`pages`]: one module per route of contract.md §2.
+//! - [`components`]: pieces several pages use.
+//! - [`platform`]: thin adapters over browser APIs (network status, storage).
+//!
+//! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
+//! contract's types live in `casedesk-model`.
+
+pub mod app;
+pub mod components;
+pub mod pages;
+pub mod platform;
+
+pub use app::App;

@@ -1,0 +1,9 @@
+//! One module per route of contract.md §2. Pages stay thin: they read through the query
+//! layer and write through actions.
+
+pub mod case_detail;
+pub mod cases;
+pub mod dashboard;
+pub mod new_case;
+pub mod not_found;
+pub mod sync;

@@ -1,0 +1,4 @@
+//! Thin adapters over browser APIs. Each turns one browser facility into signals or async
+//! functions and holds no business logic; that lives in `casedesk-core`.
+
+pub mod network;

@@ -1,0 +1,178 @@
+//! The app shell in headless Chromium: the nav, the sync indicator, routing to "Not found".
+
+#![cfg(target_arch = "wasm32")]
+
+use casedesk::App;
+use leptos::mount::mount_to;
+use leptos::prelude::Owner;
+use leptos::task::tick;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The whole app mounted into its own element. Dropping it disposes the app's reactive
+/// owner explicitly (running the router's cleanups, which remove its window listeners) and
+/// removes the element, so one test's app never handles another test's clicks.
+struct MountedApp {
+    host: Element,
+    owner: Owner,
+    handle: Option<Box<dyn std::any::Any>>,
+}
+
+impl Drop for MountedApp {
+    fn drop(&mut self) {
+        self.handle.take();
+        self.owner.cleanup();
+        self.host.remove();
+    }
+}
+
+/// Puts the browser at `path`, mounts the whole app into a fresh element and waits for it to
+/// render.
+async fn mount_app_at(path: &str) -> MountedApp {
+    let window = web_sys::window().unwrap();
+    window
+        .history()
+        .unwrap()
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path))
+        .unwrap();
+    let document = window.document().unwrap();
+    let host = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&host).unwrap();
+    let owner = Owner::new();
+    let handle = owner.with(|| mount_to(host.clone().unchecked_into::<HtmlElement>(), App));
+    tick().await;
+    MountedApp {
+        host,
+        owner,
+        handle: Some(Box::new(handle)),
+    }
+}
+
+/// Waits until `condition` holds, giving the router and the reactive system time to run;
+/// fails the test after two seconds.
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if condition() {
+            return;
+        }
+        gloo_timers::future::TimeoutFuture::new(10).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn text_of(host: &Element, selector: &str) -> String {
+    host.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("nothing matches {selector}"))
+        .text_content()
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn nav_links_point_to_each_section() {
+    let app = mount_app_at("/").await;
+    let host = &app.host;
+    let links = host.query_selector_all("nav a").unwrap();
+    let mut found = Vec::new();
+    for i in 0..links.length() {
+        let link: Element = links.item(i).unwrap().unchecked_into();
+        found.push((
+            link.text_content().unwrap(),
+            link.get_attribute("href").unwrap(),
+        ));
+    }
+    assert_eq!(
+        found,
+        vec![
+            ("Dashboard".to_owned(), "/".to_owned()),
+            ("Cases".to_owned(), "/cases".to_owned()),
+            ("Sync".to_owned(), "/sync".to_owned()),
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn each_route_shows_its_heading() {
+    for (path, heading) in [
+        ("/", "Dashboard"),
+        ("/cases", "Cases"),
+        ("/cases/new", "New case"),
+        ("/sync", "Sync"),
+        ("/no/such/page", "Not found"),
+    ] {
+        let app = mount_app_at(path).await;
+        assert_eq!(text_of(&app.host, "main h1"), heading, "at {path}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn clicking_a_nav_link_routes_without_reloading() {
+    let app = mount_app_at("/").await;
+    let host = &app.host;
+    assert_eq!(text_of(host, "main h1"), "Dashboard");
+    let cases: HtmlElement = host
+        .query_selector("nav a[href='/cases']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    cases.click();
+    wait_until("the Cases page shows", || {
+        text_of(host, "main h1") == "Cases"
+    })
+    .await;
+    assert_eq!(
+        web_sys::window().unwrap().location().pathname().unwrap(),
+        "/cases"
+    );
+    assert_eq!(cases.get_attribute("aria-current").as_deref(), Some("page"));
+}
+
+#[wasm_bindgen_test]
+async fn sync_indicator_follows_the_network_events() {
+    let app = mount_app_at("/").await;
+    let host = &app.host;
+    let indicator = host
+        .query_selector("[data-testid='sync-status']")
+        .unwrap()
+        .unwrap();
+    let navigator_online = web_sys::window().unwrap().navigator().on_line();
+    assert_eq!(
+        indicator.get_attribute("data-online").as_deref(),
+        Some(navigator_online.to_string().as_str())
+    );
+    assert_eq!(
+        indicator.get_attribute("data-pending").as_deref(),
+        Some("0")
+    );
+    assert_eq!(indicator.get_attribute("data-dead").as_deref(), Some("0"));
+
+    let window = web_sys::window().unwrap();
+    window
+        .dispatch_event(&web_sys::Event::new("offline").unwrap())
+        .unwrap();
+    tick().await;
+    assert_eq!(
+        indicator.get_attribute("data-online").as_deref(),
+        Some("false")
+    );
+    assert!(indicator.text_content().unwrap().contains("Offline"));
+
+    window
+        .dispatch_event(&web_sys::Event::new("online").unwrap())
+        .unwrap();
+    tick().await;
+    assert_eq!(
+        indicator.get_attribute("data-online").as_deref(),
+        Some("true")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_alert_region_is_present_for_announcements() {
+    let app = mount_app_at("/").await;
+    let host = &app.host;
+    assert!(host.query_selector("[role='alert']").unwrap().is_some());
+}
