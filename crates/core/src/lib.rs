@@ -8,17 +8,37 @@
 //! - [`key`]: query keys and prefix matching.
 //! - [`action`]: what a person did (`CreateCase`, `UpdateCase`, `DeleteCase`, `AddNote`).
 //! - [`data`]: what a query can hold (a case, a page of cases, notes, metrics).
+//!
+//! The read side: views observe keys, the glue feeds events and runs the commands.
+//! - [`entry`]: one query's state machine (data, ETag, age, fetch, retry, observers).
+//! - [`cache`]: every entry by key and the one reducer, `QueryCache::apply(event) -> commands`.
+//! - [`persist`]: the stored record format and the incremental deltas written to IndexedDB.
+//! - [`diagnostics`]: hit ratio, request timings, recent errors and alerts for the Sync page.
+//! - [`live`]: server change events to cache invalidations, coalesced per window.
+//! - [`budget`]: the token bucket every request (query or action) draws from; 429 empties it.
 
 pub mod action;
+pub mod budget;
+pub mod cache;
 pub mod clock;
 pub mod data;
+pub mod diagnostics;
+pub mod entry;
 pub mod failure;
 pub mod key;
+pub mod live;
+pub mod persist;
 pub mod retry;
 
 pub use action::{Action, ActionKind};
+pub use budget::{BudgetConfig, RequestBudget};
+pub use cache::{CacheCommand, CacheConfig, CacheEvent, QueryCache};
 pub use clock::{Clock, DurationMs, Millis, Random, SeededRandom};
 pub use data::QueryData;
+pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
+pub use entry::{FetchId, FetchStatus, QueryEntry, QueryOptions, QueryStatus};
 pub use failure::{Failure, FailureClass};
 pub use key::QueryKey;
+pub use live::{ChangeBatch, LiveCoalescer};
+pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
 pub use retry::RetryPolicy;

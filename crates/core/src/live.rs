@@ -1,0 +1,272 @@
+//! From the server's change events to cache effects: which keys to invalidate, remove or
+//! leave alone given what the cache holds, and the coalescing that turns a flood of events
+//! into one invalidation per key per window.
+//!
+//! The rules avoid refetches that cannot bring anything new. A key is left alone when the
+//! cache can prove it already reflects the change: the cached case is at the event's version
+//! or later (our own change echoing back), a list page holds the case at that version, a
+//! page or the metrics were requested after the client knew of the change, or the metrics
+//! were generated after it (both times come from the server's clock).
+
+use crate::cache::{CacheEvent, QueryCache};
+use crate::clock::{DurationMs, Millis};
+use crate::data::QueryData;
+use crate::entry::QueryEntry;
+use crate::key::QueryKey;
+use casedesk_model::{ChangeEvent, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// The cache effects of one change event, given what `cache` holds now.
+pub fn effects_of(event: &ChangeEvent, cache: &QueryCache) -> Vec<CacheEvent> {
+    let mut batch = ChangeBatch::default();
+    batch.add(event.clone());
+    batch.effects(cache)
+}
+
+/// A case's change: its newest version seen in the batch and when the server made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CaseChange {
+    version: u64,
+    at: Timestamp,
+}
+
+/// Change events merged: per case only the newest version counts, a deletion supersedes
+/// every other change to the case, and `resync` supersedes everything.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChangeBatch {
+    resync: bool,
+    /// Created or updated cases (creation is an update from nothing, for the cache).
+    changed: BTreeMap<Uuid, CaseChange>,
+    deleted: BTreeSet<Uuid>,
+    /// New notes by case.
+    notes: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// The latest server time of any case change: metrics generated at or after it count
+    /// every change in the batch.
+    latest_case_change: Option<Timestamp>,
+}
+
+impl ChangeBatch {
+    /// Merges `event`; returns whether it can affect the cache (pings cannot).
+    pub fn add(&mut self, event: ChangeEvent) -> bool {
+        match event {
+            ChangeEvent::CaseCreated { id, version, at }
+            | ChangeEvent::CaseUpdated { id, version, at } => {
+                self.note_case_time(at);
+                if !self.deleted.contains(&id) {
+                    let change = self.changed.entry(id).or_insert(CaseChange { version, at });
+                    if version >= change.version {
+                        *change = CaseChange { version, at };
+                    }
+                }
+            }
+            ChangeEvent::CaseDeleted { id, at } => {
+                self.note_case_time(at);
+                self.changed.remove(&id);
+                self.deleted.insert(id);
+            }
+            ChangeEvent::NoteCreated { id, case_id, .. } => {
+                self.notes.entry(case_id).or_default().insert(id);
+            }
+            ChangeEvent::Resync { .. } => self.resync = true,
+            ChangeEvent::Ping | ChangeEvent::Pong => return false,
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.resync && self.changed.is_empty() && self.deleted.is_empty() && self.notes.is_empty()
+    }
+
+    fn note_case_time(&mut self, at: Timestamp) {
+        self.latest_case_change = self.latest_case_change.max(Some(at));
+    }
+
+    /// What the batch does to `cache`: each key at most once.
+    pub fn effects(&self, cache: &QueryCache) -> Vec<CacheEvent> {
+        if self.resync {
+            // We missed events: nothing cached can be trusted. Everything goes stale and
+            // what is on screen refetches.
+            return vec![CacheEvent::Invalidate {
+                prefix: QueryKey::new(Vec::<String>::new()),
+            }];
+        }
+        let mut invalidate = BTreeSet::new();
+        let mut remove = BTreeSet::new();
+
+        for (&id, change) in &self.changed {
+            let key = QueryKey::case(id);
+            if cache
+                .get(&key)
+                .and_then(cached_case_version)
+                .is_some_and(|cached| cached < change.version)
+            {
+                invalidate.insert(key);
+            }
+        }
+        for &id in &self.deleted {
+            // On screen: refetch, so the view learns it is gone (404) while still showing
+            // what it was. Off screen: forget it, so nobody paints a deleted case later.
+            for key in [QueryKey::case(id), QueryKey::notes(id)] {
+                match cache.get(&key) {
+                    Some(entry) if entry.is_observed() => invalidate.insert(key),
+                    Some(_) => remove.insert(key),
+                    None => false,
+                };
+            }
+        }
+        for (&case_id, note_ids) in &self.notes {
+            let key = QueryKey::notes(case_id);
+            let has_all = |entry: &QueryEntry| {
+                entry
+                    .data()
+                    .and_then(QueryData::as_notes)
+                    .is_some_and(|notes| {
+                        note_ids.iter().all(|id| notes.iter().any(|n| n.id == *id))
+                    })
+            };
+            if cache.get(&key).is_some_and(|entry| !has_all(entry)) && !remove.contains(&key) {
+                invalidate.insert(key);
+            }
+        }
+
+        if !self.changed.is_empty() || !self.deleted.is_empty() {
+            // Lists may gain, lose or reorder cases; counts move.
+            let lists = QueryKey::all_case_lists();
+            for (key, entry) in cache.entries_under(&lists) {
+                if !self.list_reflects_all(entry, cache) {
+                    invalidate.insert(key.clone());
+                }
+            }
+            let metrics = QueryKey::metrics();
+            if let Some(entry) = cache.get(&metrics) {
+                if !self.metrics_reflect_all(entry, cache) {
+                    invalidate.insert(metrics);
+                }
+            }
+        }
+
+        remove
+            .into_iter()
+            .map(|prefix| CacheEvent::Remove { prefix })
+            .chain(
+                invalidate
+                    .into_iter()
+                    .map(|prefix| CacheEvent::Invalidate { prefix }),
+            )
+            .collect()
+    }
+
+    /// Whether the list page in `entry` already shows every case change of the batch.
+    /// Deletions are never proven: a page without the case may still shift.
+    fn list_reflects_all(&self, entry: &QueryEntry, cache: &QueryCache) -> bool {
+        if !self.deleted.is_empty() {
+            return false;
+        }
+        let page = entry.data().and_then(QueryData::as_case_list);
+        self.changed.iter().all(|(&id, change)| {
+            let holds_it = page.is_some_and(|page| {
+                page.items
+                    .iter()
+                    .any(|case| case.id == id && case.version >= change.version)
+            });
+            holds_it || requested_after_known(entry, cache, id, change.version)
+        })
+    }
+
+    /// Whether the metrics in `entry` already count every case change of the batch.
+    fn metrics_reflect_all(&self, entry: &QueryEntry, cache: &QueryCache) -> bool {
+        let generated_after = entry
+            .data()
+            .and_then(QueryData::as_metrics)
+            .zip(self.latest_case_change)
+            .is_some_and(|(metrics, latest)| metrics.generated_at >= latest);
+        generated_after
+            || (self.deleted.is_empty()
+                && self
+                    .changed
+                    .iter()
+                    .all(|(&id, change)| requested_after_known(entry, cache, id, change.version)))
+    }
+}
+
+fn cached_case_version(entry: &QueryEntry) -> Option<u64> {
+    entry.data().and_then(QueryData::as_case).map(|c| c.version)
+}
+
+/// Whether `entry` was requested (or is being refetched) after the client knew case `id`
+/// was at `version`: the cached case at that version or later landed at `fetched_at`, so the
+/// server had applied the change by then, and any request sent later reflects it. This is
+/// what keeps our own change, echoed back, from refetching the lists a second time.
+fn requested_after_known(entry: &QueryEntry, cache: &QueryCache, id: Uuid, version: u64) -> bool {
+    let Some(case_entry) = cache.get(&QueryKey::case(id)) else {
+        return false;
+    };
+    let known_at = match cached_case_version(case_entry) {
+        Some(cached) if cached >= version => case_entry.fetched_at(),
+        _ => None,
+    };
+    match (known_at, entry.reflects_server_state_at()) {
+        (Some(known), Some(requested)) => requested >= known,
+        _ => false,
+    }
+}
+
+/// Collects change events over a short window and releases them as one batch, so a flood
+/// (a bulk import, a reconnecting server replaying) costs one invalidation per key per
+/// window rather than one per event.
+///
+/// It throttles rather than debounces: the window opens at the first event and closes a
+/// fixed time later however many events follow, so a steady stream still reaches the
+/// screen every window. Glue: call `push` for every message; when it returns `Some(at)`,
+/// start a timer for `at`; when the timer fires, `drain` and apply each event to the cache.
+#[derive(Clone, Debug)]
+pub struct LiveCoalescer {
+    window: DurationMs,
+    batch: ChangeBatch,
+    flush_at: Option<Millis>,
+}
+
+impl LiveCoalescer {
+    /// 200 ms: short enough to feel live, long enough to catch a burst (a bulk change sends
+    /// its events within a few milliseconds of each other). An in-flight refetch absorbs
+    /// further invalidations of its key anyway, so a longer window buys little.
+    pub const DEFAULT_WINDOW: DurationMs = DurationMs(200);
+
+    pub fn new(window: DurationMs) -> Self {
+        Self {
+            window,
+            batch: ChangeBatch::default(),
+            flush_at: None,
+        }
+    }
+
+    /// Adds an event received at `now`. Returns the flush time when this event opened a
+    /// window (start a timer then); `None` when a window is already open or the event is
+    /// irrelevant.
+    pub fn push(&mut self, event: ChangeEvent, now: Millis) -> Option<Millis> {
+        if !self.batch.add(event) || self.flush_at.is_some() {
+            return None;
+        }
+        let at = now + self.window;
+        self.flush_at = Some(at);
+        Some(at)
+    }
+
+    /// When the open window closes, if one is open.
+    pub fn flush_at(&self) -> Option<Millis> {
+        self.flush_at
+    }
+
+    /// Closes the window: the merged batch's effects on `cache`, to be applied in order.
+    pub fn drain(&mut self, cache: &QueryCache) -> Vec<CacheEvent> {
+        self.flush_at = None;
+        std::mem::take(&mut self.batch).effects(cache)
+    }
+}
+
+impl Default for LiveCoalescer {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_WINDOW)
+    }
+}
