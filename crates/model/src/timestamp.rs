@@ -11,6 +11,9 @@ use time::OffsetDateTime;
 pub struct Timestamp(OffsetDateTime);
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z.
+    pub const UNIX_EPOCH: Timestamp = Timestamp(OffsetDateTime::UNIX_EPOCH);
+
     /// The instant `millis` milliseconds after the Unix epoch, if it is representable.
     pub fn from_unix_millis(millis: i64) -> Option<Self> {
         let nanos = i128::from(millis) * 1_000_000;
@@ -99,6 +102,12 @@ mod tests {
         let t = Timestamp::from_unix_millis(1_795_165_923_045).unwrap();
         assert_eq!(t.to_string(), "2026-11-20T09:12:03.045Z");
         assert_eq!(t.utc_date(), "2026-11-20");
+    }
+
+    #[test]
+    fn the_epoch_is_zero_millis() {
+        assert_eq!(Timestamp::UNIX_EPOCH.unix_millis(), 0);
+        assert_eq!(Timestamp::UNIX_EPOCH.to_string(), "1970-01-01T00:00:00Z");
     }
 
     #[test]

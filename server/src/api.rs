@@ -1,0 +1,452 @@
+//! The `/api/v1` endpoints of contract.md §1 and the layers every one of them passes:
+//! auth → rate limit → chaos → body limit → handler.
+//!
+//! Reads run on a read connection and answer through [`conditional::respond`] (ETag,
+//! 304). Changes go through [`mutate`]: one immediate transaction that checks the
+//! idempotency key, applies the change, records the key with the response, commits and
+//! publishes the change event, in that order.
+
+use crate::app::AppState;
+use crate::body::{body_hash, decode_json, read_body, MAX_BODY_BYTES};
+use crate::cases::{self, CaseRecord};
+use crate::clock;
+use crate::conditional;
+use crate::error::ApiError;
+use crate::events;
+use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
+use crate::{auth, chaos, metrics, rate_limit};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
+use casedesk_model::{
+    etag_for_version, version_from_etag, Case, CaseListQuery, CasePatch, ChangeEvent, FieldErrors,
+    NewCase, NewNote, Timestamp,
+};
+use rusqlite::Connection;
+use tower_http::limit::RequestBodyLimitLayer;
+use uuid::Uuid;
+
+/// The content type of every JSON answer.
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// The `/api/v1` router, to be nested at `/api/v1`.
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/cases", get(list_cases).post(create_case))
+        .route(
+            "/cases/{id}",
+            get(get_case).patch(patch_case).delete(delete_case),
+        )
+        .route("/cases/{id}/notes", get(list_notes).post(create_note))
+        .route("/dashboard/metrics", get(dashboard_metrics))
+        .route("/events", get(events::socket))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(state.clone(), chaos::inject))
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(from_fn_with_state(state.clone(), auth::require))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound("No such endpoint.".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("This method is not allowed on this path.".into())
+}
+
+/// `GET /health` (also at the root): no auth.
+pub(crate) async fn health(headers: HeaderMap) -> Response {
+    let body = br#"{"status":"ok"}"#.to_vec();
+    conditional::respond(&headers, conditional::hash_etag(&body), body)
+}
+
+/// A case id from the path; anything but a UUID is a 400.
+struct CaseId(Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for CaseId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        Uuid::parse_str(&raw)
+            .map(CaseId)
+            .map_err(|_| ApiError::BadRequest(format!("`{raw}` is not a case id (a UUID).")))
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("cannot encode: {e}")))
+}
+
+fn validation(fields: FieldErrors) -> ApiError {
+    let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+    ApiError::Validation {
+        message: format!("Some fields are invalid: {}.", names.join(", ")),
+        fields,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+async fn list_cases(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let query = CaseListQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|fields| {
+            let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+            ApiError::BadParameters {
+                message: format!("Bad query parameters: {}.", names.join(", ")),
+                fields,
+            }
+        })?;
+    let list = state
+        .db
+        .read(move |tx| Ok::<_, ApiError>(cases::list(tx, &query)?))
+        .await?;
+    let body = encode(&list)?;
+    Ok(conditional::respond(
+        &headers,
+        conditional::hash_etag(&body),
+        body,
+    ))
+}
+
+async fn get_case(
+    State(state): State<AppState>,
+    CaseId(id): CaseId,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let record = state
+        .db
+        .read(move |tx| Ok::<_, ApiError>(cases::find_live(tx, id)?))
+        .await?
+        .ok_or_else(|| ApiError::case_not_found(id))?;
+    let body = encode(&record.case)?;
+    Ok(conditional::respond(
+        &headers,
+        etag_for_version(record.case.version),
+        body,
+    ))
+}
+
+async fn list_notes(
+    State(state): State<AppState>,
+    CaseId(id): CaseId,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let notes = state
+        .db
+        .read(move |tx| {
+            if cases::find_live(tx, id)?.is_none() {
+                return Err(ApiError::case_not_found(id));
+            }
+            Ok(cases::notes(tx, id)?)
+        })
+        .await?;
+    let body = encode(&notes)?;
+    Ok(conditional::respond(
+        &headers,
+        conditional::hash_etag(&body),
+        body,
+    ))
+}
+
+async fn dashboard_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let now = clock::now();
+    let metrics = state
+        .db
+        .read(move |tx| Ok::<_, ApiError>(metrics::compute(tx, now)?))
+        .await?;
+    // `generated_at` changes on every call; the tag covers everything else, so an
+    // unchanged dashboard is a 304.
+    let mut unstamped = metrics.clone();
+    unstamped.generated_at = Timestamp::UNIX_EPOCH;
+    let etag = conditional::hash_etag(&encode(&unstamped)?);
+    Ok(conditional::respond(&headers, etag, encode(&metrics)?))
+}
+
+// ---------------------------------------------------------------------------------------
+// Changes
+
+/// What a change produced: the response (stored with its idempotency key) and the event.
+struct Change {
+    response: StoredResponse,
+    event: Option<ChangeEvent>,
+}
+
+enum Outcome {
+    Applied(Change),
+    Replayed(StoredResponse),
+}
+
+/// The idempotency fingerprint of a request, if it has a key.
+fn fingerprint(
+    method: Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<Fingerprint>, ApiError> {
+    Ok(
+        idempotency::key_from_headers(headers)?.map(|key| Fingerprint {
+            key,
+            method: method.to_string(),
+            path: uri.0.path().to_owned(),
+            body_hash: body_hash(body),
+        }),
+    )
+}
+
+/// Runs `change` in one write transaction with the idempotency protocol around it; see
+/// the module doc.
+async fn mutate<F>(
+    state: &AppState,
+    fingerprint: Option<Fingerprint>,
+    change: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(&Connection, Timestamp) -> Result<Change, ApiError> + Send + 'static,
+{
+    let events = state.events.clone();
+    let outcome = state
+        .db
+        .write(
+            move |tx| {
+                if let Some(request) = &fingerprint {
+                    match idempotency::lookup(tx, request)? {
+                        Lookup::Replay(stored) => return Ok(Outcome::Replayed(stored)),
+                        Lookup::Conflict => return Err(ApiError::IdempotencyConflict),
+                        Lookup::Fresh => {}
+                    }
+                }
+                let now = clock::now();
+                let applied = change(tx, now)?;
+                if let Some(request) = &fingerprint {
+                    idempotency::record(tx, request, &applied.response, now.unix_millis())?;
+                }
+                Ok(Outcome::Applied(applied))
+            },
+            move |outcome| {
+                if let Outcome::Applied(Change {
+                    event: Some(event), ..
+                }) = outcome
+                {
+                    events.publish(event.clone());
+                }
+            },
+        )
+        .await?;
+    Ok(match outcome {
+        Outcome::Applied(change) => change.response.into_response(),
+        Outcome::Replayed(stored) => {
+            let mut response = stored.into_response();
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAY, HeaderValue::from_static("true"));
+            response
+        }
+    })
+}
+
+fn case_response(status: StatusCode, case: &Case) -> Result<StoredResponse, ApiError> {
+    StoredResponse::json(status, case, Some(etag_for_version(case.version)))
+}
+
+async fn create_case(
+    State(state): State<AppState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let fingerprint = fingerprint(Method::POST, &uri, &headers, &bytes)?;
+    // Body errors are reported after the key is checked: a replay needs no valid body.
+    let parsed = decode_json::<NewCase>(&headers, &bytes)
+        .and_then(|new| validate_new_case(&new).map(|()| new).map_err(validation));
+    mutate(&state, fingerprint, move |tx, now| {
+        let new = parsed?;
+        if cases::find(tx, new.id)?.is_some() {
+            return Err(ApiError::AlreadyExists(format!(
+                "A case with id {} already exists (or existed).",
+                new.id
+            )));
+        }
+        let record = CaseRecord::new(new.into_case(now));
+        cases::insert(tx, &record)?;
+        let case = record.case;
+        Ok(Change {
+            response: case_response(StatusCode::CREATED, &case)?,
+            event: Some(ChangeEvent::CaseCreated {
+                id: case.id,
+                version: case.version,
+                at: now,
+            }),
+        })
+    })
+    .await
+}
+
+/// What `If-Match` asks for.
+#[derive(Clone, Copy, Debug)]
+enum Precondition {
+    Any,
+    Version(u64),
+}
+
+fn if_match(headers: &HeaderMap) -> Option<Result<Precondition, ApiError>> {
+    let value = headers.get(header::IF_MATCH)?;
+    let text = value.to_str().unwrap_or("").trim();
+    Some(if text == "*" {
+        Ok(Precondition::Any)
+    } else {
+        version_from_etag(text)
+            .map(Precondition::Version)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "`If-Match: {text}` is not a case version such as \"3\"."
+                ))
+            })
+    })
+}
+
+fn check_version(precondition: Precondition, record: &CaseRecord) -> Result<(), ApiError> {
+    match precondition {
+        Precondition::Version(v) if v != record.case.version => Err(ApiError::VersionConflict {
+            current: Box::new(record.case.clone()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn patch_case(
+    State(state): State<AppState>,
+    CaseId(id): CaseId,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let fingerprint = fingerprint(Method::PATCH, &uri, &headers, &bytes)?;
+    let precondition = if_match(&headers).unwrap_or(Err(ApiError::PreconditionRequired));
+    let parsed = decode_json::<CasePatch>(&headers, &bytes)
+        .and_then(|patch| validate_patch(&patch).map(|()| patch).map_err(validation));
+    mutate(&state, fingerprint, move |tx, now| {
+        let precondition = precondition?;
+        let patch = parsed?;
+        let mut record = cases::find_live(tx, id)?.ok_or_else(|| ApiError::case_not_found(id))?;
+        check_version(precondition, &record)?;
+        let previous = record.case.clone();
+        let next = previous.with_patch(&patch);
+        if next == previous {
+            // Nothing changes: no new version, no event.
+            return Ok(Change {
+                response: case_response(StatusCode::OK, &previous)?,
+                event: None,
+            });
+        }
+        record.case = next;
+        record.case.version = previous.version + 1;
+        record.case.updated_at = now.max(previous.updated_at);
+        record.track_status(Some(previous.status), record.case.updated_at.unix_millis());
+        cases::update(tx, &record)?;
+        let case = record.case;
+        Ok(Change {
+            response: case_response(StatusCode::OK, &case)?,
+            event: Some(ChangeEvent::CaseUpdated {
+                id,
+                version: case.version,
+                at: case.updated_at,
+            }),
+        })
+    })
+    .await
+}
+
+/// `DELETE /cases/{id}`: 204, again for a deleted case, and also for an id never seen
+/// (the end state, "no such case", holds). An optional `If-Match` is honoured (412).
+async fn delete_case(
+    State(state): State<AppState>,
+    CaseId(id): CaseId,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let fingerprint = fingerprint(Method::DELETE, &uri, &headers, &bytes)?;
+    let precondition = if_match(&headers).transpose();
+    mutate(&state, fingerprint, move |tx, now| {
+        let precondition = precondition?;
+        let gone = Change {
+            response: StoredResponse::empty(StatusCode::NO_CONTENT),
+            event: None,
+        };
+        let Some(record) = cases::find_live(tx, id)? else {
+            return Ok(gone);
+        };
+        if let Some(precondition) = precondition {
+            check_version(precondition, &record)?;
+        }
+        let at = now.max(record.case.updated_at);
+        cases::mark_deleted(tx, id, record.case.version + 1, at)?;
+        Ok(Change {
+            event: Some(ChangeEvent::CaseDeleted { id, at }),
+            ..gone
+        })
+    })
+    .await
+}
+
+async fn create_note(
+    State(state): State<AppState>,
+    CaseId(case_id): CaseId,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body).await?;
+    let fingerprint = fingerprint(Method::POST, &uri, &headers, &bytes)?;
+    let parsed = decode_json::<NewNote>(&headers, &bytes)
+        .and_then(|new| validate_new_note(&new).map(|()| new).map_err(validation));
+    mutate(&state, fingerprint, move |tx, now| {
+        let new = parsed?;
+        if cases::find_live(tx, case_id)?.is_none() {
+            return Err(ApiError::case_not_found(case_id));
+        }
+        if cases::note_exists(tx, new.id)? {
+            return Err(ApiError::AlreadyExists(format!(
+                "A note with id {} already exists.",
+                new.id
+            )));
+        }
+        let note = new.into_note(case_id, now);
+        cases::insert_note(tx, &note)?;
+        Ok(Change {
+            response: StoredResponse::json(StatusCode::CREATED, &note, None)?,
+            event: Some(ChangeEvent::NoteCreated {
+                id: note.id,
+                case_id,
+                at: now,
+            }),
+        })
+    })
+    .await
+}

@@ -1,0 +1,216 @@
+//! The command line (contract.md §3): every flag also reads `CASEDESK_<FLAG>` from the
+//! environment.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The casedesk reference API server.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "casedesk-server", version, about)]
+pub struct Config {
+    /// Listen address; port 0 picks a free port (the printed line shows the real one).
+    #[arg(long, env = "CASEDESK_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// SQLite database path; `:memory:` for a throwaway database.
+    #[arg(long, env = "CASEDESK_DB", default_value = "data/casedesk.db")]
+    pub db: String,
+
+    /// Seed demo data even if the database already holds cases.
+    #[arg(long, env = "CASEDESK_SEED_DEMO", conflicts_with = "no_seed_demo")]
+    pub seed_demo: bool,
+
+    /// Never seed demo data (the default seeds a new database).
+    #[arg(long, env = "CASEDESK_NO_SEED_DEMO")]
+    pub no_seed_demo: bool,
+
+    /// Serve the built app from this folder at `/`, with SPA fallback to index.html.
+    #[arg(long, env = "CASEDESK_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Accepted bearer token (repeatable; comma-separated in the environment). None: auth off.
+    #[arg(
+        long = "auth-token",
+        env = "CASEDESK_AUTH_TOKEN",
+        value_delimiter = ','
+    )]
+    pub auth_tokens: Vec<String>,
+
+    /// Origin allowed by CORS (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "cors-origin",
+        env = "CASEDESK_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Enable `GET/PUT/DELETE /__chaos` to change fault injection at run time.
+    #[arg(long, env = "CASEDESK_ALLOW_CHAOS")]
+    pub allow_chaos: bool,
+
+    /// Fraction (0..1) of /api/v1 requests answered 503 before touching data.
+    #[arg(long, env = "CASEDESK_CHAOS_FAIL_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub chaos_fail_rate: f64,
+
+    /// Delay added to /api/v1 requests, `MIN..MAX` or `N` milliseconds.
+    #[arg(long, env = "CASEDESK_CHAOS_LATENCY_MS", default_value = "0")]
+    pub chaos_latency_ms: LatencyRange,
+
+    /// Fraction (0..1) of /api/v1 requests whose change is applied and whose answer is then
+    /// dropped (the connection closes without a response).
+    #[arg(long, env = "CASEDESK_CHAOS_DROP_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub chaos_drop_rate: f64,
+
+    /// Requests per second each client (bearer token, else IP address) may make to /api/v1
+    /// on average; 0 disables rate limiting.
+    #[arg(long, env = "CASEDESK_RATE_LIMIT_PER_SEC", default_value_t = 100.0, value_parser = parse_non_negative)]
+    pub rate_limit_per_sec: f64,
+
+    /// How many requests a client may make at once above the average (the bucket size);
+    /// 0 means twice the per-second rate.
+    #[arg(long, env = "CASEDESK_RATE_LIMIT_BURST", default_value_t = 0)]
+    pub rate_limit_burst: u32,
+
+    /// Demo cases to seed (for load tests).
+    #[arg(long, env = "CASEDESK_DEMO_CASES", default_value_t = 500, hide = true)]
+    pub demo_cases: u32,
+
+    /// Interval of the WebSocket `ping` message, in milliseconds (tests shorten it).
+    #[arg(
+        long,
+        env = "CASEDESK_WS_PING_MS",
+        default_value_t = 15_000,
+        hide = true
+    )]
+    pub ws_ping_ms: u64,
+
+    /// Capacity of the change-event broadcast; a client further behind is told to resync.
+    #[arg(
+        long,
+        env = "CASEDESK_EVENT_BUFFER",
+        default_value_t = 1024,
+        hide = true
+    )]
+    pub event_buffer: usize,
+}
+
+impl Config {
+    /// The WebSocket heartbeat interval (at least 10 ms).
+    pub fn ws_ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ws_ping_ms.max(10))
+    }
+}
+
+/// A delay range in milliseconds, `MIN..MAX` on the command line, `[MIN,MAX]` in JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyRange {
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+/// The longest delay chaos may add, so a typo cannot hang a test for ever.
+pub const MAX_LATENCY_MS: u64 = 60_000;
+
+impl LatencyRange {
+    /// A checked range: `min ≤ max ≤ 60 s`.
+    pub fn new(min_ms: u64, max_ms: u64) -> Result<Self, String> {
+        if min_ms > max_ms {
+            return Err(format!(
+                "latency minimum {min_ms} is above the maximum {max_ms}"
+            ));
+        }
+        if max_ms > MAX_LATENCY_MS {
+            return Err(format!("latency is capped at {MAX_LATENCY_MS} ms"));
+        }
+        Ok(Self { min_ms, max_ms })
+    }
+}
+
+impl FromStr for LatencyRange {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{t}` is not a number of milliseconds"))
+        };
+        match text.split_once("..") {
+            Some((min, max)) => Self::new(number(min)?, number(max)?),
+            None => {
+                let n = number(text)?;
+                Self::new(n, n)
+            }
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{text}` is not a rate from 0 to 1")),
+    }
+}
+
+fn parse_non_negative(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("`{text}` is not a non-negative number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_ranges_parse_and_are_checked() {
+        assert_eq!(
+            "10..250".parse::<LatencyRange>(),
+            Ok(LatencyRange {
+                min_ms: 10,
+                max_ms: 250
+            })
+        );
+        assert_eq!(
+            "7".parse::<LatencyRange>(),
+            Ok(LatencyRange {
+                min_ms: 7,
+                max_ms: 7
+            })
+        );
+        assert!("9..3".parse::<LatencyRange>().is_err());
+        assert!("a..3".parse::<LatencyRange>().is_err());
+        assert!("0..600000".parse::<LatencyRange>().is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::try_parse_from(["casedesk-server"]).unwrap();
+        assert_eq!(config.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.db, "data/casedesk.db");
+        assert!(!config.seed_demo && !config.no_seed_demo && !config.allow_chaos);
+        assert!(config.auth_tokens.is_empty() && config.cors_origins.is_empty());
+        assert_eq!(config.chaos_latency_ms, LatencyRange::default());
+    }
+
+    #[test]
+    fn repeatable_flags_collect() {
+        let config = Config::try_parse_from([
+            "casedesk-server",
+            "--auth-token",
+            "a",
+            "--auth-token",
+            "b",
+            "--chaos-fail-rate",
+            "0.5",
+        ])
+        .unwrap();
+        assert_eq!(config.auth_tokens, vec!["a", "b"]);
+        assert_eq!(config.chaos_fail_rate, 0.5);
+        assert!(Config::try_parse_from(["casedesk-server", "--chaos-fail-rate", "2"]).is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! The SQLite database: one writer connection behind a mutex (so writes, and the
+//! idempotency keys recorded with them, are serialised) and a few read-only connections
+//! for concurrent reads (WAL mode lets them read while the writer writes). Every use runs
+//! on tokio's blocking pool. The schema is created and migrated at start-up.
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How many read-only connections a file database gets.
+const READERS: usize = 4;
+
+/// A failure of the database layer itself (not of a request).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("a database task failed: {0}")]
+    Task(String),
+    #[error("the database is at schema version {found}, newer than this server's {known}")]
+    TooNew { found: i64, known: i64 },
+}
+
+/// The schema, one step per version. `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: cases, notes and idempotency keys.
+    r#"
+    CREATE TABLE cases (
+        id          BLOB PRIMARY KEY,   -- 16 bytes: memcmp order equals Uuid's Ord
+        title       TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status      TEXT NOT NULL,      -- open | in_progress | resolved | closed
+        priority    INTEGER NOT NULL,   -- 0 low, 1 medium, 2 high, 3 critical
+        assignee    TEXT,
+        tags        TEXT NOT NULL,      -- JSON array of strings
+        created_at  INTEGER NOT NULL,   -- Unix milliseconds, UTC
+        updated_at  INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        resolved_at INTEGER,            -- when it last entered `resolved` (kept when closed)
+        closed_at   INTEGER,            -- when it last entered `closed`
+        deleted_at  INTEGER             -- deleted cases stay, so their ids stay taken
+    ) WITHOUT ROWID;
+    CREATE INDEX cases_updated_asc   ON cases(updated_at, id)      WHERE deleted_at IS NULL;
+    CREATE INDEX cases_updated_desc  ON cases(updated_at DESC, id) WHERE deleted_at IS NULL;
+    CREATE INDEX cases_created_asc   ON cases(created_at, id)      WHERE deleted_at IS NULL;
+    CREATE INDEX cases_created_desc  ON cases(created_at DESC, id) WHERE deleted_at IS NULL;
+    CREATE INDEX cases_priority_asc  ON cases(priority, id)        WHERE deleted_at IS NULL;
+    CREATE INDEX cases_priority_desc ON cases(priority DESC, id)   WHERE deleted_at IS NULL;
+    CREATE INDEX cases_status        ON cases(status)              WHERE deleted_at IS NULL;
+    CREATE INDEX cases_resolved      ON cases(resolved_at)         WHERE deleted_at IS NULL;
+
+    CREATE TABLE notes (
+        seq        INTEGER PRIMARY KEY,  -- arrival order, the tie-break of created_at
+        id         BLOB NOT NULL UNIQUE,
+        case_id    BLOB NOT NULL REFERENCES cases(id),
+        body       TEXT NOT NULL,
+        author     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX notes_by_case ON notes(case_id, created_at, seq);
+
+    CREATE TABLE idempotency_keys (
+        key          BLOB PRIMARY KEY,
+        method       TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        body_hash    BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        etag         TEXT,
+        content_type TEXT,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
+    "#,
+];
+
+/// The schema version this server writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The database: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub(crate) struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    /// Empty for `:memory:`, whose connections cannot share one database: reads then use
+    /// the writer.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database at `path`, or an in-memory one
+    /// for `:memory:`. Returns whether the database was new (had no schema).
+    pub(crate) fn open(path: &str) -> Result<(Self, bool), DbError> {
+        let memory = path == ":memory:";
+        if !memory {
+            if let Some(folder) = Path::new(path).parent() {
+                if !folder.as_os_str().is_empty() {
+                    std::fs::create_dir_all(folder).map_err(|source| DbError::Folder {
+                        path: folder.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        let mut writer = if memory {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path)?
+        };
+        writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        if !memory {
+            // WAL: readers never wait for the writer; NORMAL sync is crash-safe in WAL mode
+            // (a commit is atomic; only the last commits may be lost on power failure).
+            writer.pragma_update(None, "journal_mode", "WAL")?;
+            writer.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        writer.pragma_update(None, "foreign_keys", true)?;
+        let was_new = migrate(&mut writer)?;
+
+        let mut readers = Vec::new();
+        if !memory {
+            for _ in 0..READERS {
+                let reader = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                readers.push(Mutex::new(reader));
+            }
+        }
+        let db = Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        };
+        Ok((db, was_new))
+    }
+
+    /// Runs `read` on a read connection, inside one read transaction (a consistent snapshot).
+    pub(crate) async fn read<T, E, F>(&self, read: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let mut conn = inner.reader()?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(DbError::from)?;
+            let value = read(&tx)?;
+            // Ending a read transaction cannot lose anything; a failure here is harmless.
+            let _ = tx.finish();
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `write` in one immediate transaction on the writer connection and commits it if
+    /// `write` succeeds; then calls `after_commit` while still holding the writer, so that
+    /// whatever it does (publishing change events) happens in commit order.
+    pub(crate) async fn write<T, E, F, A>(&self, write: F, after_commit: A) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
+            let value = write(&tx)?;
+            tx.commit().map_err(DbError::from)?;
+            after_commit(&value);
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `job` with the writer connection itself (start-up work: seeding, pruning).
+    pub(crate) async fn with_writer<T, F>(&self, job: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || job(&mut lock(&inner.writer))).await
+    }
+}
+
+impl Inner {
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>, DbError> {
+        if self.readers.is_empty() {
+            return Ok(lock(&self.writer));
+        }
+        // Take the first idle reader; if all are busy, wait on one in turn.
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return Ok(guard);
+            }
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        Ok(lock(&self.readers[start % self.readers.len()]))
+    }
+}
+
+/// Locks a connection. A poisoned mutex only means a thread panicked while holding it;
+/// SQLite rolls back any transaction left open, so the connection is still sound.
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn run_blocking<T, E, F>(job: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(job).await {
+        Ok(result) => result,
+        Err(join) => Err(E::from(DbError::Task(join.to_string()))),
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; true when the database had no schema.
+fn migrate(conn: &mut Connection) -> Result<bool, DbError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(DbError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    // A negative version was not written by us; treat it like one from the future.
+    let done = usize::try_from(found).map_err(|_| DbError::TooNew {
+        found,
+        known: SCHEMA_VERSION,
+    })?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for step in MIGRATIONS.get(done..).unwrap_or_default() {
+        tx.execute_batch(step)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(found == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.db");
+        let path = path.to_str().unwrap();
+        let (_, was_new) = Db::open(path).unwrap();
+        assert!(was_new);
+        let (_, was_new) = Db::open(path).unwrap();
+        assert!(!was_new);
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(Db::open(path), Err(DbError::TooNew { .. })));
+    }
+}

@@ -1,0 +1,239 @@
+//! Idempotency keys: `POST`, `PATCH` and `DELETE` may carry `Idempotency-Key: <uuid>`.
+//!
+//! The first successful response to a key is stored in the same transaction as the change
+//! it reports, so a crash can never apply a change and forget its key. A repeat with the
+//! same method, path and body gets that response again (status, ETag, content type,
+//! body) and changes nothing; the same key on a different request is a 409. Since all
+//! writes share one connection and run in immediate transactions, two concurrent requests
+//! with one key are serialised: the second sees the first's record. Error answers are not
+//! stored, so a request that failed may be retried with its key. Keys are kept for
+//! [`RETENTION_MS`] (the contract asks for at least 24 hours), across restarts.
+
+use crate::error::ApiError;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+/// How long keys are kept: 48 hours, twice what the contract promises.
+pub(crate) const RETENTION_MS: i64 = 48 * 3_600_000;
+
+/// The header naming the key.
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on a replayed response (an extension of the contract, for debugging).
+pub(crate) const IDEMPOTENT_REPLAY: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// Reads the `Idempotency-Key` header: absent is fine, anything but a UUID is a 400.
+pub(crate) fn key_from_headers(headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> {
+    let Some(value) = headers.get(&IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| Uuid::parse_str(text.trim()).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest("The Idempotency-Key header must be a UUID.".into()))
+}
+
+/// What a key is bound to.
+#[derive(Clone, Debug)]
+pub(crate) struct Fingerprint {
+    pub(crate) key: Uuid,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) body_hash: [u8; 32],
+}
+
+/// A response as stored for replay (and as every mutation builds it).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StoredResponse {
+    pub(crate) status: u16,
+    pub(crate) etag: Option<String>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl StoredResponse {
+    /// A JSON response.
+    pub(crate) fn json<T: serde::Serialize>(
+        status: StatusCode,
+        value: &T,
+        etag: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ApiError::Internal(format!("cannot encode the response: {e}")))?;
+        Ok(Self {
+            status: status.as_u16(),
+            etag,
+            content_type: Some(crate::api::JSON_CONTENT_TYPE.to_owned()),
+            body,
+        })
+    }
+
+    /// An answer without a body (204).
+    pub(crate) fn empty(status: StatusCode) -> Self {
+        Self {
+            status: status.as_u16(),
+            etag: None,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for StoredResponse {
+    fn into_response(self) -> Response {
+        let mut response = self.body.into_response();
+        *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        let headers = response.headers_mut();
+        headers.remove(header::CONTENT_TYPE);
+        if let Some(value) = self
+            .content_type
+            .and_then(|v| HeaderValue::try_from(v).ok())
+        {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        if let Some(value) = self.etag.and_then(|v| HeaderValue::try_from(v).ok()) {
+            headers.insert(header::ETAG, value);
+        }
+        response
+    }
+}
+
+/// What the store knows about a key.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// Never seen (or expired): go ahead.
+    Fresh,
+    /// Seen with this very request: answer this.
+    Replay(StoredResponse),
+    /// Seen with another request.
+    Conflict,
+}
+
+pub(crate) fn lookup(conn: &Connection, request: &Fingerprint) -> rusqlite::Result<Lookup> {
+    let row = conn
+        .query_row(
+            "SELECT method, path, body_hash, status, etag, content_type, body
+             FROM idempotency_keys WHERE key = ?1",
+            [request.key.as_bytes()],
+            |row| {
+                let method: String = row.get(0)?;
+                let path: String = row.get(1)?;
+                let hash: Vec<u8> = row.get(2)?;
+                let status: i64 = row.get(3)?;
+                let stored = StoredResponse {
+                    status: u16::try_from(status).unwrap_or(500),
+                    etag: row.get(4)?,
+                    content_type: row.get(5)?,
+                    body: row.get(6)?,
+                };
+                Ok((method, path, hash, stored))
+            },
+        )
+        .optional()?;
+    Ok(match row {
+        None => Lookup::Fresh,
+        Some((method, path, hash, stored))
+            if method == request.method && path == request.path && hash == request.body_hash =>
+        {
+            Lookup::Replay(stored)
+        }
+        Some(_) => Lookup::Conflict,
+    })
+}
+
+pub(crate) fn record(
+    conn: &Connection,
+    request: &Fingerprint,
+    response: &StoredResponse,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO idempotency_keys
+             (key, method, path, body_hash, status, etag, content_type, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            request.key.as_bytes(),
+            request.method,
+            request.path,
+            &request.body_hash[..],
+            i64::from(response.status),
+            response.etag,
+            response.content_type,
+            response.body,
+            now_ms,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Forgets keys older than [`RETENTION_MS`]; returns how many.
+pub(crate) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < ?1",
+        [now_ms - RETENTION_MS],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_replay_conflict_and_expire() {
+        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(db.with_writer(|conn| {
+            let request = Fingerprint {
+                key: Uuid::from_u128(7),
+                method: "POST".into(),
+                path: "/api/v1/cases".into(),
+                body_hash: [1; 32],
+            };
+            assert!(matches!(lookup(conn, &request)?, Lookup::Fresh));
+            let response = StoredResponse {
+                status: 201,
+                etag: Some("\"1\"".into()),
+                content_type: Some("application/json".into()),
+                body: b"{}".to_vec(),
+            };
+            record(conn, &request, &response, 1_000)?;
+            match lookup(conn, &request)? {
+                Lookup::Replay(stored) => assert_eq!(stored, response),
+                other => panic!("expected a replay, got {other:?}"),
+            }
+            let other_body = Fingerprint {
+                body_hash: [2; 32],
+                ..request.clone()
+            };
+            assert!(matches!(lookup(conn, &other_body)?, Lookup::Conflict));
+            let other_path = Fingerprint {
+                path: "/api/v1/cases/x".into(),
+                ..request.clone()
+            };
+            assert!(matches!(lookup(conn, &other_path)?, Lookup::Conflict));
+            assert_eq!(prune(conn, 1_000 + RETENTION_MS - 1)?, 0);
+            assert_eq!(prune(conn, 1_001 + RETENTION_MS)?, 1);
+            assert!(matches!(lookup(conn, &request)?, Lookup::Fresh));
+            Ok(())
+        }))
+        .unwrap();
+    }
+
+    #[test]
+    fn keys_must_be_uuids() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(key_from_headers(&headers).unwrap(), None);
+        headers.insert(&IDEMPOTENCY_KEY, HeaderValue::from_static("abc"));
+        assert!(key_from_headers(&headers).is_err());
+        headers.insert(
+            &IDEMPOTENCY_KEY,
+            HeaderValue::from_static("0191c7a2-5b7e-7c3a-9f10-2f6d3c1b9e44"),
+        );
+        assert!(key_from_headers(&headers).unwrap().is_some());
+    }
+}

@@ -1,0 +1,42 @@
+//! The casedesk reference API server: contract.md §1 over axum and SQLite, with
+//! idempotency keys, live change events, fault injection and the built app's static files.
+//!
+//! # Layout
+//! - [`config`]: the command line (contract.md §3), each flag also `CASEDESK_<FLAG>`.
+//! - `app`: the shared state, the router and its layers, start-up and graceful shutdown.
+//!   A request passes `request_id` (id, error bodies) → tracing → CORS → then either
+//!   `api` (auth → rate limit → chaos → body limit → handler), `/__chaos`, or
+//!   `static_files`.
+//! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
+//!   idempotency protocol (`idempotency`) inside the write transaction and publishes
+//!   change events (`events`) after commit.
+//! - `cases`, `metrics`: the SQL, equal to the model's filters, order and definitions.
+//! - `db`: SQLite (one writer, read-only readers, WAL), the schema and its migrations.
+//! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
+//! - `auth`, `rate_limit`, `chaos`: the middleware of the same names.
+//! - `seed`: deterministic demo data.
+//! - `error`: [`ApiError`](error) rendered as the contract's error body; [`StartError`].
+
+pub mod config;
+
+mod api;
+mod app;
+mod auth;
+mod body;
+mod cases;
+mod chaos;
+mod clock;
+mod conditional;
+mod db;
+mod error;
+mod events;
+mod idempotency;
+mod metrics;
+mod rate_limit;
+mod request_id;
+mod seed;
+mod static_files;
+
+pub use app::run;
+pub use config::Config;
+pub use error::StartError;
