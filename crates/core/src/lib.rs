@@ -16,6 +16,12 @@
 //! - [`diagnostics`]: hit ratio, request timings, recent errors and alerts for the Sync page.
 //! - [`live`]: server change events to cache invalidations, coalesced per window.
 //! - [`budget`]: the token bucket every request (query or action) draws from; 429 empties it.
+//!
+//! The write side: actions wait in a durable queue; views show them on top of server data.
+//! - [`overlay`]: server data with the pending actions applied: what every view shows.
+//! - [`queue`]: the durable queue's state machine: order, dependencies, retries, dead letters.
+//! - [`merge`]: the three-way merge of a 412 (base, mine, theirs) and the person's choice.
+//! - [`request`]: an action on the wire: its request and the server's answer.
 
 pub mod action;
 pub mod budget;
@@ -27,7 +33,11 @@ pub mod entry;
 pub mod failure;
 pub mod key;
 pub mod live;
+pub mod merge;
+pub mod overlay;
 pub mod persist;
+pub mod queue;
+pub mod request;
 pub mod retry;
 
 pub use action::{Action, ActionKind};
@@ -40,5 +50,9 @@ pub use entry::{FetchId, FetchStatus, QueryEntry, QueryOptions, QueryStatus};
 pub use failure::{Failure, FailureClass};
 pub use key::QueryKey;
 pub use live::{ChangeBatch, LiveCoalescer};
+pub use merge::{ConflictChoice, ConflictPolicy, MergeOutcome};
+pub use overlay::{KnownCases, OverlayTarget};
 pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
+pub use queue::{ActionQueue, ActionState, QueueChanges, QueuedAction, SyncState};
+pub use request::{ActionRequest, ServerAnswer};
 pub use retry::RetryPolicy;

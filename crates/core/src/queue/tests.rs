@@ -1,0 +1,780 @@
+//! The queue's rules, one behaviour per test, with a hand-driven clock.
+
+use super::*;
+use crate::clock::SeededRandom;
+use crate::merge::Side;
+use crate::overlay::fixtures::*;
+use casedesk_model::{CaseStatus, Priority};
+
+fn queue() -> ActionQueue {
+    ActionQueue::new(QueueConfig::default())
+}
+
+fn at(offset: u64) -> Millis {
+    Millis(T0 + offset)
+}
+
+fn http(status: u16, message: &str) -> Failure {
+    Failure::Http {
+        status,
+        code: None,
+        message: message.into(),
+        request_id: None,
+        retry_after: None,
+    }
+}
+
+fn sent(dispatch: &Dispatch) -> Vec<Uuid> {
+    dispatch.send.iter().map(|o| o.id).collect()
+}
+
+fn open_case(n: u128) -> Case {
+    let mut c = case(n, CaseStatus::Open, Priority::Low, T0 - DAY);
+    c.version = 3;
+    c
+}
+
+fn status_update(n: u128, base: &Case, status: CaseStatus) -> Action {
+    update_action(
+        n,
+        base,
+        CasePatch {
+            status: Some(status),
+            ..CasePatch::default()
+        },
+        T0 + n as u64,
+    )
+}
+
+fn saved_ids(changes: &QueueChanges) -> Vec<Uuid> {
+    changes.saved.iter().map(QueuedAction::id).collect()
+}
+
+#[test]
+fn actions_on_one_case_go_strictly_in_order() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::InProgress), at(0));
+    q.enqueue(status_update(2, &c, CaseStatus::Resolved), at(0));
+    let first = q.ready(at(0), true);
+    assert_eq!(sent(&first), vec![action_id(1)]);
+    assert_eq!(first.changes.saved[0].state, ActionState::InFlight);
+    assert!(q.ready(at(0), true).send.is_empty());
+    q.on_success(action_id(1), &ServerAnswer::Case(c.clone()));
+    assert_eq!(sent(&q.ready(at(0), true)), vec![action_id(2)]);
+}
+
+#[test]
+fn a_waiting_head_blocks_its_case_but_not_others() {
+    let mut q = queue();
+    let (a, b) = (open_case(1), open_case(2));
+    q.enqueue(status_update(1, &a, CaseStatus::InProgress), at(0));
+    q.enqueue(status_update(2, &a, CaseStatus::Resolved), at(0));
+    q.enqueue(status_update(3, &b, CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(1);
+    q.on_failure(action_id(1), &http(503, "busy"), at(0), true, &mut rng);
+    q.on_success(action_id(3), &ServerAnswer::Case(b));
+    // Action 1 waits out its backoff; action 2 (same case) must not overtake it.
+    let due = q.get(action_id(1)).unwrap().next_attempt_at;
+    let before_due = q.ready(Millis(due.0.saturating_sub(1)), true);
+    assert!(before_due.send.is_empty() || sent(&before_due) == vec![action_id(1)]);
+    assert!(!sent(&before_due).contains(&action_id(2)));
+    assert_eq!(q.next_wake(), Some(due));
+}
+
+#[test]
+fn independent_cases_drain_concurrently_up_to_the_bound() {
+    let mut q = queue();
+    for n in 1..=6 {
+        q.enqueue(status_update(n, &open_case(n), CaseStatus::Closed), at(0));
+    }
+    let first = q.ready(at(0), true);
+    assert_eq!(
+        sent(&first),
+        (1..=4).map(action_id).collect::<Vec<_>>(),
+        "oldest first, four at once"
+    );
+    assert_eq!(q.in_flight_count(), 4);
+    assert_eq!(
+        q.next_wake(),
+        None,
+        "slots full: an answer wakes the worker"
+    );
+    assert!(q.ready(at(0), true).send.is_empty());
+    q.on_success(action_id(2), &ServerAnswer::Case(open_case(2)));
+    assert_eq!(sent(&q.ready(at(0), true)), vec![action_id(5)]);
+}
+
+#[test]
+fn nothing_is_sent_offline() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    assert!(q.ready(at(0), false).send.is_empty());
+    assert_eq!(q.get(action_id(1)).unwrap().state, ActionState::Pending);
+    assert_eq!(q.next_wake(), Some(at(0)));
+}
+
+#[test]
+fn an_action_waits_for_its_cases_creation_and_is_rebased_on_it() {
+    let mut q = queue();
+    let create = create_action(1, 100, "New printer", CaseStatus::Open, Priority::High, T0);
+    let mut provisional = case(100, CaseStatus::Open, Priority::High, T0);
+    provisional.version = 0;
+    q.enqueue(create, at(0));
+    q.enqueue(
+        status_update(2, &provisional, CaseStatus::InProgress),
+        at(1),
+    );
+    q.enqueue(note_action(3, case_id(100), 1, "hi", T0 + 2), at(2));
+    assert_eq!(q.get(action_id(2)).unwrap().depends_on, Some(action_id(1)));
+    assert_eq!(q.get(action_id(3)).unwrap().depends_on, Some(action_id(1)));
+    assert_eq!(q.if_match_for(action_id(2)), Some(0));
+    assert_eq!(sent(&q.ready(at(5), true)), vec![action_id(1)]);
+    assert!(q.ready(at(5), true).send.is_empty());
+
+    let mut confirmed = provisional.clone();
+    confirmed.version = 1;
+    let changes = q.on_success(action_id(1), &ServerAnswer::Case(confirmed.clone()));
+    assert_eq!(changes.removed, vec![action_id(1)]);
+    assert_eq!(saved_ids(&changes), vec![action_id(2), action_id(3)]);
+    assert_eq!(
+        changes.notices,
+        vec![QueueNotice::Confirmed { id: action_id(1) }]
+    );
+    assert_eq!(q.if_match_for(action_id(2)), Some(1));
+    assert_eq!(q.request_for(action_id(2)).unwrap().if_match, Some(1));
+    assert!(q.records().all(|r| r.depends_on.is_none()));
+    assert_eq!(sent(&q.ready(at(5), true)), vec![action_id(2)]);
+}
+
+#[test]
+fn success_rebases_later_actions_on_the_confirmed_version() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::InProgress), at(0));
+    q.enqueue(update_action(2, &c, title_patch("Renamed"), T0 + 2), at(0));
+    q.enqueue(delete_action(3, &c, T0 + 3), at(0));
+    q.ready(at(0), true);
+    let mut confirmed = c.with_patch(&CasePatch {
+        status: Some(CaseStatus::InProgress),
+        ..CasePatch::default()
+    });
+    confirmed.version = 4;
+    let changes = q.on_success(action_id(1), &ServerAnswer::Case(confirmed.clone()));
+    assert_eq!(saved_ids(&changes), vec![action_id(2), action_id(3)]);
+    assert_eq!(q.if_match_for(action_id(2)), Some(4));
+    match &q.get(action_id(2)).unwrap().action.kind {
+        ActionKind::UpdateCase { base, .. } => assert_eq!(base, &confirmed),
+        other => panic!("{other:?}"),
+    }
+    match &q.get(action_id(3)).unwrap().action.kind {
+        ActionKind::DeleteCase { last_known, .. } => {
+            assert_eq!(last_known.as_ref(), Some(&confirmed));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(q.if_match_for(action_id(3)), None);
+    // Unknown ids (another tab already handled them) change nothing.
+    assert!(q
+        .on_success(action_id(1), &ServerAnswer::Case(confirmed))
+        .is_empty());
+}
+
+#[test]
+fn a_dead_creation_takes_its_dependents_with_it_labelled() {
+    let mut q = queue();
+    let mut provisional = case(100, CaseStatus::Open, Priority::High, T0);
+    provisional.version = 0;
+    q.enqueue(
+        create_action(
+            1,
+            100,
+            "  New printer ",
+            CaseStatus::Open,
+            Priority::High,
+            T0,
+        ),
+        at(0),
+    );
+    q.enqueue(status_update(2, &provisional, CaseStatus::Closed), at(1));
+    q.enqueue(note_action(3, case_id(100), 1, "hi", T0), at(2));
+    q.enqueue(status_update(4, &open_case(5), CaseStatus::Closed), at(3));
+    q.ready(at(5), true);
+    let mut rng = SeededRandom::new(3);
+    let changes = q.on_failure(
+        action_id(1),
+        &http(422, "Title is required."),
+        at(6),
+        true,
+        &mut rng,
+    );
+    assert_eq!(
+        saved_ids(&changes),
+        vec![action_id(1), action_id(2), action_id(3)]
+    );
+    let creation = q.get(action_id(1)).unwrap();
+    assert_eq!(creation.state, ActionState::Dead);
+    assert_eq!(
+        creation.dead_reason.as_deref(),
+        Some("The server refused (422): Title is required.")
+    );
+    for dependent in [action_id(2), action_id(3)] {
+        let record = q.get(dependent).unwrap().clone();
+        assert_eq!(record.state, ActionState::Dead);
+        assert_eq!(record.dead_because_of, Some(action_id(1)));
+        assert_eq!(
+            record.dead_reason.as_deref(),
+            Some("Not sent because creating “New printer” failed.")
+        );
+    }
+    assert_eq!(changes.notices.len(), 3);
+    assert!(matches!(
+        &changes.notices[0],
+        QueueNotice::RolledBack { description, .. } if description == "Create “New printer”"
+    ));
+    // The independent case is untouched; the overlay no longer sees the dead ones.
+    assert_eq!(q.get(action_id(4)).unwrap().state, ActionState::InFlight);
+    assert_eq!(q.live_actions().count(), 1);
+    assert_eq!(q.sync_state(case_id(100)), SyncState::Failed);
+    assert_eq!(q.sync_state(case_id(5)), SyncState::Pending);
+    assert_eq!(q.sync_state(case_id(6)), SyncState::Synced);
+    assert_eq!(q.dead_count(), 3);
+    assert_eq!(q.pending_count(), 1);
+
+    // Acting on the case after its creation died: born dead, part of the cascade.
+    let late = q.enqueue(status_update(5, &provisional, CaseStatus::Resolved), at(7));
+    assert_eq!(late.saved[0].state, ActionState::Dead);
+    assert_eq!(late.saved[0].dead_because_of, Some(action_id(1)));
+}
+
+#[test]
+fn retry_revives_the_whole_cascade_with_the_same_keys() {
+    let mut q = queue();
+    let mut provisional = case(100, CaseStatus::Open, Priority::High, T0);
+    provisional.version = 0;
+    q.enqueue(
+        create_action(1, 100, "New", CaseStatus::Open, Priority::High, T0),
+        at(0),
+    );
+    q.enqueue(status_update(2, &provisional, CaseStatus::Closed), at(1));
+    q.enqueue(status_update(3, &provisional, CaseStatus::Resolved), at(2));
+    q.ready(at(0), true);
+    let keys: Vec<Uuid> = q.records().map(|r| r.action.idempotency_key).collect();
+    let mut rng = SeededRandom::new(3);
+    q.on_failure(action_id(1), &http(400, "bad"), at(1), true, &mut rng);
+    assert_eq!(q.retry_dead(action_id(4), at(2)), Err(QueueError::NotFound));
+
+    // Retrying a dependent retries the creation, and so every dependent.
+    let changes = q.retry_dead(action_id(3), at(DAY * 8)).unwrap();
+    assert_eq!(
+        saved_ids(&changes),
+        vec![action_id(1), action_id(2), action_id(3)]
+    );
+    for record in q.records() {
+        assert_eq!(record.state, ActionState::Pending);
+        assert_eq!(record.attempts, 0);
+        assert_eq!(record.dead_reason, None);
+        assert_eq!(record.dead_because_of, None);
+        assert_eq!(record.give_up_at, at(DAY * 8) + q.config().retention);
+        assert_eq!(record.depends_on.is_some(), record.id() != action_id(1));
+    }
+    let after: Vec<Uuid> = q.records().map(|r| r.action.idempotency_key).collect();
+    assert_eq!(keys, after);
+    assert_eq!(q.retry_dead(action_id(1), at(0)), Err(QueueError::NotDead));
+    assert_eq!(sent(&q.ready(at(DAY * 8), true)), vec![action_id(1)]);
+}
+
+#[test]
+fn retrying_a_single_dead_update_revives_only_it() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &c, CaseStatus::Open), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(3);
+    q.on_failure(action_id(1), &http(404, "gone"), at(1), true, &mut rng);
+    assert_eq!(q.get(action_id(2)).unwrap().state, ActionState::Pending);
+    let changes = q.retry_dead(action_id(1), at(2)).unwrap();
+    assert_eq!(saved_ids(&changes), vec![action_id(1)]);
+    // Back in its place: the oldest live action of its case again.
+    assert_eq!(sent(&q.ready(at(2), true)), vec![action_id(1)]);
+}
+
+#[test]
+fn discarding_a_creation_discards_its_dependents_and_says_so() {
+    let mut q = queue();
+    let mut provisional = case(100, CaseStatus::Open, Priority::High, T0);
+    provisional.version = 0;
+    q.enqueue(
+        create_action(1, 100, "New", CaseStatus::Open, Priority::High, T0),
+        at(0),
+    );
+    q.enqueue(status_update(2, &provisional, CaseStatus::Closed), at(1));
+    q.enqueue(status_update(3, &provisional, CaseStatus::Resolved), at(2));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(3);
+    q.on_failure(action_id(1), &http(400, "bad"), at(1), true, &mut rng);
+
+    // Discarding a dependent alone leaves the creation and the rest.
+    let changes = q.discard(action_id(3)).unwrap();
+    assert_eq!(changes.removed, vec![action_id(3)]);
+    assert!(changes.saved.is_empty());
+    assert_eq!(q.depth(), 2);
+
+    let changes = q.discard(action_id(1)).unwrap();
+    assert_eq!(changes.removed, vec![action_id(1), action_id(2)]);
+    assert_eq!(
+        changes.notices,
+        vec![QueueNotice::Discarded {
+            id: action_id(1),
+            description: "Create “New”".into(),
+            dependents: 1
+        }]
+    );
+    assert_eq!(q.depth(), 0);
+    assert_eq!(q.discard(action_id(1)), Err(QueueError::NotFound));
+
+    q.enqueue(status_update(4, &open_case(1), CaseStatus::Closed), at(0));
+    assert_eq!(q.discard(action_id(4)), Err(QueueError::NotDead));
+}
+
+#[test]
+fn transient_failures_back_off_with_full_jitter_under_the_ceiling() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    let policy = q.config().retry;
+    let mut rng = SeededRandom::new(42);
+    let mut now = at(0);
+    let mut delays = Vec::new();
+    for attempt in 1..=12u32 {
+        assert_eq!(
+            sent(&q.ready(now, true)),
+            vec![action_id(1)],
+            "attempt {attempt}"
+        );
+        q.on_failure(action_id(1), &http(503, "busy"), now, true, &mut rng);
+        let record = q.get(action_id(1)).unwrap().clone();
+        assert_eq!(record.attempts, attempt);
+        assert_eq!(record.state, ActionState::Pending);
+        let delay = record.next_attempt_at.since(now);
+        assert!(
+            delay <= policy.ceiling(attempt),
+            "attempt {attempt}: {delay:?}"
+        );
+        delays.push(delay.0);
+        // Not before it is due.
+        if delay.0 > 0 {
+            assert!(q
+                .ready(Millis(record.next_attempt_at.0 - 1), true)
+                .send
+                .is_empty());
+        }
+        now = record.next_attempt_at;
+    }
+    // The ceiling grows to 5 minutes: the late delays are not all tiny.
+    assert!(delays[8..].iter().any(|d| *d > 8_000), "{delays:?}");
+    assert!(delays.iter().all(|d| *d <= 300_000));
+}
+
+#[test]
+fn retry_after_is_obeyed_as_a_floor() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(7);
+    let limited = Failure::Http {
+        status: 429,
+        code: Some("rate_limited".into()),
+        message: "slow down".into(),
+        request_id: None,
+        retry_after: Some(DurationMs::from_secs(30)),
+    };
+    q.on_failure(action_id(1), &limited, at(0), true, &mut rng);
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert!(record.next_attempt_at >= at(30_000));
+    assert_eq!(record.attempts, 1);
+    assert!(q.ready(at(29_999), true).send.is_empty());
+    assert_eq!(
+        sent(&q.ready(record.next_attempt_at, true)),
+        vec![action_id(1)]
+    );
+}
+
+#[test]
+fn attempts_made_offline_are_not_counted() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    let mut rng = SeededRandom::new(7);
+    // The browser said offline: not counted, due again as soon as the network is back.
+    q.ready(at(0), true);
+    q.on_failure(action_id(1), &Failure::Offline, at(10), false, &mut rng);
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert_eq!(record.attempts, 0);
+    assert_eq!(record.next_attempt_at, at(10));
+    // A network error while the device is offline: not counted either.
+    q.ready(at(10), true);
+    let network = Failure::Network {
+        message: "reset".into(),
+    };
+    q.on_failure(action_id(1), &network, at(20), false, &mut rng);
+    assert_eq!(q.get(action_id(1)).unwrap().attempts, 0);
+    // `Offline` while the device claims to be online: not counted, but it still backs off.
+    q.ready(at(20), true);
+    q.on_failure(action_id(1), &Failure::Offline, at(30), true, &mut rng);
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert_eq!(record.attempts, 0);
+    assert!(record.next_attempt_at.since(at(30)) <= q.config().retry.ceiling(1));
+    // A real network error online counts.
+    q.ready(record.next_attempt_at, true);
+    q.on_failure(action_id(1), &network, at(40_000), true, &mut rng);
+    assert_eq!(q.get(action_id(1)).unwrap().attempts, 1);
+}
+
+#[test]
+fn unauthorized_pauses_the_whole_queue_until_sign_in() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &open_case(2), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(7);
+    let changes = q.on_failure(action_id(1), &http(401, "sign in"), at(1), true, &mut rng);
+    assert_eq!(changes.notices, vec![QueueNotice::SignInNeeded]);
+    assert!(q.is_paused_for_auth());
+    let second = q.on_failure(action_id(2), &http(401, "sign in"), at(1), true, &mut rng);
+    assert!(second.notices.is_empty(), "announced once");
+    for id in [action_id(1), action_id(2)] {
+        let record = q.get(id).unwrap().clone();
+        assert_eq!(record.state, ActionState::Pending);
+        assert_eq!(record.attempts, 0);
+    }
+    assert!(q.ready(at(1_000_000), true).send.is_empty());
+    assert_eq!(q.next_wake(), None);
+    // Held past retention while waiting for sign-in: not a transient failure, not swept.
+    assert!(q.sweep(at(DAY * 30)).is_empty());
+
+    let resumed = q.resume_after_sign_in(at(2_000));
+    assert_eq!(saved_ids(&resumed), vec![action_id(1), action_id(2)]);
+    assert!(!q.is_paused_for_auth());
+    assert_eq!(
+        sent(&q.ready(at(2_000), true)),
+        vec![action_id(1), action_id(2)]
+    );
+}
+
+#[test]
+fn a_still_failing_action_is_dead_lettered_after_retention_never_deleted() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &open_case(2), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(7);
+    q.on_failure(action_id(2), &Failure::Offline, at(1), false, &mut rng);
+    q.on_failure(action_id(1), &http(503, "down"), at(1), true, &mut rng);
+    let week = 7 * DAY;
+    assert!(q.sweep(at(week - 1)).is_empty());
+    let changes = q.sweep(at(week));
+    assert_eq!(saved_ids(&changes), vec![action_id(1)]);
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert_eq!(record.state, ActionState::Dead);
+    assert_eq!(
+        record.dead_reason.as_deref(),
+        Some("Still failing after 7 days: The server refused (503): down")
+    );
+    assert_eq!(q.depth(), 2);
+    // Failing only because the device was offline is not failing: a long trip kills nothing.
+    assert_eq!(q.get(action_id(2)).unwrap().state, ActionState::Pending);
+    assert_eq!(
+        q.get(action_id(2)).unwrap().last_error,
+        Some(Failure::Offline)
+    );
+}
+
+#[test]
+fn a_failure_past_retention_dead_letters_at_once() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.ready(at(7 * DAY), true);
+    let mut rng = SeededRandom::new(7);
+    let changes = q.on_failure(action_id(1), &Failure::Timeout, at(7 * DAY), true, &mut rng);
+    assert_eq!(changes.saved[0].state, ActionState::Dead);
+    assert!(changes.saved[0]
+        .dead_reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("Still failing after 7 days: The server took too long")));
+}
+
+#[test]
+fn in_flight_actions_are_resent_with_the_same_key_after_a_restart() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &open_case(2), CaseStatus::Closed), at(0));
+    let before = q.ready(at(0), true);
+    let stored: Vec<QueuedAction> = q.records().cloned().collect();
+
+    let mut restarted = ActionQueue::from_records(QueueConfig::default(), stored.into_iter().rev());
+    assert_eq!(restarted.in_flight_count(), 2);
+    let changes = restarted.recover_after_restart(at(100));
+    assert_eq!(saved_ids(&changes), vec![action_id(1), action_id(2)]);
+    assert!(changes
+        .saved
+        .iter()
+        .all(|r| r.state == ActionState::Pending && r.attempts == 0));
+    let after = restarted.ready(at(100), true);
+    assert_eq!(
+        after.send, before.send,
+        "same requests, same idempotency keys"
+    );
+}
+
+#[test]
+fn a_conflict_on_other_fields_merges_and_is_resent_on_their_version() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::Resolved), at(0));
+    q.ready(at(0), true);
+    let mut theirs = c.with_patch(&title_patch("Renamed by Sam"));
+    theirs.version = 5;
+    let fresh = Uuid::from_u128(99);
+    let changes = q.on_conflict(action_id(1), &theirs, fresh, at(10));
+    assert_eq!(saved_ids(&changes), vec![action_id(1)]);
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert_eq!(record.state, ActionState::Pending);
+    assert_eq!(record.next_attempt_at, at(10));
+    let request = record.request();
+    assert_eq!(request.if_match, Some(5));
+    assert_eq!(request.idempotency_key, fresh);
+    assert_eq!(
+        request.body,
+        crate::request::RequestBody::Patch(CasePatch {
+            status: Some(CaseStatus::Resolved),
+            ..CasePatch::default()
+        })
+    );
+}
+
+#[test]
+fn a_conflict_on_the_same_field_waits_for_the_person_and_blocks_its_case() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::Resolved), at(0));
+    q.enqueue(update_action(2, &c, title_patch("Mine"), T0 + 2), at(0));
+    q.enqueue(status_update(3, &open_case(2), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut theirs = c.with_patch(&CasePatch {
+        status: Some(CaseStatus::Closed),
+        ..CasePatch::default()
+    });
+    theirs.version = 5;
+    let changes = q.on_conflict(action_id(1), &theirs, Uuid::from_u128(99), at(10));
+    assert!(matches!(
+        changes.notices[0],
+        QueueNotice::NeedsChoice { .. }
+    ));
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert_eq!(record.state, ActionState::Conflict);
+    let conflict = record.conflict.as_ref().unwrap();
+    assert_eq!(conflict.theirs, theirs);
+    assert_eq!(conflict.conflicts[0].field, crate::merge::CaseField::Status);
+    assert_eq!(q.conflicts().count(), 1);
+    assert_eq!(q.sync_state(c.id), SyncState::Pending);
+    assert_eq!(q.pending_count(), 3);
+    // The later action on the same case waits behind the conflict; others go on.
+    q.on_success(action_id(3), &ServerAnswer::Case(open_case(2)));
+    assert!(q.ready(at(20), true).send.is_empty());
+    assert_eq!(q.next_wake(), None);
+    // Conflicts are not failures: never swept.
+    assert!(q.sweep(at(DAY * 30)).is_empty());
+
+    assert_eq!(
+        q.on_conflict_resolved(
+            action_id(2),
+            &ConflictChoice::All(Side::Mine),
+            Uuid::nil(),
+            at(0)
+        ),
+        Err(QueueError::NotInConflict)
+    );
+    let fresh = Uuid::from_u128(100);
+    let changes = q
+        .on_conflict_resolved(
+            action_id(1),
+            &ConflictChoice::All(Side::Mine),
+            fresh,
+            at(30),
+        )
+        .unwrap();
+    assert_eq!(saved_ids(&changes), vec![action_id(1)]);
+    let request = q.request_for(action_id(1)).unwrap();
+    assert_eq!(request.if_match, Some(5));
+    assert_eq!(request.idempotency_key, fresh);
+    assert_eq!(q.get(action_id(1)).unwrap().conflict, None);
+    assert_eq!(sent(&q.ready(at(30), true)), vec![action_id(1)]);
+}
+
+#[test]
+fn using_theirs_everywhere_settles_the_action_and_rebases_the_next() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::Resolved), at(0));
+    q.enqueue(update_action(2, &c, title_patch("Mine"), T0 + 2), at(0));
+    q.ready(at(0), true);
+    let mut theirs = c.with_patch(&CasePatch {
+        status: Some(CaseStatus::Closed),
+        ..CasePatch::default()
+    });
+    theirs.version = 5;
+    q.on_conflict(action_id(1), &theirs, Uuid::from_u128(99), at(10));
+    let changes = q
+        .on_conflict_resolved(
+            action_id(1),
+            &ConflictChoice::All(Side::Theirs),
+            Uuid::from_u128(100),
+            at(20),
+        )
+        .unwrap();
+    assert_eq!(changes.removed, vec![action_id(1)]);
+    assert_eq!(saved_ids(&changes), vec![action_id(2)]);
+    assert_eq!(q.if_match_for(action_id(2)), Some(5));
+    assert_eq!(sent(&q.ready(at(20), true)), vec![action_id(2)]);
+}
+
+#[test]
+fn configured_policies_settle_conflicts_without_asking() {
+    let c = open_case(1);
+    let mut theirs = c.with_patch(&CasePatch {
+        status: Some(CaseStatus::Closed),
+        ..CasePatch::default()
+    });
+    theirs.version = 5;
+    for (policy, expect_removed) in [
+        (ConflictPolicy::ServerWins, true),
+        (ConflictPolicy::ClientWins, false),
+    ] {
+        let mut q = ActionQueue::new(QueueConfig {
+            conflict_policy: policy,
+            ..QueueConfig::default()
+        });
+        q.enqueue(status_update(1, &c, CaseStatus::Resolved), at(0));
+        q.ready(at(0), true);
+        let changes = q.on_conflict(action_id(1), &theirs, Uuid::from_u128(9), at(1));
+        assert_eq!(changes.removed.len() == 1, expect_removed, "{policy:?}");
+        if !expect_removed {
+            assert_eq!(q.if_match_for(action_id(1)), Some(5));
+            assert_eq!(q.get(action_id(1)).unwrap().state, ActionState::Pending);
+        }
+    }
+}
+
+#[test]
+fn a_412_without_a_readable_case_or_on_a_non_update_is_a_dead_letter() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.enqueue(note_action(2, case_id(2), 1, "hi", T0), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(7);
+    q.on_failure(action_id(1), &http(412, "changed"), at(1), true, &mut rng);
+    assert_eq!(q.get(action_id(1)).unwrap().state, ActionState::Dead);
+    q.on_conflict(action_id(2), &open_case(2), Uuid::from_u128(9), at(1));
+    assert_eq!(q.get(action_id(2)).unwrap().state, ActionState::Dead);
+}
+
+#[test]
+fn late_reports_on_settled_actions_change_nothing() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(7);
+    q.on_failure(action_id(1), &http(400, "bad"), at(1), true, &mut rng);
+    assert!(q
+        .on_failure(action_id(1), &http(503, "x"), at(2), true, &mut rng)
+        .is_empty());
+    assert!(q
+        .on_conflict(action_id(1), &open_case(1), Uuid::nil(), at(2))
+        .is_empty());
+    assert!(q
+        .on_failure(action_id(7), &http(503, "x"), at(2), true, &mut rng)
+        .is_empty());
+    // A duplicate enqueue is ignored.
+    assert!(q
+        .enqueue(status_update(1, &open_case(1), CaseStatus::Open), at(3))
+        .is_empty());
+}
+
+#[test]
+fn sync_now_makes_every_backoff_due() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(1);
+    for _ in 0..6 {
+        let due = q.get(action_id(1)).unwrap().next_attempt_at.max(at(0));
+        q.ready(due, true);
+        q.on_failure(action_id(1), &http(503, "x"), due, true, &mut rng);
+    }
+    let waiting_until = q.get(action_id(1)).unwrap().next_attempt_at;
+    let now = Millis(waiting_until.0.saturating_sub(1));
+    if waiting_until > now {
+        assert_eq!(saved_ids(&q.sync_now(now)), vec![action_id(1)]);
+    }
+    assert_eq!(sent(&q.ready(now, true)), vec![action_id(1)]);
+    assert_eq!(q.get(action_id(1)).unwrap().attempts, 6);
+}
+
+#[test]
+fn counts_ages_and_row_states_for_the_indicator() {
+    let mut q = queue();
+    assert_eq!(q.oldest_pending_age(at(0)), None);
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &open_case(2), CaseStatus::Closed), at(500));
+    q.enqueue(status_update(3, &open_case(2), CaseStatus::Open), at(600));
+    q.ready(at(1_000), true);
+    let mut rng = SeededRandom::new(1);
+    q.on_failure(action_id(1), &http(422, "no"), at(1_000), true, &mut rng);
+    assert_eq!(q.depth(), 3);
+    assert_eq!(q.pending_count(), 2);
+    assert_eq!(q.in_flight_count(), 1);
+    assert_eq!(q.dead_count(), 1);
+    assert_eq!(q.conflict_count(), 0);
+    assert_eq!(q.oldest_pending_age(at(2_000)), Some(DurationMs(1_500)));
+    let states = q.sync_states();
+    assert_eq!(states.get(&case_id(1)), Some(&SyncState::Failed));
+    assert_eq!(states.get(&case_id(2)), Some(&SyncState::Pending));
+    assert_eq!(states.get(&case_id(3)), None);
+    assert_eq!(q.dead_letters().count(), 1);
+    assert_eq!(SyncState::Failed.as_str(), "failed");
+}
+
+#[test]
+fn records_from_another_tab_keep_queue_order() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    // Another tab queued an action at the same position: it goes after, not over.
+    let mut other = ActionQueue::new(QueueConfig::default());
+    let foreign = other.enqueue(status_update(2, &open_case(1), CaseStatus::Open), at(1));
+    q.absorb(foreign.saved[0].clone());
+    let order: Vec<Uuid> = q.records().map(QueuedAction::id).collect();
+    assert_eq!(order, vec![action_id(1), action_id(2)]);
+    assert_eq!(sent(&q.ready(at(2), true)), vec![action_id(1)]);
+    // The drainer's progress replaces the record in place.
+    let mut progressed = q.get(action_id(2)).unwrap().clone();
+    progressed.attempts = 3;
+    q.absorb(progressed);
+    assert_eq!(q.get(action_id(2)).unwrap().attempts, 3);
+    assert_eq!(q.depth(), 2);
+    q.forget(action_id(1));
+    assert_eq!(q.depth(), 1);
+    let next = q.enqueue(status_update(3, &open_case(3), CaseStatus::Open), at(3));
+    assert!(next.saved[0].seq > q.get(action_id(2)).unwrap().seq);
+}
+
+#[test]
+fn durations_read_plainly() {
+    assert_eq!(
+        readable_duration(DurationMs::from_mins(7 * 24 * 60)),
+        "7 days"
+    );
+    assert_eq!(readable_duration(DurationMs::from_mins(60)), "1 hour");
+    assert_eq!(readable_duration(DurationMs::from_mins(90)), "90 minutes");
+    assert_eq!(readable_duration(DurationMs::from_mins(1)), "1 minute");
+}
