@@ -163,7 +163,7 @@ impl Effects {
 }
 
 /// All cached queries, changed only through [`QueryCache::apply`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct QueryCache {
     entries: BTreeMap<QueryKey, QueryEntry>,
     config: CacheConfig,
