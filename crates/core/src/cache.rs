@@ -798,4 +798,4 @@ impl QueryCache {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

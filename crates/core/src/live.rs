@@ -207,7 +207,8 @@ fn requested_after_known(entry: &QueryEntry, cache: &QueryCache, id: Uuid, versi
         _ => None,
     };
     match (known_at, entry.reflects_server_state_at()) {
-        (Some(known), Some(requested)) => requested >= known,
+        // Strictly later: within one millisecond the order of send and arrival is unknown.
+        (Some(known), Some(requested)) => requested > known,
         _ => false,
     }
 }
@@ -268,5 +269,300 @@ impl LiveCoalescer {
 impl Default for LiveCoalescer {
     fn default() -> Self {
         Self::new(Self::DEFAULT_WINDOW)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::tests::{case, fetches, notes, ts, Harness};
+    use crate::cache::CacheCommand;
+    use casedesk_model::{CaseList, DashboardMetrics, PriorityCounts, StatusCounts};
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn page(cases: Vec<casedesk_model::Case>) -> QueryData {
+        QueryData::CaseList(CaseList {
+            total: cases.len() as u64,
+            items: cases,
+            page: 1,
+            per_page: 50,
+        })
+    }
+
+    fn metrics(generated_ms: i64) -> QueryData {
+        QueryData::Metrics(DashboardMetrics {
+            by_status: StatusCounts::default(),
+            by_priority: PriorityCounts::default(),
+            opened_per_day: Vec::new(),
+            resolved_per_day: Vec::new(),
+            mean_hours_to_resolve: None,
+            generated_at: ts(generated_ms),
+        })
+    }
+
+    fn list_key(name: &str) -> QueryKey {
+        QueryKey::new(["cases", "list", name])
+    }
+
+    fn updated(n: u128, version: u64, at_ms: i64) -> ChangeEvent {
+        ChangeEvent::CaseUpdated {
+            id: id(n),
+            version,
+            at: ts(at_ms),
+        }
+    }
+
+    fn invalidated(effects: &[CacheEvent]) -> Vec<QueryKey> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                CacheEvent::Invalidate { prefix } => Some(prefix.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn removed(effects: &[CacheEvent]) -> Vec<QueryKey> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                CacheEvent::Remove { prefix } => Some(prefix.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A cache holding case 1 at version 2, a page with case 1 at v2, a page without it,
+    /// and metrics generated at t=100.
+    fn session() -> Harness {
+        let mut h = Harness::new();
+        h.load(&QueryKey::case(id(1)), QueryData::Case(case(1, 2)));
+        h.load(&list_key("a"), page(vec![case(1, 2)]));
+        h.load(&list_key("b"), page(vec![case(7, 1)]));
+        h.load(&QueryKey::metrics(), metrics(100));
+        h
+    }
+
+    #[test]
+    fn a_newer_version_invalidates_the_case_lists_and_metrics() {
+        let h = session();
+        let effects = effects_of(&updated(1, 3, 200), &h.cache);
+        assert_eq!(
+            invalidated(&effects),
+            vec![
+                QueryKey::case(id(1)),
+                list_key("a"),
+                list_key("b"),
+                QueryKey::metrics()
+            ]
+        );
+        assert!(removed(&effects).is_empty());
+    }
+
+    #[test]
+    fn our_own_change_echoing_back_refetches_nothing_it_already_shows() {
+        let mut h = session();
+        // The mutation's answer (v3) is in the cache, and the lists were refetched after it.
+        h.advance(10);
+        h.apply(CacheEvent::SetData {
+            key: QueryKey::case(id(1)),
+            data: QueryData::Case(case(1, 3)),
+        });
+        h.advance(10);
+        let cmds = h.apply(CacheEvent::Invalidate {
+            prefix: QueryKey::all_case_lists(),
+        });
+        assert_eq!(fetches(&cmds).len(), 2);
+        // The echo arrives while those refetches are in flight: they will carry v3 already.
+        let effects = effects_of(&updated(1, 3, 90), &h.cache);
+        assert!(!invalidated(&effects).contains(&QueryKey::case(id(1))));
+        assert!(!invalidated(&effects).contains(&list_key("a")));
+        assert!(!invalidated(&effects).contains(&list_key("b")));
+        // Metrics generated (t=100) after the change (t=90) already count it.
+        assert!(invalidated(&effects).is_empty());
+    }
+
+    #[test]
+    fn a_page_already_holding_the_version_is_left_alone() {
+        let h = session();
+        let effects = effects_of(&updated(1, 2, 50), &h.cache);
+        assert_eq!(invalidated(&effects), vec![list_key("b")]);
+    }
+
+    #[test]
+    fn creation_touches_lists_and_metrics_only() {
+        let h = session();
+        let effects = effects_of(
+            &ChangeEvent::CaseCreated {
+                id: id(9),
+                version: 1,
+                at: ts(500),
+            },
+            &h.cache,
+        );
+        assert_eq!(
+            invalidated(&effects),
+            vec![list_key("a"), list_key("b"), QueryKey::metrics()]
+        );
+    }
+
+    #[test]
+    fn deletion_refetches_a_shown_case_and_forgets_a_hidden_one() {
+        let mut h = session();
+        h.load(&QueryKey::notes(id(1)), notes(1));
+        h.load(&QueryKey::case(id(2)), QueryData::Case(case(2, 1)));
+        h.unobserve(&QueryKey::case(id(2)));
+        let deleted = |n| ChangeEvent::CaseDeleted {
+            id: id(n),
+            at: ts(500),
+        };
+        let effects = effects_of(&deleted(1), &h.cache);
+        let inv = invalidated(&effects);
+        assert!(inv.contains(&QueryKey::case(id(1))));
+        assert!(inv.contains(&QueryKey::notes(id(1))));
+        assert!(inv.contains(&list_key("a")) && inv.contains(&list_key("b")));
+        let effects = effects_of(&deleted(2), &h.cache);
+        assert_eq!(removed(&effects), vec![QueryKey::case(id(2))]);
+        assert!(!invalidated(&effects).contains(&QueryKey::case(id(2))));
+    }
+
+    #[test]
+    fn a_new_note_invalidates_the_notes_unless_they_hold_it() {
+        let mut h = Harness::new();
+        let key = QueryKey::notes(id(1));
+        h.load(&key, notes(5));
+        let event = |note| ChangeEvent::NoteCreated {
+            id: id(note),
+            case_id: id(1),
+            at: ts(0),
+        };
+        assert!(effects_of(&event(5), &h.cache).is_empty());
+        assert_eq!(invalidated(&effects_of(&event(6), &h.cache)), vec![key]);
+        // Notes of a case we do not hold: nothing to do.
+        let other = ChangeEvent::NoteCreated {
+            id: id(7),
+            case_id: id(2),
+            at: ts(0),
+        };
+        assert!(effects_of(&other, &h.cache).is_empty());
+    }
+
+    #[test]
+    fn resync_invalidates_everything_and_ping_nothing() {
+        let h = session();
+        let effects = effects_of(
+            &ChangeEvent::Resync {
+                reason: "lagged".into(),
+            },
+            &h.cache,
+        );
+        assert_eq!(
+            effects,
+            vec![CacheEvent::Invalidate {
+                prefix: QueryKey::new(Vec::<String>::new())
+            }]
+        );
+        assert!(effects_of(&ChangeEvent::Ping, &h.cache).is_empty());
+    }
+
+    #[test]
+    fn a_flood_collapses_into_one_invalidation_per_key() {
+        let mut h = session();
+        let mut live = LiveCoalescer::default();
+        let t0 = h.now;
+        assert_eq!(
+            live.push(ChangeEvent::Ping, t0),
+            None,
+            "a ping opens no window"
+        );
+        assert_eq!(
+            live.push(updated(1, 3, 200), t0),
+            Some(t0 + LiveCoalescer::DEFAULT_WINDOW)
+        );
+        for v in 4..200 {
+            assert_eq!(
+                live.push(updated(1, v, 200 + v as i64), t0 + DurationMs(v)),
+                None
+            );
+        }
+        for n in 10..60 {
+            live.push(
+                ChangeEvent::CaseCreated {
+                    id: id(n),
+                    version: 1,
+                    at: ts(300),
+                },
+                t0,
+            );
+        }
+        h.now = t0 + LiveCoalescer::DEFAULT_WINDOW;
+        let effects = live.drain(&h.cache);
+        assert_eq!(live.flush_at(), None);
+        assert_eq!(
+            invalidated(&effects),
+            vec![
+                QueryKey::case(id(1)),
+                list_key("a"),
+                list_key("b"),
+                QueryKey::metrics()
+            ]
+        );
+        // Applied, each observed key fetches exactly once.
+        let mut requested = Vec::new();
+        for effect in effects {
+            let cmds = h.apply(effect);
+            requested.extend(fetches(&cmds).into_iter().map(|f| f.0));
+        }
+        assert_eq!(requested.len(), 4);
+        // The next window starts afresh.
+        assert!(live.push(updated(1, 500, 900), h.now).is_some());
+    }
+
+    #[test]
+    fn a_deletion_in_the_batch_supersedes_updates_to_the_case() {
+        let mut batch = ChangeBatch::default();
+        batch.add(updated(1, 3, 0));
+        batch.add(ChangeEvent::CaseDeleted {
+            id: id(1),
+            at: ts(1),
+        });
+        batch.add(updated(1, 4, 2));
+        assert!(batch.changed.is_empty());
+        assert!(batch.deleted.contains(&id(1)));
+        assert!(!batch.is_empty());
+        let h = Harness::new();
+        assert!(
+            batch.effects(&h.cache).is_empty(),
+            "nothing cached, nothing to do"
+        );
+    }
+
+    #[test]
+    fn invalidated_keys_refetch_through_the_reducer() {
+        let mut h = session();
+        let effects = effects_of(&updated(1, 3, 200), &h.cache);
+        let mut cmds = Vec::new();
+        for effect in effects {
+            cmds.extend(h.apply(effect));
+        }
+        let mut requested: Vec<QueryKey> = fetches(&cmds).into_iter().map(|f| f.0).collect();
+        requested.sort();
+        assert_eq!(
+            requested,
+            vec![
+                QueryKey::case(id(1)),
+                list_key("a"),
+                list_key("b"),
+                QueryKey::metrics()
+            ]
+        );
+        // The case's refetch revalidates with its ETag.
+        assert!(cmds.iter().any(|c| matches!(
+            c,
+            CacheCommand::Fetch { key, if_none_match: Some(_), .. } if *key == QueryKey::case(id(1))
+        )));
     }
 }
