@@ -1,0 +1,190 @@
+//! Fault injection: `/__chaos`, failures, latency, and hostile answers.
+
+use crate::support::{client, expect_error, new_case, Server};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn set_chaos(server: &Server, body: Value) -> Value {
+    let response = client()
+        .put(server.url("/__chaos"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn chaos_control_is_404_unless_allowed() {
+    let server = Server::start(&[]);
+    let response = client().get(server.url("/__chaos")).send().await.unwrap();
+    expect_error(response, 404, "not_found").await;
+    let response = client()
+        .put(server.url("/__chaos"))
+        .json(&json!({"fail_rate": 1}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn chaos_settings_are_shown_merged_checked_and_reset() {
+    let server = Server::start(&["--allow-chaos", "--chaos-latency-ms", "0..0"]);
+    let shown: Value = client()
+        .get(server.url("/__chaos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        json!({"fail_rate": 0.0, "latency_ms": [0, 0], "drop_rate": 0.0, "corrupt": null, "corrupt_rate": 0.0})
+    );
+    let after = set_chaos(&server, json!({"fail_rate": 0.25, "latency_ms": [1, 3]})).await;
+    assert_eq!(after["fail_rate"], 0.25);
+    let after = set_chaos(&server, json!({"corrupt": "empty_200"})).await;
+    assert_eq!(after["fail_rate"], 0.25, "absent fields stay");
+    assert_eq!(after["corrupt"], "empty_200");
+    assert_eq!(after["corrupt_rate"], 1.0);
+
+    for bad in [
+        json!({"fail_rate": 1.5}),
+        json!({"latency_ms": [10, 5]}),
+        json!({"drop_rate": -1}),
+    ] {
+        let response = client()
+            .put(server.url("/__chaos"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 422, "validation_failed").await;
+    }
+    for bad in [
+        json!({"corrupt": "gremlins"}),
+        json!({"latency_ms": "fast"}),
+    ] {
+        let response = client()
+            .put(server.url("/__chaos"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 422, "validation_failed").await;
+    }
+
+    let reset: Value = client()
+        .delete(server.url("/__chaos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reset["fail_rate"], 0.0);
+    assert_eq!(reset["corrupt"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_fail_rate_of_one_is_503_before_touching_data() {
+    let server = Server::start(&["--allow-chaos"]);
+    set_chaos(&server, json!({"fail_rate": 1})).await;
+    let response = server
+        .post_json("/api/v1/cases", &new_case("Never stored"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, 503, "unavailable").await;
+    // Only /api/v1 is affected: the control endpoint and the root health still answer.
+    let response = client().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    set_chaos(&server, json!({"fail_rate": 0})).await;
+    assert_eq!(server.list("").await["total"], 0);
+}
+
+#[tokio::test]
+async fn start_up_flags_inject_failures_and_latency() {
+    let server = Server::start(&["--chaos-fail-rate", "1"]);
+    let response = server.get("/api/v1/cases").send().await.unwrap();
+    expect_error(response, 503, "unavailable").await;
+
+    let server = Server::start(&["--chaos-latency-ms", "150..200"]);
+    let started = Instant::now();
+    let response = server.get("/api/v1/cases").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn hostile_answers_replace_successful_gets() {
+    let server = Server::start(&["--allow-chaos"]);
+    let case = server.create(new_case("Target")).await;
+    let path = format!("/api/v1/cases/{}", case["id"].as_str().unwrap());
+
+    set_chaos(&server, json!({"corrupt": "invalid_json"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(serde_json::from_slice::<Value>(&response.bytes().await.unwrap()).is_err());
+
+    set_chaos(&server, json!({"corrupt": "wrong_types"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    let value: Value = response.json().await.unwrap();
+    assert!(serde_json::from_value::<casedesk_model::Case>(value.clone()).is_err());
+    assert!(value["version"].is_string(), "{value}");
+
+    set_chaos(&server, json!({"corrupt": "html_error_page"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(response.text().await.unwrap().contains("<html>"));
+
+    set_chaos(&server, json!({"corrupt": "huge_body"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap().len() > 32 * 1024 * 1024);
+
+    set_chaos(&server, json!({"corrupt": "truncated_body"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.is_err(), "the body must break off");
+
+    set_chaos(&server, json!({"corrupt": "wrong_content_type"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(
+        response.json::<Value>().await.is_ok(),
+        "the body is still right"
+    );
+
+    set_chaos(&server, json!({"corrupt": "empty_200"})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    // Writes and errors are untouched; a rate of 0 and null switch it off.
+    let response = server
+        .post_json("/api/v1/cases", &new_case("Still writable"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = server.get("/api/v1/cases/not-a-uuid").send().await.unwrap();
+    expect_error(response, 400, "bad_request").await;
+    set_chaos(&server, json!({"corrupt_rate": 0})).await;
+    assert_eq!(server.list("").await["total"], 2);
+    set_chaos(&server, json!({"corrupt": null})).await;
+    let response = server.get(&path).send().await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["title"], "Target");
+}

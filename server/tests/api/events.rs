@@ -1,0 +1,157 @@
+//! The `/api/v1/events` WebSocket: one event per accepted change, pings, auth.
+
+use crate::support::{new_case, Server};
+use casedesk_model::ChangeEvent;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::json;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &Server, query: &str) -> Socket {
+    let (socket, response) =
+        tokio_tungstenite::connect_async(server.ws_url(&format!("/api/v1/events{query}")))
+            .await
+            .expect("the socket opens");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+/// The next change event (pings skipped unless `keep_pings`), within 5 s.
+async fn next_event(socket: &mut Socket, keep_pings: bool) -> ChangeEvent {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an event in time")
+            .expect("the socket is open")
+            .expect("a message");
+        if let Message::Text(text) = message {
+            let event: ChangeEvent = serde_json::from_str(&text).unwrap();
+            if keep_pings || event != ChangeEvent::Ping {
+                return event;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_accepted_change_is_one_event_and_replays_are_none() {
+    let server = Server::start(&[]);
+    let mut socket = connect(&server, "").await;
+
+    let key = Uuid::new_v4().to_string();
+    let body = new_case("Live");
+    for _ in 0..2 {
+        let response = server
+            .post_json("/api/v1/cases", &body)
+            .header("Idempotency-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+    }
+    let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    let response = server
+        .patch(&id.to_string(), 1, json!({"status": "in_progress"}))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    // Rejected and no-op changes publish nothing.
+    let response = server
+        .patch(&id.to_string(), 1, json!({"title": "stale"}))
+        .await;
+    assert_eq!(response.status().as_u16(), 412);
+    let response = server
+        .patch(&id.to_string(), 2, json!({"status": "in_progress"}))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let note_id = Uuid::now_v7();
+    let response = server
+        .post_json(
+            &format!("/api/v1/cases/{id}/notes"),
+            &json!({"id": note_id, "body": "watching"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    for _ in 0..2 {
+        server
+            .request(Method::DELETE, &format!("/api/v1/cases/{id}"))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next_event(&mut socket, false).await);
+    }
+    assert!(matches!(seen[0], ChangeEvent::CaseCreated { id: i, version: 1, .. } if i == id));
+    assert!(matches!(seen[1], ChangeEvent::CaseUpdated { id: i, version: 2, .. } if i == id));
+    assert!(
+        matches!(seen[2], ChangeEvent::NoteCreated { id: n, case_id: c, .. } if n == note_id && c == id)
+    );
+    assert!(matches!(seen[3], ChangeEvent::CaseDeleted { id: i, .. } if i == id));
+
+    // Nothing else was sent: the next event is a new change's.
+    let other = server.create(new_case("Next")).await;
+    let other_id: Uuid = other["id"].as_str().unwrap().parse().unwrap();
+    assert!(matches!(
+        next_event(&mut socket, false).await,
+        ChangeEvent::CaseCreated { id, .. } if id == other_id
+    ));
+}
+
+#[tokio::test]
+async fn pings_arrive_at_the_configured_interval_and_pongs_are_welcome() {
+    let server = Server::start(&["--ws-ping-ms", "100"]);
+    let mut socket = connect(&server, "").await;
+    for _ in 0..2 {
+        assert_eq!(next_event(&mut socket, true).await, ChangeEvent::Ping);
+        socket
+            .send(Message::text(r#"{"type":"pong"}"#))
+            .await
+            .unwrap();
+    }
+    // Still alive after the pongs.
+    server.create(new_case("After pongs")).await;
+    assert!(matches!(
+        next_event(&mut socket, false).await,
+        ChangeEvent::CaseCreated { .. }
+    ));
+}
+
+#[tokio::test]
+async fn the_socket_takes_its_token_in_the_query() {
+    let server = Server::start(&["--auth-token", "s3cret"]);
+    let refused = tokio_tungstenite::connect_async(server.ws_url("/api/v1/events")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401)
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+    let mut socket = connect(&server, "?token=s3cret").await;
+    let response = server
+        .post_json("/api/v1/cases", &new_case("Authorised"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert!(matches!(
+        next_event(&mut socket, false).await,
+        ChangeEvent::CaseCreated { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_plain_get_of_the_socket_is_a_json_error() {
+    let server = Server::start(&[]);
+    let response = server.get("/api/v1/events").send().await.unwrap();
+    crate::support::expect_error(response, 400, "bad_request").await;
+}

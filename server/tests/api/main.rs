@@ -1,0 +1,15 @@
+//! The server's behaviour over real HTTP: each test starts the built `casedesk-server`
+//! binary on a free loopback port with its own temp database (see `api/support.rs`).
+
+mod support;
+
+mod caching;
+mod cases;
+mod chaos;
+mod errors;
+mod events;
+mod idempotency;
+mod metrics;
+mod process;
+mod security;
+mod static_site;
