@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
+#[cfg(test)]
+mod properties;
+
 /// How the queue behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueueConfig {
@@ -850,8 +853,10 @@ impl ActionQueue {
 
     /// "Retry" on a dead letter: pending again at once with a fresh attempt budget and
     /// retention, the same idempotency key (so an attempt that did land is not applied
-    /// twice). A cascade revives as a whole: retrying a creation revives the actions that
-    /// died with it, and retrying one of those retries the creation (and so all of them).
+    /// twice), at the end of the queue: later actions on its case may already have reached
+    /// the server, so it is sent, and shown by the overlay, after them. A cascade revives as a
+    /// whole, in its order: retrying a creation revives the actions that died with it, and
+    /// retrying one of those retries the creation (and so all of them).
     pub fn retry_dead(&mut self, id: Uuid, now: Millis) -> Result<QueueChanges, QueueError> {
         let record = self.get(id).ok_or(QueueError::NotFound)?;
         if record.state != ActionState::Dead {
@@ -885,9 +890,20 @@ impl ActionQueue {
                 record.dead_reason = None;
                 record.dead_because_of = None;
                 touched.save(revived);
+                self.move_to_end(revived);
             }
         }
         Ok(self.report(touched))
+    }
+
+    /// Gives `id` the next position in the queue.
+    fn move_to_end(&mut self, id: Uuid) {
+        if let Some(mut record) = self.take(id) {
+            record.seq = self.next_seq;
+            self.next_seq = self.next_seq.saturating_add(1);
+            self.seq_by_id.insert(id, record.seq);
+            self.records.insert(record.seq, record);
+        }
     }
 
     /// "Discard" on a dead letter: it leaves the queue (its overlay is already gone). A

@@ -297,7 +297,12 @@ fn retrying_a_single_dead_update_revives_only_it() {
     assert_eq!(q.get(action_id(2)).unwrap().state, ActionState::Pending);
     let changes = q.retry_dead(action_id(1), at(2)).unwrap();
     assert_eq!(saved_ids(&changes), vec![action_id(1)]);
-    // Back in its place: the oldest live action of its case again.
+    // At the end of the queue: the action after it on the case goes first, as the overlay
+    // already shows them.
+    let order: Vec<Uuid> = q.records().map(QueuedAction::id).collect();
+    assert_eq!(order, vec![action_id(2), action_id(1)]);
+    assert_eq!(sent(&q.ready(at(2), true)), vec![action_id(2)]);
+    q.on_success(action_id(2), &ServerAnswer::Case(open_case(1)));
     assert_eq!(sent(&q.ready(at(2), true)), vec![action_id(1)]);
 }
 
