@@ -565,4 +565,90 @@ mod tests {
             CacheCommand::Fetch { key, if_none_match: Some(_), .. } if *key == QueryKey::case(id(1))
         )));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn event() -> impl Strategy<Value = ChangeEvent> {
+            prop_oneof![
+                (1u128..5, 1u64..6, 0i64..300).prop_map(|(n, v, at)| ChangeEvent::CaseUpdated {
+                    id: id(n),
+                    version: v,
+                    at: ts(at)
+                }),
+                (1u128..5, 1u64..3, 0i64..300).prop_map(|(n, v, at)| ChangeEvent::CaseCreated {
+                    id: id(n),
+                    version: v,
+                    at: ts(at)
+                }),
+                (1u128..5, 0i64..300).prop_map(|(n, at)| ChangeEvent::CaseDeleted {
+                    id: id(n),
+                    at: ts(at)
+                }),
+                (1u128..4, 1u128..3).prop_map(|(note, case)| ChangeEvent::NoteCreated {
+                    id: id(note),
+                    case_id: id(case),
+                    at: ts(0)
+                }),
+                Just(ChangeEvent::Ping),
+            ]
+        }
+
+        /// A cache: cases 1–3 at random versions (or absent), on screen or not, two list
+        /// pages holding random cases, metrics of a random age, notes of case 1.
+        fn cache_from(
+            versions: &[Option<u64>],
+            shown: &[bool],
+            pages: &[Vec<(u128, u64)>],
+            generated: i64,
+        ) -> Harness {
+            let mut h = Harness::new();
+            for (i, (version, on_screen)) in versions.iter().zip(shown).enumerate() {
+                let n = i as u128 + 1;
+                if let Some(v) = version {
+                    h.load(&QueryKey::case(id(n)), QueryData::Case(case(n, *v)));
+                    if !on_screen {
+                        h.unobserve(&QueryKey::case(id(n)));
+                    }
+                }
+                h.advance(1);
+            }
+            for (i, cases) in pages.iter().enumerate() {
+                let items = cases.iter().map(|&(n, v)| case(n, v)).collect();
+                h.load(&list_key(&i.to_string()), page(items));
+                h.advance(1);
+            }
+            h.load(&QueryKey::metrics(), metrics(generated));
+            h.load(&QueryKey::notes(id(1)), notes(1));
+            h
+        }
+
+        proptest! {
+            #[test]
+            fn coalescing_never_loses_an_invalidation(
+                versions in prop::collection::vec(prop::option::of(1u64..6), 3),
+                shown in prop::collection::vec(any::<bool>(), 3),
+                pages in prop::collection::vec(prop::collection::vec((1u128..5, 1u64..6), 0..3), 2),
+                generated in 0i64..300,
+                events in prop::collection::vec(event(), 1..12),
+            ) {
+                let h = cache_from(&versions, &shown, &pages, generated);
+                let mut batch = ChangeBatch::default();
+                for e in &events {
+                    batch.add(e.clone());
+                }
+                let merged = batch.effects(&h.cache);
+                let covered: BTreeSet<QueryKey> =
+                    invalidated(&merged).into_iter().chain(removed(&merged)).collect();
+                prop_assert_eq!(covered.len(), merged.len(), "each key once");
+                for e in &events {
+                    let single = effects_of(e, &h.cache);
+                    for key in invalidated(&single).into_iter().chain(removed(&single)) {
+                        prop_assert!(covered.contains(&key), "{:?} lost from {:?}", key, e);
+                    }
+                }
+            }
+        }
+    }
 }
