@@ -1,6 +1,7 @@
 //! casedesk, the app: an offline-first case-management SPA on Leptos 0.8 (client-side rendered).
 //!
 //! # Layout
+//! - [`api`]: the typed HTTP client for the casedesk API.
 //! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
 //! - [`pages`]: one module per route of contract.md §2.
 //! - [`components`]: pieces several pages use.
@@ -9,6 +10,7 @@
 //! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
 //! contract's types live in `casedesk-model`.
 
+pub mod api;
 pub mod app;
 pub mod components;
 pub mod pages;

@@ -8,6 +8,7 @@
 //! - [`key`]: query keys and prefix matching.
 //! - [`action`]: what a person did (`CreateCase`, `UpdateCase`, `DeleteCase`, `AddNote`).
 //! - [`data`]: what a query can hold (a case, a page of cases, notes, metrics).
+//! - [`response`]: reading an HTTP answer into data or a typed failure, however hostile.
 //!
 //! The read side: views observe keys, the glue feeds events and runs the commands.
 //! - [`entry`]: one query's state machine (data, ETag, age, fetch, retry, observers).
@@ -38,6 +39,7 @@ pub mod overlay;
 pub mod persist;
 pub mod queue;
 pub mod request;
+pub mod response;
 pub mod retry;
 
 pub use action::{Action, ActionKind};

@@ -1,0 +1,300 @@
+//! Reading an HTTP answer into data or a typed [`Failure`], whatever the server (or a proxy in
+//! between) sent: our error body, an HTML error page, an empty or truncated body, the wrong
+//! shape. Pure, so every hostile answer is tested natively; the HTTP adapter only moves bytes.
+
+use crate::clock::DurationMs;
+use crate::failure::Failure;
+use casedesk_model::{Case, ErrorBody};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+/// Largest body the app will try to decode. Real answers are far smaller (a page of 200
+/// cases is about 150 KB); anything bigger is a misbehaving server, not data.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// An answer as the HTTP adapter received it.
+#[derive(Clone, Copy, Debug)]
+pub struct RawResponse<'a> {
+    pub status: u16,
+    pub content_type: Option<&'a str>,
+    pub body: &'a str,
+    pub request_id: Option<&'a str>,
+    pub retry_after: Option<&'a str>,
+}
+
+/// A refused request: the failure, and on a 412 the case as the server holds it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub failure: Failure,
+    pub current: Option<Case>,
+}
+
+/// Reads a success answer's body as `T`.
+pub fn decode_body<T: DeserializeOwned>(raw: &RawResponse<'_>) -> Result<T, Failure> {
+    let request_id = raw.request_id.map(str::to_owned);
+    let decode_failure = |message: String| Failure::Decode {
+        message,
+        request_id: request_id.clone(),
+    };
+    if raw.body.len() > MAX_BODY_BYTES {
+        return Err(decode_failure(format!(
+            "the answer is {} MB, more than the {} MB the app accepts",
+            raw.body.len() / (1024 * 1024),
+            MAX_BODY_BYTES / (1024 * 1024)
+        )));
+    }
+    let trimmed = raw.body.trim_start();
+    if trimmed.is_empty() {
+        return Err(decode_failure("the server sent an empty answer".to_owned()));
+    }
+    if looks_like_html(raw.content_type, trimmed) {
+        return Err(decode_failure(
+            "the server sent a web page instead of data (a proxy or sign-in page may be in the way)"
+                .to_owned(),
+        ));
+    }
+    serde_json::from_str(raw.body).map_err(|e| {
+        decode_failure(match e.classify() {
+            Category::Eof => "the answer was cut off before its end".to_owned(),
+            Category::Syntax | Category::Io => format!("the answer is not valid JSON ({e})"),
+            Category::Data => format!("the answer does not have the expected shape ({e})"),
+        })
+    })
+}
+
+/// Reads an error answer (status ≥ 400) into a failure, using our error body when it is one.
+pub fn decode_refusal(raw: &RawResponse<'_>) -> Refusal {
+    let retry_after = raw.retry_after.and_then(parse_retry_after);
+    match serde_json::from_str::<ErrorBody>(raw.body) {
+        Ok(body) => {
+            let mut message = body.error.message;
+            if let Some(fields) = &body.error.fields {
+                let details: Vec<String> = fields.iter().map(|(_, m)| m.clone()).collect();
+                if !details.is_empty() {
+                    message = format!("{message} {}", details.join(" "));
+                }
+            }
+            let code = serde_json::to_value(body.error.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned));
+            Refusal {
+                failure: Failure::Http {
+                    status: raw.status,
+                    code,
+                    message,
+                    request_id: Some(body.error.request_id)
+                        .filter(|id| !id.is_empty())
+                        .or_else(|| raw.request_id.map(str::to_owned)),
+                    retry_after,
+                },
+                current: body.current,
+            }
+        }
+        Err(_) => Refusal {
+            failure: Failure::Http {
+                status: raw.status,
+                code: None,
+                message: describe_foreign_error(raw),
+                request_id: raw.request_id.map(str::to_owned),
+                retry_after,
+            },
+            current: None,
+        },
+    }
+}
+
+/// Reads `Retry-After` as whole seconds (the form our server sends); dates are not used by it
+/// and give `None`, which means "use the normal backoff".
+pub fn parse_retry_after(value: &str) -> Option<DurationMs> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|secs| DurationMs(secs.saturating_mul(1_000)))
+}
+
+fn looks_like_html(content_type: Option<&str>, trimmed_body: &str) -> bool {
+    content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains("text/html"))
+        || trimmed_body.starts_with('<')
+}
+
+fn describe_foreign_error(raw: &RawResponse<'_>) -> String {
+    let reason = reason_phrase(raw.status);
+    let trimmed = raw.body.trim_start();
+    if trimmed.is_empty() {
+        format!("{reason}, with no explanation")
+    } else if looks_like_html(raw.content_type, trimmed) {
+        format!("{reason} (a web page, probably from a proxy)")
+    } else {
+        format!("{reason} (an answer not from the casedesk API)")
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad request",
+        401 => "Not signed in",
+        403 => "Forbidden",
+        404 => "Not found",
+        408 => "Request timed out",
+        409 => "Conflict",
+        412 => "Changed by someone else",
+        413 => "Too large",
+        422 => "Invalid",
+        429 => "Too many requests",
+        500 => "Server error",
+        502 => "Bad gateway",
+        503 => "Service unavailable",
+        504 => "Gateway timed out",
+        s if s >= 500 => "Server error",
+        _ => "Request refused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casedesk_model::CaseList;
+
+    fn raw(
+        status: u16,
+        content_type: Option<&'static str>,
+        body: &'static str,
+    ) -> RawResponse<'static> {
+        RawResponse {
+            status,
+            content_type,
+            body,
+            request_id: Some("req-1"),
+            retry_after: None,
+        }
+    }
+
+    fn decode_message(r: RawResponse<'_>) -> String {
+        match decode_body::<CaseList>(&r) {
+            Err(Failure::Decode {
+                message,
+                request_id,
+            }) => {
+                assert_eq!(request_id.as_deref(), Some("req-1"));
+                message
+            }
+            other => panic!("expected a decode failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_body_decodes_whatever_its_content_type() {
+        let body = r#"{"items":[],"total":0,"page":1,"per_page":50}"#;
+        let list: CaseList = decode_body(&RawResponse {
+            content_type: Some("text/plain"),
+            ..raw(200, None, body)
+        })
+        .unwrap();
+        assert_eq!(list.total, 0);
+    }
+
+    #[test]
+    fn hostile_bodies_become_plain_decode_failures() {
+        assert!(decode_message(raw(200, Some("application/json"), "")).contains("empty"));
+        assert!(decode_message(raw(200, Some("application/json"), "  \n")).contains("empty"));
+        assert!(
+            decode_message(raw(200, Some("text/html"), "<!doctype html><p>Bad gateway"))
+                .contains("web page")
+        );
+        assert!(decode_message(raw(200, None, "<html>")).contains("web page"));
+        assert!(decode_message(raw(200, None, r#"{"items":[{"id":"#)).contains("cut off"));
+        assert!(decode_message(raw(200, None, "{items: nope}")).contains("not valid JSON"));
+        let shape = decode_message(raw(
+            200,
+            None,
+            r#"{"items":"many","total":"x","page":1,"per_page":1}"#,
+        ));
+        assert!(shape.contains("expected shape"), "{shape}");
+    }
+
+    #[test]
+    fn an_oversized_body_is_refused_before_parsing() {
+        let huge = format!("[{}]", "1,".repeat(MAX_BODY_BYTES / 2) + "1");
+        let r = RawResponse {
+            status: 200,
+            content_type: None,
+            body: &huge,
+            request_id: None,
+            retry_after: None,
+        };
+        match decode_body::<Vec<u8>>(&r) {
+            Err(Failure::Decode { message, .. }) => assert!(message.contains("MB")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn our_error_body_keeps_code_message_fields_and_current() {
+        let body = r#"{"error":{"code":"validation_failed","message":"Some fields are invalid.",
+            "request_id":"srv-9","fields":{"title":"Title is required."}}}"#;
+        let refusal = decode_refusal(&RawResponse {
+            retry_after: Some("3"),
+            ..raw(422, Some("application/json"), body)
+        });
+        assert_eq!(refusal.current, None);
+        match refusal.failure {
+            Failure::Http {
+                status,
+                code,
+                message,
+                request_id,
+                retry_after,
+            } => {
+                assert_eq!(status, 422);
+                assert_eq!(code.as_deref(), Some("validation_failed"));
+                assert!(message.contains("Title is required."));
+                assert_eq!(request_id.as_deref(), Some("srv-9"));
+                assert_eq!(retry_after, Some(DurationMs(3_000)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_412_carries_the_servers_case() {
+        let body = r#"{"error":{"code":"version_conflict","message":"Changed.","request_id":"r"},
+            "current":{"id":"0191c7a2-5b7e-7c3a-9f10-2f6d3c1b9e44","title":"T","status":"open",
+            "priority":"low","created_at":"2026-11-20T09:12:03Z","updated_at":"2026-11-20T09:12:03Z","version":4}}"#;
+        let refusal = decode_refusal(&raw(412, Some("application/json"), body));
+        assert_eq!(refusal.current.map(|c| c.version), Some(4));
+        assert_eq!(refusal.failure.class(), crate::FailureClass::Conflict);
+    }
+
+    #[test]
+    fn foreign_error_pages_are_described_not_shown() {
+        let refusal = decode_refusal(&raw(
+            502,
+            Some("text/html"),
+            "<html><body>nginx</body></html>",
+        ));
+        match refusal.failure {
+            Failure::Http {
+                message,
+                request_id,
+                ..
+            } => {
+                assert_eq!(message, "Bad gateway (a web page, probably from a proxy)");
+                assert_eq!(request_id.as_deref(), Some("req-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(refusal_class(503, ""), crate::FailureClass::Transient);
+    }
+
+    fn refusal_class(status: u16, body: &'static str) -> crate::FailureClass {
+        decode_refusal(&raw(status, None, body)).failure.class()
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_only() {
+        assert_eq!(parse_retry_after(" 12 "), Some(DurationMs(12_000)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+}

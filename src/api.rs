@@ -1,0 +1,467 @@
+//! The typed client for the casedesk API (contract.md §1) over `fetch`: one method per
+//! endpoint, every request with its own request id, a time limit and an optional cancel
+//! signal. Bodies are read by `casedesk_core::response`, so no answer can cause a panic.
+
+use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
+use casedesk_core::Failure;
+use casedesk_model::{
+    Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, NewCase, NewNote, Note,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+/// How long a request may take before it counts as timed out.
+pub const REQUEST_TIMEOUT_MS: u32 = 15_000;
+
+/// Why a request produced no data.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiError {
+    /// The request failed; the failure says whether trying again can help.
+    Failed(Failure),
+    /// A 412: the case changed on the server since the version we sent; `current` is its
+    /// present state, for the three-way merge.
+    Conflict {
+        failure: Failure,
+        current: Box<Case>,
+    },
+    /// The caller cancelled the request (its view went away); nobody is waiting for it.
+    Cancelled,
+}
+
+impl ApiError {
+    /// The failure behind the error, if it was one.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(failure) | Self::Conflict { failure, .. } => Some(failure),
+            Self::Cancelled => None,
+        }
+    }
+}
+
+/// The answer to a conditional GET.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fetched<T> {
+    /// New data, with its ETag and the size of its body.
+    Fresh {
+        data: T,
+        etag: Option<String>,
+        size_bytes: usize,
+    },
+    /// 304: what we hold is still current.
+    NotModified,
+}
+
+/// What every request reports besides its result, for diagnostics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exchange<T> {
+    pub result: Result<T, ApiError>,
+    /// The id sent as `X-Request-ID` (the server echoes it and logs it).
+    pub request_id: String,
+    pub elapsed_ms: f64,
+}
+
+/// Where the API lives and how to sign requests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiClient {
+    /// Origin plus prefix, e.g. `/api/v1` (same origin) or `http://127.0.0.1:3001/api/v1`.
+    base: String,
+    token: Option<String>,
+}
+
+impl Default for ApiClient {
+    fn default() -> Self {
+        Self::same_origin()
+    }
+}
+
+/// A request about to be sent.
+struct Outgoing {
+    method: &'static str,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<String>,
+}
+
+impl Outgoing {
+    fn new(method: &'static str, path: String) -> Self {
+        Self {
+            method,
+            path,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// An answer as it arrived, body read to its end.
+struct Incoming {
+    status: u16,
+    content_type: Option<String>,
+    etag: Option<String>,
+    request_id: Option<String>,
+    retry_after: Option<String>,
+    body: String,
+}
+
+impl Incoming {
+    fn raw(&self) -> RawResponse<'_> {
+        RawResponse {
+            status: self.status,
+            content_type: self.content_type.as_deref(),
+            body: &self.body,
+            request_id: self.request_id.as_deref(),
+            retry_after: self.retry_after.as_deref(),
+        }
+    }
+
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    fn refusal(&self) -> ApiError {
+        let refusal = decode_refusal(&self.raw());
+        match refusal.current {
+            Some(current) => ApiError::Conflict {
+                failure: refusal.failure,
+                current: Box::new(current),
+            },
+            None => ApiError::Failed(refusal.failure),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        decode_body(&self.raw()).map_err(ApiError::Failed)
+    }
+}
+
+impl ApiClient {
+    /// The API served from the app's own origin.
+    pub fn same_origin() -> Self {
+        Self::new("")
+    }
+
+    /// The API at `origin` (no trailing slash), e.g. a test server on another port.
+    pub fn new(origin: &str) -> Self {
+        Self {
+            base: format!(
+                "{}{}",
+                origin.trim_end_matches('/'),
+                casedesk_model::API_PREFIX
+            ),
+            token: None,
+        }
+    }
+
+    /// Signs every request with a bearer token.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The WebSocket URL of the change events, with the token when there is one.
+    pub fn events_url(&self) -> String {
+        let http = if self.base.starts_with("http") {
+            self.base.clone()
+        } else {
+            let origin = web_sys::window()
+                .and_then(|w| w.location().origin().ok())
+                .unwrap_or_default();
+            format!("{origin}{}", self.base)
+        };
+        let ws = http.replacen("http", "ws", 1);
+        match &self.token {
+            Some(token) => format!("{ws}/events?token={}", js_sys::encode_uri_component(token)),
+            None => format!("{ws}/events"),
+        }
+    }
+
+    /// `GET /cases/{id}`.
+    pub async fn get_case(
+        &self,
+        id: Uuid,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<Case>> {
+        self.get(format!("/cases/{id}"), etag, cancel).await
+    }
+
+    /// `GET /cases?…`.
+    pub async fn list_cases(
+        &self,
+        query: &CaseListQuery,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<CaseList>> {
+        let mut path = "/cases".to_owned();
+        for (i, (name, value)) in query.to_pairs().iter().enumerate() {
+            path.push(if i == 0 { '?' } else { '&' });
+            path.push_str(name);
+            path.push('=');
+            path.push_str(&String::from(js_sys::encode_uri_component(value)));
+        }
+        self.get(path, etag, cancel).await
+    }
+
+    /// `GET /cases/{id}/notes`.
+    pub async fn list_notes(
+        &self,
+        case_id: Uuid,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<Vec<Note>>> {
+        self.get(format!("/cases/{case_id}/notes"), etag, cancel)
+            .await
+    }
+
+    /// `GET /dashboard/metrics`.
+    pub async fn metrics(
+        &self,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<DashboardMetrics>> {
+        self.get("/dashboard/metrics".to_owned(), etag, cancel)
+            .await
+    }
+
+    /// `POST /cases`, idempotent under `key`.
+    pub async fn create_case(&self, case: &NewCase, key: Uuid) -> Exchange<Case> {
+        self.write(Outgoing::new("POST", "/cases".to_owned()), case, key)
+            .await
+    }
+
+    /// `PATCH /cases/{id}` against `if_match` (the version the change was made on).
+    pub async fn update_case(
+        &self,
+        id: Uuid,
+        patch: &CasePatch,
+        if_match: u64,
+        key: Uuid,
+    ) -> Exchange<Case> {
+        let out = Outgoing::new("PATCH", format!("/cases/{id}"))
+            .header("If-Match", casedesk_model::etag_for_version(if_match));
+        self.write(out, patch, key).await
+    }
+
+    /// `DELETE /cases/{id}`; deleting an already deleted case succeeds too.
+    pub async fn delete_case(&self, id: Uuid, key: Uuid) -> Exchange<()> {
+        let out = Outgoing::new("DELETE", format!("/cases/{id}"))
+            .header("Idempotency-Key", key.to_string());
+        self.exchange(out, None, |incoming| {
+            if incoming.is_success() {
+                Ok(())
+            } else {
+                Err(incoming.refusal())
+            }
+        })
+        .await
+    }
+
+    /// `POST /cases/{id}/notes`.
+    pub async fn add_note(&self, case_id: Uuid, note: &NewNote, key: Uuid) -> Exchange<Note> {
+        self.write(
+            Outgoing::new("POST", format!("/cases/{case_id}/notes")),
+            note,
+            key,
+        )
+        .await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: String,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<T>> {
+        let mut out = Outgoing::new("GET", path);
+        if let Some(etag) = etag {
+            out = out.header("If-None-Match", etag.to_owned());
+        }
+        self.exchange(out, cancel, |incoming| match incoming.status {
+            304 => Ok(Fetched::NotModified),
+            _ if incoming.is_success() => incoming.decode().map(|data| Fetched::Fresh {
+                data,
+                etag: incoming.etag.clone(),
+                size_bytes: incoming.body.len(),
+            }),
+            _ => Err(incoming.refusal()),
+        })
+        .await
+    }
+
+    async fn write<B: Serialize, T: DeserializeOwned>(
+        &self,
+        out: Outgoing,
+        body: &B,
+        key: Uuid,
+    ) -> Exchange<T> {
+        let mut out = out
+            .header("Idempotency-Key", key.to_string())
+            .header("Content-Type", "application/json".to_owned());
+        match serde_json::to_string(body) {
+            Ok(json) => out.body = Some(json),
+            Err(e) => {
+                return Exchange {
+                    result: Err(ApiError::Failed(local_failure(&format!(
+                        "the change could not be encoded ({e})"
+                    )))),
+                    request_id: String::new(),
+                    elapsed_ms: 0.0,
+                }
+            }
+        }
+        self.exchange(out, None, |incoming| {
+            if incoming.is_success() {
+                incoming.decode()
+            } else {
+                Err(incoming.refusal())
+            }
+        })
+        .await
+    }
+
+    /// Sends `out` and reads the answer with `interpret`, timing it and tagging it with a
+    /// fresh request id.
+    async fn exchange<T>(
+        &self,
+        out: Outgoing,
+        cancel: Option<&AbortSignal>,
+        interpret: impl FnOnce(&Incoming) -> Result<T, ApiError>,
+    ) -> Exchange<T> {
+        let request_id = Uuid::new_v4().to_string();
+        let started = js_sys::Date::now();
+        let result = match self.send(out, &request_id, cancel).await {
+            Ok(incoming) => interpret(&incoming),
+            Err(error) => Err(error),
+        };
+        Exchange {
+            result,
+            request_id,
+            elapsed_ms: js_sys::Date::now() - started,
+        }
+    }
+
+    async fn send(
+        &self,
+        out: Outgoing,
+        request_id: &str,
+        cancel: Option<&AbortSignal>,
+    ) -> Result<Incoming, ApiError> {
+        if !crate::platform::network::navigator_online() {
+            return Err(ApiError::Failed(Failure::Offline));
+        }
+        let js_failure = |e: JsValue| ApiError::Failed(local_failure(&js_message(&e)));
+        let headers = web_sys::Headers::new().map_err(js_failure)?;
+        headers
+            .set("Accept", "application/json")
+            .map_err(js_failure)?;
+        headers
+            .set("X-Request-ID", request_id)
+            .map_err(js_failure)?;
+        if let Some(token) = &self.token {
+            headers
+                .set("Authorization", &format!("Bearer {token}"))
+                .map_err(js_failure)?;
+        }
+        for (name, value) in &out.headers {
+            headers.set(name, value).map_err(js_failure)?;
+        }
+        let timeout = AbortSignal::timeout_with_u32(REQUEST_TIMEOUT_MS);
+        let signal = match cancel {
+            Some(cancel) => AbortSignal::any(&js_sys::Array::of2(cancel, &timeout)),
+            None => timeout,
+        };
+        let init = web_sys::RequestInit::new();
+        init.set_method(out.method);
+        init.set_headers(&headers);
+        init.set_signal(Some(&signal));
+        if let Some(body) = &out.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let url = format!("{}{}", self.base, out.path);
+        let request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(js_failure)?;
+        let window = web_sys::window()
+            .ok_or_else(|| ApiError::Failed(local_failure("no window to send requests from")))?;
+        let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+            .await
+            .map_err(|e| classify_fetch_error(&e, cancel))?
+            .dyn_into()
+            .map_err(|_| {
+                ApiError::Failed(local_failure("fetch gave something that is not a response"))
+            })?;
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let status = response.status();
+        let text_promise = response.text().map_err(js_failure)?;
+        let body = match JsFuture::from(text_promise).await {
+            Ok(text) => text.as_string().unwrap_or_default(),
+            Err(e) if cancel.is_some_and(AbortSignal::aborted) => {
+                drop(e);
+                return Err(ApiError::Cancelled);
+            }
+            Err(e) => {
+                return Err(ApiError::Failed(Failure::Decode {
+                    message: format!(
+                        "the answer could not be read to its end ({})",
+                        js_message(&e)
+                    ),
+                    request_id: Some(request_id.to_owned()),
+                }))
+            }
+        };
+        Ok(Incoming {
+            status,
+            content_type: header("content-type"),
+            etag: header("etag"),
+            request_id: header("x-request-id").or_else(|| Some(request_id.to_owned())),
+            retry_after: header("retry-after"),
+            body,
+        })
+    }
+}
+
+fn classify_fetch_error(error: &JsValue, cancel: Option<&AbortSignal>) -> ApiError {
+    if cancel.is_some_and(AbortSignal::aborted) {
+        return ApiError::Cancelled;
+    }
+    let name = error
+        .dyn_ref::<web_sys::DomException>()
+        .map(web_sys::DomException::name)
+        .or_else(|| {
+            error
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.name()))
+        })
+        .unwrap_or_default();
+    if name == "TimeoutError" || name == "AbortError" {
+        return ApiError::Failed(Failure::Timeout);
+    }
+    if !crate::platform::network::navigator_online() {
+        return ApiError::Failed(Failure::Offline);
+    }
+    ApiError::Failed(Failure::Network {
+        message: js_message(error),
+    })
+}
+
+/// A failure that happened in the browser before an answer came.
+fn local_failure(message: &str) -> Failure {
+    Failure::Network {
+        message: message.to_owned(),
+    }
+}
+
+fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| "the browser refused the request".to_owned())
+}
