@@ -1,9 +1,6 @@
 //! The query cache: every entry by key, and the one reducer through which all of them change.
 //! Events come in (a view mounts, an answer lands, the network returns, a timer fires);
 //! commands go out (fetch, cancel, wake me at, notify these keys, persist soon).
-//!
-//! Entries sit in a `BTreeMap` ordered by key segments: every key under a prefix then forms
-//! one contiguous range, so invalidating `["cases", "list"]` visits only the list pages.
 
 use crate::clock::{Millis, Random};
 use crate::data::QueryData;
@@ -165,6 +162,8 @@ impl Effects {
 /// All cached queries, changed only through [`QueryCache::apply`].
 #[derive(Clone, Debug)]
 pub struct QueryCache {
+    /// Ordered by key segments, so every key under a prefix forms one contiguous range:
+    /// invalidating `["cases", "list"]` visits only the list pages.
     entries: BTreeMap<QueryKey, QueryEntry>,
     config: CacheConfig,
     online: bool,

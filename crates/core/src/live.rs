@@ -1,12 +1,6 @@
 //! From the server's change events to cache effects: which keys to invalidate, remove or
 //! leave alone given what the cache holds, and the coalescing that turns a flood of events
 //! into one invalidation per key per window.
-//!
-//! The rules avoid refetches that cannot bring anything new. A key is left alone when the
-//! cache can prove it already reflects the change: the cached case is at the event's version
-//! or later (our own change echoing back), a list page holds the case at that version, a
-//! page or the metrics were requested after the client knew of the change, or the metrics
-//! were generated after it (both times come from the server's clock).
 
 use crate::cache::{CacheEvent, QueryCache};
 use crate::clock::{DurationMs, Millis};
@@ -33,6 +27,12 @@ struct CaseChange {
 
 /// Change events merged: per case only the newest version counts, a deletion supersedes
 /// every other change to the case, and `resync` supersedes everything.
+///
+/// Its effects avoid refetches that cannot bring anything new. A key is left alone when the
+/// cache can prove it already reflects the change: the cached case is at the event's version
+/// or later (our own change echoing back), a list page holds the case at that version, a
+/// page or the metrics were requested after the client knew of the change, or the metrics
+/// were generated after it (both times from the server's clock).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChangeBatch {
     resync: bool,

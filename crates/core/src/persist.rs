@@ -1,12 +1,6 @@
 //! The cache's storage format and its incremental deltas: the cache remembers which keys
 //! changed since the last flush, and the glue writes only those records (one IndexedDB record
 //! per key), throttled, never the whole cache on every update.
-//!
-//! # Versioning rule
-//! Every stored record carries [`SCHEMA_VERSION`]. A record with another version, or one that
-//! does not decode, is dropped (and should be deleted from the store), never an error that
-//! stops start-up: the cache is only a copy of server data, so losing it costs one fetch.
-//! Bump the version whenever `PersistedEntry` or anything inside `QueryData` changes shape.
 
 use crate::clock::Millis;
 use crate::data::QueryData;
@@ -14,7 +8,12 @@ use crate::key::QueryKey;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The storage format's version. See the module's versioning rule.
+/// The storage format's version.
+///
+/// The rule: every stored record carries it. A record with another version, or one that
+/// does not decode, is dropped (and should be deleted from the store), never an error that
+/// stops start-up: the cache is only a copy of server data, so losing it costs one fetch.
+/// Bump it whenever `PersistedEntry` or anything inside `QueryData` changes shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One cached answer as stored.
