@@ -205,6 +205,8 @@ pub struct ActionQueue {
     config: QueueConfig,
     records: BTreeMap<u64, QueuedAction>,
     seq_by_id: HashMap<Uuid, u64>,
+    /// The queued creation of each case, so an enqueue finds what it depends on at once.
+    creation_by_case: HashMap<Uuid, Uuid>,
     next_seq: u64,
     paused_for_auth: bool,
 }
@@ -260,25 +262,18 @@ impl ActionQueue {
 
     /// Takes in a record another tab wrote (its enqueue, or the draining tab's progress).
     pub fn absorb(&mut self, record: QueuedAction) {
-        let id = record.id();
-        if let Some(old_seq) = self.seq_by_id.remove(&id) {
-            self.records.remove(&old_seq);
-        }
-        // Two tabs may have handed out the same position; the later id goes after.
+        self.take(record.id());
+        // Two tabs may have handed out the same position; the one absorbed later goes after.
         let mut seq = record.seq;
         while self.records.contains_key(&seq) {
             seq = seq.saturating_add(1);
         }
-        self.next_seq = self.next_seq.max(seq.saturating_add(1));
-        self.seq_by_id.insert(id, seq);
-        self.records.insert(seq, QueuedAction { seq, ..record });
+        self.insert(QueuedAction { seq, ..record });
     }
 
     /// Drops a record another tab deleted.
     pub fn forget(&mut self, id: Uuid) {
-        if let Some(seq) = self.seq_by_id.remove(&id) {
-            self.records.remove(&seq);
-        }
+        self.take(id);
     }
 
     // ----- reads -----
@@ -444,9 +439,27 @@ impl ActionQueue {
         self.records.get_mut(seq)
     }
 
+    /// Files `record` at its `seq`, which must be free, keeping the indexes.
+    fn insert(&mut self, record: QueuedAction) {
+        let id = record.id();
+        self.next_seq = self.next_seq.max(record.seq.saturating_add(1));
+        if let ActionKind::CreateCase { case } = &record.action.kind {
+            self.creation_by_case.insert(case.id, id);
+        }
+        self.seq_by_id.insert(id, record.seq);
+        self.records.insert(record.seq, record);
+    }
+
+    /// Takes record `id` out, keeping the indexes.
     fn take(&mut self, id: Uuid) -> Option<QueuedAction> {
         let seq = self.seq_by_id.remove(&id)?;
-        self.records.remove(&seq)
+        let record = self.records.remove(&seq)?;
+        if let ActionKind::CreateCase { case } = &record.action.kind {
+            if self.creation_by_case.get(&case.id) == Some(&id) {
+                self.creation_by_case.remove(&case.id);
+            }
+        }
+        Some(record)
     }
 
     fn report(&self, touched: Touched) -> QueueChanges {
@@ -479,7 +492,6 @@ impl ActionQueue {
             _ => self.queued_creation_of(action.case_id()),
         };
         let seq = self.next_seq;
-        self.next_seq = self.next_seq.saturating_add(1);
         let id = action.id;
         let mut record = QueuedAction {
             action,
@@ -490,33 +502,24 @@ impl ActionQueue {
             last_error: None,
             dead_reason: None,
             dead_because_of: None,
-            depends_on: creation.as_ref().map(|(creation_id, _, _)| *creation_id),
+            depends_on: creation.map(QueuedAction::id),
             enqueued_at: now,
             give_up_at: now + self.config.retention,
             conflict: None,
         };
-        if let Some((creation_id, ActionState::Dead, reason)) = creation {
+        if let Some(dead) = creation.filter(|c| c.state == ActionState::Dead) {
             record.state = ActionState::Dead;
-            record.dead_because_of = Some(creation_id);
-            record.dead_reason = Some(reason);
+            record.dead_because_of = Some(dead.id());
+            record.dead_reason = Some(cascade_reason(&dead.action));
         }
-        self.seq_by_id.insert(id, seq);
-        self.records.insert(seq, record);
+        self.insert(record);
         touched.save(id);
         self.report(touched)
     }
 
-    /// The queued creation of `case_id`: its id, state, and the reason its dependents give
-    /// if it is dead.
-    fn queued_creation_of(&self, case_id: Uuid) -> Option<(Uuid, ActionState, String)> {
-        self.records
-            .values()
-            .find_map(|record| match &record.action.kind {
-                ActionKind::CreateCase { case } if case.id == case_id => {
-                    Some((record.id(), record.state, cascade_reason(&record.action)))
-                }
-                _ => None,
-            })
+    /// The queued creation of `case_id`, if any.
+    fn queued_creation_of(&self, case_id: Uuid) -> Option<&QueuedAction> {
+        self.get(*self.creation_by_case.get(&case_id)?)
     }
 
     /// Picks what to send now and marks it in flight: the oldest live action of each case
@@ -900,9 +903,7 @@ impl ActionQueue {
     fn move_to_end(&mut self, id: Uuid) {
         if let Some(mut record) = self.take(id) {
             record.seq = self.next_seq;
-            self.next_seq = self.next_seq.saturating_add(1);
-            self.seq_by_id.insert(id, record.seq);
-            self.records.insert(record.seq, record);
+            self.insert(record);
         }
     }
 
