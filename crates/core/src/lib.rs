@@ -53,8 +53,11 @@ pub use failure::{Failure, FailureClass};
 pub use key::QueryKey;
 pub use live::{ChangeBatch, LiveCoalescer};
 pub use merge::{ConflictChoice, ConflictPolicy, MergeOutcome};
-pub use overlay::{KnownCases, OverlayTarget};
+pub use overlay::{CaseIndex, KnownCases, OverlayTarget};
 pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
-pub use queue::{ActionQueue, ActionState, QueueChanges, QueuedAction, SyncState};
+pub use queue::{
+    ActionQueue, ActionState, QueueChanges, QueueConfig, QueueError, QueueNotice, QueuedAction,
+    SyncState,
+};
 pub use request::{ActionRequest, ServerAnswer};
 pub use retry::RetryPolicy;

@@ -59,6 +59,49 @@ impl KnownCases for BTreeMap<Uuid, Case> {
     }
 }
 
+/// The cases found in cached answers (case entries and list pages), borrowed, the highest
+/// version of each winning: the usual `KnownCases` for the glue, built once per batch of
+/// cache changes with `CaseIndex::from_data(cache.entries().filter_map(|(_, e)| e.data()))`.
+#[derive(Clone, Debug, Default)]
+pub struct CaseIndex<'a> {
+    cases: HashMap<Uuid, &'a Case, BuildUuidHasher>,
+}
+
+impl<'a> CaseIndex<'a> {
+    pub fn from_data(data: impl IntoIterator<Item = &'a QueryData>) -> Self {
+        let mut index = Self::default();
+        for answer in data {
+            match answer {
+                QueryData::Case(case) => index.offer(case),
+                QueryData::CaseList(list) => list.items.iter().for_each(|case| index.offer(case)),
+                QueryData::Notes(_) | QueryData::Metrics(_) => {}
+            }
+        }
+        index
+    }
+
+    fn offer(&mut self, case: &'a Case) {
+        let slot = self.cases.entry(case.id).or_insert(case);
+        if case.version > slot.version {
+            *slot = case;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+    }
+}
+
+impl KnownCases for CaseIndex<'_> {
+    fn known_case(&self, id: Uuid) -> Option<&Case> {
+        self.cases.get(&id).copied()
+    }
+}
+
 /// Which query a view is computed for: what the cached data alone does not say (the case id
 /// of an empty notes list, the filters and order of a page).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1113,6 +1156,24 @@ mod tests {
         let shown = metrics_view(&server, [&old], &NoKnownCases);
         assert_eq!(shown.opened_per_day, server.opened_per_day);
         assert_eq!(shown.by_status.open, 1);
+    }
+
+    #[test]
+    fn the_case_index_keeps_the_newest_version_of_each_case() {
+        let mut newer = case(1, CaseStatus::Closed, Priority::Low, T0);
+        newer.version = 4;
+        let older = case(1, CaseStatus::Open, Priority::Low, T0 - 1);
+        let other = case(2, CaseStatus::Open, Priority::Low, T0);
+        let data = [
+            QueryData::CaseList(list_of([older, other.clone()], 2, 1, 10)),
+            QueryData::Case(newer.clone()),
+            QueryData::Notes(vec![]),
+        ];
+        let index = CaseIndex::from_data(&data);
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.known_case(newer.id), Some(&newer));
+        assert_eq!(index.known_case(other.id), Some(&other));
+        assert_eq!(index.known_case(case_id(3)), None);
     }
 
     #[test]
