@@ -228,8 +228,18 @@ fn order_by(sort: CaseSort) -> &'static str {
 }
 
 /// One page of live cases matching `query`, and how many match in all.
+///
+/// Without a search, the count and the page each come from a covering index. A search
+/// must look at every row, so it is done in one table scan that also counts the matches
+/// (`count(*) OVER ()`); `+deleted_at` keeps SQLite from walking an index and fetching
+/// each row from it, which is slower for all but the most common words.
 pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result<CaseList> {
-    let mut filter = String::from("deleted_at IS NULL");
+    let search = query.search_text().map(str::to_ascii_lowercase);
+    let mut filter = String::from(if search.is_some() {
+        "+deleted_at IS NULL"
+    } else {
+        "deleted_at IS NULL"
+    });
     let mut values: Vec<Value> = Vec::new();
     if let Some(status) = query.status {
         values.push(Value::Text(status.as_str().to_owned()));
@@ -239,39 +249,57 @@ pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result
         values.push(Value::Integer(priority_rank(priority)));
         filter.push_str(&format!(" AND priority = ?{}", values.len()));
     }
-    if let Some(text) = query.search_text() {
+    if let Some(text) = search.clone() {
         // SQLite's built-in lower() folds ASCII only, exactly like to_ascii_lowercase, and
         // instr() takes the text literally (no LIKE wildcards).
-        values.push(Value::Text(text.to_ascii_lowercase()));
+        values.push(Value::Text(text));
         let n = values.len();
         filter.push_str(&format!(
             " AND (instr(lower(title), ?{n}) > 0 OR instr(lower(description), ?{n}) > 0)"
         ));
     }
+    let count_sql = format!("SELECT count(*) FROM cases WHERE {filter}");
+    let count = |values: &[Value]| -> rusqlite::Result<u64> {
+        let total: i64 = conn
+            .prepare_cached(&count_sql)?
+            .query_row(rusqlite::params_from_iter(values.iter()), |row| row.get(0))?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    };
 
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM cases WHERE {filter}"),
-        rusqlite::params_from_iter(values.iter()),
-        |row| row.get(0),
-    )?;
-
-    let limit = i64::from(query.per_page);
-    let offset = i64::try_from(query.offset()).unwrap_or(i64::MAX);
-    values.push(Value::Integer(limit));
-    values.push(Value::Integer(offset));
-    let n = values.len();
+    let mut page_values = values.clone();
+    page_values.push(Value::Integer(i64::from(query.per_page)));
+    page_values.push(Value::Integer(
+        i64::try_from(query.offset()).unwrap_or(i64::MAX),
+    ));
+    let n = page_values.len();
+    let window = if search.is_some() {
+        ", count(*) OVER ()"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{n}",
+        "SELECT {CASE_COLUMNS}{window} FROM cases WHERE {filter} ORDER BY {} LIMIT ?{} OFFSET ?{n}",
         order_by(query.sort),
         n - 1
     );
     let mut statement = conn.prepare_cached(&sql)?;
+    let mut counted = None;
     let items = statement
-        .query_map(rusqlite::params_from_iter(values.iter()), case_from_row)?
+        .query_map(rusqlite::params_from_iter(page_values.iter()), |row| {
+            if search.is_some() && counted.is_none() {
+                counted = Some(row.get::<_, i64>(10)?);
+            }
+            case_from_row(row)
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let total = match counted {
+        Some(total) => u64::try_from(total).unwrap_or(0),
+        // No search, or a page past the last match: count on their own.
+        None => count(&values)?,
+    };
     Ok(CaseList {
         items,
-        total: u64::try_from(total).unwrap_or(0),
+        total,
         page: query.page,
         per_page: query.per_page,
     })
@@ -403,6 +431,14 @@ mod tests {
                         .unwrap();
                     assert_eq!(got.total, expected.len() as u64, "{query:?}");
                     assert_eq!(got.items, page, "{query:?}");
+                    // Past the last page: no items, the same total.
+                    let beyond = query.with_page(50);
+                    let got = db
+                        .read(move |tx| list(tx, &beyond).map_err(crate::db::DbError::from))
+                        .await
+                        .unwrap();
+                    assert!(got.items.is_empty());
+                    assert_eq!(got.total, expected.len() as u64, "{query:?}");
                 }
             }
         }

@@ -78,6 +78,27 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
     "#,
+    // 2: covering indexes led by `deleted_at`. Partial indexes made SQLite fetch every row
+    // to re-check `deleted_at IS NULL` (160 ms to count 100,000 cases); these answer the
+    // counts, the metrics and each sort order (with the filter columns, so filtering while
+    // walking a sort order needs no row lookups) from the index alone.
+    r#"
+    DROP INDEX cases_updated_asc;
+    DROP INDEX cases_updated_desc;
+    DROP INDEX cases_created_asc;
+    DROP INDEX cases_created_desc;
+    DROP INDEX cases_priority_asc;
+    DROP INDEX cases_priority_desc;
+    DROP INDEX cases_status;
+    DROP INDEX cases_resolved;
+    CREATE INDEX cases_live ON cases(deleted_at, status, priority, created_at, resolved_at, closed_at);
+    CREATE INDEX cases_by_updated_asc   ON cases(deleted_at, updated_at, id, status, priority);
+    CREATE INDEX cases_by_updated_desc  ON cases(deleted_at, updated_at DESC, id, status, priority);
+    CREATE INDEX cases_by_created_asc   ON cases(deleted_at, created_at, id, status, priority);
+    CREATE INDEX cases_by_created_desc  ON cases(deleted_at, created_at DESC, id, status, priority);
+    CREATE INDEX cases_by_priority_asc  ON cases(deleted_at, priority, id, status);
+    CREATE INDEX cases_by_priority_desc ON cases(deleted_at, priority DESC, id, status);
+    "#,
 ];
 
 /// The schema version this server writes.
@@ -280,5 +301,39 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         assert!(matches!(Db::open(path), Err(DbError::TooNew { .. })));
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let path = path.to_str().unwrap();
+        {
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO cases VALUES (x'00112233445566778899aabbccddeeff', 't', '', 'open',
+                 1, NULL, '[]', 0, 0, 1, NULL, NULL, NULL)",
+                [],
+            )
+            .unwrap();
+        }
+        let (_, was_new) = Db::open(path).unwrap();
+        assert!(!was_new);
+        let conn = Connection::open(path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (cases, live_index): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM cases),
+                        (SELECT count(*) FROM sqlite_master WHERE name = 'cases_live')",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((cases, live_index), (1, 1));
     }
 }
