@@ -1,6 +1,7 @@
 //! The app's root: the router with the routes of contract.md §2, inside the layout every page
 //! shares (header with the nav and the sync indicator, the main area, the alert region).
 
+use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
 use crate::components::sync_indicator::SyncIndicator;
 use crate::pages::{
@@ -12,9 +13,38 @@ use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
+/// What one running app talks to and where it keeps its state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppConfig {
+    /// Where the API is: the app's own origin in production, a test server in tests.
+    pub api: ApiClient,
+    /// Prefix of every IndexedDB database, BroadcastChannel and Web Lock name the app uses,
+    /// so tests (or two apps on one origin) never share stored state or elect each other.
+    pub storage_namespace: String,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            api: ApiClient::same_origin(),
+            storage_namespace: "casedesk".to_owned(),
+        }
+    }
+}
+
+/// The running app's configuration, from context (the default outside the app).
+pub fn use_app_config() -> AppConfig {
+    use_context::<AppConfig>().unwrap_or_default()
+}
+
 /// The whole app.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn App(
+    /// Where the API is and how stored state is named; the same origin and `casedesk` when absent.
+    #[prop(optional)]
+    config: Option<AppConfig>,
+) -> impl IntoView {
+    provide_context(config.unwrap_or_default());
     provide_network_status();
     provide_alerts();
     view! {

@@ -4,7 +4,7 @@
 
 use casedesk::App;
 use leptos::mount::mount_to;
-use leptos::prelude::Owner;
+use leptos::prelude::*;
 use leptos::task::tick;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -42,7 +42,12 @@ async fn mount_app_at(path: &str) -> MountedApp {
     let host = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&host).unwrap();
     let owner = Owner::new();
-    let handle = owner.with(|| mount_to(host.clone().unchecked_into::<HtmlElement>(), App));
+    let handle = owner.with(|| {
+        mount_to(
+            host.clone().unchecked_into::<HtmlElement>(),
+            || view! { <App /> },
+        )
+    });
     tick().await;
     MountedApp {
         host,

@@ -1,0 +1,60 @@
+//! What browser tests share: where the reference server is, and waiting for the DOM.
+//!
+//! `scripts/lib/browser-tests` starts the test runner on port P and a fresh reference server
+//! on P+1 with CORS open to the runner's origin, so the API's address follows from the page's.
+
+#![allow(dead_code)]
+
+use casedesk::api::ApiClient;
+
+/// The origin of the reference server started for this test run.
+pub fn api_origin() -> String {
+    let location = web_sys::window().unwrap().location();
+    let port: u16 = location.port().unwrap().parse().unwrap();
+    format!("http://127.0.0.1:{}", port + 1)
+}
+
+/// A client for the test server.
+pub fn api() -> ApiClient {
+    ApiClient::new(&api_origin())
+}
+
+/// Waits until `condition` holds, giving the reactive system and the network time to work;
+/// fails the test after `seconds`.
+pub async fn wait_until(what: &str, seconds: u32, mut condition: impl FnMut() -> bool) {
+    for _ in 0..seconds * 50 {
+        if condition() {
+            return;
+        }
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+    panic!("timed out after {seconds} s waiting until {what}");
+}
+
+/// Sets the server's fault injection (`PUT /__chaos`), e.g. `{"fail_rate":1.0}`.
+pub async fn set_chaos(json: &str) {
+    let init = web_sys::RequestInit::new();
+    init.set_method("PUT");
+    init.set_body(&wasm_bindgen::JsValue::from_str(json));
+    let headers = web_sys::Headers::new().unwrap();
+    headers.set("Content-Type", "application/json").unwrap();
+    init.set_headers(&headers);
+    let url = format!("{}/__chaos", api_origin());
+    let request = web_sys::Request::new_with_str_and_init(&url, &init).unwrap();
+    let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(
+        web_sys::window().unwrap().fetch_with_request(&request),
+    )
+    .await
+    .unwrap()
+    .into();
+    assert!(
+        response.ok(),
+        "PUT /__chaos {json} answered {}",
+        response.status()
+    );
+}
+
+/// Turns every fault off.
+pub async fn clear_chaos() {
+    set_chaos(r#"{"fail_rate":0,"latency_ms":[0,0],"drop_rate":0,"corrupt":null}"#).await;
+}
