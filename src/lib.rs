@@ -5,7 +5,9 @@
 //! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
 //! - [`pages`]: one module per route of contract.md §2.
 //! - [`components`]: pieces several pages use.
-//! - [`platform`]: thin adapters over browser APIs (network status, storage).
+//! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
+//!   one drainer across tabs (Web Locks, BroadcastChannel).
+//! - [`platform`]: thin adapters over browser APIs (network status, locks, broadcast, service worker).
 //!
 //! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
 //! contract's types live in `casedesk-model`.
@@ -13,6 +15,7 @@
 pub mod api;
 pub mod app;
 pub mod components;
+pub mod offline;
 pub mod pages;
 pub mod platform;
 

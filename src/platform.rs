@@ -1,4 +1,7 @@
 //! Thin adapters over browser APIs. Each turns one browser facility into signals or async
 //! functions and holds no business logic; that lives in `casedesk-core`.
 
+pub mod broadcast;
+pub mod locks;
 pub mod network;
+pub mod service_worker;

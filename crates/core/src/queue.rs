@@ -526,13 +526,21 @@ impl ActionQueue {
     /// (never two of one case), not waiting on its case's creation, due by `now`, up to
     /// `max_in_flight` in flight in all. Nothing while offline or paused for sign-in.
     pub fn ready(&mut self, now: Millis, online: bool) -> Dispatch {
+        self.ready_at_most(now, online, usize::MAX)
+    }
+
+    /// `ready`, sending at most `limit` actions: the worker takes one request-budget token per
+    /// action, so it asks for as many as it holds tokens and leaves the rest pending, neither
+    /// marked in flight nor counted.
+    pub fn ready_at_most(&mut self, now: Millis, online: bool, limit: usize) -> Dispatch {
         if !online || self.paused_for_auth {
             return Dispatch::default();
         }
         let free = self
             .config
             .max_in_flight
-            .saturating_sub(self.in_flight_count());
+            .saturating_sub(self.in_flight_count())
+            .min(limit);
         let due: Vec<Uuid> = self
             .heads()
             .filter(|r| r.state == ActionState::Pending && r.next_attempt_at <= now)

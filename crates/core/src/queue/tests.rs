@@ -107,6 +107,25 @@ fn independent_cases_drain_concurrently_up_to_the_bound() {
 }
 
 #[test]
+fn ready_at_most_sends_no_more_than_the_tokens_it_is_given() {
+    let mut q = queue();
+    for n in 1..=3 {
+        q.enqueue(status_update(n, &open_case(n), CaseStatus::Closed), at(0));
+    }
+    let one = q.ready_at_most(at(0), true, 1);
+    assert_eq!(sent(&one), vec![action_id(1)]);
+    assert_eq!(saved_ids(&one.changes), vec![action_id(1)]);
+    // The others stay pending, due at once, for the next token.
+    assert_eq!(q.get(action_id(2)).unwrap().state, ActionState::Pending);
+    assert_eq!(q.next_wake(), Some(at(0)));
+    assert!(q.ready_at_most(at(0), true, 0).send.is_empty());
+    assert_eq!(
+        sent(&q.ready_at_most(at(0), true, 5)),
+        vec![action_id(2), action_id(3)]
+    );
+}
+
+#[test]
 fn nothing_is_sent_offline() {
     let mut q = queue();
     q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));

@@ -1,0 +1,33 @@
+//! What the queue needs from the read side (the query client): the overlay's input, the
+//! confirmed answers, the server's side of a conflict, the current view of a case, request
+//! diagnostics and the shared request budget. A trait, so tests can stand in for the cache.
+
+use casedesk_core::{Action, DurationMs, Failure, Millis, ServerAnswer};
+use casedesk_model::Case;
+use uuid::Uuid;
+
+/// The read side as the action queue drives it.
+pub trait QueryBridge {
+    /// The queue's live actions, in order: the overlay every view shows.
+    fn set_pending(&self, actions: Vec<Action>);
+    /// `action` was confirmed with `answer`: write it into the cache and show `pending_after`,
+    /// in one reactive batch.
+    fn confirm(&self, action: &Action, answer: &ServerAnswer, pending_after: Vec<Action>);
+    /// The server's current case, from a 412's body.
+    fn set_server_case(&self, case: Case);
+    /// The case as the screen shows it now (server data plus pending actions): an update's
+    /// merge base, a delete's last known state.
+    fn view_case(&self, id: Uuid) -> Option<Case>;
+    /// One request the queue made, for diagnostics.
+    fn record_request(
+        &self,
+        label: &str,
+        elapsed_ms: f64,
+        failure: Option<&Failure>,
+        request_id: &str,
+    );
+    /// Takes one token of the request budget shared with queries, or says when to ask again.
+    fn budget_acquire(&self) -> Result<(), Millis>;
+    /// A 429 arrived: the budget holds off for `retry_after` (or its default).
+    fn on_rate_limited(&self, retry_after: Option<DurationMs>);
+}

@@ -1,0 +1,514 @@
+//! One running queue: the in-memory `ActionQueue`, its store, its place among the tabs, and
+//! what it shows. Every change goes through [`Runtime::commit`]: the screen first (one
+//! batch), then the store, then the other tabs, so no tab learns a state the store lacks.
+
+use super::announce;
+use super::bridge::QueryBridge;
+use super::sender::ActionSender;
+use super::store::{QueueStore, StorageError};
+use super::tabs::{Outbox, TabChanges, TabMessage};
+use super::{now, BatchProgress, QueueStatus, StorageStatus};
+use crate::components::alert_region::Alerts;
+use crate::platform::broadcast::Channel;
+use crate::platform::locks::LockRequest;
+use casedesk_core::{
+    Action, ActionKind, ActionQueue, ActionState, Millis, QueueChanges, QueueConfig, Random,
+    ServerAnswer,
+};
+use casedesk_model::Case;
+use futures::channel::mpsc::UnboundedSender;
+use futures::channel::oneshot;
+use leptos::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::future::Future;
+use std::rc::Rc;
+use uuid::Uuid;
+
+/// The reactive handles views read; the runtime writes them.
+#[derive(Clone, Copy)]
+pub struct Signals {
+    /// Fired after every change to the queue's records.
+    pub changed: Trigger,
+    pub status: RwSignal<QueueStatus>,
+}
+
+/// What an answer from the server adds to a change set.
+#[derive(Clone, Debug, Default)]
+pub struct News {
+    pub confirmed: Option<(Action, ServerAnswer)>,
+    pub server_case: Option<Case>,
+}
+
+/// Opens once; everyone waiting is let through then, and later callers pass at once.
+#[derive(Default)]
+pub struct Gate {
+    open: Cell<bool>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.open.set(true);
+        for waiter in self.waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.get()
+    }
+
+    pub async fn wait(&self) {
+        if self.open.get() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().push(tx);
+        // A dropped sender (the queue shut down) lets the waiter go too; it then sees
+        // `disposed` and stops.
+        let _ = rx.await;
+    }
+}
+
+/// Jitter from `Math.random`.
+pub struct BrowserRandom;
+
+impl Random for BrowserRandom {
+    fn next_unit(&mut self) -> f64 {
+        js_sys::Math::random()
+    }
+}
+
+/// The state of one queue instance (one per tab in the app; tests make several).
+pub struct Runtime {
+    pub config: QueueConfig,
+    pub queue: RefCell<ActionQueue>,
+    pub store: Rc<QueueStore>,
+    pub bridge: Rc<dyn QueryBridge>,
+    pub sender: Rc<dyn ActionSender>,
+    pub alerts: Option<Alerts>,
+    pub signals: Signals,
+    pub outbox: Outbox,
+    pub channel: RefCell<Option<Channel>>,
+    pub lock: RefCell<Option<LockRequest>>,
+    pub listeners: RefCell<Vec<leptos::prelude::WindowListenerHandle>>,
+    pub wake_tx: UnboundedSender<()>,
+    /// Opens once the stored queue is loaded; enqueues wait for it.
+    pub loaded: Gate,
+    pub disposed: Cell<bool>,
+    /// This instance holds the drainer lock: only it sends.
+    pub draining: Cell<bool>,
+    /// In-flight records left by a previous drainer were put back to pending.
+    pub recovered: Cell<bool>,
+    pub online: Cell<bool>,
+    /// The drainer's sign-in pause as broadcast (for tabs that do not drain).
+    pub paused_elsewhere: Cell<bool>,
+    pub last_sync_at: Cell<Option<Millis>>,
+    pub last_error: RefCell<Option<String>>,
+    pub storage: RefCell<StorageStatus>,
+    /// When to try storage again after a failure, and how many tries failed in a row.
+    pub storage_retry: Cell<Option<Millis>>,
+    pub storage_failures: Cell<u32>,
+    /// Enqueued actions whose write has not committed yet: not shown until it has.
+    pub unshown: RefCell<HashSet<Uuid>>,
+    /// What the overlay was last given, to skip identical updates.
+    pub overlay_signature: RefCell<Vec<(Uuid, Uuid, u64)>>,
+    /// Actions settled since the queue was last empty (the progress bar's numerator).
+    pub settled_in_run: Cell<usize>,
+    /// Messages from other tabs that arrived before the stored queue was loaded.
+    pub buffered: RefCell<Vec<TabMessage>>,
+    pub rng: RefCell<BrowserRandom>,
+}
+
+impl Runtime {
+    /// Asks the worker loop to look at the queue again.
+    pub fn wake(&self) {
+        let _ = self.wake_tx.unbounded_send(());
+    }
+
+    /// Shows `changes`, stores them and tells the other tabs. The returned future resolves
+    /// once they are stored (or storage failed and said so); everything visible has
+    /// happened before it is first polled.
+    pub fn commit(
+        self: &Rc<Self>,
+        changes: QueueChanges,
+        news: News,
+    ) -> impl Future<Output = Result<(), StorageError>> + 'static {
+        let nothing = changes.is_empty() && news.confirmed.is_none() && news.server_case.is_none();
+        let write = self.store.write(&changes);
+        let message = (!nothing).then(|| self.tab_message(&changes, &news));
+        let ticket = self.outbox.reserve(message);
+        if !nothing {
+            self.show(&changes, news);
+        }
+        let runtime = Rc::clone(self);
+        async move {
+            let result = write.await;
+            runtime.after_write(&result);
+            for text in runtime.outbox.release(ticket) {
+                runtime.post(&text);
+            }
+            result
+        }
+    }
+
+    /// `commit`, its storing left to run on its own (a failure shows in the banner).
+    pub fn commit_soon(self: &Rc<Self>, changes: QueueChanges, news: News) {
+        let write = self.commit(changes, news);
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = write.await;
+        });
+    }
+
+    fn tab_message(&self, changes: &QueueChanges, news: &News) -> String {
+        let draining = self.draining.get();
+        let message = TabMessage::Changes(Box::new(TabChanges {
+            saved: changes.saved.clone(),
+            removed: changes.removed.clone(),
+            notices: changes.notices.clone(),
+            confirmed: news.confirmed.clone(),
+            server_case: news.server_case.clone(),
+            paused_for_sign_in: draining.then(|| self.queue.borrow().is_paused_for_auth()),
+            last_sync_at: if draining {
+                self.last_sync_at.get()
+            } else {
+                None
+            },
+        }));
+        serde_json::to_string(&message).unwrap_or_default()
+    }
+
+    pub fn post(&self, text: &str) {
+        if text.is_empty() || self.disposed.get() {
+            return;
+        }
+        if let Some(channel) = self.channel.borrow().as_ref() {
+            // A tab that cannot be told still reads the store when it next starts.
+            let _ = channel.post(text);
+        }
+    }
+
+    /// Updates everything the person sees after `changes`: the overlay (or the confirmed
+    /// answer) in one batch, alerts, counts and row states.
+    pub fn show(&self, changes: &QueueChanges, news: News) {
+        if self.disposed.get() {
+            return;
+        }
+        for notice in &changes.notices {
+            if let (Some(alerts), Some((is_error, text))) =
+                (self.alerts, announce::sentence(notice))
+            {
+                if is_error {
+                    alerts.error(text);
+                } else {
+                    alerts.info(text);
+                }
+            }
+        }
+        if let Some(case) = news.server_case {
+            self.bridge.set_server_case(case);
+        }
+        self.publish_pending(news.confirmed.as_ref());
+        self.settled_in_run
+            .set(self.settled_in_run.get() + changes.removed.len());
+        self.refresh();
+        self.signals.changed.notify();
+    }
+
+    /// Gives the read side the live actions, if they changed (or with a confirmation, always).
+    pub fn publish_pending(&self, confirmed: Option<&(Action, ServerAnswer)>) {
+        if self.disposed.get() {
+            return;
+        }
+        let (signature, live) = {
+            let queue = self.queue.borrow();
+            let unshown = self.unshown.borrow();
+            let live: Vec<&Action> = queue
+                .live_actions()
+                .filter(|a| !unshown.contains(&a.id))
+                .collect();
+            let signature: Vec<(Uuid, Uuid, u64)> = live
+                .iter()
+                .map(|a| (a.id, a.idempotency_key, based_on(a)))
+                .collect();
+            if confirmed.is_none() && *self.overlay_signature.borrow() == signature {
+                return;
+            }
+            (
+                signature,
+                live.into_iter().cloned().collect::<Vec<Action>>(),
+            )
+        };
+        *self.overlay_signature.borrow_mut() = signature;
+        match confirmed {
+            Some((action, answer)) => self.bridge.confirm(action, answer, live),
+            None => self.bridge.set_pending(live),
+        }
+    }
+
+    /// Recomputes the status signal.
+    pub fn refresh(&self) {
+        if self.disposed.get() {
+            return;
+        }
+        let status = {
+            let queue = self.queue.borrow();
+            let pending = queue.pending_count();
+            if pending == 0 {
+                self.settled_in_run.set(0);
+            }
+            let settled = self.settled_in_run.get();
+            let in_flight = queue.in_flight_count();
+            QueueStatus {
+                online: self.online.get(),
+                draining: self.draining.get(),
+                paused_for_sign_in: if self.draining.get() {
+                    queue.is_paused_for_auth()
+                } else {
+                    self.paused_elsewhere.get()
+                },
+                pending,
+                in_flight,
+                conflicts: queue.conflict_count(),
+                dead: queue.dead_count(),
+                last_sync_at: self.last_sync_at.get(),
+                last_error: self.last_error.borrow().clone(),
+                oldest_pending_since: queue
+                    .records()
+                    .filter(|r| r.state.is_live())
+                    .map(|r| r.enqueued_at)
+                    .min(),
+                storage: self.storage.borrow().clone(),
+                batch: (pending > 0 && (settled > 0 || in_flight > 0)).then_some(BatchProgress {
+                    done: settled,
+                    total: settled + pending,
+                }),
+            }
+        };
+        if self.signals.status.try_get_untracked().as_ref() != Some(&status) {
+            self.signals.status.try_set(status);
+        }
+    }
+
+    /// Storage worked or failed: the banner follows, and a failed write is retried later.
+    fn after_write(self: &Rc<Self>, result: &Result<(), StorageError>) {
+        match result {
+            Ok(()) if !self.store.has_unsaved() => self.storage_ok(),
+            Ok(()) => {}
+            Err(error) => self.storage_failed(error, false),
+        }
+    }
+
+    pub fn storage_ok(&self) {
+        let was_failing = matches!(*self.storage.borrow(), StorageStatus::MemoryOnly { .. });
+        *self.storage.borrow_mut() = StorageStatus::Saved;
+        self.storage_retry.set(None);
+        self.storage_failures.set(0);
+        if was_failing {
+            if let Some(alerts) = self.alerts {
+                alerts.info(announce::STORAGE_BACK);
+            }
+        }
+        self.refresh();
+    }
+
+    /// Storage failed (a write, or a retry when `retrying`): the banner says so, and a
+    /// retry is scheduled, backing off only as retries themselves fail.
+    pub fn storage_failed(&self, error: &StorageError, retrying: bool) {
+        let reason = error.to_string();
+        let already = matches!(
+            &*self.storage.borrow(),
+            StorageStatus::MemoryOnly { reason: r } if *r == reason
+        );
+        *self.storage.borrow_mut() = StorageStatus::MemoryOnly {
+            reason: reason.clone(),
+        };
+        if !already {
+            if let Some(alerts) = self.alerts {
+                alerts.error(announce::memory_only(&reason));
+            }
+        }
+        if retrying {
+            self.storage_failures
+                .set(self.storage_failures.get().saturating_add(1));
+        }
+        if retrying || self.storage_retry.get().is_none() {
+            // 1 s, 2 s, 4 s… up to a minute: storage rarely comes back (space freed, the
+            // other tab closed) within a second, and each retry costs a transaction.
+            let doublings = self.storage_failures.get().min(6);
+            let delay = (1_000u64 << doublings).min(60_000);
+            self.storage_retry
+                .set(Some(now() + casedesk_core::DurationMs(delay)));
+        }
+        self.refresh();
+        self.wake();
+    }
+
+    /// Tries storage again: reopens it if needed (taking in records this tab did not know),
+    /// then writes everything unsaved.
+    pub async fn retry_storage(self: Rc<Self>) {
+        match self.store.reopen().await {
+            Ok(Some(loaded)) => {
+                {
+                    let mut queue = self.queue.borrow_mut();
+                    for record in loaded.records {
+                        if queue.get(record.id()).is_none() {
+                            queue.absorb(record);
+                        }
+                    }
+                }
+                self.publish_pending(None);
+                self.signals.changed.notify();
+            }
+            Ok(None) => {}
+            Err(error) => {
+                self.storage_failed(&error, true);
+                return;
+            }
+        }
+        match self.store.flush().await {
+            Ok(()) => self.storage_ok(),
+            Err(error) => self.storage_failed(&error, true),
+        }
+    }
+
+    /// Reads the stored queue at start-up; then views show its pending actions at once.
+    pub async fn load(self: &Rc<Self>) {
+        let result = self.store.open_and_load().await;
+        if self.disposed.get() {
+            return;
+        }
+        match result {
+            Ok(loaded) => {
+                *self.queue.borrow_mut() = ActionQueue::from_records(self.config, loaded.records);
+                *self.storage.borrow_mut() = StorageStatus::Saved;
+                if loaded.unreadable > 0 {
+                    if let Some(alerts) = self.alerts {
+                        alerts.error(format!(
+                            "{} stored change(s) could not be read (saved by another version of \
+                             casedesk); they are kept on this device but not sent.",
+                            loaded.unreadable
+                        ));
+                    }
+                }
+            }
+            Err(error) => self.storage_failed(&error, false),
+        }
+        let buffered = std::mem::take(&mut *self.buffered.borrow_mut());
+        for message in buffered {
+            self.apply_message(message);
+        }
+        self.loaded.open();
+        self.publish_pending(None);
+        self.refresh();
+        self.signals.changed.notify();
+        self.wake();
+    }
+
+    /// A message from another tab.
+    pub fn on_tab_message(self: &Rc<Self>, text: &str) {
+        if self.disposed.get() {
+            return;
+        }
+        // A tab running another version may speak differently: ignore what we cannot read.
+        let Ok(message) = serde_json::from_str::<TabMessage>(text) else {
+            return;
+        };
+        if !self.loaded.is_open() {
+            self.buffered.borrow_mut().push(message);
+            return;
+        }
+        self.apply_message(message);
+    }
+
+    fn apply_message(self: &Rc<Self>, message: TabMessage) {
+        match message {
+            TabMessage::Changes(changes) => self.absorb_changes(*changes),
+            TabMessage::SyncNow => {
+                if self.draining.get() {
+                    let changes = self.queue.borrow_mut().sync_now(now());
+                    self.commit_soon(changes, News::default());
+                    self.wake();
+                }
+            }
+            TabMessage::SignedIn => {
+                if self.draining.get() {
+                    let changes = self.queue.borrow_mut().resume_after_sign_in(now());
+                    self.commit_soon(changes, News::default());
+                    self.wake();
+                }
+            }
+        }
+    }
+
+    /// Takes in another tab's stored change set: same records, same screen, no write (the
+    /// sender stored it).
+    fn absorb_changes(self: &Rc<Self>, changes: TabChanges) {
+        {
+            let mut queue = self.queue.borrow_mut();
+            for id in &changes.removed {
+                queue.forget(*id);
+            }
+            for record in &changes.saved {
+                queue.absorb(record.clone());
+            }
+        }
+        if let Some(paused) = changes.paused_for_sign_in {
+            self.paused_elsewhere.set(paused);
+        }
+        if let Some(at) = changes.last_sync_at {
+            self.last_sync_at.set(Some(at));
+        }
+        let shown = QueueChanges {
+            saved: Vec::new(),
+            removed: changes.removed,
+            notices: changes.notices,
+        };
+        self.show(
+            &shown,
+            News {
+                confirmed: changes.confirmed,
+                server_case: changes.server_case,
+            },
+        );
+        // The drainer may have new work (another tab's enqueue or retry).
+        self.wake();
+    }
+
+    /// Stops everything: no more sends, writes, messages or signal updates. Lets the drainer
+    /// lock go, so another instance takes over (and re-sends what was in flight, under the
+    /// same idempotency keys).
+    pub fn shutdown(&self) {
+        if self.disposed.replace(true) {
+            return;
+        }
+        if let Some(lock) = self.lock.borrow_mut().take() {
+            lock.release();
+        }
+        self.channel.borrow_mut().take();
+        for listener in self.listeners.borrow_mut().drain(..) {
+            listener.remove();
+        }
+        self.loaded.open();
+        self.wake();
+    }
+
+    /// Whether any record is still in flight (for tests and the Sync page).
+    pub fn in_flight(&self) -> usize {
+        self.queue
+            .borrow()
+            .records()
+            .filter(|r| r.state == ActionState::InFlight)
+            .count()
+    }
+}
+
+/// What an action's effect was computed on: changes when core rebases it.
+fn based_on(action: &Action) -> u64 {
+    match &action.kind {
+        ActionKind::UpdateCase { base_version, .. } => *base_version,
+        ActionKind::DeleteCase { last_known, .. } => last_known.as_ref().map_or(0, |c| c.version),
+        ActionKind::CreateCase { .. } | ActionKind::AddNote { .. } => 0,
+    }
+}

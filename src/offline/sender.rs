@@ -1,0 +1,109 @@
+//! How an action reaches the server: the typed API client by default; tests wrap it to
+//! inject answers (a 429, being offline) or to watch what is sent.
+
+use crate::api::{ApiClient, ApiError, Exchange};
+use casedesk_core::request::{ActionRequest, Method, RequestBody};
+use casedesk_core::{Failure, ServerAnswer};
+use futures::future::LocalBoxFuture;
+use std::cell::RefCell;
+use uuid::Uuid;
+
+/// One attempt of an action, as the worker hands it to a sender.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutgoingAction {
+    pub id: Uuid,
+    /// The case the action touches (the `{id}` of its path).
+    pub case_id: Uuid,
+    pub request: ActionRequest,
+}
+
+impl OutgoingAction {
+    /// The request's route, for diagnostics (`PATCH /cases/{id}`).
+    pub fn label(&self) -> &'static str {
+        match (&self.request.method, &self.request.body) {
+            (Method::Post, RequestBody::NewNote(_)) => "POST /cases/{id}/notes",
+            (Method::Post, _) => "POST /cases",
+            (Method::Patch, _) => "PATCH /cases/{id}",
+            (Method::Delete, _) => "DELETE /cases/{id}",
+        }
+    }
+}
+
+/// Sends one attempt and reports the server's answer.
+pub trait ActionSender {
+    fn send(&self, outgoing: &OutgoingAction) -> LocalBoxFuture<'static, Exchange<ServerAnswer>>;
+
+    /// The person signed in again: later requests carry the new credentials.
+    fn set_api(&self, _api: ApiClient) {}
+}
+
+/// The real thing: the API client over `fetch`.
+pub struct HttpSender {
+    api: RefCell<ApiClient>,
+}
+
+impl HttpSender {
+    pub fn new(api: ApiClient) -> Self {
+        Self {
+            api: RefCell::new(api),
+        }
+    }
+}
+
+impl ActionSender for HttpSender {
+    fn send(&self, outgoing: &OutgoingAction) -> LocalBoxFuture<'static, Exchange<ServerAnswer>> {
+        let api = self.api.borrow().clone();
+        let outgoing = outgoing.clone();
+        Box::pin(async move { send_with(&api, &outgoing).await })
+    }
+
+    fn set_api(&self, api: ApiClient) {
+        *self.api.borrow_mut() = api;
+    }
+}
+
+/// Sends `outgoing` with `api`, every attempt under the action's idempotency key.
+pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<ServerAnswer> {
+    let request = &outgoing.request;
+    let key = request.idempotency_key;
+    let case_id = outgoing.case_id;
+    match (&request.method, &request.body) {
+        (Method::Post, RequestBody::NewCase(case)) => {
+            answer(api.create_case(case, key).await, ServerAnswer::Case)
+        }
+        (Method::Patch, RequestBody::Patch(patch)) => {
+            // Core gives every update its `If-Match`; version 0 (never a server version)
+            // would come back as a 412 and go to the merge, never apply blindly.
+            let if_match = request.if_match.unwrap_or(0);
+            answer(
+                api.update_case(case_id, patch, if_match, key).await,
+                ServerAnswer::Case,
+            )
+        }
+        (Method::Delete, _) => answer(api.delete_case(case_id, key).await, |()| {
+            ServerAnswer::Deleted
+        }),
+        (Method::Post, RequestBody::NewNote(note)) => {
+            answer(api.add_note(case_id, note, key).await, ServerAnswer::Note)
+        }
+        _ => Exchange {
+            result: Err(ApiError::Failed(Failure::Decode {
+                message: "this change cannot be sent (its stored request is malformed)".to_owned(),
+                request_id: None,
+            })),
+            request_id: String::new(),
+            elapsed_ms: 0.0,
+        },
+    }
+}
+
+fn answer<T>(
+    exchange: Exchange<T>,
+    wrap: impl FnOnce(T) -> ServerAnswer,
+) -> Exchange<ServerAnswer> {
+    Exchange {
+        result: exchange.result.map(wrap),
+        request_id: exchange.request_id,
+        elapsed_ms: exchange.elapsed_ms,
+    }
+}

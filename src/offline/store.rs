@@ -1,0 +1,299 @@
+//! The queue's own IndexedDB database, `{namespace}-queue`: one record per queued action (its
+//! JSON, keyed by action id; queue order is the record's `seq`). Each change set is written
+//! in one transaction; a write that fails stays pending here and is retried, never dropped.
+
+use casedesk_core::{QueueChanges, QueuedAction};
+use futures::future::{select, Either};
+use futures::lock::Mutex;
+use indexed_db_futures::database::{Database, VersionChangeEvent};
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::rc::Rc;
+use uuid::Uuid;
+use wasm_bindgen::JsValue;
+
+/// The database's schema version. Version 1: one object store, `actions`, out-of-line keys
+/// (the action id as text), values the JSON of a `QueuedAction`. A later version adds a step
+/// to [`upgrade`]; the browser runs every step from the stored version up.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The object store of queued actions.
+pub const ACTIONS: &str = "actions";
+
+/// How long opening may wait (another tab blocking an upgrade) before the queue works in
+/// memory and tries again later.
+const OPEN_TIMEOUT_MS: u32 = 3_000;
+
+/// Why the queue could not be saved on this device, in words for the person.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("this browser does not offer storage here ({0})")]
+    Unavailable(String),
+    #[error("the device's storage is full")]
+    QuotaExceeded,
+    #[error("another casedesk tab is holding the storage; close it or reload")]
+    Blocked,
+    #[error("the browser refused to save ({0})")]
+    Failed(String),
+}
+
+/// What start-up found in the database.
+pub struct Loaded {
+    /// Every record that could be read, in no particular order.
+    pub records: Vec<QueuedAction>,
+    /// Records that could not be read (written by another version): left in place, reported.
+    pub unreadable: usize,
+}
+
+/// The database, opened lazily, and the writes not yet committed.
+pub struct QueueStore {
+    name: String,
+    db: RefCell<Option<Rc<Database>>>,
+    /// The newest uncommitted write of each record: its JSON, or `None` to delete it.
+    dirty: RefCell<HashMap<Uuid, Option<String>>>,
+    /// Change sets merged into `dirty` so far, and how many of them are committed.
+    merged: Cell<u64>,
+    committed: Cell<u64>,
+    /// One transaction at a time, so a later flush never commits before an earlier one.
+    writing: Mutex<()>,
+}
+
+impl QueueStore {
+    /// The store of `namespace`; nothing is opened yet.
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            name: format!("{namespace}-queue"),
+            db: RefCell::new(None),
+            dirty: RefCell::new(HashMap::new()),
+            merged: Cell::new(0),
+            committed: Cell::new(0),
+            writing: Mutex::new(()),
+        }
+    }
+
+    pub fn database_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether some change is not yet saved on the device.
+    pub fn has_unsaved(&self) -> bool {
+        self.committed.get() < self.merged.get()
+    }
+
+    /// Opens the database (upgrading it if needed) and reads every record.
+    pub async fn open_and_load(&self) -> Result<Loaded, StorageError> {
+        let db = open(&self.name).await?;
+        let loaded = read_all(&db).await;
+        *self.db.borrow_mut() = Some(Rc::new(db));
+        loaded
+    }
+
+    /// Whether the database is open.
+    pub fn is_open(&self) -> bool {
+        self.db.borrow().is_some()
+    }
+
+    /// Takes `changes` into the next write at once (so writes keep the order of the calls),
+    /// and returns the future that commits them: one transaction holding them and whatever
+    /// else waits, resolved once it is durable.
+    pub fn write(
+        self: &Rc<Self>,
+        changes: &QueueChanges,
+    ) -> impl Future<Output = Result<(), StorageError>> {
+        let ticket = self.merge(changes);
+        let store = Rc::clone(self);
+        async move { store.flush_through(ticket).await }
+    }
+
+    /// Commits everything merged so far (a retry after a failure).
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        self.flush_through(self.merged.get()).await
+    }
+
+    fn merge(&self, changes: &QueueChanges) -> u64 {
+        if changes.saved.is_empty() && changes.removed.is_empty() {
+            return self.merged.get();
+        }
+        let mut dirty = self.dirty.borrow_mut();
+        for record in &changes.saved {
+            // A QueuedAction is plain data (strings, numbers, enums): encoding cannot fail;
+            // if it ever did, the record is still queued in memory and sent.
+            if let Ok(json) = serde_json::to_string(record) {
+                dirty.insert(record.id(), Some(json));
+            }
+        }
+        for id in &changes.removed {
+            dirty.insert(*id, None);
+        }
+        self.merged.set(self.merged.get() + 1);
+        self.merged.get()
+    }
+
+    async fn flush_through(&self, ticket: u64) -> Result<(), StorageError> {
+        let _turn = self.writing.lock().await;
+        if self.committed.get() >= ticket {
+            // An earlier flush wrote these changes along with its own.
+            return Ok(());
+        }
+        let db = self
+            .db
+            .borrow()
+            .clone()
+            .ok_or_else(|| StorageError::Unavailable("the database is not open".to_owned()))?;
+        let upto = self.merged.get();
+        let batch = std::mem::take(&mut *self.dirty.borrow_mut());
+        match write_batch(&db, &batch).await {
+            Ok(()) => {
+                self.committed.set(upto);
+                Ok(())
+            }
+            Err(error) => {
+                // Put the batch back under anything newer merged meanwhile, to retry it.
+                let mut dirty = self.dirty.borrow_mut();
+                for (id, write) in batch {
+                    dirty.entry(id).or_insert(write);
+                }
+                if matches!(error, StorageError::Unavailable(_)) {
+                    // The connection is gone (closed by the browser): reopen on retry.
+                    self.db.borrow_mut().take();
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Reopens a database that could not be opened (or was lost) and returns the records it
+    /// holds, so the queue can take in what it did not know; `Ok(None)` when already open.
+    pub async fn reopen(&self) -> Result<Option<Loaded>, StorageError> {
+        if self.is_open() {
+            return Ok(None);
+        }
+        let loaded = self.open_and_load().await?;
+        // Records this tab changed while storage was away are written by the next flush; the
+        // stored copies of those are stale.
+        let dirty = self.dirty.borrow();
+        let records = loaded
+            .records
+            .into_iter()
+            .filter(|r| !dirty.contains_key(&r.id()))
+            .collect();
+        Ok(Some(Loaded {
+            records,
+            unreadable: loaded.unreadable,
+        }))
+    }
+}
+
+/// Opens `name` at [`SCHEMA_VERSION`], running the upgrade steps a new or older database
+/// needs; gives up after [`OPEN_TIMEOUT_MS`] if another tab blocks the upgrade.
+async fn open(name: &str) -> Result<Database, StorageError> {
+    let request = Database::open(name)
+        .with_version(SCHEMA_VERSION)
+        .with_on_blocked(|_event| Ok(()))
+        .with_on_upgrade_needed(|event: VersionChangeEvent, db: Database| {
+            upgrade(event.old_version(), &db)
+        });
+    let opening = std::pin::pin!(request.into_future());
+    let timeout = gloo_timers::future::TimeoutFuture::new(OPEN_TIMEOUT_MS);
+    match select(opening, timeout).await {
+        Either::Left((Ok(db), _)) => Ok(db),
+        Either::Left((Err(error), _)) => Err(open_error(&error)),
+        Either::Right(_) => Err(StorageError::Blocked),
+    }
+}
+
+/// The schema's steps, each run once when the stored version is below it.
+fn upgrade(old_version: f64, db: &Database) -> indexed_db_futures::Result<()> {
+    if old_version < 1.0 {
+        db.create_object_store(ACTIONS).build()?;
+    }
+    Ok(())
+}
+
+async fn read_all(db: &Database) -> Result<Loaded, StorageError> {
+    let tx = db.transaction(ACTIONS).build().map_err(|e| failed(&e))?;
+    let store = tx.object_store(ACTIONS).map_err(|e| failed(&e))?;
+    let values = store
+        .get_all::<JsValue>()
+        .primitive()
+        .map_err(|e| failed(&e))?
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut records = Vec::with_capacity(values.len());
+    let mut unreadable = 0;
+    for value in values {
+        match value
+            .ok()
+            .and_then(|v| v.as_string())
+            .and_then(|json| serde_json::from_str::<QueuedAction>(&json).ok())
+        {
+            Some(record) => records.push(record),
+            None => unreadable += 1,
+        }
+    }
+    Ok(Loaded {
+        records,
+        unreadable,
+    })
+}
+
+async fn write_batch(
+    db: &Database,
+    batch: &HashMap<Uuid, Option<String>>,
+) -> Result<(), StorageError> {
+    let tx = db
+        .transaction(ACTIONS)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .map_err(|e| failed(&e))?;
+    let store = tx.object_store(ACTIONS).map_err(|e| failed(&e))?;
+    for (id, write) in batch {
+        let key = id.to_string();
+        // Requests go out when built; the commit below reports any that failed.
+        match write {
+            Some(json) => drop(
+                store
+                    .put(json.as_str())
+                    .with_key(key)
+                    .primitive()
+                    .map_err(|e| failed(&e))?,
+            ),
+            None => drop(store.delete(key).primitive().map_err(|e| failed(&e))?),
+        }
+    }
+    drop(store);
+    tx.commit().await.map_err(|e| failed(&e))
+}
+
+fn open_error(error: &indexed_db_futures::error::OpenDbError) -> StorageError {
+    use indexed_db_futures::error::OpenDbError;
+    match error {
+        OpenDbError::Base(base) => failed(base),
+        other => StorageError::Unavailable(other.to_string()),
+    }
+}
+
+/// Sorts a driver error into what the person is told.
+fn failed(error: &indexed_db_futures::error::Error) -> StorageError {
+    use indexed_db_futures::error::Error;
+    match error {
+        Error::DomException(dom) => {
+            let sys: &JsValue = dom.as_ref();
+            let name = js_sys::Reflect::get(sys, &JsValue::from_str("name"))
+                .ok()
+                .and_then(|n| n.as_string())
+                .unwrap_or_default();
+            match name.as_str() {
+                "QuotaExceededError" => StorageError::QuotaExceeded,
+                "InvalidStateError" | "VersionError" | "UnknownError" | "SecurityError" => {
+                    StorageError::Unavailable(dom.message())
+                }
+                _ => StorageError::Failed(dom.message()),
+            }
+        }
+        other => StorageError::Failed(other.to_string()),
+    }
+}

@@ -1,0 +1,824 @@
+//! The durable action queue against the real server in headless Chromium: reloads, exactly
+//! once under chaos, dead letters with rollback, `Retry-After`, conflicts, two tabs, offline,
+//! storage failure. Each test uses its own storage namespace; "tabs" are queue instances,
+//! each under its own reactive owner, cleaned up like a closed tab.
+
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use casedesk::api::{ApiError, Exchange, Fetched};
+use casedesk::app::AppConfig;
+use casedesk::components::alert_region::{provide_alerts, Alerts};
+use casedesk::offline::{
+    ActionSender, HttpSender, OfflineOptions, OfflineQueue, OutgoingAction, QueryBridge,
+    StorageStatus,
+};
+use casedesk_core::merge::Side;
+use casedesk_core::overlay::{view, NoKnownCases, OverlayTarget};
+use casedesk_core::retry::RetryPolicy;
+use casedesk_core::{
+    Action, ActionState, ConflictChoice, DurationMs, Failure, Millis, QueryData, QueueConfig,
+    ServerAnswer, SyncState,
+};
+use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
+use futures::future::LocalBoxFuture;
+use leptos::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use support::{api, clear_chaos, set_chaos, wait_until};
+use uuid::Uuid;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+// ----- a stand-in for the query client -----
+
+/// The read side as the queue sees it: server cases, the overlay, what it was told.
+#[derive(Default)]
+struct TestBridge {
+    server: RefCell<HashMap<Uuid, Case>>,
+    pending: RefCell<Vec<Action>>,
+    confirmed: RefCell<Vec<(Uuid, ServerAnswer)>>,
+    server_cases: RefCell<Vec<Case>>,
+    rate_limited: RefCell<Vec<Option<DurationMs>>>,
+    requests: Cell<usize>,
+}
+
+impl TestBridge {
+    fn knows(&self, case: Case) {
+        self.server.borrow_mut().insert(case.id, case);
+    }
+
+    fn pending_ids(&self) -> Vec<Uuid> {
+        self.pending.borrow().iter().map(|a| a.id).collect()
+    }
+}
+
+impl QueryBridge for TestBridge {
+    fn set_pending(&self, actions: Vec<Action>) {
+        *self.pending.borrow_mut() = actions;
+    }
+
+    fn confirm(&self, action: &Action, answer: &ServerAnswer, pending_after: Vec<Action>) {
+        match answer {
+            ServerAnswer::Case(case) => self.knows(case.clone()),
+            ServerAnswer::Deleted => {
+                self.server.borrow_mut().remove(&action.case_id());
+            }
+            ServerAnswer::Note(_) => {}
+        }
+        self.confirmed
+            .borrow_mut()
+            .push((action.id, answer.clone()));
+        *self.pending.borrow_mut() = pending_after;
+    }
+
+    fn set_server_case(&self, case: Case) {
+        self.server_cases.borrow_mut().push(case.clone());
+        self.knows(case);
+    }
+
+    fn view_case(&self, id: Uuid) -> Option<Case> {
+        let server = self.server.borrow().get(&id).cloned().map(QueryData::Case);
+        match view(
+            &OverlayTarget::Case(id),
+            server.as_ref(),
+            self.pending.borrow().iter(),
+            &NoKnownCases,
+        ) {
+            Some(QueryData::Case(case)) => Some(case),
+            _ => None,
+        }
+    }
+
+    fn record_request(&self, _: &str, _: f64, _: Option<&Failure>, _: &str) {
+        self.requests.set(self.requests.get() + 1);
+    }
+
+    fn budget_acquire(&self) -> Result<(), Millis> {
+        Ok(())
+    }
+
+    fn on_rate_limited(&self, retry_after: Option<DurationMs>) {
+        self.rate_limited.borrow_mut().push(retry_after);
+    }
+}
+
+// ----- a sender that watches, and can answer in the server's place -----
+
+/// One attempt as the sender saw it.
+#[derive(Clone, Debug)]
+struct Sent {
+    at_ms: f64,
+    action: Uuid,
+    key: Uuid,
+}
+
+/// HTTP to the test server, except while `offline` (every attempt fails as offline) or when
+/// a scripted failure is queued for the next attempt.
+struct TestSender {
+    http: HttpSender,
+    sent: RefCell<Vec<Sent>>,
+    offline: Cell<bool>,
+    scripted: RefCell<VecDeque<Failure>>,
+}
+
+impl TestSender {
+    fn new() -> Rc<Self> {
+        Rc::new(Self {
+            http: HttpSender::new(api()),
+            sent: RefCell::new(Vec::new()),
+            offline: Cell::new(false),
+            scripted: RefCell::new(VecDeque::new()),
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.sent.borrow().len()
+    }
+}
+
+impl ActionSender for TestSender {
+    fn send(&self, outgoing: &OutgoingAction) -> LocalBoxFuture<'static, Exchange<ServerAnswer>> {
+        self.sent.borrow_mut().push(Sent {
+            at_ms: performance_now(),
+            action: outgoing.id,
+            key: outgoing.request.idempotency_key,
+        });
+        let fake = if self.offline.get() {
+            Some(Failure::Offline)
+        } else {
+            self.scripted.borrow_mut().pop_front()
+        };
+        match fake {
+            Some(failure) => Box::pin(async move {
+                Exchange {
+                    result: Err(ApiError::Failed(failure)),
+                    request_id: "scripted".to_owned(),
+                    elapsed_ms: 0.0,
+                }
+            }),
+            None => self.http.send(outgoing),
+        }
+    }
+}
+
+// ----- tabs -----
+
+/// One queue instance under its own owner: a tab. Dropping it closes the tab.
+struct Tab {
+    owner: Owner,
+    queue: OfflineQueue,
+    bridge: Rc<TestBridge>,
+    sender: Rc<TestSender>,
+    alerts: Alerts,
+}
+
+impl Drop for Tab {
+    fn drop(&mut self) {
+        self.owner.cleanup();
+    }
+}
+
+/// Retries from 20 ms capped at 200 ms: the production schedule (1 s to 5 min) scaled down
+/// so the chaos tests run in seconds.
+fn fast() -> QueueConfig {
+    QueueConfig {
+        retry: RetryPolicy {
+            base: DurationMs(20),
+            cap: DurationMs(200),
+            max_attempts: None,
+        },
+        ..QueueConfig::default()
+    }
+}
+
+fn namespace(test: &str) -> String {
+    format!("offline-{test}-{}", Uuid::new_v4().simple())
+}
+
+fn open_tab_with(namespace: &str, config: QueueConfig) -> Tab {
+    let owner = Owner::new();
+    let bridge = Rc::new(TestBridge::default());
+    let sender = TestSender::new();
+    let app = AppConfig {
+        api: api(),
+        storage_namespace: namespace.to_owned(),
+    };
+    let (queue, alerts) = owner.with(|| {
+        let alerts = provide_alerts();
+        let options = OfflineOptions {
+            queue: config,
+            sender: Some(sender.clone()),
+        };
+        (OfflineQueue::start(&app, bridge.clone(), options), alerts)
+    });
+    Tab {
+        owner,
+        queue,
+        bridge,
+        sender,
+        alerts,
+    }
+}
+
+async fn open_tab(namespace: &str) -> Tab {
+    let tab = open_tab_with(namespace, fast());
+    tab.queue.ready().await;
+    tab
+}
+
+impl Tab {
+    fn pending(&self) -> usize {
+        self.queue.pending_count().get_untracked()
+    }
+
+    fn dead(&self) -> usize {
+        self.queue.dead_count().get_untracked()
+    }
+
+    fn alert_texts(&self) -> Vec<String> {
+        self.alerts.items().into_iter().map(|a| a.message).collect()
+    }
+
+    async fn drained(&self, seconds: u32) {
+        wait_until("the queue drains", seconds, || {
+            self.pending() == 0 && self.queue.status().get_untracked().in_flight == 0
+        })
+        .await;
+    }
+}
+
+fn performance_now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+fn new_case(title: &str) -> NewCase {
+    NewCase {
+        id: Uuid::now_v7(),
+        title: title.to_owned(),
+        description: "made by tests/offline.rs".to_owned(),
+        status: CaseStatus::Open,
+        priority: Priority::Medium,
+        assignee: None,
+        tags: vec![],
+    }
+}
+
+async fn server_case(id: Uuid) -> Option<Case> {
+    match api().get_case(id, None, None).await.result {
+        Ok(Fetched::Fresh { data, .. }) => Some(data),
+        _ => None,
+    }
+}
+
+/// How many cases on the server match `q`.
+async fn server_total(q: &str) -> u64 {
+    let query = CaseListQuery {
+        q: Some(q.to_owned()),
+        ..CaseListQuery::default()
+    };
+    match api().list_cases(&query, None, None).await.result {
+        Ok(Fetched::Fresh { data, .. }) => data.total,
+        other => panic!("listing cases failed: {other:?}"),
+    }
+}
+
+async fn server_notes(case_id: Uuid) -> usize {
+    match api().list_notes(case_id, None, None).await.result {
+        Ok(Fetched::Fresh { data, .. }) => data.len(),
+        other => panic!("listing notes failed: {other:?}"),
+    }
+}
+
+fn dispatch_window_event(name: &str) {
+    let window = web_sys::window().unwrap();
+    window
+        .dispatch_event(&web_sys::Event::new(name).unwrap())
+        .unwrap();
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+// ----- tests -----
+
+#[wasm_bindgen_test]
+async fn an_enqueued_action_survives_a_reload_and_is_sent_after_it() {
+    let ns = namespace("reload");
+    let first = open_tab(&ns).await;
+    // The first tab never reaches the server.
+    first.sender.offline.set(true);
+    let id = first
+        .queue
+        .create_case(new_case("Survives a reload"))
+        .await
+        .unwrap();
+    assert_eq!(first.pending(), 1);
+    assert_eq!(first.bridge.pending.borrow().len(), 1, "shown at once");
+    drop(first);
+    assert!(server_case(id).await.is_none());
+
+    let second = open_tab_with(&ns, fast());
+    second.queue.ready().await;
+    // The reloaded tab shows the pending creation before any answer.
+    assert_eq!(second.bridge.pending.borrow().len(), 1);
+    assert_eq!(
+        second.queue.sync_state(id).get_untracked(),
+        SyncState::Pending
+    );
+    second.drained(5).await;
+    let stored = server_case(id).await.expect("the case reached the server");
+    assert_eq!(stored.title, "Survives a reload");
+    assert_eq!(second.bridge.confirmed.borrow().len(), 1);
+    assert!(second.bridge.pending.borrow().is_empty());
+    assert_eq!(
+        second.queue.sync_state(id).get_untracked(),
+        SyncState::Synced
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_action_in_flight_at_reload_is_sent_again_and_applied_once() {
+    let ns = namespace("inflight");
+    let title = format!("In flight {}", Uuid::new_v4().simple());
+    set_chaos(r#"{"latency_ms":[400,400]}"#).await;
+    let first = open_tab(&ns).await;
+    let id = first.queue.create_case(new_case(&title)).await.unwrap();
+    wait_until("the first tab sends", 2, || first.sender.count() == 1).await;
+    sleep(100).await;
+    let first_key = first.sender.sent.borrow()[0].key;
+    // The tab closes while its request sits in the server's latency.
+    drop(first);
+
+    let second = open_tab(&ns).await;
+    second.drained(5).await;
+    clear_chaos().await;
+    let resent = second.sender.sent.borrow().clone();
+    assert_eq!(resent.len(), 1, "re-sent once");
+    assert_eq!(resent[0].key, first_key, "under the same idempotency key");
+    assert_eq!(second.dead(), 0);
+    assert_eq!(server_total(&title).await, 1);
+    assert_eq!(server_case(id).await.unwrap().version, 1, "applied once");
+}
+
+#[wasm_bindgen_test]
+async fn chaos_failures_and_drops_still_make_exactly_n_changes() {
+    let ns = namespace("chaos");
+    let run = Uuid::new_v4().simple().to_string();
+    let tab = open_tab(&ns).await;
+    set_chaos(r#"{"fail_rate":0.3,"drop_rate":0.1,"latency_ms":[0,10]}"#).await;
+    let mut ids = Vec::new();
+    // 10 creations, 2 notes and 1 status change each: 40 actions.
+    for i in 0..10 {
+        let id = tab
+            .queue
+            .create_case(new_case(&format!("Chaos {run} {i}")))
+            .await
+            .unwrap();
+        tab.queue.add_note(id, format!("first {i}")).await.unwrap();
+        tab.queue
+            .update_case(
+                id,
+                CasePatch {
+                    status: Some(CaseStatus::InProgress),
+                    ..CasePatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        tab.queue.add_note(id, format!("second {i}")).await.unwrap();
+        ids.push(id);
+    }
+    tab.drained(40).await;
+    clear_chaos().await;
+    assert_eq!(tab.dead(), 0, "{:?}", tab.queue.records().get_untracked());
+    assert!(tab.sender.count() > 40, "chaos made some attempts fail");
+    assert_eq!(server_total(&format!("Chaos {run}")).await, 10);
+    for id in ids {
+        let case = server_case(id).await.unwrap();
+        assert_eq!(case.version, 2, "one creation and one change, no more");
+        assert_eq!(case.status, CaseStatus::InProgress);
+        assert_eq!(server_notes(id).await, 2);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_creation_dead_letters_its_dependents_and_rolls_back_their_overlay() {
+    let ns = namespace("dead");
+    let tab = open_tab(&ns).await;
+    // The server already has a case with this id: creating it again is a 409.
+    let taken = new_case("Already there");
+    api()
+        .create_case(&taken, Uuid::new_v4())
+        .await
+        .result
+        .unwrap();
+    tab.sender.offline.set(true);
+    let mut mine = new_case("Mine, with a taken id");
+    mine.id = taken.id;
+    tab.queue.create_case(mine).await.unwrap();
+    tab.queue.add_note(taken.id, "a note".into()).await.unwrap();
+    tab.queue
+        .update_case(
+            taken.id,
+            CasePatch {
+                priority: Some(Priority::Critical),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let other = tab.queue.create_case(new_case("Unrelated")).await.unwrap();
+    assert_eq!(tab.bridge.pending.borrow().len(), 4, "all shown");
+    let shown = tab.bridge.view_case(taken.id).unwrap();
+    assert_eq!(shown.priority, Priority::Critical);
+
+    tab.sender.offline.set(false);
+    tab.queue.sync_now();
+    wait_until("three dead letters", 5, || tab.dead() == 3).await;
+    tab.drained(5).await;
+    // The overlay no longer holds them: the screen is back to what the server says.
+    assert!(tab.bridge.pending.borrow().is_empty());
+    assert_eq!(
+        tab.queue.sync_state(taken.id).get_untracked(),
+        SyncState::Failed
+    );
+    assert_eq!(
+        tab.queue.sync_state(other).get_untracked(),
+        SyncState::Synced
+    );
+    let alerts = tab.alert_texts().join("\n");
+    assert!(
+        alerts.contains("Undone: Create “Mine, with a taken id”"),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("Not sent because creating “Mine, with a taken id” failed"),
+        "{alerts}"
+    );
+    let records = tab.queue.records().get_untracked();
+    assert!(records.iter().all(|r| r.state == ActionState::Dead));
+    assert!(records[0]
+        .dead_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("409"));
+    assert_eq!(server_notes(taken.id).await, 0);
+
+    // Discarding the creation takes its dependents along, announced.
+    tab.queue.discard(records[0].id()).unwrap();
+    assert_eq!(tab.dead(), 0);
+    assert!(tab.queue.records().get_untracked().is_empty());
+    let alerts = tab.alert_texts().join("\n");
+    assert!(
+        alerts.contains(
+            "Discarded: Create “Mine, with a taken id”, and 2 changes that depended on it."
+        ),
+        "{alerts}"
+    );
+    // And nothing of it comes back after a reload.
+    drop(tab);
+    let again = open_tab(&ns).await;
+    assert!(again.queue.records().get_untracked().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn retrying_a_dead_letter_sends_it_again_under_the_same_key() {
+    let ns = namespace("retry");
+    let tab = open_tab(&ns).await;
+    tab.sender.scripted.borrow_mut().push_back(Failure::Http {
+        status: 422,
+        code: Some("validation".into()),
+        message: "scripted refusal".into(),
+        request_id: None,
+        retry_after: None,
+    });
+    let id = tab.queue.create_case(new_case("Retried")).await.unwrap();
+    wait_until("a dead letter", 3, || tab.dead() == 1).await;
+    assert!(tab.bridge.pending.borrow().is_empty(), "rolled back");
+    let action = tab.queue.records().get_untracked()[0].id();
+    tab.queue.retry(action).unwrap();
+    assert_eq!(tab.bridge.pending_ids(), vec![action], "shown again");
+    tab.drained(5).await;
+    assert_eq!(tab.dead(), 0);
+    let sent = tab.sender.sent.borrow().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].key, sent[1].key);
+    assert_eq!(server_case(id).await.unwrap().title, "Retried");
+}
+
+#[wasm_bindgen_test]
+async fn a_429_waits_for_retry_after() {
+    let ns = namespace("429");
+    let tab = open_tab(&ns).await;
+    tab.sender.scripted.borrow_mut().push_back(Failure::Http {
+        status: 429,
+        code: Some("rate_limited".into()),
+        message: "Too many requests: retry in 1 s.".into(),
+        request_id: None,
+        retry_after: Some(DurationMs(1_000)),
+    });
+    let id = tab
+        .queue
+        .create_case(new_case("Rate limited"))
+        .await
+        .unwrap();
+    tab.drained(5).await;
+    let sent = tab.sender.sent.borrow().clone();
+    assert_eq!(sent.len(), 2);
+    let gap = sent[1].at_ms - sent[0].at_ms;
+    assert!(gap >= 995.0, "retried after {gap} ms, before Retry-After");
+    assert!(
+        gap < 1_500.0,
+        "retried {gap} ms later, much after Retry-After"
+    );
+    assert_eq!(
+        *tab.bridge.rate_limited.borrow(),
+        vec![Some(DurationMs(1_000))],
+        "the shared budget was told"
+    );
+    assert!(server_case(id).await.is_some());
+}
+
+#[wasm_bindgen_test]
+async fn a_conflicting_edit_merges_or_asks_and_each_choice_lands() {
+    let ns = namespace("conflict");
+    let tab = open_tab(&ns).await;
+    let created = api()
+        .create_case(&new_case("Conflicted"), Uuid::new_v4())
+        .await
+        .result
+        .unwrap();
+    let id = created.id;
+    tab.bridge.knows(created.clone());
+    let elsewhere = |patch: CasePatch, version: u64| async move {
+        api()
+            .update_case(id, &patch, version, Uuid::new_v4())
+            .await
+            .result
+            .unwrap()
+    };
+
+    // Different fields: merged and re-sent on their version, nobody asked.
+    elsewhere(
+        CasePatch {
+            priority: Some(Priority::Critical),
+            ..CasePatch::default()
+        },
+        1,
+    )
+    .await;
+    tab.queue
+        .update_case(
+            id,
+            CasePatch {
+                status: Some(CaseStatus::Resolved),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    tab.drained(5).await;
+    let merged = server_case(id).await.unwrap();
+    assert_eq!(
+        (merged.status, merged.priority, merged.version),
+        (CaseStatus::Resolved, Priority::Critical, 3)
+    );
+    assert_eq!(
+        tab.bridge.server_cases.borrow().len(),
+        1,
+        "theirs reached the cache"
+    );
+
+    // The same field: the person is asked; "Keep mine" wins.
+    elsewhere(
+        CasePatch {
+            title: Some("Theirs".into()),
+            ..CasePatch::default()
+        },
+        3,
+    )
+    .await;
+    tab.queue
+        .update_case(
+            id,
+            CasePatch {
+                title: Some("Mine".into()),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let conflict = tab.queue.conflict_for(id);
+    wait_until("a conflict to choose", 5, || {
+        conflict.get_untracked().is_some()
+    })
+    .await;
+    let (action, pending) = conflict.get_untracked().unwrap();
+    assert_eq!(pending.theirs.title, "Theirs");
+    assert_eq!(pending.conflicts.len(), 1);
+    assert_eq!(tab.queue.sync_state(id).get_untracked(), SyncState::Pending);
+    assert!(tab.alert_texts().join("\n").contains("Keep mine"));
+    tab.queue
+        .resolve_conflict(action, ConflictChoice::All(Side::Mine))
+        .unwrap();
+    tab.drained(5).await;
+    assert!(conflict.get_untracked().is_none());
+    let kept = server_case(id).await.unwrap();
+    assert_eq!((kept.title.as_str(), kept.version), ("Mine", 5));
+
+    // Again, and "Use theirs": nothing more is sent.
+    elsewhere(
+        CasePatch {
+            title: Some("Theirs again".into()),
+            ..CasePatch::default()
+        },
+        5,
+    )
+    .await;
+    tab.queue
+        .update_case(
+            id,
+            CasePatch {
+                title: Some("Mine again".into()),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_until("a second conflict", 5, || {
+        conflict.get_untracked().is_some()
+    })
+    .await;
+    let (action, _) = conflict.get_untracked().unwrap();
+    let sends = tab.sender.count();
+    tab.queue
+        .resolve_conflict(action, ConflictChoice::All(Side::Theirs))
+        .unwrap();
+    tab.drained(5).await;
+    assert_eq!(tab.sender.count(), sends, "theirs needs no request");
+    let theirs = server_case(id).await.unwrap();
+    assert_eq!((theirs.title.as_str(), theirs.version), ("Theirs again", 6));
+    assert_eq!(
+        tab.bridge.view_case(id).unwrap().title,
+        "Theirs again",
+        "the screen shows the server's title"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn two_tabs_drain_once_not_twice_and_show_the_same_queue() {
+    let ns = namespace("tabs");
+    let run = Uuid::new_v4().simple().to_string();
+    let first = open_tab(&ns).await;
+    let second = open_tab(&ns).await;
+    wait_until("one tab drains", 2, || {
+        first.queue.status().get_untracked().draining
+    })
+    .await;
+    assert!(!second.queue.status().get_untracked().draining);
+
+    first.sender.offline.set(true);
+    for i in 0..5 {
+        first
+            .queue
+            .create_case(new_case(&format!("Tabs {run} first {i}")))
+            .await
+            .unwrap();
+        second
+            .queue
+            .create_case(new_case(&format!("Tabs {run} second {i}")))
+            .await
+            .unwrap();
+    }
+    // Both tabs show all ten, whichever tab queued them.
+    wait_until("both tabs show ten pending", 1, || {
+        first.pending() == 10 && second.pending() == 10
+    })
+    .await;
+    assert_eq!(second.bridge.pending.borrow().len(), 10);
+
+    first.sender.offline.set(false);
+    second.queue.sync_now();
+    first.drained(10).await;
+    second.drained(2).await;
+    let first_sent: Vec<Uuid> = first
+        .sender
+        .sent
+        .borrow()
+        .iter()
+        .map(|s| s.action)
+        .collect();
+    assert_eq!(second.sender.count(), 0, "the other tab never sends");
+    let mut distinct = first_sent.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10);
+    assert_eq!(server_total(&format!("Tabs {run}")).await, 10);
+    // The other tab took the server's answers into its cache.
+    assert_eq!(second.bridge.confirmed.borrow().len(), 10);
+    assert!(second.bridge.pending.borrow().is_empty());
+
+    // The draining tab closes: the other takes over.
+    drop(first);
+    wait_until("the other tab takes over", 2, || {
+        second.queue.status().get_untracked().draining
+    })
+    .await;
+    let id = second
+        .queue
+        .create_case(new_case(&format!("Tabs {run} after")))
+        .await
+        .unwrap();
+    second.drained(5).await;
+    assert!(server_case(id).await.is_some());
+    assert_eq!(second.sender.count(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn attempts_made_offline_are_not_counted_and_online_sends_at_once() {
+    let ns = namespace("offline");
+    let tab = open_tab(&ns).await;
+    tab.sender.offline.set(true);
+    let id = tab
+        .queue
+        .create_case(new_case("Offline first"))
+        .await
+        .unwrap();
+    wait_until("a few offline attempts", 3, || tab.sender.count() >= 3).await;
+    let record = tab.queue.records().get_untracked()[0].clone();
+    assert_eq!(record.attempts, 0, "offline attempts are free");
+    assert_eq!(record.last_error, Some(Failure::Offline));
+
+    // The browser says it is offline: nothing is attempted at all.
+    dispatch_window_event("offline");
+    sleep(50).await;
+    let before = tab.sender.count();
+    sleep(300).await;
+    assert_eq!(tab.sender.count(), before);
+    assert!(!tab.queue.status().get_untracked().online);
+
+    tab.sender.offline.set(false);
+    let back = performance_now();
+    dispatch_window_event("online");
+    tab.drained(3).await;
+    let first_after = tab.sender.sent.borrow()[before].at_ms - back;
+    web_sys::console::log_1(&format!("online → first request: {first_after:.1} ms").into());
+    assert!(
+        first_after < 50.0,
+        "sent {first_after} ms after the online event"
+    );
+    assert!(server_case(id).await.is_some());
+}
+
+#[wasm_bindgen_test]
+async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_told() {
+    use indexed_db_futures::database::Database;
+
+    let ns = namespace("storage");
+    // A newer casedesk left its database at a version this one cannot open.
+    let blocker = Database::open(&format!("{ns}-queue"))
+        .with_version(50u32)
+        .await
+        .unwrap();
+    blocker.close();
+
+    let tab = open_tab(&ns).await;
+    assert!(matches!(
+        tab.queue.storage_status().get_untracked(),
+        StorageStatus::MemoryOnly { .. }
+    ));
+    let alerts = tab.alert_texts().join("\n");
+    assert!(
+        alerts.contains("Changes are kept in memory only"),
+        "{alerts}"
+    );
+    let id = tab
+        .queue
+        .create_case(new_case("Memory only"))
+        .await
+        .unwrap();
+    assert_eq!(tab.bridge.pending.borrow().len(), 1, "still shown");
+    tab.drained(5).await;
+    assert!(server_case(id).await.is_some(), "still sent");
+
+    // The old database goes away: the queue stores again, and says so.
+    Database::delete_by_name(&format!("{ns}-queue"))
+        .unwrap()
+        .await
+        .unwrap();
+    wait_until("storage works again", 5, || {
+        tab.queue.storage_status().get_untracked() == StorageStatus::Saved
+    })
+    .await;
+    assert!(tab
+        .alert_texts()
+        .join("\n")
+        .contains("saved on this device again"));
+}
