@@ -9,6 +9,7 @@ use crate::pages::{
     not_found::NotFoundPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
+use crate::query::provide_query_client;
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
@@ -44,7 +45,9 @@ pub fn App(
     #[prop(optional)]
     config: Option<AppConfig>,
 ) -> impl IntoView {
-    provide_context(config.unwrap_or_default());
+    let config = config.unwrap_or_default();
+    provide_query_client(&config);
+    provide_context(config);
     provide_network_status();
     provide_alerts();
     view! {

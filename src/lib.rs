@@ -7,7 +7,9 @@
 //! - [`components`]: pieces several pages use.
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
-//! - [`platform`]: thin adapters over browser APIs (network status, locks, broadcast, service worker).
+//! - [`query`]: the query client and hooks: cached server data with pending actions on top.
+//! - [`platform`]: thin adapters over browser APIs (network status, clock, events, locks,
+//!   broadcast, service worker).
 //!
 //! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
 //! contract's types live in `casedesk-model`.
@@ -18,5 +20,6 @@ pub mod components;
 pub mod offline;
 pub mod pages;
 pub mod platform;
+pub mod query;
 
 pub use app::App;

@@ -2,6 +2,8 @@
 //! functions and holds no business logic; that lives in `casedesk-core`.
 
 pub mod broadcast;
+pub mod clock;
+pub mod events;
 pub mod locks;
 pub mod network;
 pub mod service_worker;

@@ -1,0 +1,211 @@
+//! The hooks views call: each observes its key while mounted (and follows the key when it
+//! changes) and returns signals of what the screen shows — server data with the pending
+//! actions applied — plus the query's status, fetch state and typed error.
+
+use super::client::{use_query_client, EntryInfo, QueryClient};
+use casedesk_core::{Failure, OverlayTarget, QueryData, QueryKey, QueryStatus};
+use casedesk_model::{Case, CaseList, CaseListQuery, DashboardMetrics, Note};
+use leptos::prelude::*;
+use uuid::Uuid;
+
+/// What a view shows for one query.
+pub struct QueryView<T: Send + Sync + 'static> {
+    /// Server data with every pending action applied; `None` while loading, when the query
+    /// failed with nothing to show, or when the thing does not exist (a pending deletion).
+    pub data: Signal<Option<T>>,
+    /// `Loading` until there is an answer, then `Success`, or `Error` when the last fetch
+    /// gave up (earlier data, if any, is still in `data`).
+    pub status: Signal<QueryStatus>,
+    /// A request is in flight or a retry is scheduled.
+    pub is_fetching: Signal<bool>,
+    /// The final error of the last fetch, typed; `Failure::describe` says it to people.
+    pub error: Signal<Option<Failure>>,
+    /// `data` is the previous key's answer, kept while the current key loads (lists only).
+    pub is_placeholder: Signal<bool>,
+    client: QueryClient,
+    key: Signal<Option<QueryKey>>,
+}
+
+impl<T: Send + Sync + 'static> Clone for QueryView<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for QueryView<T> {}
+
+impl<T: Send + Sync + 'static> QueryView<T> {
+    /// Fetches the current key again now, whatever the data's age.
+    pub fn refetch(&self) {
+        if let Some(key) = self.key.get_untracked() {
+            self.client.refetch(&key);
+        }
+    }
+}
+
+/// One case; `id` is `None` while the route parameter is not a UUID (nothing is fetched).
+pub fn use_case(id: Signal<Option<Uuid>>) -> QueryView<Case> {
+    use_query(
+        Signal::derive(move || id.get().map(OverlayTarget::Case)),
+        |data| match data {
+            QueryData::Case(case) => Some(case),
+            _ => None,
+        },
+        false,
+    )
+}
+
+/// One page of the case list. While a new page or filter loads, the previous page stays in
+/// `data` (with `is_placeholder` set), as TanStack's `keepPreviousData`: the table keeps its
+/// rows and height instead of collapsing to a skeleton on every keystroke or page turn. A
+/// failed load replaces the placeholder with the error.
+pub fn use_case_list(query: Signal<CaseListQuery>) -> QueryView<CaseList> {
+    use_query(
+        Signal::derive(move || Some(OverlayTarget::CaseList(query.get()))),
+        |data| match data {
+            QueryData::CaseList(list) => Some(list),
+            _ => None,
+        },
+        true,
+    )
+}
+
+/// A case's notes, oldest first (pending notes last).
+pub fn use_notes(case_id: Signal<Option<Uuid>>) -> QueryView<Vec<Note>> {
+    use_query(
+        Signal::derive(move || case_id.get().map(OverlayTarget::Notes)),
+        |data| match data {
+            QueryData::Notes(notes) => Some(notes),
+            _ => None,
+        },
+        false,
+    )
+}
+
+/// The dashboard's counts and series.
+pub fn use_metrics() -> QueryView<DashboardMetrics> {
+    use_query(
+        Signal::derive(|| Some(OverlayTarget::Metrics)),
+        |data| match data {
+            QueryData::Metrics(metrics) => Some(metrics),
+            _ => None,
+        },
+        false,
+    )
+}
+
+/// The shared machinery of the hooks.
+fn use_query<T>(
+    target: Signal<Option<OverlayTarget>>,
+    extract: fn(QueryData) -> Option<T>,
+    keep_previous: bool,
+) -> QueryView<T>
+where
+    T: Clone + PartialEq + Send + Sync + 'static,
+{
+    let client = use_query_client();
+    let target = Memo::new(move |_| target.get());
+    let key = Signal::derive(move || target.with(|t| t.as_ref().map(OverlayTarget::key)));
+
+    // Observed from now until cleanup, following the key: the new key is observed before
+    // the old one is let go, so a request both share is never orphaned in between.
+    let observed = StoredValue::new(None::<QueryKey>);
+    let swap = move |next: Option<OverlayTarget>| {
+        if let Some(next) = &next {
+            client.observe(next);
+        }
+        let previous = observed
+            .try_update_value(|o| std::mem::replace(o, next.as_ref().map(OverlayTarget::key)));
+        if let Some(Some(previous)) = previous {
+            client.unobserve(previous);
+        }
+    };
+    swap(target.get_untracked());
+    Effect::watch(
+        move || target.get(),
+        move |next, previous, _| {
+            if previous.is_some_and(|p| p != next) {
+                swap(next.clone());
+            }
+        },
+        false,
+    );
+    on_cleanup(move || {
+        if let Some(Some(key)) = observed.try_update_value(Option::take) {
+            client.unobserve(key);
+        }
+    });
+
+    let consults_others = |target: &OverlayTarget| {
+        matches!(target, OverlayTarget::CaseList(_) | OverlayTarget::Metrics)
+    };
+    // One computation per change of the entry or the overlay's inputs; the signals below
+    // read it, so data, status and error always agree.
+    let state = Memo::new(move |previous: Option<&QueryState<T>>| {
+        let Some(target) = target.get() else {
+            return QueryState::idle();
+        };
+        client.track_key(&target.key());
+        client.track_overlay_inputs(consults_others(&target));
+        let Some((shown, info)) = client.overlaid(&target) else {
+            return QueryState::idle();
+        };
+        let data = shown.and_then(extract);
+        let keep = keep_previous && data.is_none() && !info.has_server_data && info.error.is_none();
+        match previous.and_then(|p| p.data.clone()) {
+            Some(earlier) if keep => QueryState {
+                data: Some(earlier),
+                placeholder: true,
+                info,
+            },
+            _ => QueryState {
+                data,
+                placeholder: false,
+                info,
+            },
+        }
+    });
+
+    QueryView {
+        data: Signal::derive(move || state.with(|s| s.data.clone())),
+        status: Signal::derive(move || state.with(QueryState::status)),
+        is_fetching: Signal::derive(move || state.with(|s| s.info.is_fetching)),
+        error: Signal::derive(move || state.with(|s| s.info.error.clone())),
+        is_placeholder: Signal::derive(move || state.with(|s| s.placeholder)),
+        client,
+        key,
+    }
+}
+
+/// One view's state at one moment.
+#[derive(Clone, Debug, PartialEq)]
+struct QueryState<T> {
+    data: Option<T>,
+    placeholder: bool,
+    info: EntryInfo,
+}
+
+impl<T> QueryState<T> {
+    fn idle() -> Self {
+        Self {
+            data: None,
+            placeholder: false,
+            info: EntryInfo {
+                has_server_data: false,
+                is_fetching: false,
+                error: None,
+            },
+        }
+    }
+
+    fn status(&self) -> QueryStatus {
+        if self.info.error.is_some() {
+            QueryStatus::Error
+        } else if self.data.is_some() || self.info.has_server_data {
+            // Server data with nothing to show is an answer too: the case is being deleted.
+            QueryStatus::Success
+        } else {
+            QueryStatus::Loading
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Live updates: the server's change events over a WebSocket, coalesced (`LiveCoalescer`)
+//! into cache invalidations. Reconnects with capped full-jitter backoff, watches the
+//! server's heartbeat, stays down while offline, and invalidates on reconnect.
+
+use super::client::QueryClient;
+use crate::platform::clock;
+use crate::platform::network::navigator_online;
+use casedesk_core::{CacheEvent, DurationMs, LiveCoalescer, Millis, QueryKey, RetryPolicy};
+use casedesk_model::ChangeEvent;
+use gloo_timers::callback::Timeout;
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// The connection's state, for the sync indicator and the Sync page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveStatus {
+    /// Opening the socket.
+    Connecting,
+    /// Open: changes made elsewhere arrive within the coalescing window.
+    Live,
+    /// Lost; attempt `attempt` starts at `next_at`.
+    Reconnecting { attempt: u32, next_at: Millis },
+    /// The device is offline; the socket opens again when the network returns.
+    Offline,
+}
+
+/// Reconnection: 1 s doubling to a 30 s cap, full jitter so a restarted server is not
+/// stormed by every client at once, and never given up.
+const RECONNECT: RetryPolicy = RetryPolicy {
+    base: DurationMs(1_000),
+    cap: DurationMs(30_000),
+    max_attempts: None,
+};
+
+/// The server pings every 15 s; two missed pings and a margin mean the connection is dead
+/// even if the browser has not noticed (a sleeping laptop, a silent proxy).
+const SILENCE_LIMIT_MS: u32 = 40_000;
+
+/// What the client keeps of the socket.
+#[derive(Default)]
+pub(super) struct LiveSocket {
+    connection: Option<Connection>,
+    /// Tells a current socket's events from a replaced one's.
+    generation: u64,
+    /// Failed attempts since the socket was last open.
+    attempt: u32,
+    /// The socket was open before: the next open is a reconnect, after a gap.
+    was_live: bool,
+    connect_started: Millis,
+    reconnect: Option<Timeout>,
+    watchdog: Option<Timeout>,
+    flush: Option<Timeout>,
+    coalescer: LiveCoalescer,
+}
+
+impl LiveSocket {
+    /// Closes the socket and stops every timer (shut-down, offline).
+    pub(super) fn close(&mut self) {
+        self.connection = None;
+        self.reconnect = None;
+        self.watchdog = None;
+        self.flush = None;
+    }
+}
+
+/// An open socket and its handlers; dropping it detaches them and closes the socket.
+struct Connection {
+    socket: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        // Closing an already closed socket is a no-op; an error here changes nothing.
+        let _ = self.socket.close();
+    }
+}
+
+impl QueryClient {
+    /// Opens the socket (replacing any), unless offline or shut down.
+    pub(super) fn live_connect(&self) {
+        let client = *self;
+        let opened = self.with_inner(|inner| {
+            inner.live.reconnect = None;
+            inner.live.connection = None;
+            if inner.shut_down {
+                return Err(LiveStatus::Offline);
+            }
+            if !navigator_online() {
+                return Err(LiveStatus::Offline);
+            }
+            inner.live.generation = inner.live.generation.wrapping_add(1);
+            inner.live.connect_started = clock::now();
+            let generation = inner.live.generation;
+            let Ok(socket) = WebSocket::new(&inner.api.events_url()) else {
+                return Ok(Some(generation));
+            };
+            let on_open = Closure::<dyn FnMut()>::new(move || client.live_opened(generation));
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                client.live_message(generation, e.data().as_string());
+            });
+            let on_close =
+                Closure::<dyn FnMut(CloseEvent)>::new(move |_| client.live_lost(generation));
+            socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+            socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+            inner.live.connection = Some(Connection {
+                socket,
+                _on_open: on_open,
+                _on_message: on_message,
+                _on_close: on_close,
+            });
+            // A handshake that hangs is as dead as a silent socket.
+            inner.live.watchdog = Some(client.watchdog(generation));
+            Ok(None)
+        });
+        match opened {
+            Some(Err(status)) => {
+                self.live_status.try_set(status);
+            }
+            // The browser refused the URL: treated as a lost connection, retried.
+            Some(Ok(Some(generation))) => self.live_lost(generation),
+            Some(Ok(None)) => {
+                self.live_status.try_set(LiveStatus::Connecting);
+            }
+            None => {}
+        }
+    }
+
+    fn watchdog(&self, generation: u64) -> Timeout {
+        let client = *self;
+        Timeout::new(SILENCE_LIMIT_MS, move || client.live_lost(generation))
+    }
+
+    fn live_opened(&self, generation: u64) {
+        let reconnected = self.with_inner(|inner| {
+            if inner.live.generation != generation {
+                return None;
+            }
+            inner.live.attempt = 0;
+            inner.live.watchdog = Some(self.watchdog(generation));
+            let reconnected = std::mem::replace(&mut inner.live.was_live, true);
+            let since = inner.live.connect_started;
+            Some(if reconnected {
+                // Events were missed while the socket was down: nothing cached is proven
+                // current, and what is on screen refetches (cheaply, with If-None-Match).
+                vec![QueryKey::new(Vec::<String>::new())]
+            } else {
+                // First open: entries fetched since we started connecting were fetched at most
+                // one handshake before the socket listened; older ones (fetched before
+                // connecting began, e.g. while offline) may have missed changes.
+                inner
+                    .cache
+                    .entries()
+                    .filter(|(_, entry)| {
+                        entry.is_observed()
+                            && entry.in_flight().is_none()
+                            && entry
+                                .reflects_server_state_at()
+                                .is_some_and(|at| at < since)
+                    })
+                    .map(|(key, _)| key.clone())
+                    .collect()
+            })
+        });
+        let Some(Some(stale)) = reconnected else {
+            return;
+        };
+        self.live_status.try_set(LiveStatus::Live);
+        for prefix in stale {
+            self.dispatch(CacheEvent::Invalidate { prefix });
+        }
+    }
+
+    fn live_message(&self, generation: u64, text: Option<String>) {
+        let client = *self;
+        let now = clock::now();
+        // Unknown event types, and anything that is not our JSON, are ignored: a newer
+        // server may send more than this client knows.
+        let event = text
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<ChangeEvent>(text).ok());
+        self.with_inner(|inner| {
+            if inner.live.generation != generation {
+                return;
+            }
+            inner.live.watchdog = Some(client.watchdog(generation));
+            match event {
+                Some(ChangeEvent::Ping) => {
+                    if let Some(connection) = &inner.live.connection {
+                        // A failed send means the socket is closing; its close event follows.
+                        let _ = connection.socket.send_with_str(r#"{"type":"pong"}"#);
+                    }
+                }
+                Some(event) => {
+                    if let Some(at) = inner.live.coalescer.push(event, now) {
+                        inner.live.flush = Some(Timeout::new(clock::delay_until(at), move || {
+                            client.live_flush();
+                        }));
+                    }
+                }
+                None => {}
+            }
+        });
+    }
+
+    /// The coalescing window closed: its effects go to the cache.
+    fn live_flush(&self) {
+        let effects = self.with_inner(|inner| {
+            inner.live.flush = None;
+            inner.live.coalescer.drain(&inner.cache)
+        });
+        for event in effects.unwrap_or_default() {
+            self.dispatch(event);
+        }
+    }
+
+    /// The socket closed, failed to open, or went silent: try again after a backoff.
+    fn live_lost(&self, generation: u64) {
+        let client = *self;
+        let now = clock::now();
+        let status = self.with_inner(|inner| {
+            if inner.live.generation != generation || inner.shut_down {
+                return None;
+            }
+            // Whatever else this socket reports from now on (a close after the watchdog
+            // gave up on it) is ignored.
+            inner.live.generation = inner.live.generation.wrapping_add(1);
+            inner.live.connection = None;
+            inner.live.watchdog = None;
+            if !navigator_online() {
+                return Some(LiveStatus::Offline);
+            }
+            inner.live.attempt = inner.live.attempt.saturating_add(1);
+            let attempt = inner.live.attempt;
+            let delay = RECONNECT.delay(attempt, None, &mut inner.rng);
+            let next_at = now + delay;
+            inner.live.reconnect = Some(Timeout::new(clock::delay_until(next_at), move || {
+                client.live_connect();
+            }));
+            Some(LiveStatus::Reconnecting { attempt, next_at })
+        });
+        if let Some(Some(status)) = status {
+            self.live_status.try_set(status);
+        }
+    }
+
+    /// The browser went offline: no socket until it is back.
+    pub(super) fn live_offline(&self) {
+        self.with_inner(|inner| inner.live.close());
+        self.live_status.try_set(LiveStatus::Offline);
+    }
+
+    /// The browser is back online: connect now, not after a backoff.
+    pub(super) fn live_online(&self) {
+        self.with_inner(|inner| inner.live.attempt = 0);
+        self.live_connect();
+    }
+}

@@ -1,0 +1,115 @@
+//! From a query key to the `GET` that answers it, and from the answer to the cache event that
+//! reports it. The cache deals in keys only; this is the one place that knows the endpoints.
+
+use crate::api::{ApiClient, ApiError, Exchange, Fetched};
+use casedesk_core::{CacheEvent, Failure, FetchId, OverlayTarget, QueryData, QueryKey};
+use casedesk_model::CaseListQuery;
+use uuid::Uuid;
+use web_sys::AbortSignal;
+
+/// Reads a key back into the query it names. List keys are canonical query strings, which a
+/// search text containing `&` or `=` makes ambiguous, so the caller first consults the
+/// queries it was given (`known_list`); the parse is a fallback that only accepts a query
+/// whose key is exactly `key`.
+pub(crate) fn target_of(
+    key: &QueryKey,
+    known_list: impl FnOnce(&QueryKey) -> Option<CaseListQuery>,
+) -> Option<OverlayTarget> {
+    let uuid = |text: &str| Uuid::parse_str(text).ok();
+    match key.segments() {
+        [cases, list, canonical] if cases == "cases" && list == "list" => {
+            let query = known_list(key).or_else(|| parse_list(canonical))?;
+            (QueryKey::case_list(&query) == *key).then_some(OverlayTarget::CaseList(query))
+        }
+        [cases, id] if cases == "cases" => uuid(id).map(OverlayTarget::Case),
+        [notes, id] if notes == "notes" => uuid(id).map(OverlayTarget::Notes),
+        [dashboard, metrics] if dashboard == "dashboard" && metrics == "metrics" => {
+            Some(OverlayTarget::Metrics)
+        }
+        _ => None,
+    }
+}
+
+fn parse_list(canonical: &str) -> Option<CaseListQuery> {
+    let pairs = canonical
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")));
+    CaseListQuery::from_pairs(pairs).ok()
+}
+
+/// Sends the conditional `GET` for `target`. The answer is always one of the cache's fetch
+/// events, except a cancellation, which nobody waits for (`None`).
+pub(crate) async fn fetch(
+    api: &ApiClient,
+    target: &OverlayTarget,
+    key: QueryKey,
+    fetch: FetchId,
+    etag: Option<&str>,
+    cancel: Option<&AbortSignal>,
+) -> Option<(CacheEvent, Option<Failure>)> {
+    let exchange = match target {
+        OverlayTarget::Case(id) => {
+            into_data(api.get_case(*id, etag, cancel).await, QueryData::Case)
+        }
+        OverlayTarget::CaseList(query) => into_data(
+            api.list_cases(query, etag, cancel).await,
+            QueryData::CaseList,
+        ),
+        OverlayTarget::Notes(id) => {
+            into_data(api.list_notes(*id, etag, cancel).await, QueryData::Notes)
+        }
+        OverlayTarget::Metrics => into_data(api.metrics(etag, cancel).await, QueryData::Metrics),
+    };
+    let failure = |failure: Failure| {
+        let event = CacheEvent::FetchFailed {
+            key: key.clone(),
+            fetch,
+            failure: failure.clone(),
+        };
+        Some((event, Some(failure)))
+    };
+    match exchange.result {
+        Ok(Fetched::Fresh {
+            data,
+            etag,
+            size_bytes,
+        }) => Some((
+            CacheEvent::FetchSucceeded {
+                key,
+                fetch,
+                data,
+                etag,
+                size_bytes: size_bytes as u64,
+            },
+            None,
+        )),
+        Ok(Fetched::NotModified) => Some((CacheEvent::NotModified { key, fetch }, None)),
+        Err(ApiError::Cancelled) => None,
+        Err(ApiError::Failed(f)) => failure(f),
+        // A 412 cannot answer a GET; should a proxy invent one, it is just a refusal.
+        Err(ApiError::Conflict { failure: f, .. }) => failure(f),
+    }
+}
+
+fn into_data<T>(
+    exchange: Exchange<Fetched<T>>,
+    wrap: fn(T) -> QueryData,
+) -> Exchange<Fetched<QueryData>> {
+    Exchange {
+        result: exchange.result.map(|fetched| match fetched {
+            Fetched::Fresh {
+                data,
+                etag,
+                size_bytes,
+            } => Fetched::Fresh {
+                data: wrap(data),
+                etag,
+                size_bytes,
+            },
+            Fetched::NotModified => Fetched::NotModified,
+        }),
+        request_id: exchange.request_id,
+        elapsed_ms: exchange.elapsed_ms,
+    }
+}
