@@ -8,15 +8,15 @@
 mod support;
 
 use casedesk::app::AppConfig;
-use casedesk::query::{provide_query_client, use_case, QueryClient};
+use casedesk::query::{provide_query_client, use_case, use_case_list, LiveStatus, QueryClient};
 use casedesk_core::diagnostics::RequestOutcome;
-use casedesk_core::{QueryKey, QueryStatus};
-use casedesk_model::{Case, CaseStatus, NewCase, Priority};
+use casedesk_core::{Action, ActionKind, Failure, Millis, QueryKey, QueryStatus, ServerAnswer};
+use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
-use support::{api, wait_until};
+use support::{api, clear_chaos, set_chaos, wait_until};
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -139,4 +139,394 @@ async fn a_case_is_fetched_cached_and_revalidated_with_304() {
         vec![RequestOutcome::Ok, RequestOutcome::NotModified]
     );
     assert_eq!(view.data.get_untracked(), Some(case));
+}
+
+/// An update of `case` as a person would make it on screen.
+fn update(case: &Case, patch: CasePatch) -> Action {
+    Action::new(
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        ActionKind::UpdateCase {
+            id: case.id,
+            patch,
+            base_version: case.version,
+            base: case.clone(),
+        },
+        Millis(js_sys::Date::now() as u64),
+    )
+}
+
+fn status(status: CaseStatus) -> CasePatch {
+    CasePatch {
+        status: Some(status),
+        ..CasePatch::default()
+    }
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+fn list_query(q: &str) -> CaseListQuery {
+    CaseListQuery {
+        q: Some(q.to_owned()),
+        ..CaseListQuery::default()
+    }
+}
+
+#[wasm_bindgen_test]
+async fn two_views_of_one_key_share_one_request() {
+    let case = create("Shared request").await;
+    let id = case.id;
+    let (_app, (client, first, second)) = mount(&unique_namespace("share"), move |client| {
+        let first = use_case(Signal::stored(Some(id)));
+        let second = use_case(Signal::stored(Some(id)));
+        (client, first, second)
+    });
+    wait_until("both views show the case", 5, || {
+        first.data.get_untracked().is_some() && second.data.get_untracked().is_some()
+    })
+    .await;
+    sleep(100).await;
+    assert_eq!(first.data.get_untracked(), second.data.get_untracked());
+    assert_eq!(
+        requests_for(&client, &QueryKey::case(id)),
+        vec![RequestOutcome::Ok]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_server_error_is_retried_until_it_succeeds() {
+    let case = create("Retried").await;
+    let id = case.id;
+    set_chaos(r#"{"fail_rate":1}"#).await;
+    let (_app, (client, view)) = mount(&unique_namespace("retry"), move |client| {
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    let key = QueryKey::case(id);
+    wait_until("a 503 was seen", 5, || {
+        requests_for(&client, &key).contains(&RequestOutcome::Failed)
+    })
+    .await;
+    clear_chaos().await;
+    // Still trying, not failed for good: the person sees a loading state, not an error.
+    assert_eq!(view.error.get_untracked(), None);
+    assert!(view.is_fetching.get_untracked());
+    wait_until("the retry succeeds", 5, || {
+        view.data.get_untracked().is_some()
+    })
+    .await;
+    assert_eq!(view.data.get_untracked(), Some(case));
+    assert_eq!(view.status.get_untracked(), QueryStatus::Success);
+    assert_eq!(
+        requests_for(&client, &key).last(),
+        Some(&RequestOutcome::Ok)
+    );
+    let errors = client.diagnostics().get_untracked().recent_errors;
+    assert!(errors.iter().any(|e| e.status == Some(503)), "{errors:?}");
+}
+
+#[wasm_bindgen_test]
+async fn a_404_is_final_at_once() {
+    let id = Uuid::now_v7();
+    let (_app, (client, view)) = mount(&unique_namespace("404"), move |client| {
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    wait_until("the error shows", 5, || {
+        view.status.get_untracked() == QueryStatus::Error
+    })
+    .await;
+    assert!(matches!(
+        view.error.get_untracked(),
+        Some(Failure::Http { status: 404, .. })
+    ));
+    assert!(!view.is_fetching.get_untracked());
+    assert_eq!(view.data.get_untracked(), None);
+    // A retry would come within a second (the first backoff step); none does.
+    sleep(1_200).await;
+    assert_eq!(
+        requests_for(&client, &QueryKey::case(id)),
+        vec![RequestOutcome::Failed]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_malformed_body_is_a_typed_error_and_the_app_recovers() {
+    for kind in ["invalid_json", "wrong_types", "empty_200"] {
+        // A case of its own each time: the browser's HTTP cache would otherwise revalidate
+        // an earlier good answer (a 304, which chaos leaves alone) and hand that to us.
+        let id = create(&format!("Corrupt answer ({kind})")).await.id;
+        set_chaos(&format!(r#"{{"corrupt":"{kind}"}}"#)).await;
+        let (app, view) = mount(&unique_namespace("corrupt"), move |_| {
+            use_case(Signal::stored(Some(id)))
+        });
+        wait_until("the error shows", 5, || {
+            view.status.get_untracked() == QueryStatus::Error
+        })
+        .await;
+        let error = view.error.get_untracked();
+        assert!(
+            matches!(error, Some(Failure::Decode { .. })),
+            "{kind}: {error:?}"
+        );
+        assert!(error.unwrap().describe().contains("could not be read"));
+        assert_eq!(view.data.get_untracked(), None);
+
+        clear_chaos().await;
+        view.refetch();
+        wait_until("the case shows after the fault is gone", 5, || {
+            view.data.get_untracked().is_some()
+        })
+        .await;
+        assert_eq!(view.error.get_untracked(), None);
+        assert_eq!(view.status.get_untracked(), QueryStatus::Success);
+        drop(app);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn optimistic_updates_show_at_once_and_roll_back_independently() {
+    let tag = format!("optimistic-{}", Uuid::new_v4().simple());
+    let case = create(&tag).await;
+    let id = case.id;
+    let query = list_query(&tag);
+    let (_app, (client, view, list)) = mount(&unique_namespace("overlay"), move |client| {
+        let view = use_case(Signal::stored(Some(id)));
+        let list = use_case_list(Signal::stored(query));
+        (client, view, list)
+    });
+    wait_until("the case and the list show", 5, || {
+        view.data.get_untracked().is_some() && list.data.get_untracked().is_some()
+    })
+    .await;
+
+    let resolve = update(&case, status(CaseStatus::Resolved));
+    let escalate = update(
+        &case,
+        CasePatch {
+            priority: Some(Priority::Critical),
+            ..CasePatch::default()
+        },
+    );
+    client.set_pending(vec![resolve.clone(), escalate.clone()]);
+    // No request, no tick: the very next read shows both changes.
+    let shown = view.data.get_untracked().unwrap();
+    assert_eq!(
+        (shown.status, shown.priority),
+        (CaseStatus::Resolved, Priority::Critical)
+    );
+    let row = list.data.get_untracked().unwrap().items[0].clone();
+    assert_eq!(
+        (row.status, row.priority),
+        (CaseStatus::Resolved, Priority::Critical)
+    );
+    assert_eq!(
+        client.view_case(id).map(|c| c.status),
+        Some(CaseStatus::Resolved)
+    );
+
+    // The first is rejected: it leaves the pending list, and only its effect goes.
+    client.set_pending(vec![escalate]);
+    let shown = view.data.get_untracked().unwrap();
+    assert_eq!(
+        (shown.status, shown.priority),
+        (CaseStatus::Open, Priority::Critical)
+    );
+    let row = list.data.get_untracked().unwrap().items[0].clone();
+    assert_eq!(
+        (row.status, row.priority),
+        (CaseStatus::Open, Priority::Critical)
+    );
+
+    client.set_pending(Vec::new());
+    assert_eq!(view.data.get_untracked(), Some(case));
+}
+
+/// One frame of the confirmation test: the case's status and version, and its row's status.
+type Frame = (CaseStatus, u64, Option<CaseStatus>);
+
+#[wasm_bindgen_test]
+async fn a_confirmation_swaps_pending_for_server_data_without_a_flicker() {
+    let tag = format!("confirm-{}", Uuid::new_v4().simple());
+    let case = create(&tag).await;
+    let id = case.id;
+    let query = list_query(&tag);
+    let (_app, (client, view, list)) = mount(&unique_namespace("confirm"), move |client| {
+        let view = use_case(Signal::stored(Some(id)));
+        let list = use_case_list(Signal::stored(query));
+        (client, view, list)
+    });
+    wait_until("the case and the list show", 5, || {
+        view.data.get_untracked().is_some() && list.data.get_untracked().is_some()
+    })
+    .await;
+
+    // What the screen went through, as effects (and so the DOM) see it.
+    let history: Rc<RefCell<Vec<Frame>>> = Rc::default();
+    let record = history.clone();
+    let _effect = Effect::new(move |_| {
+        let shown = view.data.get();
+        let row = list
+            .data
+            .get()
+            .and_then(|l| l.items.into_iter().find(|c| c.id == id));
+        if let Some(shown) = shown {
+            record
+                .borrow_mut()
+                .push((shown.status, shown.version, row.map(|r| r.status)));
+        }
+    });
+    sleep(10).await;
+
+    let resolve = update(&case, status(CaseStatus::Resolved));
+    client.set_pending(vec![resolve.clone()]);
+    sleep(10).await;
+    let confirmed = api()
+        .update_case(
+            id,
+            &status(CaseStatus::Resolved),
+            case.version,
+            resolve.idempotency_key,
+        )
+        .await
+        .result
+        .unwrap();
+    client.confirm(&resolve, &ServerAnswer::Case(confirmed.clone()), Vec::new());
+    sleep(300).await;
+
+    let seen = history.borrow().clone();
+    assert_eq!(
+        seen.first(),
+        Some(&(CaseStatus::Open, 1, Some(CaseStatus::Open)))
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&(CaseStatus::Resolved, 2, Some(CaseStatus::Resolved)))
+    );
+    let first_resolved = seen
+        .iter()
+        .position(|(s, _, _)| *s == CaseStatus::Resolved)
+        .unwrap();
+    assert!(
+        seen[first_resolved..]
+            .iter()
+            .all(|(s, _, row)| *s == CaseStatus::Resolved && *row == Some(CaseStatus::Resolved)),
+        "a frame showed the old value again: {seen:?}"
+    );
+    assert_eq!(view.data.get_untracked(), Some(confirmed));
+}
+
+#[wasm_bindgen_test]
+async fn a_reload_paints_the_stored_cache_before_the_network_answers() {
+    let case = create("Restored").await;
+    let id = case.id;
+    let namespace = unique_namespace("reload");
+    let (first, view) = mount(&namespace, move |_| use_case(Signal::stored(Some(id))));
+    wait_until("the case shows", 5, || view.data.get_untracked().is_some()).await;
+    // Closing the app writes what the throttle had not written yet.
+    drop(first);
+
+    set_chaos(r#"{"latency_ms":[1500,1500]}"#).await;
+    let started = js_sys::Date::now();
+    let (_second, (client, view)) = mount(&namespace, move |client| {
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    wait_until("the stored case shows", 1, || {
+        view.data.get_untracked().is_some()
+    })
+    .await;
+    let painted_after = js_sys::Date::now() - started;
+    clear_chaos().await;
+    assert_eq!(view.data.get_untracked(), Some(case));
+    assert!(client.restored().get_untracked());
+    // Painted from storage: the revalidation is still on its way.
+    assert!(view.is_fetching.get_untracked());
+    assert!(requests_for(&client, &QueryKey::case(id)).is_empty());
+    assert!(painted_after < 1_000.0, "painted after {painted_after} ms");
+}
+
+#[wasm_bindgen_test]
+async fn a_list_keeps_the_previous_page_while_the_next_loads() {
+    let tag = format!("paging-{}", Uuid::new_v4().simple());
+    for n in 0..3 {
+        create(&format!("{tag} {n}")).await;
+    }
+    let query = RwSignal::new(CaseListQuery {
+        per_page: 2,
+        ..list_query(&tag)
+    });
+    let (_app, list) = mount(&unique_namespace("paging"), move |_| {
+        use_case_list(query.into())
+    });
+    wait_until("page 1 shows", 5, || list.data.get_untracked().is_some()).await;
+    let page_one = list.data.get_untracked().unwrap();
+    assert_eq!(
+        (page_one.page, page_one.items.len(), page_one.total),
+        (1, 2, 3)
+    );
+
+    set_chaos(r#"{"latency_ms":[400,400]}"#).await;
+    query.update(|q| q.page = 2);
+    sleep(50).await;
+    assert_eq!(list.data.get_untracked(), Some(page_one));
+    assert!(list.is_placeholder.get_untracked());
+    assert!(list.is_fetching.get_untracked());
+    wait_until("page 2 shows", 5, || {
+        list.data.get_untracked().is_some_and(|l| l.page == 2)
+    })
+    .await;
+    clear_chaos().await;
+    assert!(!list.is_placeholder.get_untracked());
+    assert_eq!(list.data.get_untracked().unwrap().items.len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_change_made_elsewhere_shows_live_without_a_refetch_call() {
+    let case = create("Live").await;
+    let id = case.id;
+    let (_app, (client, view)) = mount(&unique_namespace("live"), move |client| {
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    wait_until("the case shows and the socket is live", 5, || {
+        view.data.get_untracked().is_some()
+            && client.live_status().get_untracked() == LiveStatus::Live
+    })
+    .await;
+
+    let started = js_sys::Date::now();
+    api()
+        .update_case(
+            id,
+            &CasePatch {
+                title: Some("Live, changed elsewhere".to_owned()),
+                ..CasePatch::default()
+            },
+            case.version,
+            Uuid::new_v4(),
+        )
+        .await
+        .result
+        .unwrap();
+    wait_until("the change shows", 3, || {
+        view.data
+            .get_untracked()
+            .is_some_and(|c| c.title == "Live, changed elsewhere")
+    })
+    .await;
+    let elapsed = js_sys::Date::now() - started;
+    assert!(elapsed < 1_000.0, "the change took {elapsed} ms to show");
+
+    // Offline closes the socket; online opens it again at once.
+    let window = web_sys::window().unwrap();
+    window
+        .dispatch_event(&web_sys::Event::new("offline").unwrap())
+        .unwrap();
+    assert_eq!(client.live_status().get_untracked(), LiveStatus::Offline);
+    window
+        .dispatch_event(&web_sys::Event::new("online").unwrap())
+        .unwrap();
+    wait_until("the socket is live again", 3, || {
+        client.live_status().get_untracked() == LiveStatus::Live
+    })
+    .await;
 }
