@@ -10,8 +10,14 @@ mod support;
 use casedesk::app::AppConfig;
 use casedesk::query::{provide_query_client, use_case, use_case_list, LiveStatus, QueryClient};
 use casedesk_core::diagnostics::RequestOutcome;
-use casedesk_core::{Action, ActionKind, Failure, Millis, QueryKey, QueryStatus, ServerAnswer};
+use casedesk_core::persist::{self, PersistedEntry};
+use casedesk_core::{
+    Action, ActionKind, Failure, Millis, QueryData, QueryKey, QueryStatus, ServerAnswer,
+};
 use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use std::cell::RefCell;
@@ -529,4 +535,123 @@ async fn a_change_made_elsewhere_shows_live_without_a_refetch_call() {
         client.live_status().get_untracked() == LiveStatus::Live
     })
     .await;
+}
+
+/// Opens the cache database of `namespace` as the client would (or at another `version`).
+async fn open_cache_db(namespace: &str, version: u8) -> Database {
+    Database::open(&format!("{namespace}-cache"))
+        .with_version(version)
+        .with_on_upgrade_needed(|_event, db| {
+            db.create_object_store("entries").build()?;
+            Ok(())
+        })
+        .await
+        .unwrap()
+}
+
+async fn stored_keys(namespace: &str) -> Vec<String> {
+    let db = open_cache_db(namespace, 1).await;
+    let tx = db.transaction("entries").build().unwrap();
+    let store = tx.object_store("entries").unwrap();
+    let keys = store
+        .get_all_keys::<String>()
+        .primitive()
+        .unwrap()
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(store);
+    drop(tx);
+    db.close();
+    keys
+}
+
+#[wasm_bindgen_test]
+async fn unreadable_stored_records_are_dropped_and_good_ones_restored() {
+    let case = create("Stored beside garbage").await;
+    let namespace = unique_namespace("garbage");
+    let good = PersistedEntry {
+        key: QueryKey::case(case.id),
+        data: QueryData::Case(case.clone()),
+        etag: Some("\"1\"".to_owned()),
+        fetched_at: Millis(1),
+        size_bytes: 300,
+    };
+    let good_key = persist::storage_key(&good.key);
+    let future_schema = persist::encode(&good)
+        .unwrap()
+        .replace("\"schema\":1", "\"schema\":99");
+    let misfiled = persist::encode(&good).unwrap();
+    {
+        let db = open_cache_db(&namespace, 1).await;
+        let tx = db
+            .transaction("entries")
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .unwrap();
+        let store = tx.object_store("entries").unwrap();
+        for (key, value) in [
+            (good_key.as_str(), persist::encode(&good).unwrap()),
+            (r#"["garbage"]"#, "not json at all".to_owned()),
+            (r#"["future"]"#, future_schema),
+            (r#"["misfiled"]"#, misfiled),
+        ] {
+            store
+                .put(value)
+                .with_key(key)
+                .primitive()
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        drop(store);
+        tx.commit().await.unwrap();
+        db.close();
+    }
+
+    let id = case.id;
+    let (app, (client, view)) = mount(&namespace, move |client| {
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    wait_until("the stored case shows", 2, || {
+        view.data.get_untracked().is_some()
+    })
+    .await;
+    assert_eq!(view.data.get_untracked(), Some(case));
+    assert_eq!(client.storage_error().get_untracked(), None);
+    drop(app);
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = stored_keys(&namespace).await;
+        if left == vec![good_key.clone()] {
+            break;
+        }
+        sleep(20).await;
+    }
+    assert_eq!(left, vec![good_key]);
+}
+
+#[wasm_bindgen_test]
+async fn without_storage_the_app_works_from_memory_and_says_so() {
+    let case = create("No storage").await;
+    let namespace = unique_namespace("nostore");
+    // A newer database than this build knows: opening it at our version fails, as it would
+    // in a browser that refuses IndexedDB.
+    open_cache_db(&namespace, 7).await.close();
+
+    let id = case.id;
+    let (_app, (client, view)) = mount(&namespace, move |client| {
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    wait_until("the case shows", 5, || view.data.get_untracked().is_some()).await;
+    assert_eq!(view.data.get_untracked(), Some(case));
+    assert!(client.restored().get_untracked());
+    let error = client.storage_error().get_untracked();
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("offline cache")),
+        "{error:?}"
+    );
 }
