@@ -8,7 +8,9 @@
 mod support;
 
 use casedesk::app::AppConfig;
-use casedesk::query::{provide_query_client, use_case, use_case_list, LiveStatus, QueryClient};
+use casedesk::query::{
+    provide_query_client, use_case, use_case_list, use_notes, LiveStatus, QueryClient,
+};
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::persist::{self, PersistedEntry};
 use casedesk_core::{
@@ -654,4 +656,57 @@ async fn without_storage_the_app_works_from_memory_and_says_so() {
             .is_some_and(|e| e.contains("offline cache")),
         "{error:?}"
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_case_created_here_shows_at_once_and_its_confirmation_takes_over() {
+    let tag = format!("created-{}", Uuid::new_v4().simple());
+    let draft = new_case(&tag);
+    let id = draft.id;
+    let query = list_query(&tag);
+    let (_app, (client, view, notes, list)) = mount(&unique_namespace("create"), move |client| {
+        let view = use_case(Signal::stored(Some(id)));
+        let notes = use_notes(Signal::stored(Some(id)));
+        let list = use_case_list(Signal::stored(query));
+        (client, view, notes, list)
+    });
+    wait_until("the empty list shows", 5, || {
+        list.data.get_untracked().is_some()
+    })
+    .await;
+
+    let create = Action::new(
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        ActionKind::CreateCase {
+            case: draft.clone(),
+        },
+        Millis(js_sys::Date::now() as u64),
+    );
+    client.set_pending(vec![create.clone()]);
+    let shown = view.data.get_untracked().unwrap();
+    assert_eq!((shown.title.as_str(), shown.version), (tag.as_str(), 0));
+    assert_eq!(notes.data.get_untracked(), Some(Vec::new()));
+    assert_eq!(list.data.get_untracked().unwrap().items[0].id, id);
+    // The server does not know the case yet: its 404s are expected, not errors to show.
+    wait_until("the first fetches are answered", 5, || {
+        !view.is_fetching.get_untracked() && !notes.is_fetching.get_untracked()
+    })
+    .await;
+    assert_eq!(view.error.get_untracked(), None);
+    assert_eq!(notes.error.get_untracked(), None);
+    assert_eq!(view.status.get_untracked(), QueryStatus::Success);
+
+    let created = api()
+        .create_case(&draft, create.idempotency_key)
+        .await
+        .result
+        .unwrap();
+    client.confirm(&create, &ServerAnswer::Case(created.clone()), Vec::new());
+    assert_eq!(view.data.get_untracked(), Some(created.clone()));
+    assert_eq!(view.error.get_untracked(), None);
+    assert_eq!(notes.data.get_untracked(), Some(Vec::new()));
+    assert_eq!(notes.error.get_untracked(), None);
+    let page = list.data.get_untracked().unwrap();
+    assert_eq!((page.items[0].clone(), page.total), (created, 1));
 }

@@ -569,6 +569,14 @@ impl QueryClient {
             let created_here = inner.pending.iter().any(|action| {
                 matches!(&action.kind, ActionKind::CreateCase { case } if Some(case.id) == target_case(target))
             });
+            // A case created here has no notes yet: an empty list, not "loading" for ever
+            // (the server answers 404 until the creation lands).
+            let shown = match target {
+                OverlayTarget::Notes(_) if shown.is_none() && server.is_none() && created_here => {
+                    Some(QueryData::Notes(Vec::new()))
+                }
+                _ => shown,
+            };
             let info = EntryInfo {
                 has_server_data: server.is_some(),
                 is_fetching: entry.is_some_and(|e| e.is_fetching()),
@@ -824,10 +832,22 @@ fn confirmation_events(inner: &Inner, action: &Action, answer: &ServerAnswer) ->
     }
     let case_id = action.case_id();
     match answer {
-        ServerAnswer::Case(case) => events.push(CacheEvent::SetData {
-            key: QueryKey::case(case.id),
-            data: QueryData::Case(case.clone()),
-        }),
+        ServerAnswer::Case(case) => {
+            events.push(CacheEvent::SetData {
+                key: QueryKey::case(case.id),
+                data: QueryData::Case(case.clone()),
+            });
+            // A case the server has just created has no notes. Its notes entry, if a view
+            // asked before the creation landed, holds the 404 of then; the truth replaces it.
+            let notes = QueryKey::notes(case.id);
+            let created = matches!(action.kind, ActionKind::CreateCase { .. });
+            if created && cache.get(&notes).is_some_and(|e| e.data().is_none()) {
+                events.push(CacheEvent::SetData {
+                    key: notes,
+                    data: QueryData::Notes(Vec::new()),
+                });
+            }
+        }
         ServerAnswer::Note(note) => {
             let key = QueryKey::notes(note.case_id);
             let data = match cache.get(&key).and_then(|e| e.data()) {
