@@ -47,10 +47,7 @@ impl<T: Send + Sync + 'static> QueryView<T> {
 pub fn use_case(id: Signal<Option<Uuid>>) -> QueryView<Case> {
     use_query(
         Signal::derive(move || id.get().map(OverlayTarget::Case)),
-        |data| match data {
-            QueryData::Case(case) => Some(case),
-            _ => None,
-        },
+        QueryData::as_case,
         false,
     )
 }
@@ -62,10 +59,7 @@ pub fn use_case(id: Signal<Option<Uuid>>) -> QueryView<Case> {
 pub fn use_case_list(query: Signal<CaseListQuery>) -> QueryView<CaseList> {
     use_query(
         Signal::derive(move || Some(OverlayTarget::CaseList(query.get()))),
-        |data| match data {
-            QueryData::CaseList(list) => Some(list),
-            _ => None,
-        },
+        QueryData::as_case_list,
         true,
     )
 }
@@ -74,10 +68,7 @@ pub fn use_case_list(query: Signal<CaseListQuery>) -> QueryView<CaseList> {
 pub fn use_notes(case_id: Signal<Option<Uuid>>) -> QueryView<Vec<Note>> {
     use_query(
         Signal::derive(move || case_id.get().map(OverlayTarget::Notes)),
-        |data| match data {
-            QueryData::Notes(notes) => Some(notes),
-            _ => None,
-        },
+        as_notes,
         false,
     )
 }
@@ -86,23 +77,54 @@ pub fn use_notes(case_id: Signal<Option<Uuid>>) -> QueryView<Vec<Note>> {
 pub fn use_metrics() -> QueryView<DashboardMetrics> {
     use_query(
         Signal::derive(|| Some(OverlayTarget::Metrics)),
-        |data| match data {
-            QueryData::Metrics(metrics) => Some(metrics),
-            _ => None,
-        },
+        QueryData::as_metrics,
         false,
     )
 }
 
-/// The shared machinery of the hooks.
+fn as_notes(data: &QueryData) -> Option<&Vec<Note>> {
+    match data {
+        QueryData::Notes(notes) => Some(notes),
+        _ => None,
+    }
+}
+
+/// The typed face of the shared machinery: only the data signal depends on `T`, so each
+/// kind of query adds one small memo to the binary, not a copy of everything.
 fn use_query<T>(
     target: Signal<Option<OverlayTarget>>,
-    extract: fn(QueryData) -> Option<T>,
+    extract: fn(&QueryData) -> Option<&T>,
     keep_previous: bool,
 ) -> QueryView<T>
 where
     T: Clone + PartialEq + Send + Sync + 'static,
 {
+    let shared = use_query_state(target, keep_previous);
+    let state = shared.state;
+    let data = Memo::new(move |_| state.with(|s| s.data.as_ref().and_then(extract).cloned()));
+    QueryView {
+        data: data.into(),
+        status: shared.status,
+        is_fetching: shared.is_fetching,
+        error: shared.error,
+        is_placeholder: shared.is_placeholder,
+        client: shared.client,
+        key: shared.key,
+    }
+}
+
+/// Everything of a view that does not depend on the data's type.
+struct SharedView {
+    client: QueryClient,
+    key: Signal<Option<QueryKey>>,
+    state: Memo<QueryState>,
+    status: Signal<QueryStatus>,
+    is_fetching: Signal<bool>,
+    error: Signal<Option<Failure>>,
+    is_placeholder: Signal<bool>,
+}
+
+fn use_query_state(target: Signal<Option<OverlayTarget>>, keep_previous: bool) -> SharedView {
     let client = use_query_client();
     let target = Memo::new(move |_| target.get());
     let key = Signal::derive(move || target.with(|t| t.as_ref().map(OverlayTarget::key)));
@@ -136,21 +158,20 @@ where
         }
     });
 
-    let consults_others = |target: &OverlayTarget| {
-        matches!(target, OverlayTarget::CaseList(_) | OverlayTarget::Metrics)
-    };
     // One computation per change of the entry or the overlay's inputs; the signals below
     // read it, so data, status and error always agree.
-    let state = Memo::new(move |previous: Option<&QueryState<T>>| {
+    let state = Memo::new(move |previous: Option<&QueryState>| {
         let Some(target) = target.get() else {
             return QueryState::idle();
         };
         client.track_key(&target.key());
-        client.track_overlay_inputs(consults_others(&target));
-        let Some((shown, info)) = client.overlaid(&target) else {
+        client.track_overlay_inputs(matches!(
+            target,
+            OverlayTarget::CaseList(_) | OverlayTarget::Metrics
+        ));
+        let Some((data, info)) = client.overlaid(&target) else {
             return QueryState::idle();
         };
-        let data = shown.and_then(extract);
         let keep = keep_previous && data.is_none() && !info.has_server_data && info.error.is_none();
         match previous.and_then(|p| p.data.clone()) {
             Some(earlier) if keep => QueryState {
@@ -166,26 +187,27 @@ where
         }
     });
 
-    QueryView {
-        data: Signal::derive(move || state.with(|s| s.data.clone())),
+    SharedView {
+        client,
+        key,
+        state,
         status: Signal::derive(move || state.with(QueryState::status)),
         is_fetching: Signal::derive(move || state.with(|s| s.info.is_fetching)),
         error: Signal::derive(move || state.with(|s| s.info.error.clone())),
         is_placeholder: Signal::derive(move || state.with(|s| s.placeholder)),
-        client,
-        key,
     }
 }
 
 /// One view's state at one moment.
 #[derive(Clone, Debug, PartialEq)]
-struct QueryState<T> {
-    data: Option<T>,
+struct QueryState {
+    /// What the screen shows, before it is narrowed to the view's type.
+    data: Option<QueryData>,
     placeholder: bool,
     info: EntryInfo,
 }
 
-impl<T> QueryState<T> {
+impl QueryState {
     fn idle() -> Self {
         Self {
             data: None,
