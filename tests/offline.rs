@@ -44,6 +44,7 @@ struct TestBridge {
     server_cases: RefCell<Vec<Case>>,
     rate_limited: RefCell<Vec<Option<DurationMs>>>,
     requests: Cell<usize>,
+    request_ms: Cell<f64>,
 }
 
 impl TestBridge {
@@ -93,8 +94,9 @@ impl QueryBridge for TestBridge {
         }
     }
 
-    fn record_request(&self, _: &str, _: f64, _: Option<&Failure>, _: &str) {
+    fn record_request(&self, _: &str, elapsed_ms: f64, _: Option<&Failure>, _: &str) {
         self.requests.set(self.requests.get() + 1);
+        self.request_ms.set(self.request_ms.get() + elapsed_ms);
     }
 
     fn budget_acquire(&self) -> Result<(), Millis> {
@@ -821,4 +823,140 @@ async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_to
         .alert_texts()
         .join("\n")
         .contains("saved on this device again"));
+}
+
+// ----- measurements -----
+//
+// `WASM_BINDGEN_TEST_TIMEOUT=300 scripts/lib/browser-tests --release --test offline -- \
+//     --include-ignored --nocapture bench` prints the numbers (debug builds are ~5x slower).
+
+fn report(line: String) {
+    web_sys::console::log_1(&line.clone().into());
+}
+
+fn fake_case(n: usize) -> Case {
+    let mut case = new_case(&format!("Bench {n}"))
+        .into_case(casedesk_model::Timestamp::from_unix_millis(1_700_000_000_000).unwrap());
+    case.id = Uuid::now_v7();
+    case
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+async fn bench_enqueue_throughput() {
+    let ns = namespace("bench-enqueue");
+    let tab = open_tab(&ns).await;
+    // Nothing drains while the numbers are taken.
+    dispatch_window_event("offline");
+
+    let n = 300;
+    let started = performance_now();
+    for i in 0..n {
+        tab.queue
+            .add_note(Uuid::now_v7(), format!("note {i}"))
+            .await
+            .unwrap();
+    }
+    let single = performance_now() - started;
+    report(format!(
+        "enqueue, one at a time: {n} actions in {single:.0} ms = {:.0} actions/s",
+        n as f64 * 1000.0 / single
+    ));
+
+    let started = performance_now();
+    let all = (0..n).map(|i| tab.queue.add_note(Uuid::now_v7(), format!("burst {i}")));
+    for result in futures::future::join_all(all).await {
+        result.unwrap();
+    }
+    let burst = performance_now() - started;
+    report(format!(
+        "enqueue, {n} concurrent calls (writes coalesce): {burst:.0} ms = {:.0} actions/s",
+        n as f64 * 1000.0 / burst
+    ));
+
+    let batch = 1_000;
+    let ids: Vec<Uuid> = (0..batch)
+        .map(|i| {
+            let case = fake_case(i);
+            let id = case.id;
+            tab.bridge.knows(case);
+            id
+        })
+        .collect();
+    let started = performance_now();
+    tab.queue
+        .update_cases(
+            ids,
+            CasePatch {
+                status: Some(CaseStatus::Closed),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let batched = performance_now() - started;
+    report(format!(
+        "enqueue, one batch of {batch} (update_cases): {batched:.0} ms = {:.0} actions/s",
+        batch as f64 * 1000.0 / batched
+    ));
+    assert_eq!(tab.pending(), 2 * n + batch);
+    drop(tab);
+    dispatch_window_event("online");
+}
+
+async fn drain_thousand(label: &str, chaos: Option<&str>, config: QueueConfig) {
+    let ns = namespace("bench-drain");
+    let tab = open_tab_with(&ns, config);
+    tab.queue.ready().await;
+    dispatch_window_event("offline");
+    let run = Uuid::new_v4().simple().to_string();
+    let n = 1_000;
+    let all = (0..n).map(|i| tab.queue.create_case(new_case(&format!("Drain {run} {i}"))));
+    for result in futures::future::join_all(all).await {
+        result.unwrap();
+    }
+    assert_eq!(tab.pending(), n);
+    if let Some(chaos) = chaos {
+        set_chaos(chaos).await;
+    }
+    // Let the burst of enqueues settle, so the clock measures only the drain.
+    sleep(300).await;
+    let started = performance_now();
+    dispatch_window_event("online");
+    tab.drained(300).await;
+    let elapsed = performance_now() - started;
+    clear_chaos().await;
+    let first = tab
+        .sender
+        .sent
+        .borrow()
+        .first()
+        .map_or(f64::NAN, |s| s.at_ms)
+        - started;
+    report(format!(
+        "drain {n} creations, {label}: {elapsed:.0} ms = {:.0} actions/s ({} attempts, \
+         mean request {:.1} ms; online → first request {first:.1} ms)",
+        n as f64 * 1000.0 / elapsed,
+        tab.sender.count(),
+        tab.bridge.request_ms.get() / tab.bridge.requests.get().max(1) as f64,
+    ));
+    assert_eq!(tab.dead(), 0);
+    assert_eq!(server_total(&format!("Drain {run}")).await, n as u64);
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+async fn bench_drain_throughput() {
+    drain_thousand("no chaos", None, QueueConfig::default()).await;
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+async fn bench_drain_throughput_under_chaos() {
+    drain_thousand(
+        "30% failures (production backoff: 1 s base, full jitter)",
+        Some(r#"{"fail_rate":0.3}"#),
+        QueueConfig::default(),
+    )
+    .await;
 }
