@@ -4,11 +4,13 @@
 use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
 use crate::components::sync_indicator::SyncIndicator;
+use crate::offline::provide_offline_queue;
 use crate::pages::{
     case_detail::CaseDetailPage, cases::CasesPage, dashboard::DashboardPage, new_case::NewCasePage,
     not_found::NotFoundPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
+use crate::platform::service_worker::register_app_shell;
 use crate::query::provide_query_client;
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
@@ -46,10 +48,13 @@ pub fn App(
     config: Option<AppConfig>,
 ) -> impl IntoView {
     let config = config.unwrap_or_default();
-    provide_query_client(&config);
-    provide_context(config);
+    let query = provide_query_client(&config);
     provide_network_status();
     provide_alerts();
+    // The write side after the read side it feeds and the alerts it speaks through.
+    provide_offline_queue(&config, query);
+    provide_context(config);
+    register_app_shell();
     view! {
         <Router>
             <Layout>

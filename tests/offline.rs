@@ -825,6 +825,107 @@ async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_to
         .contains("saved on this device again"));
 }
 
+#[wasm_bindgen_test]
+async fn with_the_query_client_changes_show_at_once_and_roll_back_alone() {
+    // The query client spawns through Leptos' executor, which mounting sets up.
+    let host = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .create_element("div")
+        .unwrap();
+    drop(leptos::mount::mount_to(
+        wasm_bindgen::JsCast::unchecked_into(host),
+        || (),
+    ));
+    let config = AppConfig {
+        api: api(),
+        storage_namespace: namespace("query"),
+    };
+    let owner = Owner::new();
+    let sender = TestSender::new();
+    let (client, queue, alerts) = owner.with(|| {
+        let client = casedesk::query::provide_query_client(&config);
+        let alerts = provide_alerts();
+        let options = OfflineOptions {
+            queue: fast(),
+            sender: Some(sender.clone()),
+        };
+        let queue = OfflineQueue::start(&config, Rc::new(client), options);
+        (client, queue, alerts)
+    });
+    queue.ready().await;
+    let created = api()
+        .create_case(&new_case("Seen through the cache"), Uuid::new_v4())
+        .await
+        .result
+        .unwrap();
+    let id = created.id;
+    client.set_server_case(created);
+
+    sender.offline.set(true);
+    queue
+        .update_case(
+            id,
+            CasePatch {
+                status: Some(CaseStatus::InProgress),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    queue
+        .update_case(
+            id,
+            CasePatch {
+                priority: Some(Priority::Critical),
+                ..CasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let shown = client.view_case(id).unwrap();
+    assert_eq!(
+        (shown.status, shown.priority),
+        (CaseStatus::InProgress, Priority::Critical),
+        "both edits show at once"
+    );
+
+    // The server refuses the first edit and takes the second.
+    sender.scripted.borrow_mut().push_back(Failure::Http {
+        status: 422,
+        code: Some("validation".into()),
+        message: "status: not allowed here".into(),
+        request_id: None,
+        retry_after: None,
+    });
+    sender.offline.set(false);
+    queue.sync_now();
+    wait_until("the queue settles", 5, || {
+        queue.pending_count().get_untracked() == 0
+    })
+    .await;
+    let shown = client.view_case(id).unwrap();
+    assert_eq!(
+        (shown.status, shown.priority, shown.version),
+        (CaseStatus::Open, Priority::Critical, 2),
+        "the refused edit rolled back alone; the other is confirmed"
+    );
+    let stored = server_case(id).await.unwrap();
+    assert_eq!(
+        (stored.status, stored.priority),
+        (CaseStatus::Open, Priority::Critical)
+    );
+    let said: Vec<String> = alerts.items().into_iter().map(|a| a.message).collect();
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("Undone: Change In progress of “Seen through the cache”")),
+        "{said:?}"
+    );
+    assert_eq!(queue.dead_count().get_untracked(), 1);
+    owner.cleanup();
+}
+
 // ----- measurements -----
 //
 // `WASM_BINDGEN_TEST_TIMEOUT=300 scripts/lib/browser-tests --release --test offline -- \

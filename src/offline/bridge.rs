@@ -31,3 +31,40 @@ pub trait QueryBridge {
     /// A 429 arrived: the budget holds off for `retry_after` (or its default).
     fn on_rate_limited(&self, retry_after: Option<DurationMs>);
 }
+
+/// The app's query client is the read side.
+impl QueryBridge for crate::query::QueryClient {
+    fn set_pending(&self, actions: Vec<Action>) {
+        crate::query::QueryClient::set_pending(self, actions);
+    }
+
+    fn confirm(&self, action: &Action, answer: &ServerAnswer, pending_after: Vec<Action>) {
+        crate::query::QueryClient::confirm(self, action, answer, pending_after);
+    }
+
+    fn set_server_case(&self, case: Case) {
+        crate::query::QueryClient::set_server_case(self, case);
+    }
+
+    fn view_case(&self, id: Uuid) -> Option<Case> {
+        crate::query::QueryClient::view_case(self, id)
+    }
+
+    fn record_request(
+        &self,
+        label: &str,
+        elapsed_ms: f64,
+        failure: Option<&Failure>,
+        request_id: &str,
+    ) {
+        crate::query::QueryClient::record_request(self, label, elapsed_ms, failure, request_id);
+    }
+
+    fn budget_acquire(&self) -> Result<(), Millis> {
+        crate::query::QueryClient::budget_acquire(self)
+    }
+
+    fn on_rate_limited(&self, retry_after: Option<DurationMs>) {
+        crate::query::QueryClient::on_rate_limited(self, retry_after);
+    }
+}
