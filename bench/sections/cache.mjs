@@ -171,9 +171,10 @@ several optimistic changes to the same data fail independently, where restoring 
 undoes the others), and the optimistic state survives a reload because it is derived from the
 durable queue.
 
-**Why, where one side is slower.** Lookup: the ordered map compares key segments through heap
-pointers (about log₂ N string comparisons, each a cache miss once the cache is large), where
-TanStack hashes the key once; the ordering is what makes (b) a range rather than a scan.
+**Where the time goes.** Lookup: ours grows with the cache, as the ordered map compares key
+segments through heap pointers (about log₂ N string comparisons, each likely a cache miss once the
+cache is large); TanStack's is mostly hashing the key (\`JSON.stringify\`) before one \`Map\` lookup.
+The ordering is what makes (b) a range rather than a scan.
 Invalidation: ours visits only the list pages but clones each key into the \`Notify\` command and
 looks each entry up again to collect its changes; TanStack scans every query but does little per
 query. The index rebuild is linear in everything cached (every case entry and every listed case:

@@ -32,8 +32,12 @@ export async function run({ root, native, log }) {
     const label = m[1] ?? name;
     rows.push([`\`${label}\``, duration(Number(m[2]) * (UNITS[m[3]] ?? NaN))]);
   }
-  return `\`cargo bench -p casedesk-core\`, median estimate of each benchmark (see the bench files for what
-each does; \`overlay_100_pending\` uses a \`HashMap\` of known cases, not the app's index).
+  return `\`cargo bench -p casedesk-core\` (the workspace's release profile, \`opt-level = "z"\`, as the wasm
+above), criterion's median estimate of each benchmark; see the bench files for what each does.
+Not the same fixtures as the browser section: \`overlay_100_pending\` looks known cases up in a
+\`HashMap\` rather than the app's index, and the \`invalidate_*\` benchmarks start from restored
+entries, which are stale already, so they time the scan without marking anything (the browser
+section starts from fresh ones).
 
 ${table(["benchmark", "time"], rows)}`;
 }
