@@ -3,6 +3,7 @@
 
 use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
+use crate::components::queue_depth::provide_queue_depth_history;
 use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
 use crate::pages::{
@@ -76,6 +77,8 @@ pub fn Layout(
     /// The routed page.
     children: Children,
 ) -> impl IntoView {
+    // Sampled for the whole session, so the Sync page can show the last minutes at once.
+    provide_queue_depth_history();
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="app-header">

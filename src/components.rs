@@ -8,5 +8,6 @@ pub mod charts;
 pub mod conflict_panel;
 pub mod local_time;
 pub mod metric_card;
+pub mod queue_depth;
 pub mod skeleton;
 pub mod sync_indicator;

@@ -211,7 +211,7 @@ async fn bar_chart_summarises_its_numbers_in_the_aria_label() {
     };
     assert!(height(3) > height(2) && height(2) > height(0) && height(0) > height(1));
     // Screen readers that browse tables get the same numbers.
-    let rows = app.find_all("table.visually-hidden tbody tr");
+    let rows = app.find_all("table.chart-data tbody tr");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[1].text_content().unwrap(), "In progress5");
     assert_eq!(app.text(".chart-readout"), "Total: 127 cases");
@@ -326,7 +326,7 @@ async fn day_series_summarises_and_reads_days_with_the_keyboard() {
         app.text(".chart-readout"),
         format!("{first}: 1 case opened, 0 resolved")
     );
-    assert_eq!(app.find_all("table.visually-hidden tbody tr").len(), 4);
+    assert_eq!(app.find_all("table.chart-data tbody tr").len(), 4);
 }
 
 #[wasm_bindgen_test]

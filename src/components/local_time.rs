@@ -5,6 +5,7 @@
 use casedesk_model::Timestamp;
 use js_sys::{Array, Date, Intl, Object, Reflect};
 use leptos::prelude::*;
+use std::time::Duration;
 use wasm_bindgen::JsValue;
 
 /// A formatter for the browser's locale with `options` (`Intl` option names and values).
@@ -86,8 +87,18 @@ pub fn now_millis() -> f64 {
     Date::now()
 }
 
+/// The browser's clock as a signal that ticks every `every`, so "5 minutes ago" stays true
+/// while a page stays open. The timer stops with the calling owner.
+pub fn use_clock(every: Duration) -> ReadSignal<f64> {
+    let (now, set_now) = signal(now_millis());
+    if let Ok(handle) = set_interval_with_handle(move || set_now.set(now_millis()), every) {
+        on_cleanup(move || handle.clear());
+    }
+    now
+}
+
 /// A `<time>` element with a machine-readable `datetime`, showing the time in the person's
-/// locale (relative when asked) and the full local date and time on hover.
+/// locale (relative when asked, kept current) and the full local date and time on hover.
 #[component]
 pub fn LocalTime(
     /// The instant to show.
@@ -98,9 +109,10 @@ pub fn LocalTime(
 ) -> impl IntoView {
     let full = format_date_time(at);
     let text = if relative {
-        format_relative(at, now_millis())
+        let now = use_clock(Duration::from_secs(30));
+        Signal::derive(move || format_relative(at, now.get()))
     } else {
-        full.clone()
+        Signal::stored(full.clone())
     };
     view! {
         <time datetime=at.to_string() title=full>{text}</time>

@@ -1,17 +1,698 @@
-//! `/cases`: the case list.
+//! `/cases`: the case list. Search (debounced), status and priority filters, sort and
+//! pages live in the URL's query string, so a view can be shared and Back undoes a filter.
+//! Each row shows whether its changes reached the server (`data-sync`); the status changes
+//! inline, several rows change at once, and hovering a case's link fetches it ahead.
 
+use crate::components::alert_region::{use_alerts, Alerts};
+use crate::components::badges::{PriorityBadge, SyncBadge};
+use crate::components::local_time::LocalTime;
+use crate::components::skeleton::Skeleton;
+use crate::offline::{use_offline_queue, EnqueueError};
+use crate::query::{use_case_list, use_query_client, QueryClient};
+use casedesk_core::QueryStatus;
+use casedesk_model::{Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority};
+use leptos::ev::Event;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::params::ParamsMap;
+use leptos_router::NavigateOptions;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long typing must pause before the search runs.
+const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Reads the list's query from the URL. A parameter that makes no sense (`status=pending`)
+/// is dropped, not fatal: the rest of a shared link still applies. Returns whether any was.
+fn query_from_url(params: &ParamsMap) -> (CaseListQuery, bool) {
+    let pairs = || params.latest_values().map(|(k, v)| (k.as_ref(), v));
+    match CaseListQuery::from_pairs(pairs()) {
+        Ok(query) => (query, false),
+        Err(bad) => {
+            let good = pairs().filter(|(name, _)| bad.get(name).is_none());
+            (CaseListQuery::from_pairs(good).unwrap_or_default(), true)
+        }
+    }
+}
+
+/// The address of the list showing `query`: `/cases?status=open&q=printer%20jam`.
+fn href_for(query: &CaseListQuery) -> String {
+    let pairs = query.to_pairs();
+    if pairs.is_empty() {
+        return "/cases".to_owned();
+    }
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(name, value)| {
+            let value: String = js_sys::encode_uri_component(value).into();
+            format!("{name}={value}")
+        })
+        .collect();
+    format!("/cases?{}", encoded.join("&"))
+}
+
+/// Whether `query` narrows the list (search or a filter), as opposed to only sorting or paging.
+fn is_filtered(query: &CaseListQuery) -> bool {
+    query.status.is_some() || query.priority.is_some() || query.search_text().is_some()
+}
+
+/// A change to several selected cases at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum BulkChange {
+    Status(CaseStatus),
+    Priority(Priority),
+}
+
+impl BulkChange {
+    fn parse(value: &str) -> Option<Self> {
+        let (kind, name) = value.split_once(':')?;
+        match kind {
+            "status" => CaseStatus::parse(name).map(Self::Status),
+            "priority" => Priority::parse(name).map(Self::Priority),
+            _ => None,
+        }
+    }
+
+    fn patch(self) -> CasePatch {
+        match self {
+            Self::Status(status) => CasePatch {
+                status: Some(status),
+                ..CasePatch::default()
+            },
+            Self::Priority(priority) => CasePatch {
+                priority: Some(priority),
+                ..CasePatch::default()
+            },
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Self::Status(status) => format!("status {}", status.label()),
+            Self::Priority(priority) => format!("priority {}", priority.label()),
+        }
+    }
+}
+
+/// Says why a change could not be queued, in the alert region.
+fn announce_refusal(alerts: Alerts, error: EnqueueError) {
+    alerts.error(format!("The change was not saved: {error}."));
+}
+
+/// An edit is made on the case as the cache holds it. A case this device has seen only in
+/// a list page is first given its own entry, from the server's state on that page, so an
+/// edit from the list has its base (and its `If-Match` version).
+fn ensure_known(client: QueryClient, ids: &[Uuid]) {
+    let missing: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| client.view_case(*id).is_none())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let mut known = client.known_cases();
+    for id in missing {
+        if let Some(case) = known.remove(&id) {
+            client.set_server_case(case);
+        }
+    }
+}
 
 /// Every case, searchable and filterable.
 #[component]
 pub fn CasesPage() -> impl IntoView {
+    let params = use_query_map();
+    let parsed = Memo::new(move |_| params.with(query_from_url));
+    let query = Memo::new(move |_| parsed.with(|(q, _)| q.clone()));
+    let list = use_case_list(query.into());
+    let navigate = use_navigate();
+    let go = StoredValue::new(move |next: CaseListQuery, replace: bool| {
+        navigate(
+            &href_for(&next),
+            NavigateOptions {
+                replace,
+                scroll: false,
+                ..NavigateOptions::default()
+            },
+        );
+    });
+    let apply = move |next: CaseListQuery, replace: bool| go.with_value(|go| go(next, replace));
+
+    // The search box: what is typed shows at once; the URL (and so the request) follows after
+    // a pause. Back and forward bring the box along, unless a search is still waiting.
+    let search = RwSignal::new(query.get_untracked().q.unwrap_or_default());
+    let debounce = StoredValue::new(None::<TimeoutHandle>);
+    let typing = RwSignal::new(false);
+    on_cleanup(move || {
+        if let Some(Some(handle)) = debounce.try_get_value() {
+            handle.clear();
+        }
+    });
+    Effect::watch(
+        move || query.with(|q| q.q.clone()),
+        move |q, _, _| {
+            if !typing.get_untracked() {
+                search.set(q.clone().unwrap_or_default());
+            }
+        },
+        false,
+    );
+    let on_search = move |ev: Event| {
+        search.set(event_target_value(&ev));
+        typing.set(true);
+        if let Some(handle) = debounce.get_value() {
+            handle.clear();
+        }
+        let handle = set_timeout_with_handle(
+            move || {
+                typing.set(false);
+                let text = search.get_untracked();
+                let current = query.get_untracked();
+                let q = (!text.trim().is_empty()).then(|| text.trim().to_owned());
+                if current.q != q {
+                    // Typing refines one search: one history entry for it, not one per pause.
+                    let replace = current.q.is_some() && q.is_some();
+                    apply(CaseListQuery { q, ..current }.with_page(1), replace);
+                }
+            },
+            SEARCH_DEBOUNCE,
+        );
+        debounce.set_value(handle.ok());
+    };
+
+    let on_status_filter = move |ev: Event| {
+        let status = CaseStatus::parse(&event_target_value(&ev));
+        apply(
+            CaseListQuery {
+                status,
+                ..query.get_untracked()
+            }
+            .with_page(1),
+            false,
+        );
+    };
+    let on_priority_filter = move |ev: Event| {
+        let priority = Priority::parse(&event_target_value(&ev));
+        apply(
+            CaseListQuery {
+                priority,
+                ..query.get_untracked()
+            }
+            .with_page(1),
+            false,
+        );
+    };
+    let on_sort = move |ev: Event| {
+        let sort = CaseSort::parse(&event_target_value(&ev)).unwrap_or_default();
+        apply(
+            CaseListQuery {
+                sort,
+                ..query.get_untracked()
+            }
+            .with_page(1),
+            false,
+        );
+    };
+
+    let items = Memo::new(move |_| list.data.with(|l| l.as_ref().map(|l| l.items.clone())));
+    let screen = Memo::new(move |_| {
+        // The status and error before the data (see `CaseScreen` in case_detail.rs).
+        let status = list.status.get();
+        let error = list.error.get();
+        match items.with(|i| i.as_ref().map(Vec::is_empty)) {
+            None if status == QueryStatus::Error => {
+                ListScreen::Failed(error.map(|f| f.describe()).unwrap_or_default())
+            }
+            Some(true) => ListScreen::Empty,
+            _ => ListScreen::Table,
+        }
+    });
+    let selected = RwSignal::new(BTreeSet::<Uuid>::new());
+    // Only what is on screen can stay selected: a filter or page change drops the rest.
+    Effect::new(move |_| {
+        let visible: BTreeSet<Uuid> = items.with(|i| i.iter().flatten().map(|c| c.id).collect());
+        let kept: BTreeSet<Uuid> =
+            selected.with_untracked(|s| s.intersection(&visible).copied().collect());
+        if selected.with_untracked(|s| s.len() != kept.len()) {
+            selected.set(kept);
+        }
+    });
+
     view! {
-        <section class="page">
+        <section class="page cases">
             <div class="page-head">
                 <h1>"Cases"</h1>
                 <a class="button primary" href="/cases/new">"New case"</a>
             </div>
-            <p class="page-lede">"The case list appears here once the data layer is connected."</p>
+            <Show when=move || parsed.with(|(_, bad)| *bad)>
+                <p class="notice">"Part of this address was not understood and is ignored."</p>
+            </Show>
+            <form class="toolbar" role="search" on:submit=|ev| ev.prevent_default()>
+                <div class="field field-grow">
+                    <label for="case-search">"Search"</label>
+                    <input
+                        id="case-search"
+                        type="search"
+                        placeholder="Title or description"
+                        autocomplete="off"
+                        prop:value=move || search.get()
+                        on:input=on_search
+                    />
+                </div>
+                <div class="field">
+                    <label for="filter-status">"Status"</label>
+                    <select
+                        id="filter-status"
+                        prop:value=move || query.with(|q| q.status.map_or("", CaseStatus::as_str))
+                        on:change=on_status_filter
+                    >
+                        <option value="">"Any status"</option>
+                        {CaseStatus::ALL
+                            .into_iter()
+                            .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="filter-priority">"Priority"</label>
+                    <select
+                        id="filter-priority"
+                        prop:value=move || query.with(|q| q.priority.map_or("", Priority::as_str))
+                        on:change=on_priority_filter
+                    >
+                        <option value="">"Any priority"</option>
+                        {Priority::ALL
+                            .into_iter()
+                            .map(|p| view! { <option value=p.as_str()>{p.label()}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="case-sort">"Sort by"</label>
+                    <select
+                        id="case-sort"
+                        prop:value=move || query.with(|q| q.sort.as_str())
+                        on:change=on_sort
+                    >
+                        {CaseSort::ALL
+                            .into_iter()
+                            .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+            </form>
+            <BulkBar selected=selected />
+            {move || {
+                list.error
+                    .get()
+                    .filter(|_| items.with(Option::is_some))
+                    .map(|failure| {
+                        view! {
+                            <div class="notice notice-warn">
+                                <p>"The list could not be refreshed: " {failure.describe()}</p>
+                                <button type="button" class="button" on:click=move |_| list.refetch()>
+                                    "Try again"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
+            // Only a change of screen re-renders: the table stays while its rows change, so
+            // the focus stays on a row's status menu after a change.
+            {move || match screen.get() {
+                ListScreen::Failed(message) => view! {
+                    <div class="card error-state">
+                        <p>"The cases could not be loaded. " {message}</p>
+                        <button type="button" class="button" on:click=move |_| list.refetch()>
+                            "Try again"
+                        </button>
+                    </div>
+                }
+                .into_any(),
+                ListScreen::Empty => view! { <EmptyState query=query.into() /> }.into_any(),
+                ListScreen::Table => view! {
+                    <CaseTable items=items.into() selected=selected stale=list.is_placeholder />
+                }
+                .into_any(),
+            }}
+            <Pagination list=list.data query=query.into() />
         </section>
+    }
+}
+
+/// Which of its states the list is in.
+#[derive(Clone, Debug, PartialEq)]
+enum ListScreen {
+    /// The table (or its placeholder while loading).
+    Table,
+    /// The list loaded and no case matches.
+    Empty,
+    /// Nothing could be loaded; the failure in words.
+    Failed(String),
+}
+
+/// No case to show: says whether the filters or the empty database is why.
+#[component]
+fn EmptyState(
+    /// The list's query, to tell "no match" from "no cases at all".
+    query: Signal<CaseListQuery>,
+) -> impl IntoView {
+    move || {
+        if query.with(is_filtered) {
+            view! {
+                <div class="card empty-state">
+                    <p>"No cases match these filters."</p>
+                    <a href="/cases">"Clear filters"</a>
+                </div>
+            }
+            .into_any()
+        } else {
+            view! {
+                <div class="card empty-state">
+                    <p>"No cases yet."</p>
+                    <a href="/cases/new">"Create the first case"</a>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// Rows shown while the first page loads, shaped like real ones.
+const SKELETON_ROWS: usize = 8;
+
+/// The table of cases (a placeholder while loading).
+#[component]
+fn CaseTable(
+    /// The cases on this page; `None` while loading.
+    items: Signal<Option<Vec<Case>>>,
+    /// The ids ticked for a bulk change.
+    selected: RwSignal<BTreeSet<Uuid>>,
+    /// The rows are the previous page's, kept while this one loads.
+    stale: Signal<bool>,
+) -> impl IntoView {
+    let ids =
+        Memo::new(move |_| items.with(|i| i.iter().flatten().map(|c| c.id).collect::<Vec<_>>()));
+    let all_selected = move || {
+        ids.with(|ids| !ids.is_empty() && selected.with(|s| ids.iter().all(|id| s.contains(id))))
+    };
+    let some_selected = move || {
+        !all_selected() && ids.with(|ids| selected.with(|s| ids.iter().any(|id| s.contains(id))))
+    };
+    let toggle_all = move |ev: Event| {
+        let on = event_target_checked(&ev);
+        let ids = ids.get_untracked();
+        selected.update(|s| {
+            for id in ids {
+                if on {
+                    s.insert(id);
+                } else {
+                    s.remove(&id);
+                }
+            }
+        });
+    };
+    let loading = move || items.with(Option::is_none);
+    view! {
+        <div
+            class="table-wrap case-table-wrap"
+            class:is-stale=move || stale.get()
+            aria-busy=move || {
+                // The query's signal before the memo over it (see `CaseScreen` in case_detail).
+                let stale = stale.get();
+                (stale || loading()).to_string()
+            }
+        >
+            <table class="case-table">
+                <thead>
+                    <tr>
+                        <th scope="col" class="col-select">
+                            <input
+                                type="checkbox"
+                                aria-label="Select every case on this page"
+                                prop:checked=all_selected
+                                prop:indeterminate=some_selected
+                                disabled=loading
+                                on:change=toggle_all
+                            />
+                        </th>
+                        <th scope="col">"Title"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Priority"</th>
+                        <th scope="col">"Assignee"</th>
+                        <th scope="col">"Updated"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <Show when=move || !loading() fallback=|| (0..SKELETON_ROWS).map(|_| view! { <SkeletonRow /> }).collect_view()>
+                        <For each=move || ids.get() key=|id| *id let:id>
+                            <CaseRow id=id items=items selected=selected />
+                        </For>
+                    </Show>
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn SkeletonRow() -> impl IntoView {
+    view! {
+        <tr class="skeleton-row" aria-hidden="true">
+            <td class="col-select"><Skeleton width="1rem" /></td>
+            <td class="col-title"><Skeleton width="80%" /></td>
+            <td class="col-status"><Skeleton width="6rem" height="1.6rem" /></td>
+            <td class="col-priority"><Skeleton width="4rem" /></td>
+            <td class="col-assignee"><Skeleton width="5rem" /></td>
+            <td class="col-updated"><Skeleton width="6rem" /></td>
+        </tr>
+    }
+}
+
+/// One case's row. Keyed by id, so a change to the case updates the row in place and the
+/// keyboard focus (say, on its status menu) stays where it was.
+#[component]
+fn CaseRow(
+    /// The case this row shows.
+    id: Uuid,
+    /// The page's cases, where the row finds its own.
+    items: Signal<Option<Vec<Case>>>,
+    /// The ids ticked for a bulk change.
+    selected: RwSignal<BTreeSet<Uuid>>,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let client = use_query_client();
+    let alerts = use_alerts();
+    let case = Memo::new(move |_| items.with(|i| i.iter().flatten().find(|c| c.id == id).cloned()));
+    let sync = queue.sync_state(id);
+    let title = move || case.with(|c| c.as_ref().map(|c| c.title.clone()).unwrap_or_default());
+    let status =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
+    let priority =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(Priority::Medium, |c| c.priority)));
+    let change_status = move |ev: Event| {
+        let Some(next) = CaseStatus::parse(&event_target_value(&ev)) else {
+            return;
+        };
+        if Some(next) == case.with_untracked(|c| c.as_ref().map(|c| c.status)) {
+            return;
+        }
+        let patch = CasePatch {
+            status: Some(next),
+            ..CasePatch::default()
+        };
+        ensure_known(client, &[id]);
+        spawn_local(async move {
+            if let Err(error) = queue.update_case(id, patch).await {
+                announce_refusal(alerts, error);
+            }
+        });
+    };
+    let href = format!("/cases/{id}");
+    view! {
+        <tr
+            data-testid="case-row"
+            data-case-id=id.to_string()
+            data-sync=move || sync.get().as_str()
+            class:row-selected=move || selected.with(|s| s.contains(&id))
+        >
+            <td class="col-select">
+                <input
+                    type="checkbox"
+                    aria-label=move || format!("Select “{}”", title())
+                    prop:checked=move || selected.with(|s| s.contains(&id))
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        selected.update(|s| {
+                            if on {
+                                s.insert(id);
+                            } else {
+                                s.remove(&id);
+                            }
+                        });
+                    }
+                />
+            </td>
+            <td class="col-title">
+                <a class="case-link" href=href on:mouseenter=move |_| client.prefetch_case(id) on:focus=move |_| client.prefetch_case(id)>
+                    {title}
+                </a>
+                " "
+                <SyncBadge state=sync />
+                {move || {
+                    case.with(|c| {
+                        c.as_ref()
+                            .filter(|c| !c.tags.is_empty())
+                            .map(|c| {
+                                let tags = c.tags.clone();
+                                view! {
+                                    <ul class="tag-list" aria-label="Tags">
+                                        {tags.into_iter().map(|t| view! { <li class="tag">{t}</li> }).collect_view()}
+                                    </ul>
+                                }
+                            })
+                    })
+                }}
+            </td>
+            <td class="col-status">
+                // Named "Move … to" rather than "Status of …": the list's own filter is the
+                // one control called "Status" on this page.
+                <select
+                    class=move || format!("inline-select status-{}", status.get().as_str())
+                    aria-label=move || format!("Move “{}” to", title())
+                    prop:value=move || status.get().as_str()
+                    on:change=change_status
+                >
+                    {CaseStatus::ALL
+                        .into_iter()
+                        .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
+                        .collect_view()}
+                </select>
+            </td>
+            <td class="col-priority">
+                <PriorityBadge priority=priority />
+            </td>
+            <td class="col-assignee">
+                {move || match case.with(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
+                    Some(name) => view! { <span>{name}</span> }.into_any(),
+                    None => view! { <span class="muted">"Unassigned"</span> }.into_any(),
+                }}
+            </td>
+            <td class="col-updated">
+                {move || case.with(|c| c.as_ref().map(|c| c.updated_at)).map(|at| view! { <LocalTime at=at relative=true /> })}
+            </td>
+        </tr>
+    }
+}
+
+/// The bar that appears when rows are ticked: change all of them at once. Every case gets
+/// its own queued action, so one refusal rolls back only its own case.
+#[component]
+fn BulkBar(
+    /// The ids ticked.
+    selected: RwSignal<BTreeSet<Uuid>>,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let client = use_query_client();
+    let alerts = use_alerts();
+    let choice = RwSignal::new(String::new());
+    let done = RwSignal::new(String::new());
+    let count = move || selected.with(BTreeSet::len);
+    let apply = move |_| {
+        let Some(change) = BulkChange::parse(&choice.get_untracked()) else {
+            return;
+        };
+        let ids: Vec<Uuid> = selected.get_untracked().into_iter().collect();
+        let n = ids.len();
+        ensure_known(client, &ids);
+        spawn_local(async move {
+            match queue.update_cases(ids, change.patch()).await {
+                Ok(()) => {
+                    done.set(format!(
+                        "{} set to {}.",
+                        if n == 1 {
+                            "1 case".to_owned()
+                        } else {
+                            format!("{n} cases")
+                        },
+                        change.describe()
+                    ));
+                    selected.set(BTreeSet::new());
+                    choice.set(String::new());
+                }
+                Err(error) => announce_refusal(alerts, error),
+            }
+        });
+    };
+    view! {
+        <div class="bulk-bar" class:open=move || { count() > 0 }>
+            <Show when=move || { count() > 0 }>
+                <span class="bulk-count">{move || format!("{} selected", count())}</span>
+                <label class="visually-hidden" for="bulk-change">"Change selected cases"</label>
+                <select id="bulk-change" prop:value=move || choice.get() on:change=move |ev| choice.set(event_target_value(&ev))>
+                    <option value="">"Change selected cases…"</option>
+                    <optgroup label="Set status">
+                        {CaseStatus::ALL
+                            .into_iter()
+                            .map(|s| view! { <option value=format!("status:{}", s.as_str())>{s.label()}</option> })
+                            .collect_view()}
+                    </optgroup>
+                    <optgroup label="Set priority">
+                        {Priority::ALL
+                            .into_iter()
+                            .map(|p| view! { <option value=format!("priority:{}", p.as_str())>{p.label()}</option> })
+                            .collect_view()}
+                    </optgroup>
+                </select>
+                <button type="button" class="button primary" disabled=move || choice.with(String::is_empty) on:click=apply>
+                    "Apply"
+                </button>
+                <button type="button" class="button" on:click=move |_| selected.set(BTreeSet::new())>
+                    "Clear selection"
+                </button>
+            </Show>
+            <p class="bulk-done" role="status">{move || done.get()}</p>
+        </div>
+    }
+}
+
+/// "Page 2 of 5" with links to the neighbours; real links, so they open in a new tab too.
+#[component]
+fn Pagination(
+    /// The page on screen.
+    list: Signal<Option<CaseList>>,
+    /// The list's query, for the neighbours' addresses.
+    query: Signal<CaseListQuery>,
+) -> impl IntoView {
+    move || {
+        let (total, pages) = list.with(|l| l.as_ref().map(|l| (l.total, l.page_count())))?;
+        if total == 0 {
+            return None;
+        }
+        let query = query.get();
+        let page = u64::from(query.page);
+        let previous = (page > 1).then(|| href_for(&query.with_page(query.page - 1)));
+        let next = (page < pages).then(|| href_for(&query.with_page(query.page.saturating_add(1))));
+        let cases = if total == 1 {
+            "1 case".to_owned()
+        } else {
+            format!("{total} cases")
+        };
+        Some(view! {
+            <nav class="pagination" aria-label="Pages">
+                {match previous {
+                    Some(href) => view! { <a class="button" href=href rel="prev">"Previous"</a> }.into_any(),
+                    None => view! { <span class="button" aria-disabled="true">"Previous"</span> }.into_any(),
+                }}
+                <span class="page-status">{format!("Page {page} of {pages} · {cases}")}</span>
+                {match next {
+                    Some(href) => view! { <a class="button" href=href rel="next">"Next"</a> }.into_any(),
+                    None => view! { <span class="button" aria-disabled="true">"Next"</span> }.into_any(),
+                }}
+            </nav>
+        })
     }
 }

@@ -1,14 +1,469 @@
-//! `/sync`: what waits to be sent, what failed, and the connection's health.
+//! `/sync`: what waits to be sent, what failed (with "Retry" and "Discard"), the
+//! connection's health, and the diagnostics the team reads when something feels slow:
+//! cache entries and hit ratio, request times, the queue's depth over time, recent errors
+//! with their request ids, warnings past thresholds, and an export of all of it as JSON.
 
+use crate::components::alert_region::use_alerts;
+use crate::components::charts::sparkline::Sparkline;
+use crate::components::local_time::{format_relative, now_millis, use_clock, LocalTime};
+use crate::components::queue_depth::use_queue_depth_history;
+use crate::offline::{use_offline_queue, QueueStatus, StorageStatus};
+use crate::platform::network::use_network_status;
+use crate::query::{use_query_client, LiveStatus};
+use casedesk_core::diagnostics::{alerts, Alert, AlertThresholds};
+use casedesk_core::{ActionKind, ActionState, DiagnosticsSnapshot, Failure, Millis, QueuedAction};
+use casedesk_model::Timestamp;
 use leptos::prelude::*;
+use std::time::Duration;
+use wasm_bindgen::JsCast;
 
-/// Pending actions, dead letters and connection health.
+/// A change waiting longer than this is worth a warning: past it, something is stuck rather
+/// than slow (the queue retries transient failures within seconds to a minute).
+const QUEUE_AGE_LIMIT_MS: f64 = 5.0 * 60.0 * 1000.0;
+
+fn timestamp(at: Millis) -> Option<Timestamp> {
+    i64::try_from(at.0)
+        .ok()
+        .and_then(Timestamp::from_unix_millis)
+}
+
+fn live_label(status: LiveStatus, now: f64) -> String {
+    match status {
+        LiveStatus::Connecting => "Connecting…".to_owned(),
+        LiveStatus::Live => "Live".to_owned(),
+        LiveStatus::Offline => "Paused while offline".to_owned(),
+        LiveStatus::Reconnecting { attempt, next_at } => {
+            let wait = ((next_at.0 as f64 - now) / 1000.0).max(0.0).ceil();
+            format!("Reconnecting (attempt {attempt}, in {wait:.0} s)")
+        }
+    }
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("—".to_owned(), |r| format!("{:.0} %", r * 100.0))
+}
+
+fn millis_text(value: Option<u64>) -> String {
+    value.map_or("—".to_owned(), |ms| format!("{ms} ms"))
+}
+
+fn state_label(record: &QueuedAction, now: f64) -> String {
+    match record.state {
+        ActionState::InFlight => "Sending…".to_owned(),
+        ActionState::Conflict => "Waiting for your choice".to_owned(),
+        ActionState::Dead => "Failed".to_owned(),
+        ActionState::Pending => {
+            let wait = (record.next_attempt_at.0 as f64 - now) / 1000.0;
+            if record.attempts > 0 && wait > 0.5 {
+                format!("Retrying in {wait:.0} s")
+            } else if record.depends_on.is_some() {
+                "Waiting for the case to be created".to_owned()
+            } else {
+                "Waiting to be sent".to_owned()
+            }
+        }
+    }
+}
+
+/// What the warnings list says, worst first.
+fn health_warnings(
+    snapshot: &DiagnosticsSnapshot,
+    status: &QueueStatus,
+    live: LiveStatus,
+    online: bool,
+    now: f64,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if status.paused_for_sign_in {
+        warnings.push("The server asked to sign in again: changes wait until then.".to_owned());
+    }
+    if let StorageStatus::MemoryOnly { reason } = &status.storage {
+        warnings.push(format!(
+            "Changes cannot be stored on this device ({reason}); they are kept in this tab until sent."
+        ));
+    }
+    if status.dead > 0 {
+        warnings.push(format!(
+            "{} refused by the server: retry or discard below.",
+            if status.dead == 1 {
+                "1 change was".to_owned()
+            } else {
+                format!("{} changes were", status.dead)
+            }
+        ));
+    }
+    if let Some(since) = status.oldest_pending_since {
+        let age = now - since.0 as f64;
+        if age > QUEUE_AGE_LIMIT_MS {
+            warnings.push(format!(
+                "The oldest change has waited {:.0} minutes.",
+                age / 60_000.0
+            ));
+        }
+    }
+    for alert in alerts(snapshot, &AlertThresholds::default()) {
+        warnings.push(match alert {
+            Alert::SlowRequests { p95, limit } => format!(
+                "Requests are slow: p95 {} ms is over the {} ms limit.",
+                p95.0, limit.0
+            ),
+            Alert::HighErrorRate { rate, limit } => format!(
+                "Many requests fail: {:.0} % is over the {:.0} % limit.",
+                rate * 100.0,
+                limit * 100.0
+            ),
+        });
+    }
+    if online && matches!(live, LiveStatus::Reconnecting { attempt, .. } if attempt >= 3) {
+        warnings.push(
+            "Live updates keep failing to connect: changes made elsewhere show late.".to_owned(),
+        );
+    }
+    warnings
+}
+
+/// Pending actions, dead letters, connection health and diagnostics.
 #[component]
 pub fn SyncPage() -> impl IntoView {
+    let queue = use_offline_queue();
+    let client = use_query_client();
+    let network = use_network_status();
+    let history = use_queue_depth_history();
+    let alerts = use_alerts();
+    let status = queue.status();
+    let records = queue.records();
+    let diagnostics = client.diagnostics();
+    let live = client.live_status();
+    let now = use_clock(Duration::from_secs(1));
+
+    let pending = Memo::new(move |_| {
+        records.with(|r| {
+            r.iter()
+                .filter(|r| r.state != ActionState::Dead)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let dead = Memo::new(move |_| {
+        records.with(|r| {
+            r.iter()
+                .filter(|r| r.state == ActionState::Dead)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let warnings = move || {
+        let online = network.online.get();
+        let now = now.get();
+        diagnostics.with(|d| status.with(|s| health_warnings(d, s, live.get(), online, now)))
+    };
+    let depth = Signal::derive(move || {
+        // The sampled history, then the depth right now, so the line ends at the present.
+        let mut values: Vec<u64> = history.samples().iter().map(|s| s.pending as u64).collect();
+        values.push(status.with(|s| s.pending) as u64);
+        values
+    });
+
+    let export = move |_| {
+        let json = serde_json::json!({
+            "exported_at": Timestamp::from_unix_millis(now_millis() as i64).map(|t| t.to_string()),
+            "connection": {
+                "online": network.online.get_untracked(),
+                "live_updates": live_label(live.get_untracked(), now_millis()),
+                "last_sync_at": status.with_untracked(|s| s.last_sync_at.and_then(timestamp).map(|t| t.to_string())),
+                "draining_here": status.with_untracked(|s| s.draining),
+            },
+            "queue": status.with_untracked(|s| serde_json::json!({
+                "pending": s.pending,
+                "in_flight": s.in_flight,
+                "conflicts": s.conflicts,
+                "dead": s.dead,
+                "paused_for_sign_in": s.paused_for_sign_in,
+                "last_error": s.last_error,
+                "oldest_pending_since": s.oldest_pending_since.and_then(timestamp).map(|t| t.to_string()),
+                "storage": format!("{:?}", s.storage),
+            })),
+            "queue_depth": history.samples(),
+            "actions": records.get_untracked(),
+            "diagnostics": diagnostics.get_untracked(),
+            "warnings": warnings(),
+            "requests": client.request_log(),
+        });
+        let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        if let Err(error) = download_json("casedesk-diagnostics.json", &text) {
+            alerts.error(format!("The export could not be saved: {error}"));
+        }
+    };
+
     view! {
-        <section class="page">
-            <h1>"Sync"</h1>
-            <p class="page-lede">"Pending changes, failed changes and connection health appear here once the action queue is connected."</p>
+        <section class="page sync">
+            <div class="page-head">
+                <h1>"Sync"</h1>
+                <div class="page-actions">
+                    <button type="button" class="button" on:click=move |_| queue.sync_now()>"Sync now"</button>
+                    <button type="button" class="button" on:click=export>"Export"</button>
+                </div>
+            </div>
+            <p class="page-lede">
+                "Changes are saved on this device first and sent when the server can be reached."
+            </p>
+            {move || {
+                let warnings = warnings();
+                (!warnings.is_empty()).then(|| view! {
+                    <div class="notice notice-warn" role="status" data-testid="health-warnings">
+                        <ul>{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
+                    </div>
+                })
+            }}
+            <div class="sync-grid">
+                <section class="card" aria-labelledby="health-heading">
+                    <h2 id="health-heading">"Connection"</h2>
+                    <dl class="facts" data-testid="connection-health">
+                        <dt>"Network"</dt>
+                        <dd data-testid="health-online">{move || if network.online.get() { "Online" } else { "Offline" }}</dd>
+                        <dt>"Live updates"</dt>
+                        <dd data-testid="health-live">{move || live_label(live.get(), now.get())}</dd>
+                        <dt>"Last sync"</dt>
+                        <dd data-testid="health-last-sync">
+                            {move || match status.with(|s| s.last_sync_at.and_then(timestamp)) {
+                                Some(at) => format_relative(at, now.get()),
+                                None => "Not yet in this session".to_owned(),
+                            }}
+                        </dd>
+                        <dt>"Latency"</dt>
+                        <dd data-testid="health-latency">
+                            {move || diagnostics.with(|d| match (d.p50, d.p95) {
+                                (Some(p50), Some(p95)) => format!("{} ms typical, {} ms p95", p50.0, p95.0),
+                                _ => "No requests yet".to_owned(),
+                            })}
+                        </dd>
+                        <dt>"Sending from"</dt>
+                        <dd>{move || if status.with(|s| s.draining) { "This tab" } else { "Another tab of this browser" }}</dd>
+                        <dt>"Storage"</dt>
+                        <dd>
+                            {move || status.with(|s| match &s.storage {
+                                StorageStatus::Opening => "Opening…".to_owned(),
+                                StorageStatus::Saved => "Saved on this device".to_owned(),
+                                StorageStatus::MemoryOnly { .. } => "This tab's memory only".to_owned(),
+                            })}
+                        </dd>
+                    </dl>
+                </section>
+                <section class="card" aria-labelledby="pending-heading">
+                    <h2 id="pending-heading">
+                        "Waiting to be sent " <span class="count">{move || pending.with(Vec::len)}</span>
+                    </h2>
+                    {move || {
+                        let items = pending.get();
+                        if items.is_empty() {
+                            return view! { <p class="muted">"Nothing is waiting: every change reached the server."</p> }.into_any();
+                        }
+                        view! {
+                            <ul class="action-list">
+                                {items.into_iter().map(|record| view! { <PendingAction record=record now=now.into() /> }).collect_view()}
+                            </ul>
+                        }
+                        .into_any()
+                    }}
+                </section>
+            </div>
+            <section class="card" aria-labelledby="dead-heading">
+                <h2 id="dead-heading">"Failed " <span class="count">{move || dead.with(Vec::len)}</span></h2>
+                {move || {
+                    let items = dead.get();
+                    if items.is_empty() {
+                        return view! { <p class="muted">"No change has failed."</p> }.into_any();
+                    }
+                    view! {
+                        <ul class="action-list">
+                            {items.into_iter().map(|record| view! { <DeadLetter record=record /> }).collect_view()}
+                        </ul>
+                    }
+                    .into_any()
+                }}
+            </section>
+            <section class="card diagnostics" aria-labelledby="diagnostics-heading">
+                <h2 id="diagnostics-heading">"Diagnostics"</h2>
+                <div class="diagnostic-grid">
+                    <div class="stat" data-testid="diag-cache">
+                        <span class="stat-label">"Cache entries"</span>
+                        <span class="stat-value">{move || diagnostics.with(|d| d.cache.entries)}</span>
+                        <span class="stat-note">
+                            {move || diagnostics.with(|d| format!("{} on screen · {} KB", d.cache.observed, d.cache.bytes.div_ceil(1024)))}
+                        </span>
+                    </div>
+                    <div class="stat" data-testid="diag-hit-ratio">
+                        <span class="stat-label">"Cache hit ratio"</span>
+                        <span class="stat-value">{move || diagnostics.with(|d| percent(d.hit_ratio))}</span>
+                        <span class="stat-note">
+                            {move || diagnostics.with(|d| format!("{} lookups", d.lookups.total()))}
+                        </span>
+                    </div>
+                    <div class="stat" data-testid="diag-timing">
+                        <span class="stat-label">"Request time p50 / p95"</span>
+                        <span class="stat-value">
+                            {move || diagnostics.with(|d| format!("{} / {}", millis_text(d.p50.map(|v| v.0)), millis_text(d.p95.map(|v| v.0))))}
+                        </span>
+                        <span class="stat-note">
+                            {move || diagnostics.with(|d| format!("{} recent requests · {} failed", d.requests, percent(d.error_rate)))}
+                        </span>
+                    </div>
+                    <div class="stat" data-testid="diag-queue-depth">
+                        <span class="stat-label">"Queue depth, last minutes"</span>
+                        <Sparkline label="Queue depth" values=depth />
+                    </div>
+                </div>
+                <h3>"Recent errors"</h3>
+                {move || {
+                    let errors = diagnostics.with(|d| d.recent_errors.clone());
+                    if errors.is_empty() {
+                        return view! { <p class="muted">"No errors in this session."</p> }.into_any();
+                    }
+                    view! {
+                        <div class="table-wrap">
+                            <table class="error-table" data-testid="recent-errors">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">"When"</th>
+                                        <th scope="col">"Request"</th>
+                                        <th scope="col">"Status"</th>
+                                        <th scope="col">"Message"</th>
+                                        <th scope="col">"Request id"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {errors.into_iter().map(|e| view! {
+                                        <tr>
+                                            <td>{timestamp(e.at).map(|at| view! { <LocalTime at=at relative=true /> })}</td>
+                                            <td>{e.subject}</td>
+                                            <td>{e.status.map_or("—".to_owned(), |s| s.to_string())}</td>
+                                            <td>{e.message}</td>
+                                            <td><code>{e.request_id.unwrap_or_else(|| "—".to_owned())}</code></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }
+                    .into_any()
+                }}
+            </section>
         </section>
     }
+}
+
+/// The address of the case an action belongs to, unless the action deletes it.
+fn case_link(record: &QueuedAction) -> Option<String> {
+    match &record.action.kind {
+        ActionKind::DeleteCase { .. } => None,
+        _ => Some(format!("/cases/{}", record.action.case_id())),
+    }
+}
+
+fn failure_line(failure: &Failure) -> String {
+    match failure.request_id() {
+        Some(id) => format!("{} (request {id})", failure.describe()),
+        None => failure.describe(),
+    }
+}
+
+/// One action on its way.
+#[component]
+fn PendingAction(
+    /// The queued action.
+    record: QueuedAction,
+    /// The clock, for "Retrying in 4 s".
+    now: Signal<f64>,
+) -> impl IntoView {
+    let label = StoredValue::new(record.clone());
+    let state = move || label.with_value(|r| state_label(r, now.get()));
+    let link = case_link(&record);
+    let last_error = record.last_error.as_ref().map(failure_line);
+    let queued = timestamp(record.enqueued_at);
+    view! {
+        <li
+            class="action-item"
+            data-testid="pending-action"
+            data-action-id=record.id().to_string()
+            data-state=format!("{:?}", record.state).to_lowercase()
+        >
+            <div class="action-main">
+                <span class="action-what">{record.action.describe()}</span>
+                <span class="action-state">{state}</span>
+            </div>
+            <div class="action-meta">
+                {queued.map(|at| view! { "Queued " <LocalTime at=at relative=true /> })}
+                {(record.attempts > 0).then(|| format!(" · {} attempts", record.attempts))}
+                {link.map(|href| view! { " · " <a href=href>"Open the case"</a> })}
+            </div>
+            {last_error.map(|e| view! { <p class="action-error">{e}</p> })}
+        </li>
+    }
+}
+
+/// One refused action, with "Retry" and "Discard".
+#[component]
+fn DeadLetter(
+    /// The dead action.
+    record: QueuedAction,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let alerts = use_alerts();
+    let id = record.id();
+    let reason = record
+        .dead_reason
+        .clone()
+        .unwrap_or_else(|| "The server refused it.".to_owned());
+    let last_error = record.last_error.as_ref().map(failure_line);
+    let describe_id = format!("dead-{id}");
+    let retry = move |_| {
+        if let Err(error) = queue.retry(id) {
+            alerts.error(format!("It could not be retried: {error:?}."));
+        }
+    };
+    let discard = move |_| {
+        if let Err(error) = queue.discard(id) {
+            alerts.error(format!("It could not be discarded: {error:?}."));
+        }
+    };
+    view! {
+        <li class="action-item dead" data-testid="dead-letter" data-action-id=id.to_string()>
+            <div class="action-main" id=describe_id.clone()>
+                <span class="action-what">{record.action.describe()}</span>
+                <span class="action-state">{reason}</span>
+            </div>
+            {last_error.map(|e| view! { <p class="action-error">{e}</p> })}
+            <div class="form-actions">
+                <button type="button" class="button" aria-describedby=describe_id.clone() on:click=retry>"Retry"</button>
+                <button type="button" class="button danger" aria-describedby=describe_id on:click=discard>"Discard"</button>
+            </div>
+        </li>
+    }
+}
+
+/// Saves `text` as a file named `name` through a temporary object URL.
+fn download_json(name: &str, text: &str) -> Result<(), String> {
+    let describe = |e: wasm_bindgen::JsValue| format!("{e:?}");
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let blob =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
+    let anchor: web_sys::HtmlAnchorElement = document()
+        .create_element("a")
+        .map_err(describe)?
+        .dyn_into()
+        .map_err(|_| "no anchor element".to_owned())?;
+    anchor.set_href(&url);
+    anchor.set_download(name);
+    anchor.click();
+    // The browser has taken the file once the click is handled; the URL can go.
+    let _ = set_timeout_with_handle(
+        move || {
+            let _ = web_sys::Url::revoke_object_url(&url);
+        },
+        Duration::from_secs(1),
+    );
+    Ok(())
 }

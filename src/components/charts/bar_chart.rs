@@ -230,11 +230,14 @@ pub fn BarChart(
                 .map(|bar| view! { <tr><th scope="row">{bar.label}</th><td>{bar.value}</td></tr> })
                 .collect_view();
             view! {
-                <table class="visually-hidden">
-                    <caption>{title.get_value()}</caption>
-                    <thead><tr><th scope="col">"Category"</th><th scope="col">"Cases"</th></tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
+                // A table ignores a 1 px height; the wrapper clips it.
+                <div class="visually-hidden">
+                    <table class="chart-data">
+                        <caption>{title.get_value()}</caption>
+                        <thead><tr><th scope="col">"Category"</th><th scope="col">"Cases"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
             }
         })
     };

@@ -313,13 +313,16 @@ pub fn DaySeriesChart(
                 })
                 .collect_view();
             view! {
-                <table class="visually-hidden">
-                    <caption>{title.get_value()}</caption>
-                    <thead>
-                        <tr><th scope="col">"Day"</th><th scope="col">"Opened"</th><th scope="col">"Resolved"</th></tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
+                // A table ignores a 1 px height; the wrapper clips it.
+                <div class="visually-hidden">
+                    <table class="chart-data">
+                        <caption>{title.get_value()}</caption>
+                        <thead>
+                            <tr><th scope="col">"Day"</th><th scope="col">"Opened"</th><th scope="col">"Resolved"</th></tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
             }
         })
     };
