@@ -226,13 +226,23 @@ impl OfflineQueue {
 
     /// Queues a new case (validated first); resolves once it is stored, then it shows.
     /// Returns the case's id (the one given, or a new UUIDv7 when it is nil).
+    /// A second create of a case whose creation is still queued (a double submit) queues
+    /// nothing and returns the same id.
     pub async fn create_case(&self, mut case: NewCase) -> Result<Uuid, EnqueueError> {
         if case.id.is_nil() {
             case.id = Uuid::now_v7();
         }
         validate_new_case(&case).map_err(EnqueueError::Invalid)?;
         let id = case.id;
-        self.enqueue(vec![ActionKind::CreateCase { case }]).await?;
+        let runtime = self.runtime()?;
+        runtime.loaded.wait().await;
+        let already_queued = runtime.queue.borrow().records().any(|r| {
+            r.state.is_live()
+                && matches!(&r.action.kind, ActionKind::CreateCase { case } if case.id == id)
+        });
+        if !already_queued {
+            self.enqueue(vec![ActionKind::CreateCase { case }]).await?;
+        }
         Ok(id)
     }
 
@@ -316,17 +326,18 @@ impl OfflineQueue {
             }
         }
         runtime.unshown.borrow_mut().extend(ids.iter().copied());
-        let write = runtime.commit(changes, News::default());
+        let stored = runtime.store_and_tell(&changes, &News::default());
         runtime.wake();
-        let _ = write.await;
+        // Shown once stored; if storage failed, shown anyway, kept in memory, and the banner
+        // (raised by the failed write) says so.
+        let _ = stored.await;
         {
             let mut unshown = runtime.unshown.borrow_mut();
             for id in &ids {
                 unshown.remove(id);
             }
         }
-        runtime.publish_pending(None);
-        runtime.signals.changed.notify();
+        runtime.show(&changes, News::default());
         Ok(ids)
     }
 

@@ -316,11 +316,10 @@ async fn an_enqueued_action_survives_a_reload_and_is_sent_after_it() {
     let first = open_tab(&ns).await;
     // The first tab never reaches the server.
     first.sender.offline.set(true);
-    let id = first
-        .queue
-        .create_case(new_case("Survives a reload"))
-        .await
-        .unwrap();
+    let draft = new_case("Survives a reload");
+    let id = first.queue.create_case(draft.clone()).await.unwrap();
+    // A double submit queues nothing more.
+    assert_eq!(first.queue.create_case(draft).await.unwrap(), id);
     assert_eq!(first.pending(), 1);
     assert_eq!(first.bridge.pending.borrow().len(), 1, "shown at once");
     drop(first);
@@ -546,6 +545,41 @@ async fn a_429_waits_for_retry_after() {
         "the shared budget was told"
     );
     assert!(server_case(id).await.is_some());
+}
+
+#[wasm_bindgen_test]
+async fn a_401_pauses_the_queue_until_sign_in() {
+    let ns = namespace("401");
+    let tab = open_tab(&ns).await;
+    tab.sender.scripted.borrow_mut().push_back(Failure::Http {
+        status: 401,
+        code: Some("unauthorized".into()),
+        message: "Sign in again.".into(),
+        request_id: None,
+        retry_after: None,
+    });
+    let id = tab
+        .queue
+        .create_case(new_case("Needs a session"))
+        .await
+        .unwrap();
+    tab.queue.add_note(id, "waits too".into()).await.unwrap();
+    wait_until("the queue pauses", 3, || {
+        tab.queue.status().get_untracked().paused_for_sign_in
+    })
+    .await;
+    sleep(200).await;
+    assert_eq!(tab.sender.count(), 1, "nothing more is sent while paused");
+    assert_eq!(tab.pending(), 2, "nothing is lost or dead");
+    assert_eq!(tab.dead(), 0);
+    assert!(tab.alert_texts().join("\n").contains("Sign in again"));
+    let record = tab.queue.records().get_untracked()[0].clone();
+    assert_eq!(record.attempts, 0, "a 401 is not the action's fault");
+
+    tab.queue.signed_in(None);
+    tab.drained(5).await;
+    assert!(!tab.queue.status().get_untracked().paused_for_sign_in);
+    assert_eq!(server_notes(id).await, 1);
 }
 
 #[wasm_bindgen_test]

@@ -81,10 +81,10 @@ export function render(results, tanstackVersion) {
     ["(b) same, TanStack with `refetchType: 'none'`", "invalidateOurs", "invalidateTanstackNoRefetch", "invalidation (against `refetchType: 'none'`)"],
     ["(c) list page, 100 pending: overlay view", "listViewOurs", "listViewTanstack", "list view"],
     ["(c) same, TanStack without structural sharing", "listViewOurs", "listViewTanstackFlat", "list view (against no structural sharing)"],
-    ["(c) list page, index of known cases rebuilt first (as the app's glue does)", "listViewOursWithIndex", "listViewTanstack", "list view with the index rebuilt"],
+    ["(c) list page, the cache answering which cases are known (as the app's glue does)", "listViewOursWithIndex", "listViewTanstack", "list view with the cache as the index"],
     ["(c) metrics, 100 pending: overlay view", "metricsViewOurs", "metricsViewTanstack", "metrics view"],
     ["(c) same, TanStack without structural sharing", "metricsViewOurs", "metricsViewTanstackFlat", "metrics view (against no structural sharing)"],
-    ["(c) metrics, index of known cases rebuilt first (as the app's glue does)", "metricsViewOursWithIndex", "metricsViewTanstack", "metrics view with the index rebuilt"],
+    ["(c) metrics, the cache answering which cases are known (as the app's glue does)", "metricsViewOursWithIndex", "metricsViewTanstack", "metrics view with the cache as the index"],
   ];
   const tables = results.sizes
     .map((s) => {
@@ -150,9 +150,12 @@ actions on cases of page 1), one delete, one note.
 - **(c) the view with 100 pending actions**: from the cached server data and the 100 pending
   actions to the data the screen shows, for page 1 of the list (50 cases) and for the dashboard
   metrics. Ours: \`overlay::view\`, which recomputes the view from scratch (the app does so on every
-  change of the queue or the cache), against an index of known cases built once; the "index
-  rebuilt first" rows add \`CaseIndex::from_data\` over the whole cache, which the app's glue
-  does on each recomputation today. TanStack: the optimistic-update recipe: for each action, an
+  change of the queue or the cache), against an index of known cases built once; the "cache answering
+  which cases are known" rows ask the \`QueryCache\` itself, which keeps an index of the entries
+  holding each case up to date as entries change — what the app's glue does on every
+  recomputation. (It used to rebuild \`CaseIndex::from_data\` over the whole cache for each view:
+  3.7 ms per list view and 7.1 ms per metrics view at 10,000 entries, slower than TanStack; that
+  is why the cache now keeps the index.) TanStack: the optimistic-update recipe: for each action, an
   \`onMutate\` body calling \`setQueryData(key, updater)\` whose updater applies that one change
   immutably, then \`getQueryData(key)\`; known cases come from \`getQueryData(["cases", id])\`. The
   updaters (\`bench/cache/optimistic.mjs\`) follow the overlay's rules (placement in the sort order

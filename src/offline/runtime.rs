@@ -136,12 +136,24 @@ impl Runtime {
         news: News,
     ) -> impl Future<Output = Result<(), StorageError>> + 'static {
         let nothing = changes.is_empty() && news.confirmed.is_none() && news.server_case.is_none();
-        let write = self.store.write(&changes);
-        let message = (!nothing).then(|| self.tab_message(&changes, &news));
-        let ticket = self.outbox.reserve(message);
+        let stored = self.store_and_tell(&changes, &news);
         if !nothing {
             self.show(&changes, news);
         }
+        stored
+    }
+
+    /// Stores `changes` and then tells the other tabs, without showing them here: an enqueue
+    /// shows its change only once it is stored.
+    pub fn store_and_tell(
+        self: &Rc<Self>,
+        changes: &QueueChanges,
+        news: &News,
+    ) -> impl Future<Output = Result<(), StorageError>> + 'static {
+        let nothing = changes.is_empty() && news.confirmed.is_none() && news.server_case.is_none();
+        let write = self.store.write(changes);
+        let message = (!nothing).then(|| self.tab_message(changes, news));
+        let ticket = self.outbox.reserve(message);
         let runtime = Rc::clone(self);
         async move {
             let result = write.await;
@@ -254,7 +266,10 @@ impl Runtime {
         }
         let status = {
             let queue = self.queue.borrow();
-            let pending = queue.pending_count();
+            // Enqueued actions still being written are not shown yet, not even as a count.
+            let pending = queue
+                .pending_count()
+                .saturating_sub(self.unshown.borrow().len());
             if pending == 0 {
                 self.settled_in_run.set(0);
             }

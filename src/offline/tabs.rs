@@ -77,3 +77,24 @@ impl Outbox {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn messages_leave_in_the_order_their_changes_were_made() {
+        let outbox = Outbox::default();
+        let first = outbox.reserve(Some("first".into()));
+        let silent = outbox.reserve(None);
+        let third = outbox.reserve(Some("third".into()));
+        // The third change is stored first: it waits for the earlier ones.
+        assert!(outbox.release(third).is_empty());
+        assert!(outbox.release(silent).is_empty());
+        assert_eq!(outbox.release(first), vec!["first", "third"]);
+        assert!(outbox.release(first).is_empty(), "a ticket releases once");
+    }
+}

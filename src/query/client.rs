@@ -10,7 +10,7 @@ use crate::platform::clock::{self, BrowserRandom};
 use crate::platform::events::EventListener;
 use crate::platform::network::navigator_online;
 use casedesk_core::diagnostics::{ErrorRecord, RequestOutcome, RequestSample};
-use casedesk_core::overlay::{self, CaseIndex};
+use casedesk_core::overlay;
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
     DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
@@ -560,9 +560,10 @@ impl QueryClient {
             let entry = inner.cache.get(&key);
             let server = entry.and_then(|e| e.data());
             let shown = match target {
+                // The cache knows where each case is held, so a view with pending actions
+                // costs what those actions touch, not the size of the cache.
                 OverlayTarget::CaseList(_) | OverlayTarget::Metrics if !inner.pending.is_empty() => {
-                    let index = CaseIndex::from_data(inner.cache.entries().filter_map(|(_, e)| e.data()));
-                    overlay::view(target, server, &inner.pending, &index)
+                    overlay::view(target, server, &inner.pending, &inner.cache)
                 }
                 _ => overlay::view(target, server, &inner.pending, &overlay::NoKnownCases),
             };
@@ -807,7 +808,6 @@ fn is_not_found(failure: &Failure) -> bool {
 /// know what moved), then the action's own entry, then the invalidations.
 fn confirmation_events(inner: &Inner, action: &Action, answer: &ServerAnswer) -> Vec<CacheEvent> {
     let cache = &inner.cache;
-    let index = CaseIndex::from_data(cache.entries().filter_map(|(_, e)| e.data()));
     let mut events = Vec::new();
     let mut settled_keys = Vec::new();
     let lists = QueryKey::all_case_lists();
@@ -821,7 +821,7 @@ fn confirmation_events(inner: &Inner, action: &Action, answer: &ServerAnswer) ->
             Some(target) => target,
             None => continue,
         };
-        let settled = overlay::settle(&target, server, action, answer, &index);
+        let settled = overlay::settle(&target, server, action, answer, cache);
         if settled != *server {
             events.push(CacheEvent::SetData {
                 key: key.clone(),
@@ -856,7 +856,7 @@ fn confirmation_events(inner: &Inner, action: &Action, answer: &ServerAnswer) ->
                     server,
                     action,
                     answer,
-                    &index,
+                    cache,
                 ),
                 // Nothing cached (the case was new): the confirmed note is all we know; it
                 // is refetched below to learn the rest.

@@ -12,7 +12,7 @@
 
 mod fixture;
 
-use casedesk_core::overlay::{self, CaseIndex};
+use casedesk_core::overlay::{self, CaseIndex, KnownCases};
 use casedesk_core::{
     Action, CacheCommand, CacheConfig, CacheEvent, Millis, OverlayTarget, QueryCache, QueryData,
     QueryKey, SeededRandom,
@@ -222,11 +222,10 @@ impl CacheBench {
         })
     }
 
-    /// The same, building the index of known cases from every entry first, as the app's
-    /// glue does on each recomputation (`CaseIndex::from_data` over the whole cache).
+    /// The same with the cache itself answering "which cases are known" (it keeps an index
+    /// of where each case is held), as the app's glue does on each recomputation.
     pub fn list_view_indexed(&self) -> usize {
-        let index = CaseIndex::from_data(self.frozen.entries().filter_map(|(_, e)| e.data()));
-        let view = self.view_of(&self.list_target, &index);
+        let view = self.view_of(&self.list_target, self.frozen);
         black_box(match view {
             Some(QueryData::CaseList(list)) => list.items.len(),
             _ => 0,
@@ -243,10 +242,9 @@ impl CacheBench {
         })
     }
 
-    /// The same, building the index first, as the app's glue does.
+    /// The same with the cache itself answering "which cases are known", as the app's glue does.
     pub fn metrics_view_indexed(&self) -> u32 {
-        let index = CaseIndex::from_data(self.frozen.entries().filter_map(|(_, e)| e.data()));
-        let view = self.view_of(&OverlayTarget::Metrics, &index);
+        let view = self.view_of(&OverlayTarget::Metrics, self.frozen);
         black_box(match view {
             Some(QueryData::Metrics(metrics)) => open_count(&metrics),
             _ => 0,
@@ -281,7 +279,7 @@ fn open_count(metrics: &casedesk_model::DashboardMetrics) -> u32 {
 impl CacheBench {
     /// What the app's glue does for a view: the target's key, its cached server data, and
     /// the overlay of the pending actions on it.
-    fn view_of(&self, target: &OverlayTarget, index: &CaseIndex<'_>) -> Option<QueryData> {
+    fn view_of(&self, target: &OverlayTarget, index: &dyn KnownCases) -> Option<QueryData> {
         let key = target.key();
         let server = self.frozen.get(&key).and_then(|entry| entry.data());
         overlay::view(target, server, &self.pending, index)

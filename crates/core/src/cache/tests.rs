@@ -825,6 +825,36 @@ mod properties {
 
     const KEYS: usize = 6;
 
+    /// Data shaped like what each key holds in the app: cases for case keys, pages of cases
+    /// (overlapping, with versions that vary) for list keys, notes elsewhere.
+    fn data_for(k: usize, n: u64) -> QueryData {
+        let case = |id: u128, version: u64| {
+            let mut c = crate::overlay::fixtures::case(
+                id,
+                casedesk_model::CaseStatus::Open,
+                casedesk_model::Priority::Low,
+                crate::overlay::fixtures::T0,
+            );
+            c.version = version;
+            c
+        };
+        let page = |items: Vec<casedesk_model::Case>| {
+            QueryData::CaseList(casedesk_model::CaseList {
+                total: items.len() as u64,
+                items,
+                page: 1,
+                per_page: 50,
+            })
+        };
+        match k {
+            0 => QueryData::Case(case(1, n % 7 + 1)),
+            1 => QueryData::Case(case(2, n % 5 + 1)),
+            2 => page(vec![case(1, n % 3 + 1), case(3, n % 4 + 1)]),
+            3 => page(vec![case(2, n % 6 + 1), case(3, n % 2 + 1)]),
+            _ => notes(n.into()),
+        }
+    }
+
     fn keys() -> Vec<QueryKey> {
         vec![
             QueryKey::new(["cases", "1"]),
@@ -939,6 +969,23 @@ mod properties {
         for (_, e) in cache.entries() {
             prop_assert_eq!(e.data().is_some(), e.fetched_at().is_some());
         }
+        // The index holds no key whose entry is gone or empty (it would only grow).
+        for key in cache.held_by_key.keys() {
+            prop_assert!(
+                cache.get(key).is_some_and(|e| e.data().is_some()),
+                "{key:?} still indexed"
+            );
+        }
+        // The cache's own case index answers exactly as a full scan of its entries does.
+        let scanned =
+            crate::overlay::CaseIndex::from_data(cache.entries().filter_map(|(_, e)| e.data()));
+        for id in 1..=3u128 {
+            let id = Uuid::from_u128(id);
+            prop_assert_eq!(
+                cache.known_case(id).map(|c| c.version),
+                scanned.known_case(id).map(|c| c.version)
+            );
+        }
         Ok(())
     }
 
@@ -978,7 +1025,7 @@ mod properties {
                         .map(|fetch| CacheEvent::FetchSucceeded {
                             key: keys[k].clone(),
                             fetch,
-                            data: notes(size.into()),
+                            data: data_for(k, size),
                             etag: Some(format!("\"{size}\"")),
                             size_bytes: size,
                         })
@@ -1039,7 +1086,7 @@ mod properties {
                 }),
                 Op::SetData(k) => Some(CacheEvent::SetData {
                     key: keys[k].clone(),
-                    data: notes(k as u128),
+                    data: data_for(k, k as u64 + 3),
                 }),
                 Op::Remove(p) => Some(CacheEvent::Remove {
                     prefix: prefixes[p].clone(),
