@@ -4,13 +4,14 @@
 // returns `notMeasured(why)`. To add one: write the file and add its name to SECTIONS.
 //
 // Usage (scripts/bench passes its arguments here):
-//   node bench/run.mjs [--only name,name] [--quick] [--native] [--out FILE]
+//   node bench/run.mjs [--only name,name] [--quick] [--native] [--queue] [--out FILE]
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+// In this order: `online` reads what `queue` measured.
 const SECTIONS = ["size", "paint", "cache", "queue", "online", "live", "native"];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -26,6 +27,7 @@ const ctx = {
   root,
   quick: flag("quick"),
   native: flag("native"),
+  queue: flag("queue"),
   artifacts: join(root, "target", "bench-artifacts"),
   log: (msg) => console.error(`bench: ${msg}`),
 };

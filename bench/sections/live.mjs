@@ -7,5 +7,5 @@ export const title = "Live updates: from a change in one page to its display in 
 export async function run() {
   // To fill in: two pages (two browser contexts) on the same server; change a case in one
   // and time until the other shows the new value (poll the DOM with a deadline), median of ~20.
-  return notMeasured("the pages and the live-event glue are not connected yet (issues 4 and 6)");
+  return notMeasured("the pages do not show server data yet (issue 6; the live socket glue, src/query/live.rs, is in)");
 }

@@ -1,13 +1,19 @@
-// Section (hook): time from the browser's `online` event to the first request of the queue's
-// drain.
-import { notMeasured } from "../lib/format.mjs";
+// Section: time from the browser's `online` event to the queue's first request. The queue's
+// drain measurements (the `queue` section, `scripts/bench --queue`) time it as they start.
+import { notMeasured, table } from "../lib/format.mjs";
 
 export const title = "Reconnection: from `online` to the first request";
 
-export async function run() {
-  // To fill in: with actions pending and the Playwright context offline
-  // (`context.setOffline(true)`), switch it back online and time the gap between the `online`
-  // event (recorded in the page) and the first request the server logs or the page sees
-  // (`page.on("request")`).
-  return notMeasured("the queue's worker and its online trigger are not in the app yet (issue 5)");
+export async function run(ctx) {
+  const rows = (ctx.queueLines ?? [])
+    .map((line) => [line.split(": ")[0], line.match(/online → first request ([\d.]+ ms)/)?.[1]])
+    .filter(([, time]) => time);
+  if (rows.length === 0) {
+    return notMeasured("it comes with the queue's drain measurements: `scripts/bench --queue` adds both");
+  }
+  for (const [what, time] of rows) console.log(`online → first request (${what}): ${time}`);
+  return `From the \`online\` event to the first request of the queue's drain, in the drain measurements
+of the queue section:
+
+${table(["drain", "online → first request"], rows)}`;
 }

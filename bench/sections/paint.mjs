@@ -10,6 +10,6 @@ export async function run() {
   // time navigation start → the dashboard's counts visible (a data-testid on the rendered
   // numbers), once in a fresh context (cold) and once after a reload with IndexedDB kept (warm).
   return notMeasured(
-    "the dashboard does not show server data yet (it waits for the query glue, issue 4, and the pages, issue 6)",
+    "the dashboard page does not show server data yet (pages, issue 6; the query glue it needs is in)",
   );
 }

@@ -1,14 +1,46 @@
-// Section (hook): the durable action queue: actions durably enqueued per second (IndexedDB,
-// one transaction each) and the drain rate of 1,000 actions against the local server, with and
-// without chaos.
-import { notMeasured } from "../lib/format.mjs";
+// Section (opt-in, `scripts/bench --queue`): the durable action queue, as measured by the
+// ignored `bench_*` browser tests of tests/offline.rs (owned by the queue's authors): actions
+// durably enqueued per second (IndexedDB), and the drain rate of 1,000 actions against the
+// reference server, without and with chaos. Their lines also give the time from `online` to
+// the first request, which the `online` section reports.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { notMeasured, table } from "../lib/format.mjs";
 
 export const title = "The action queue: enqueue and drain rates";
 
-export async function run() {
-  // To fill in: in the built app (or a wasm bench page like bench/cache/), enqueue N actions and
-  // time until each write's transaction completes; then let the worker drain 1,000 actions
-  // against e2e/lib/harness.mjs `startServer()`, once calm and once with `server.chaos({...})`
-  // (failures and dropped answers), and report actions per second and that none was lost.
-  return notMeasured("the durable queue and its worker are not in the app yet (issue 5)");
+const COMMAND = "WASM_BINDGEN_TEST_TIMEOUT=300 scripts/lib/browser-tests --release --test offline -- --include-ignored --nocapture bench";
+
+export async function run(ctx) {
+  if (!ctx.queue) {
+    return notMeasured(
+      `it takes about 10 minutes the first time (a release build of the app's browser tests, then a 3-minute drain under chaos); \`scripts/bench --queue\` adds it (it runs \`${COMMAND}\`)`,
+    );
+  }
+  ctx.log(`running the queue's measurements: ${COMMAND}`);
+  const result = spawnSync(
+    join(ctx.root, "scripts", "lib", "browser-tests"),
+    ["--release", "--test", "offline", "--", "--include-ignored", "--nocapture", "bench"],
+    {
+      cwd: ctx.root,
+      encoding: "utf8",
+      env: { ...process.env, WASM_BINDGEN_TEST_TIMEOUT: "300" },
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 64 << 20,
+    },
+  );
+  if (result.status !== 0) throw new Error(`the queue's measurements failed (${result.status}):\n${result.stdout.slice(-3000)}`);
+  const lines = result.stdout.split("\n").map((l) => l.trim()).filter((l) => /^(enqueue|drain) /.test(l));
+  if (lines.length === 0) throw new Error("the queue's measurements printed nothing to report");
+  ctx.queueLines = lines;
+  for (const line of lines) console.log(line);
+  const rows = lines.map((line) => {
+    const [what, ...rest] = line.split(": ");
+    return [what, rest.join(": ")];
+  });
+  return `In headless Chromium, against the reference server (debug build, fresh SQLite file), the
+app's queue compiled with the release profile: the ignored \`bench_*\` tests of \`tests/offline.rs\`
+(see there for exactly what each does), run by \`${COMMAND}\`.
+
+${table(["measurement", "result"], rows)}`;
 }
