@@ -18,17 +18,17 @@
 //! tabs talk on `{namespace}-sync` (`platform::broadcast`). Order, retries, dead letters and
 //! merges are decided by `casedesk_core::ActionQueue`.
 
-pub mod announce;
-pub mod bridge;
-pub mod runtime;
-pub mod sender;
-pub mod store;
-pub mod tabs;
-pub mod worker;
+mod announce;
+mod bridge;
+mod runtime;
+mod sender;
+mod store;
+mod tabs;
+mod worker;
 
 pub use bridge::QueryBridge;
 pub use sender::{ActionSender, HttpSender, OutgoingAction};
-pub use store::StorageError;
+pub use store::{StorageError, SCHEMA_VERSION};
 
 use crate::app::AppConfig;
 use crate::components::alert_region::use_alerts;

@@ -12,7 +12,7 @@ use casedesk::app::AppConfig;
 use casedesk::components::alert_region::{provide_alerts, Alerts};
 use casedesk::offline::{
     ActionSender, HttpSender, OfflineOptions, OfflineQueue, OutgoingAction, QueryBridge,
-    StorageStatus,
+    StorageStatus, SCHEMA_VERSION,
 };
 use casedesk_core::merge::Side;
 use casedesk_core::overlay::{view, NoKnownCases, OverlayTarget};
@@ -820,7 +820,7 @@ async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_to
     let ns = namespace("storage");
     // A newer casedesk left its database at a version this one cannot open.
     let blocker = Database::open(&format!("{ns}-queue"))
-        .with_version(50u32)
+        .with_version(SCHEMA_VERSION + 49)
         .await
         .unwrap();
     blocker.close();
@@ -1044,6 +1044,8 @@ async fn drain_thousand(label: &str, chaos: Option<&str>, config: QueueConfig) {
     let tab = open_tab_with(&ns, config);
     tab.queue.ready().await;
     dispatch_window_event("offline");
+    // The production backoff has a long tail (an action failing 8 times in a row waits up to
+    // 2^8 s): allow for it.
     let run = Uuid::new_v4().simple().to_string();
     let n = 1_000;
     let all = (0..n).map(|i| tab.queue.create_case(new_case(&format!("Drain {run} {i}"))));
@@ -1058,8 +1060,17 @@ async fn drain_thousand(label: &str, chaos: Option<&str>, config: QueueConfig) {
     sleep(300).await;
     let started = performance_now();
     dispatch_window_event("online");
-    tab.drained(300).await;
+    let mut ninety_nine = None;
+    wait_until("the queue drains", 900, || {
+        let pending = tab.pending();
+        if pending <= n / 100 && ninety_nine.is_none() {
+            ninety_nine = Some(performance_now() - started);
+        }
+        pending == 0
+    })
+    .await;
     let elapsed = performance_now() - started;
+    let ninety_nine = ninety_nine.unwrap_or(elapsed);
     clear_chaos().await;
     let first = tab
         .sender
@@ -1069,8 +1080,9 @@ async fn drain_thousand(label: &str, chaos: Option<&str>, config: QueueConfig) {
         .map_or(f64::NAN, |s| s.at_ms)
         - started;
     report(format!(
-        "drain {n} creations, {label}: {elapsed:.0} ms = {:.0} actions/s ({} attempts, \
-         mean request {:.1} ms; online → first request {first:.1} ms)",
+        "drain {n} creations, {label}: {elapsed:.0} ms = {:.0} actions/s, 99% settled in \
+         {ninety_nine:.0} ms ({} attempts, mean request {:.1} ms; online → first request \
+         {first:.1} ms)",
         n as f64 * 1000.0 / elapsed,
         tab.sender.count(),
         tab.bridge.request_ms.get() / tab.bridge.requests.get().max(1) as f64,

@@ -12,8 +12,7 @@ use crate::components::alert_region::Alerts;
 use crate::platform::broadcast::Channel;
 use crate::platform::locks::LockRequest;
 use casedesk_core::{
-    Action, ActionKind, ActionQueue, ActionState, Millis, QueueChanges, QueueConfig, Random,
-    ServerAnswer,
+    Action, ActionKind, ActionQueue, Millis, QueueChanges, QueueConfig, Random, ServerAnswer,
 };
 use casedesk_model::Case;
 use futures::channel::mpsc::UnboundedSender;
@@ -507,15 +506,6 @@ impl Runtime {
         }
         self.loaded.open();
         self.wake();
-    }
-
-    /// Whether any record is still in flight (for tests and the Sync page).
-    pub fn in_flight(&self) -> usize {
-        self.queue
-            .borrow()
-            .records()
-            .filter(|r| r.state == ActionState::InFlight)
-            .count()
     }
 }
 

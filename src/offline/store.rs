@@ -74,10 +74,6 @@ impl QueueStore {
         }
     }
 
-    pub fn database_name(&self) -> &str {
-        &self.name
-    }
-
     /// Whether some change is not yet saved on the device.
     pub fn has_unsaved(&self) -> bool {
         self.committed.get() < self.merged.get()
