@@ -74,25 +74,37 @@ async function batched(variants, { runs, targetMs }) {
 
 /**
  * ns per operation of each variant, `{ name: { reset, op } }`: `op()` timed one at a time,
- * `reset()` (untimed, optional) before each; `samples` per run, averaged; a warm-up run, then
- * `runs` runs in which the variants take turns.
+ * `reset()` (untimed, optional) before each, averaged over a run; a warm-up run, then `runs`
+ * runs in which the variants take turns. A run has `samples` operations, or fewer (at least
+ * 5) when one operation and its reset take so long that a run would exceed `runMs`.
  */
-async function sampled(variants, { runs, samples }) {
+async function sampled(variants, { runs, samples, runMs }) {
   const perOp = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
+  const count = {};
+  for (const [name, { reset, op }] of Object.entries(variants)) {
+    // One probe (reset and operation, twice) sizes the runs.
+    const wallStart = performance.now();
+    for (let s = 0; s < 2; s++) {
+      reset?.();
+      op();
+    }
+    const perSample = (performance.now() - wallStart) / 2;
+    count[name] = Math.max(5, Math.min(samples, Math.floor(runMs / Math.max(perSample, 1e-3))));
+  }
   for (let r = 0; r <= runs; r++) {
     for (const [name, { reset, op }] of Object.entries(variants)) {
       await pause();
       let total = 0;
-      for (let s = 0; s < samples; s++) {
+      for (let s = 0; s < count[name]; s++) {
         reset?.();
         const t0 = performance.now();
         op();
         total += performance.now() - t0;
       }
-      if (r > 0) perOp[name].push((total * 1e6) / samples); // run 0 warms up
+      if (r > 0) perOp[name].push((total * 1e6) / count[name]); // run 0 warms up
     }
   }
-  return Object.fromEntries(Object.entries(perOp).map(([name, v]) => [name, { ...summary(v), samples }]));
+  return Object.fromEntries(Object.entries(perOp).map(([name, v]) => [name, { ...summary(v), samples: count[name] }]));
 }
 
 function deepEqual(a, b) {
@@ -222,7 +234,7 @@ async function benchSize(size, opts) {
   freshTanstack();
   client.invalidateQueries({ queryKey: LIST_PREFIX });
   if (invalidated() !== listQueries.length) throw new Error("TanStack's invalidation missed list pages");
-  const sampleOpts = { runs: opts.runs, samples: opts.samples };
+  const sampleOpts = { runs: opts.runs, samples: opts.samples, runMs: opts.runMs };
   const invalidations = await sampled(
     {
       ours: { reset: () => ours.revalidate_lists(), op: () => (sink += ours.invalidate_lists()) },
@@ -293,10 +305,10 @@ async function benchSize(size, opts) {
 
 /**
  * Runs the whole comparison. Options: `sizes` (entries per cache), `runs` (timed runs per
- * figure, after a warm-up), `samples` (operations per run when timed one by one), `targetMs`
- * (length of one batch).
+ * figure, after a warm-up), `samples` (at most, operations per run when timed one by one),
+ * `runMs` (what such a run may take), `targetMs` (length of one batch).
  */
-window.runCacheBench = async ({ sizes = [1000, 10000], runs = 9, samples = 40, targetMs = 20 } = {}) => {
+window.runCacheBench = async ({ sizes = [1000, 10000], runs = 9, samples = 40, targetMs = 20, runMs = 400 } = {}) => {
   await init();
   const results = {
     userAgent: navigator.userAgent,
@@ -305,10 +317,11 @@ window.runCacheBench = async ({ sizes = [1000, 10000], runs = 9, samples = 40, t
     runs,
     samples,
     targetMs,
+    runMs,
     sizes: [],
   };
   for (const size of sizes) {
-    results.sizes.push(await benchSize(size, { runs, samples, targetMs }));
+    results.sizes.push(await benchSize(size, { runs, samples, targetMs, runMs }));
     await pause();
   }
   results.sink = sink % 1000;

@@ -11,6 +11,12 @@ export const title = "The action queue: enqueue and drain rates";
 
 const COMMAND = "WASM_BINDGEN_TEST_TIMEOUT=300 scripts/lib/browser-tests --release --test offline -- --include-ignored --nocapture bench";
 
+/** "what: result" at the last ": " before a number (the labels have colons of their own). */
+export function splitLine(line) {
+  const m = line.match(/^(.*): (\d.*)$/);
+  return m ? [m[1], m[2]] : [line, ""];
+}
+
 export async function run(ctx) {
   if (!ctx.queue) {
     return notMeasured(
@@ -30,14 +36,11 @@ export async function run(ctx) {
     },
   );
   if (result.status !== 0) throw new Error(`the queue's measurements failed (${result.status}):\n${result.stdout.slice(-3000)}`);
-  const lines = result.stdout.split("\n").map((l) => l.trim()).filter((l) => /^(enqueue|drain) /.test(l));
+  const lines = result.stdout.split("\n").map((l) => l.trim()).filter((l) => /^(enqueue|drain)\b.*: \d/.test(l));
   if (lines.length === 0) throw new Error("the queue's measurements printed nothing to report");
   ctx.queueLines = lines;
   for (const line of lines) console.log(line);
-  const rows = lines.map((line) => {
-    const [what, ...rest] = line.split(": ");
-    return [what, rest.join(": ")];
-  });
+  const rows = lines.map(splitLine);
   return `In headless Chromium, against the reference server (debug build, fresh SQLite file), the
 app's queue compiled with the release profile: the ignored \`bench_*\` tests of \`tests/offline.rs\`
 (see there for exactly what each does), run by \`${COMMAND}\`.
