@@ -3,6 +3,7 @@
 
 use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
+use crate::components::local_time::provide_shared_clock;
 use crate::components::queue_depth::provide_queue_depth_history;
 use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
@@ -79,6 +80,7 @@ pub fn Layout(
 ) -> impl IntoView {
     // Sampled for the whole session, so the Sync page can show the last minutes at once.
     provide_queue_depth_history();
+    provide_shared_clock();
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="app-header">

@@ -323,6 +323,47 @@ async fn dashboard_shows_the_servers_counts_in_cards_and_charts() {
         .contains("Mean time to resolve"));
 }
 
+#[wasm_bindgen_test]
+async fn the_dashboard_counts_a_case_created_offline_at_once() {
+    let app = mount_app_at("/").await;
+    let open_count = || {
+        app.query("[data-testid='metric-open'] .metric-value")
+            .and_then(|v| v.text_content())
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    wait_until("the open count", 10, || open_count().is_some()).await;
+    let before = open_count().unwrap();
+
+    app.link("Cases").unwrap().click();
+    wait_until("the list", 5, || app.heading() == "Cases").await;
+    app.link("New case").unwrap().click();
+    wait_until("the form", 5, || app.heading() == "New case").await;
+    set_online(false);
+    type_into(
+        &app.labelled("Title"),
+        &format!("{} counted offline", unique_word()),
+    );
+    app.button("Create case").unwrap().click();
+    wait_until("the new case", 10, || {
+        app.query("[data-sync='pending']").is_some()
+    })
+    .await;
+    app.link("Dashboard").unwrap().click();
+    wait_until("the dashboard counts it while offline", 10, || {
+        app.heading() == "Dashboard" && open_count() == Some(before + 1)
+    })
+    .await;
+    set_online(true);
+    wait_until("saved, still counted", 15, || {
+        app.find("[data-testid='sync-status']")
+            .get_attribute("data-pending")
+            .as_deref()
+            == Some("0")
+            && open_count() == Some(before + 1)
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------- case list
 
 #[wasm_bindgen_test]

@@ -97,6 +97,19 @@ pub fn use_clock(every: Duration) -> ReadSignal<f64> {
     now
 }
 
+/// The clock every relative time on screen follows, shared so a list of fifty rows runs
+/// one timer, not fifty.
+#[derive(Clone, Copy)]
+pub struct SharedClock(ReadSignal<f64>);
+
+/// How often relative times ("5 minutes ago") are brought up to date.
+const RELATIVE_TICK: Duration = Duration::from_secs(30);
+
+/// Starts the shared clock for the calling owner's subtree (the layout calls it once).
+pub fn provide_shared_clock() {
+    provide_context(SharedClock(use_clock(RELATIVE_TICK)));
+}
+
 /// A `<time>` element with a machine-readable `datetime`, showing the time in the person's
 /// locale (relative when asked, kept current) and the full local date and time on hover.
 #[component]
@@ -109,7 +122,7 @@ pub fn LocalTime(
 ) -> impl IntoView {
     let full = format_date_time(at);
     let text = if relative {
-        let now = use_clock(Duration::from_secs(30));
+        let now = use_context::<SharedClock>().map_or_else(|| use_clock(RELATIVE_TICK), |c| c.0);
         Signal::derive(move || format_relative(at, now.get()))
     } else {
         Signal::stored(full.clone())

@@ -186,6 +186,6 @@ fn Freshness(
         })
     };
     view! {
-        <p class="freshness" role="status" title=title>{text}</p>
+        <p class="freshness" title=title>{text}</p>
     }
 }

@@ -375,8 +375,8 @@ fn PendingAction(
     /// The clock, for "Retrying in 4 s".
     now: Signal<f64>,
 ) -> impl IntoView {
-    let label = StoredValue::new(record.clone());
-    let state = move || label.with_value(|r| state_label(r, now.get()));
+    let stored = StoredValue::new(record.clone());
+    let state = move || stored.with_value(|r| state_label(r, now.get()));
     let link = case_link(&record);
     let last_error = record.last_error.as_ref().map(failure_line);
     let queued = timestamp(record.enqueued_at);
