@@ -1,11 +1,72 @@
-// Section (hook): live updates: time from a change made in one page to its display in another
-// (server events over the WebSocket, then the cache's invalidation and refetch).
-import { notMeasured } from "../lib/format.mjs";
+// Section: live updates: a case open in two browser contexts; its status is changed in one
+// (through the UI, so through the queue and the server) and timed until the other shows it
+// (the server's change event over the WebSocket, the cache's invalidation and refetch, the
+// render). Timed from Node around the two pages, so a few ms of driver overhead are included.
+import { launchBrowser, startServer, uuid, watchedPage } from "../../e2e/lib/harness.mjs";
+import { table } from "../lib/format.mjs";
+import { ensureAppAndServer, median, ms } from "../lib/app.mjs";
 
 export const title = "Live updates: from a change in one page to its display in another";
 
-export async function run() {
-  // To fill in: two pages (two browser contexts) on the same server; change a case in one
-  // and time until the other shows the new value (poll the DOM with a deadline), median of ~20.
-  return notMeasured("the pages do not show server data yet (issue 6; the live socket glue, src/query/live.rs, is in)");
+const CHANGES = 9;
+
+const statusShown = (page, status) =>
+  page.waitForFunction(
+    (wanted) =>
+      [...document.querySelectorAll("select")].some(
+        (s) => s.labels?.[0]?.textContent.trim() === "Status" && s.value === wanted,
+      ),
+    status,
+    { polling: "raf", timeout: 10_000 },
+  );
+
+export async function run(ctx) {
+  ensureAppAndServer(ctx);
+  const server = await startServer({ seedDemo: false });
+  const browser = await launchBrowser();
+  const times = [];
+  try {
+    const id = uuid();
+    await server.api("/cases", {
+      method: "POST",
+      body: JSON.stringify({ id, title: "Live update benchmark", priority: "medium" }),
+    });
+    const open = async () => {
+      const context = await browser.newContext();
+      const page = await watchedPage(context);
+      await page.goto(`${server.url}/cases/${id}`);
+      await page.getByRole("heading", { name: "Live update benchmark", level: 1 }).waitFor();
+      return page;
+    };
+    const a = await open();
+    const b = await open();
+    await new Promise((r) => setTimeout(r, 1_000)); // both sockets connected
+    for (let i = 0; i < CHANGES; i++) {
+      const status = i % 2 === 0 ? "resolved" : "in_progress";
+      const t0 = performance.now();
+      await a.getByLabel("Status").selectOption(status);
+      await statusShown(b, status);
+      times.push(performance.now() - t0);
+      // The next change starts from the confirmed version.
+      await a.waitForFunction(
+        () => document.querySelector('[data-testid="sync-status"]')?.getAttribute("data-pending") === "0",
+        null,
+        { timeout: 10_000 },
+      );
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const page of [a, b]) if (page.panics.length) throw new Error(`the app panicked: ${page.panics[0]}`);
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+  console.log(`live update: median ${ms(median(times))}`);
+  return `Two browser contexts show the same case; the status is changed in one through its select and
+timed until the other's select shows it: the action through the queue to the server (debug
+build, loopback), the change event over the WebSocket, the invalidation, the refetch and the
+render. ${CHANGES} changes. Most of it is deliberate: the client gathers change events for
+\`LiveCoalescer::DEFAULT_WINDOW\` (200 ms today) before it invalidates, so a burst of changes
+costs one refetch.
+
+${table(["", "median", "range"], [["change in one page → shown in the other", ms(median(times)), `${ms(Math.min(...times))} – ${ms(Math.max(...times))}`]])}`;
 }
