@@ -126,6 +126,8 @@ pub struct OfflineOptions {
 pub struct OfflineQueue {
     runtime: StoredValue<Rc<Runtime>, LocalStorage>,
     signals: Signals,
+    /// Computed once per change however many views read it (and only while one does).
+    records: Memo<Vec<QueuedAction>>,
     sync_states: Memo<HashMap<Uuid, SyncState>>,
 }
 
@@ -208,9 +210,16 @@ impl OfflineQueue {
                 .try_with_value(|r| r.queue.borrow().sync_states())
                 .unwrap_or_default()
         });
+        let records = Memo::new(move |_| {
+            changed.track();
+            stored
+                .try_with_value(|r| r.queue.borrow().records().cloned().collect())
+                .unwrap_or_default()
+        });
         Self {
             runtime: stored,
             signals,
+            records,
             sync_states,
         }
     }
@@ -413,13 +422,21 @@ impl OfflineQueue {
     // ----- what views read -----
 
     /// Every queued action (pending, in flight, conflicts, dead letters), in queue order.
+    /// Read it with `.with(..)` to avoid copying the list.
     pub fn records(&self) -> Signal<Vec<QueuedAction>> {
-        let (runtime, changed) = (self.runtime, self.signals.changed);
+        self.records.into()
+    }
+
+    /// The queued actions on case `case_id`, in queue order (what a case page lists).
+    pub fn records_for(&self, case_id: Uuid) -> Signal<Vec<QueuedAction>> {
+        let records = self.records;
         Signal::derive(move || {
-            changed.track();
-            runtime
-                .try_with_value(|r| r.queue.borrow().records().cloned().collect())
-                .unwrap_or_default()
+            records.with(|all| {
+                all.iter()
+                    .filter(|r| r.action.case_id() == case_id)
+                    .cloned()
+                    .collect()
+            })
         })
     }
 

@@ -463,6 +463,8 @@ async fn a_refused_creation_dead_letters_its_dependents_and_rolls_back_their_ove
         alerts.contains("Not sent because creating “Mine, with a taken id” failed"),
         "{alerts}"
     );
+    assert_eq!(tab.queue.records_for(taken.id).get_untracked().len(), 3);
+    assert!(tab.queue.records_for(other).get_untracked().is_empty());
     let records = tab.queue.records().get_untracked();
     assert!(records.iter().all(|r| r.state == ActionState::Dead));
     assert!(records[0]
