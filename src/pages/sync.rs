@@ -414,7 +414,14 @@ fn DeadLetter(
         .dead_reason
         .clone()
         .unwrap_or_else(|| "The server refused it.".to_owned());
-    let last_error = record.last_error.as_ref().map(failure_line);
+    // The reason usually is the last error in words: then only its request id is new.
+    let last_error = record.last_error.as_ref().and_then(|failure| {
+        if failure.describe() == reason {
+            failure.request_id().map(|rid| format!("Request id {rid}"))
+        } else {
+            Some(failure_line(failure))
+        }
+    });
     let describe_id = format!("dead-{id}");
     let retry = move |_| {
         if let Err(error) = queue.retry(id) {
