@@ -681,6 +681,38 @@ async fn case_detail_edits_status_and_lists_notes_oldest_first() {
     .await;
     assert_eq!(server_case(case.id).await.status, CaseStatus::Resolved);
 
+    // Text fields save when left (`change`); the description with its own button.
+    let assignee = app.labelled("Assignee");
+    type_into(&assignee, "  lee ");
+    fire(&assignee, "change");
+    let tags = app.labelled("Tags");
+    type_into(&tags, "hardware, fan");
+    fire(&tags, "change");
+    type_into(&app.labelled("Description"), "Fan rattles under load.");
+    wait_until("the save button", 5, || {
+        app.button("Save description").is_some()
+    })
+    .await;
+    app.button("Save description").unwrap().click();
+    wait_until("all three are saved", 10, || {
+        app.query(".field-sync").is_none()
+    })
+    .await;
+    let saved = server_case(case.id).await;
+    assert_eq!(saved.assignee.as_deref(), Some("lee"));
+    assert_eq!(saved.tags, vec!["hardware".to_owned(), "fan".to_owned()]);
+    assert_eq!(saved.description, "Fan rattles under load.");
+    // A tag over 40 characters is refused next to the field, with the server's words.
+    type_into(&tags, &"t".repeat(41));
+    fire(&tags, "change");
+    wait_until("the tag's error", 5, || {
+        app.text("#case-tags-error")
+            .contains("at most 40 characters")
+    })
+    .await;
+    assert_eq!(tags.get_attribute("aria-invalid").as_deref(), Some("true"));
+    assert_eq!(server_case(case.id).await.tags.len(), 2);
+
     // An empty note is refused next to the field.
     app.button("Add note").unwrap().click();
     wait_until("the note's error", 5, || {
@@ -839,7 +871,13 @@ async fn the_sync_page_lists_pending_changes_and_connection_health() {
     assert!(app
         .query("[data-testid='diag-queue-depth'] svg[role='img']")
         .is_some());
-    assert!(app.button("Export").is_some());
+    app.button("Export").expect("an Export button").click();
+    tick().await;
+    assert!(
+        !app.text(".alert-region").contains("export"),
+        "{}",
+        app.text(".alert-region")
+    );
 
     set_online(true);
     wait_until("nothing waits any more", 15, || {
