@@ -174,6 +174,9 @@ pub struct QueryEntry {
     revision: u64,
     /// Whether `revision` moved since the cache last notified for this entry.
     changed: bool,
+    /// Set when `data` is replaced or dropped, taken by the cache's case index: staleness
+    /// changes (an invalidation touches every list page) then cost the index nothing.
+    data_changed: bool,
 }
 
 impl QueryEntry {
@@ -197,6 +200,7 @@ impl QueryEntry {
             options,
             revision: 0,
             changed: true,
+            data_changed: false,
         }
     }
 
@@ -253,6 +257,11 @@ impl QueryEntry {
     /// Changes whenever something a view shows changes: a cheap equality for memos.
     pub fn revision(&self) -> u64 {
         self.revision
+    }
+
+    /// Whether the data was replaced or dropped since this was last asked, and forget it.
+    pub(crate) fn take_data_changed(&mut self) -> bool {
+        std::mem::take(&mut self.data_changed)
     }
 
     pub fn is_invalidated(&self) -> bool {
@@ -477,6 +486,7 @@ impl QueryEntry {
         self.failure_count = 0;
         if !is_older_case(&data, self.data.as_ref()) {
             self.data = Some(data);
+            self.data_changed = true;
             self.etag = etag;
             self.size_bytes = size_bytes;
             self.fetched_at = Some(now);
@@ -607,6 +617,7 @@ impl QueryEntry {
             return false;
         }
         self.data = Some(data);
+        self.data_changed = true;
         self.etag = etag;
         self.size_bytes = size_bytes;
         self.fetched_at = Some(fetched_at);
@@ -629,6 +640,7 @@ impl QueryEntry {
     /// view still shows.
     pub(crate) fn reset(&mut self) {
         self.data = None;
+        self.data_changed = true;
         self.etag = None;
         self.fetched_at = None;
         self.data_requested_at = None;

@@ -485,8 +485,17 @@ impl std::hash::BuildHasher for BuildUuidHasher {
 struct UuidHasher(u64);
 
 impl std::hash::Hasher for UuidHasher {
+    /// Fx's multiply only carries differences upward, and the table picks buckets from the
+    /// low bits: ids differing only in their high bytes (e.g. `Uuid::from_u128(n)`) all
+    /// landed in one bucket. MurmurHash3's final mix spreads every input bit to every
+    /// output bit for a few instructions.
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -496,6 +505,30 @@ impl std::hash::Hasher for UuidHasher {
             word[..chunk.len()].copy_from_slice(chunk);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
                 .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+#[cfg(test)]
+mod hasher_tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn ids_differing_only_in_high_or_low_bytes_spread_over_buckets() {
+        // The low 10 bits pick one of 1,024 buckets; 1,000 sequential ids should fill most.
+        for make in [
+            |n: u128| Uuid::from_u128(n),
+            |n: u128| Uuid::from_u128(n << 64),
+        ] {
+            let buckets: std::collections::HashSet<u64> = (0..1_000u128)
+                .map(|n| BuildUuidHasher.hash_one(make(n)) & 1023)
+                .collect();
+            assert!(
+                buckets.len() > 550,
+                "only {} of 1,024 buckets used",
+                buckets.len()
+            );
         }
     }
 }

@@ -815,7 +815,7 @@ mod properties {
         /// Answer a request that is no longer current.
         StaleAnswer(usize),
         Invalidate(usize),
-        SetData(usize),
+        SetData(usize, u64),
         Remove(usize),
         Focus,
         Online,
@@ -849,8 +849,15 @@ mod properties {
         match k {
             0 => QueryData::Case(case(1, n % 7 + 1)),
             1 => QueryData::Case(case(2, n % 5 + 1)),
-            2 => page(vec![case(1, n % 3 + 1), case(3, n % 4 + 1)]),
-            3 => page(vec![case(2, n % 6 + 1), case(3, n % 2 + 1)]),
+            // Which cases a page shows changes with `n`, as pages do when cases move.
+            2 => page(vec![
+                case(1 + u128::from(n % 3), n % 3 + 1),
+                case(4, n % 4 + 1),
+            ]),
+            3 => page(vec![
+                case(2, n % 6 + 1),
+                case(3 + u128::from(n % 2), n % 2 + 1),
+            ]),
             _ => notes(n.into()),
         }
     }
@@ -891,7 +898,7 @@ mod properties {
             1 => (k.clone(), 0u64..2_000).prop_map(|(k, d)| Op::Defer(k, d)),
             1 => k.clone().prop_map(Op::StaleAnswer),
             1 => (0..5usize).prop_map(Op::Invalidate),
-            2 => k.clone().prop_map(Op::SetData),
+            2 => (k.clone(), 0u64..400).prop_map(|(k, n)| Op::SetData(k, n)),
             1 => (0..5usize).prop_map(Op::Remove),
             1 => Just(Op::Focus),
             1 => Just(Op::Online),
@@ -979,7 +986,7 @@ mod properties {
         // The cache's own case index answers exactly as a full scan of its entries does.
         let scanned =
             crate::overlay::CaseIndex::from_data(cache.entries().filter_map(|(_, e)| e.data()));
-        for id in 1..=3u128 {
+        for id in 1..=4u128 {
             let id = Uuid::from_u128(id);
             prop_assert_eq!(
                 cache.known_case(id).map(|c| c.version),
@@ -1084,9 +1091,9 @@ mod properties {
                 Op::Invalidate(p) => Some(CacheEvent::Invalidate {
                     prefix: prefixes[p].clone(),
                 }),
-                Op::SetData(k) => Some(CacheEvent::SetData {
+                Op::SetData(k, n) => Some(CacheEvent::SetData {
                     key: keys[k].clone(),
-                    data: data_for(k, k as u64 + 3),
+                    data: data_for(k, n),
                 }),
                 Op::Remove(p) => Some(CacheEvent::Remove {
                     prefix: prefixes[p].clone(),
