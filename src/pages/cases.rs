@@ -8,7 +8,7 @@ use crate::components::badges::{PriorityBadge, SyncBadge};
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError};
-use crate::query::{use_case_list, use_query_client, QueryClient};
+use crate::query::{use_case_list, use_query_client};
 use casedesk_core::QueryStatus;
 use casedesk_model::{Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority};
 use leptos::ev::Event;
@@ -99,26 +99,6 @@ impl BulkChange {
 /// Says why a change could not be queued, in the alert region.
 fn announce_refusal(alerts: Alerts, error: EnqueueError) {
     alerts.error(format!("The change was not saved: {error}."));
-}
-
-/// An edit is made on the case as the cache holds it. A case this device has seen only in
-/// a list page is first given its own entry, from the server's state on that page, so an
-/// edit from the list has its base (and its `If-Match` version).
-fn ensure_known(client: QueryClient, ids: &[Uuid]) {
-    let missing: Vec<Uuid> = ids
-        .iter()
-        .copied()
-        .filter(|id| client.view_case(*id).is_none())
-        .collect();
-    if missing.is_empty() {
-        return;
-    }
-    let mut known = client.known_cases();
-    for id in missing {
-        if let Some(case) = known.remove(&id) {
-            client.set_server_case(case);
-        }
-    }
 }
 
 /// Every case, searchable and filterable.
@@ -504,7 +484,6 @@ fn CaseRow(
             status: Some(next),
             ..CasePatch::default()
         };
-        ensure_known(client, &[id]);
         spawn_local(async move {
             if let Err(error) = queue.update_case(id, patch).await {
                 announce_refusal(alerts, error);
@@ -596,7 +575,6 @@ fn BulkBar(
     selected: RwSignal<BTreeSet<Uuid>>,
 ) -> impl IntoView {
     let queue = use_offline_queue();
-    let client = use_query_client();
     let alerts = use_alerts();
     let choice = RwSignal::new(String::new());
     let done = RwSignal::new(String::new());
@@ -607,7 +585,6 @@ fn BulkBar(
         };
         let ids: Vec<Uuid> = selected.get_untracked().into_iter().collect();
         let n = ids.len();
-        ensure_known(client, &ids);
         spawn_local(async move {
             match queue.update_cases(ids, change.patch()).await {
                 Ok(()) => {

@@ -10,7 +10,7 @@ use crate::platform::clock::{self, BrowserRandom};
 use crate::platform::events::EventListener;
 use crate::platform::network::navigator_online;
 use casedesk_core::diagnostics::{ErrorRecord, RequestOutcome, RequestSample};
-use casedesk_core::overlay;
+use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
     DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
@@ -21,7 +21,7 @@ use gloo_timers::callback::Timeout;
 use indexed_db_futures::database::Database;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use uuid::Uuid;
 use web_sys::AbortController;
 
@@ -692,36 +692,12 @@ impl QueryClient {
     /// what an edit is based on.
     pub fn view_case(&self, id: Uuid) -> Option<Case> {
         self.read_inner(|inner| {
-            let server = inner
-                .cache
-                .get(&QueryKey::case(id))
-                .and_then(|e| e.data())
-                .and_then(QueryData::as_case);
+            // The case's own entry or any list page showing it, newest version first: a case
+            // seen only in a list can be edited from that list.
+            let server = inner.cache.known_case(id);
             overlay::case_view(id, server, &inner.pending)
         })
         .flatten()
-    }
-
-    /// The confirmed server state of every case the cache holds (case entries and list
-    /// pages, the highest version of each), owned.
-    pub fn known_cases(&self) -> BTreeMap<Uuid, Case> {
-        self.read_inner(|inner| {
-            let mut known: BTreeMap<Uuid, Case> = BTreeMap::new();
-            for (_, entry) in inner.cache.entries() {
-                let cases: &[Case] = match entry.data() {
-                    Some(QueryData::Case(case)) => std::slice::from_ref(case),
-                    Some(QueryData::CaseList(list)) => &list.items,
-                    _ => &[],
-                };
-                for case in cases {
-                    if known.get(&case.id).is_none_or(|k| k.version < case.version) {
-                        known.insert(case.id, case.clone());
-                    }
-                }
-            }
-            known
-        })
-        .unwrap_or_default()
     }
 
     /// Records a request made elsewhere (the action queue) beside the queries', so the Sync
