@@ -90,6 +90,10 @@ impl Failure {
             Self::Network { message } => format!("Could not reach the server ({message})."),
             Self::Offline => "You are offline.".to_owned(),
             Self::Timeout => "The server took too long to answer.".to_owned(),
+            // A 5xx is the server (or a proxy) failing, not a refusal of what was asked.
+            Self::Http {
+                status, message, ..
+            } if *status >= 500 => format!("The server could not answer ({status}): {message}"),
             Self::Http {
                 status, message, ..
             } => format!("The server refused ({status}): {message}"),

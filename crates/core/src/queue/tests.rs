@@ -503,7 +503,7 @@ fn a_still_failing_action_is_dead_lettered_after_retention_never_deleted() {
     assert_eq!(record.state, ActionState::Dead);
     assert_eq!(
         record.dead_reason.as_deref(),
-        Some("Still failing after 7 days: The server refused (503): down")
+        Some("Still failing after 7 days: The server could not answer (503): down")
     );
     assert_eq!(q.depth(), 2);
     // Failing only because the device was offline is not failing: a long trip kills nothing.
