@@ -9,7 +9,7 @@
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
 //! - [`query`]: the query client and hooks: cached server data with pending actions on top.
 //! - [`platform`]: thin adapters over browser APIs (network status, clock, events, locks,
-//!   broadcast, service worker).
+//!   broadcast, service worker, IndexedDB's abort reasons).
 //!
 //! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
 //! contract's types live in `casedesk-model`.

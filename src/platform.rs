@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod clock;
 pub mod events;
+pub(crate) mod idb;
 pub mod locks;
 pub mod network;
 pub mod service_worker;

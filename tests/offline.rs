@@ -1,7 +1,7 @@
 //! The durable action queue against the real server in headless Chromium: reloads, exactly
 //! once under chaos, dead letters with rollback, `Retry-After`, conflicts, two tabs, offline,
-//! storage failure. Each test uses its own storage namespace; "tabs" are queue instances,
-//! each under its own reactive owner, cleaned up like a closed tab.
+//! storage failure (unavailable, and a full disk). Each test uses its own storage namespace;
+//! "tabs" are queue instances, each under its own reactive owner, cleaned up like a closed tab.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -859,6 +859,137 @@ async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_to
         .alert_texts()
         .join("\n")
         .contains("saved on this device again"));
+}
+
+/// Makes the browser report a full disk for database `name` the way Chromium does when the
+/// origin's quota is exceeded (seen with a quota set through DevTools): every request
+/// succeeds, then the transaction aborts with a `QuotaExceededError` in `transaction.error`.
+/// The app's own code runs unchanged; only the browser's answer is replaced. Undone on drop.
+struct StorageFull(js_sys::Function);
+
+impl StorageFull {
+    fn on(database: &str) -> Self {
+        let install = js_sys::Function::new_with_args(
+            "name",
+            r#"
+            const proto = IDBTransaction.prototype;
+            const commit = proto.commit;
+            const error = Object.getOwnPropertyDescriptor(proto, "error");
+            const full = new WeakSet();
+            proto.commit = function () {
+                if (this.mode === "readwrite" && this.db.name === name) {
+                    full.add(this);
+                    this.abort();
+                    return;
+                }
+                return commit.call(this);
+            };
+            Object.defineProperty(proto, "error", {
+                configurable: true,
+                enumerable: error.enumerable,
+                get() {
+                    return full.has(this)
+                        ? new DOMException("The quota has been exceeded.", "QuotaExceededError")
+                        : error.get.call(this);
+                },
+            });
+            return () => {
+                proto.commit = commit;
+                Object.defineProperty(proto, "error", error);
+            };
+            "#,
+        );
+        let undo = install
+            .call1(&wasm_bindgen::JsValue::NULL, &database.into())
+            .unwrap();
+        Self(wasm_bindgen::JsCast::unchecked_into(undo))
+    }
+}
+
+impl Drop for StorageFull {
+    fn drop(&mut self) {
+        self.0.call0(&wasm_bindgen::JsValue::NULL).unwrap();
+    }
+}
+
+/// How many actions the queue database of `ns` holds on disk.
+async fn stored_actions(ns: &str) -> u32 {
+    use indexed_db_futures::database::Database;
+    use indexed_db_futures::prelude::*;
+
+    let db = Database::open(&format!("{ns}-queue"))
+        .with_version(SCHEMA_VERSION)
+        .await
+        .unwrap();
+    let tx = db.transaction("actions").build().unwrap();
+    let store = tx.object_store("actions").unwrap();
+    let count = store.count().primitive().unwrap().await.unwrap();
+    drop(store);
+    drop(tx);
+    db.close();
+    count
+}
+
+#[wasm_bindgen_test]
+async fn when_the_disk_is_full_the_person_is_told_changes_still_go_and_storage_recovers() {
+    let ns = namespace("quota");
+    let tab = open_tab(&ns).await;
+    assert_eq!(
+        tab.queue.storage_status().get_untracked(),
+        StorageStatus::Saved
+    );
+    let full = StorageFull::on(&format!("{ns}-queue"));
+
+    // A change made on a full disk: shown, the person told why, and sent all the same.
+    let sent = tab
+        .queue
+        .create_case(new_case("Made on a full disk"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tab.queue.storage_status().get_untracked(),
+        StorageStatus::MemoryOnly {
+            reason: "the device's storage is full".to_owned()
+        }
+    );
+    let alerts = tab.alert_texts().join("\n");
+    assert!(
+        alerts.contains("Changes are kept in memory only: the device's storage is full"),
+        "{alerts}"
+    );
+    tab.drained(5).await;
+    assert!(server_case(sent).await.is_some(), "still sent");
+
+    // Another waits for the network while the disk is still full: only memory holds it.
+    tab.sender.offline.set(true);
+    let waiting = tab
+        .queue
+        .create_case(new_case("Waiting on a full disk"))
+        .await
+        .unwrap();
+    assert_eq!(tab.bridge.pending.borrow().len(), 1, "still shown");
+    assert_eq!(stored_actions(&ns).await, 0);
+
+    // Space is freed: the waiting change is written to disk, and the person is told.
+    drop(full);
+    wait_until("storage works again", 10, || {
+        tab.queue.storage_status().get_untracked() == StorageStatus::Saved
+    })
+    .await;
+    assert!(tab
+        .alert_texts()
+        .join("\n")
+        .contains("saved on this device again"));
+    assert_eq!(
+        stored_actions(&ns).await,
+        1,
+        "the waiting change is on disk"
+    );
+
+    tab.sender.offline.set(false);
+    tab.drained(5).await;
+    assert!(server_case(waiting).await.is_some());
+    assert_eq!(stored_actions(&ns).await, 0, "sent, and gone from the disk");
 }
 
 #[wasm_bindgen_test]

@@ -1,7 +1,8 @@
 //! The query layer in headless Chromium against the real reference server: fetching and
 //! caching, revalidation with 304, shared requests, retries, typed errors, the optimistic
-//! overlay and its rollback, confirmation without flicker, restore from IndexedDB, and live
-//! updates over the WebSocket.
+//! overlay and its rollback, confirmation without flicker, restore from IndexedDB, live
+//! updates over the WebSocket, refetch on focus and reconnect, abort on unmount, and the
+//! shared request budget after a 429.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -14,7 +15,8 @@ use casedesk::query::{
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::persist::{self, PersistedEntry};
 use casedesk_core::{
-    Action, ActionKind, Failure, Millis, QueryData, QueryKey, QueryStatus, ServerAnswer,
+    Action, ActionKind, DurationMs, Failure, Millis, QueryData, QueryKey, QueryOptions,
+    QueryStatus, ServerAnswer,
 };
 use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
 use indexed_db_futures::database::Database;
@@ -709,4 +711,367 @@ async fn a_case_created_here_shows_at_once_and_its_confirmation_takes_over() {
     assert_eq!(notes.error.get_untracked(), None);
     let page = list.data.get_untracked().unwrap();
     assert_eq!((page.items[0].clone(), page.total), (created, 1));
+}
+
+// ----- refetch on focus and reconnect, abort on unmount, the shared budget after a 429 -----
+
+/// Mounts a client alone; views are then mounted and unmounted under it with [`ViewScope`].
+fn mount_client(namespace: &str) -> (Mounted, (QueryClient, Owner)) {
+    mount(namespace, |client| {
+        // The owner that provides the client: views mounted under it find it in context.
+        (client, Owner::current().unwrap())
+    })
+}
+
+/// One view's reactive scope under the app's owner: a page that mounts, and unmounts when
+/// [`ViewScope::unmount`] cleans it up (as the router does on navigation).
+struct ViewScope(Owner);
+
+impl ViewScope {
+    fn mount<R>(app: &Owner, build: impl FnOnce() -> R) -> (Self, R) {
+        let owner = app.with(Owner::new);
+        let out = owner.with(build);
+        (Self(owner), out)
+    }
+
+    fn unmount(self) {
+        self.0.cleanup();
+    }
+}
+
+/// A case view mounted in a scope of its own.
+fn case_view(app: &Owner, id: Uuid) -> (ViewScope, casedesk::query::QueryView<Case>) {
+    ViewScope::mount(app, move || use_case(Signal::stored(Some(id))))
+}
+
+/// Waits until the stored cache has been read (so fetches are no longer parked behind it)
+/// and the live socket is open (so its first-open resync is behind us).
+async fn settled(client: &QueryClient) {
+    wait_until("the client is restored and live", 5, || {
+        client.restored().get_untracked()
+            && client.live_status().get_untracked() == LiveStatus::Live
+    })
+    .await;
+}
+
+fn dispatch(target: &web_sys::EventTarget, name: &str) {
+    target
+        .dispatch_event(&web_sys::Event::new(name).unwrap())
+        .unwrap();
+}
+
+fn window_event(name: &str) {
+    dispatch(web_sys::window().unwrap().as_ref(), name);
+}
+
+fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+async fn retitle(case: &Case, title: &str) -> Case {
+    api()
+        .update_case(
+            case.id,
+            &CasePatch {
+                title: Some(title.to_owned()),
+                ..CasePatch::default()
+            },
+            case.version,
+            Uuid::new_v4(),
+        )
+        .await
+        .result
+        .unwrap()
+}
+
+/// Every `fetch` the page makes while installed, seen from the browser's side: when it was
+/// sent, when and how it was answered, and whether its abort signal has fired. Removed on
+/// drop.
+struct FetchLog(wasm_bindgen::JsValue);
+
+/// One request as [`FetchLog`] saw it.
+#[derive(Clone, Debug)]
+struct SeenFetch {
+    url: String,
+    sent_at: f64,
+    answered_at: Option<f64>,
+    status: Option<u16>,
+    aborted: bool,
+    /// "pending", "answered", or the name of the error it failed with ("AbortError").
+    outcome: String,
+}
+
+impl FetchLog {
+    fn install() -> Self {
+        let install = js_sys::Function::new_no_args(
+            r#"
+            const original = window.fetch;
+            const log = [];
+            window.fetch = function (input, init) {
+                const url = typeof input === "string" ? input : input.url;
+                const signal = (init && init.signal) || (input && input.signal);
+                const seen = { url, signal, sentAt: Date.now(), answeredAt: null, status: null,
+                               outcome: "pending" };
+                log.push(seen);
+                const answer = original.call(this, input, init);
+                answer.then(
+                    (r) => { seen.answeredAt = Date.now(); seen.status = r.status; seen.outcome = "answered"; },
+                    (e) => { seen.outcome = (e && e.name) || "failed"; },
+                );
+                return answer;
+            };
+            return { log, undo: () => { window.fetch = original; } };
+            "#,
+        );
+        Self(install.call0(&wasm_bindgen::JsValue::NULL).unwrap())
+    }
+
+    fn field(object: &wasm_bindgen::JsValue, name: &str) -> wasm_bindgen::JsValue {
+        js_sys::Reflect::get(object, &name.into()).unwrap()
+    }
+
+    /// The API requests (not the test's own calls to `/__chaos`) whose URL contains `part`.
+    fn requests(&self, part: &str) -> Vec<SeenFetch> {
+        let log: js_sys::Array = Self::field(&self.0, "log").unchecked_into();
+        log.iter()
+            .map(|seen| SeenFetch {
+                url: Self::field(&seen, "url").as_string().unwrap(),
+                sent_at: Self::field(&seen, "sentAt").as_f64().unwrap(),
+                answered_at: Self::field(&seen, "answeredAt").as_f64(),
+                status: Self::field(&seen, "status").as_f64().map(|s| s as u16),
+                aborted: {
+                    let signal = Self::field(&seen, "signal");
+                    !signal.is_undefined() && Self::field(&signal, "aborted").is_truthy()
+                },
+                outcome: Self::field(&seen, "outcome").as_string().unwrap(),
+            })
+            .filter(|seen| seen.url.contains("/api/v1/") && seen.url.contains(part))
+            .collect()
+    }
+}
+
+impl Drop for FetchLog {
+    fn drop(&mut self) {
+        let undo: js_sys::Function = Self::field(&self.0, "undo").unchecked_into();
+        undo.call0(&wasm_bindgen::JsValue::NULL).unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_query_refetches_when_the_window_regains_focus_and_a_fresh_one_does_not() {
+    let fresh_case = create("Fresh on focus").await;
+    let stale_case = create("Stale on focus").await;
+    let (_app, (client, app)) = mount_client(&unique_namespace("focus"));
+    // The fresh view observes with the default options (30 s); the stale one with 200 ms.
+    let (_fresh_scope, fresh) = case_view(&app, fresh_case.id);
+    client.set_default_options(QueryOptions::DEFAULT.with_stale_time(DurationMs(200)));
+    let (_stale_scope, stale) = case_view(&app, stale_case.id);
+    settled(&client).await;
+    wait_until("both cases show", 5, || {
+        fresh.data.get_untracked().is_some() && stale.data.get_untracked().is_some()
+    })
+    .await;
+    let (fresh_key, stale_key) = (QueryKey::case(fresh_case.id), QueryKey::case(stale_case.id));
+    assert_eq!(requests_for(&client, &fresh_key), vec![RequestOutcome::Ok]);
+    assert_eq!(requests_for(&client, &stale_key), vec![RequestOutcome::Ok]);
+
+    // Nothing refetches on its own when data turns stale: only a reason to look again does.
+    sleep(300).await;
+    assert!(!stale.is_fetching.get_untracked());
+    assert_eq!(requests_for(&client, &stale_key).len(), 1);
+
+    // Back to the window: the stale case revalidates at once; the fresh one is left alone.
+    window_event("focus");
+    assert!(stale.is_fetching.get_untracked(), "no refetch on focus");
+    assert!(
+        !fresh.is_fetching.get_untracked(),
+        "a fresh query refetched"
+    );
+    wait_until("the focus refetch answers", 5, || {
+        requests_for(&client, &stale_key).len() == 2
+    })
+    .await;
+    assert_eq!(
+        requests_for(&client, &stale_key),
+        vec![RequestOutcome::Ok, RequestOutcome::NotModified]
+    );
+
+    // The tab becomes visible again: the same.
+    sleep(300).await;
+    let doc = document();
+    assert_eq!(doc.visibility_state(), web_sys::VisibilityState::Visible);
+    dispatch(doc.as_ref(), "visibilitychange");
+    assert!(
+        stale.is_fetching.get_untracked(),
+        "no refetch on visibility"
+    );
+    wait_until("the visibility refetch answers", 5, || {
+        requests_for(&client, &stale_key).len() == 3
+    })
+    .await;
+    sleep(200).await;
+    assert_eq!(
+        requests_for(&client, &fresh_key),
+        vec![RequestOutcome::Ok],
+        "the fresh case was fetched again"
+    );
+    assert_eq!(stale.data.get_untracked(), Some(stale_case));
+    assert_eq!(fresh.data.get_untracked(), Some(fresh_case));
+}
+
+#[wasm_bindgen_test]
+async fn stale_queries_refetch_when_the_network_returns_and_show_the_new_value() {
+    let fresh_case = create("Fresh at reconnect").await;
+    let stale_case = create("Stale at reconnect").await;
+    let (_app, (client, app)) = mount_client(&unique_namespace("reconnect"));
+    let (_fresh_scope, fresh) = case_view(&app, fresh_case.id);
+    client.set_default_options(QueryOptions::DEFAULT.with_stale_time(DurationMs(200)));
+    let (_stale_scope, stale) = case_view(&app, stale_case.id);
+    settled(&client).await;
+    wait_until("both cases show", 5, || {
+        fresh.data.get_untracked().is_some() && stale.data.get_untracked().is_some()
+    })
+    .await;
+
+    // Offline (the socket closes, so no change event arrives), both change elsewhere.
+    window_event("offline");
+    assert_eq!(client.live_status().get_untracked(), LiveStatus::Offline);
+    let stale_changed = retitle(&stale_case, "Changed while this tab was offline").await;
+    let fresh_changed = retitle(&fresh_case, "Also changed while offline").await;
+    sleep(300).await;
+    assert_eq!(stale.data.get_untracked(), Some(stale_case.clone()));
+    assert!(!stale.is_fetching.get_untracked());
+
+    // Online: the stale query refetches in the same turn, before the socket can even reopen
+    // and resync; the fresh one waits for that resync.
+    window_event("online");
+    assert!(stale.is_fetching.get_untracked(), "no refetch on reconnect");
+    assert!(
+        !fresh.is_fetching.get_untracked(),
+        "a fresh query refetched"
+    );
+    wait_until("the stale case shows the server's new value", 3, || {
+        stale.data.get_untracked().as_ref() == Some(&stale_changed)
+    })
+    .await;
+    // And the socket's resync catches up the fresh one, which may have missed an event.
+    wait_until("the fresh case catches up through the resync", 3, || {
+        fresh.data.get_untracked().as_ref() == Some(&fresh_changed)
+    })
+    .await;
+    assert_eq!(client.live_status().get_untracked(), LiveStatus::Live);
+    let stale_key = QueryKey::case(stale_case.id);
+    assert_eq!(
+        requests_for(&client, &stale_key).first(),
+        Some(&RequestOutcome::Ok)
+    );
+    assert!(requests_for(&client, &stale_key).len() >= 2);
+}
+
+#[wasm_bindgen_test]
+async fn leaving_before_the_answer_aborts_the_request_and_a_quick_return_reuses_it() {
+    let kept = create("Left and re-entered").await;
+    let left = create("Left for good").await;
+    let (_app, (client, app)) = mount_client(&unique_namespace("abort"));
+    settled(&client).await;
+    let fetches = FetchLog::install();
+    set_chaos(r#"{"latency_ms":[1500,1500]}"#).await;
+
+    // A view goes and another takes its place in the same turn (a route re-rendering):
+    // the request in flight is adopted, not sent again.
+    let (first, _) = case_view(&app, kept.id);
+    first.unmount();
+    let (_again, view) = case_view(&app, kept.id);
+
+    // A view that goes for good: its request is aborted.
+    let (gone, _) = case_view(&app, left.id);
+    sleep(100).await;
+    assert_eq!(fetches.requests(&left.id.to_string()).len(), 1, "sent");
+    gone.unmount();
+
+    wait_until("the re-entered view shows the case", 5, || {
+        view.data.get_untracked().is_some()
+    })
+    .await;
+    // The left case's answer would have come with the other one; give it time to show up.
+    sleep(300).await;
+    clear_chaos().await;
+    assert_eq!(view.data.get_untracked(), Some(kept.clone()));
+
+    let kept_requests = fetches.requests(&kept.id.to_string());
+    assert_eq!(kept_requests.len(), 1, "{kept_requests:?}");
+    assert_eq!(kept_requests[0].status, Some(200));
+    assert!(!kept_requests[0].aborted);
+    assert_eq!(
+        requests_for(&client, &QueryKey::case(kept.id)),
+        vec![RequestOutcome::Ok]
+    );
+
+    let left_requests = fetches.requests(&left.id.to_string());
+    assert_eq!(left_requests.len(), 1, "{left_requests:?}");
+    assert!(left_requests[0].aborted, "{left_requests:?}");
+    assert_eq!(left_requests[0].outcome, "AbortError", "{left_requests:?}");
+    // Nothing late: no answer recorded, no data cached for it.
+    assert!(requests_for(&client, &QueryKey::case(left.id)).is_empty());
+    assert_eq!(client.view_case(left.id), None);
+}
+
+#[wasm_bindgen_test]
+async fn a_429_holds_every_query_back_for_retry_after_then_they_proceed() {
+    let first = create("Rate limited").await;
+    let second = create("Held back by the budget").await;
+    let (_app, (client, app)) = mount_client(&unique_namespace("budget"));
+    settled(&client).await;
+    let fetches = FetchLog::install();
+    set_chaos(r#"{"status_429_rate":1,"retry_after_s":2}"#).await;
+
+    let (_first_scope, first_view) = case_view(&app, first.id);
+    wait_until("the 429 arrives", 5, || {
+        requests_for(&client, &QueryKey::case(first.id)).contains(&RequestOutcome::Failed)
+    })
+    .await;
+    clear_chaos().await;
+    // Another page opens right after: the server would answer it now, but the budget says
+    // Retry-After holds for every request, not only the refused one.
+    let (_second_scope, second_view) = case_view(&app, second.id);
+    assert!(second_view.is_fetching.get_untracked());
+    assert_eq!(first_view.error.get_untracked(), None, "a 429 is retried");
+
+    wait_until("both cases show", 6, || {
+        first_view.data.get_untracked().is_some() && second_view.data.get_untracked().is_some()
+    })
+    .await;
+    assert_eq!(first_view.data.get_untracked(), Some(first.clone()));
+    assert_eq!(second_view.data.get_untracked(), Some(second.clone()));
+
+    let all = fetches.requests("/cases/");
+    let refused = all
+        .iter()
+        .find(|seen| seen.status == Some(429))
+        .unwrap_or_else(|| panic!("no 429 seen: {all:?}"));
+    let limited_at = refused.answered_at.unwrap();
+    let later: Vec<f64> = all
+        .iter()
+        .filter(|seen| seen.sent_at >= limited_at)
+        .map(|seen| seen.sent_at - limited_at)
+        .collect();
+    assert_eq!(later.len(), 2, "one retry and the second page: {all:?}");
+    for gap in &later {
+        assert!(
+            *gap >= 1_990.0,
+            "a request went {gap} ms after the 429: {all:?}"
+        );
+        assert!(
+            *gap < 3_000.0,
+            "a request waited {gap} ms, long after Retry-After"
+        );
+    }
+    assert_eq!(
+        requests_for(&client, &QueryKey::case(first.id)),
+        vec![RequestOutcome::Failed, RequestOutcome::Ok]
+    );
+    assert_eq!(
+        requests_for(&client, &QueryKey::case(second.id)),
+        vec![RequestOutcome::Ok]
+    );
 }

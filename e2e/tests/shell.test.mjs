@@ -1,4 +1,5 @@
-// The built app served by the reference server opens, routes, and reports the network.
+// The built app served by the reference server opens, routes, reports the network, and
+// opens with no network at all once its service worker has cached the shell.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launchBrowser, watchedPage, screenshot } from "../lib/harness.mjs";
@@ -54,4 +55,35 @@ test("the indicator follows the browser going offline and back", async () => {
   await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.online === "true");
   assert.deepEqual(page.panics, []);
   await context.close();
+});
+
+test("once the service worker controls the page, the app and its deep links open offline", async () => {
+  // A server of its own, stopped below: with it gone as well as the network, nothing but the
+  // service worker can answer (offline emulation's reach into a worker's own fetches has
+  // varied across Chromium versions).
+  const own = await startServer();
+  const context = await browser.newContext();
+  try {
+    const page = await watchedPage(context);
+    await page.goto(own.url + "/");
+    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
+
+    await context.setOffline(true);
+    await own.stop();
+    await page.reload();
+    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor({ timeout: 10_000 });
+    const indicator = page.getByTestId("sync-status");
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.online === "false");
+    assert.equal(await indicator.getAttribute("data-online"), "false");
+
+    await page.goto(own.url + "/cases/new");
+    await page.getByRole("heading", { name: "New case", level: 1 }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByTestId("sync-status").getAttribute("data-online"), "false");
+    await screenshot(page, "shell-offline-new-case");
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    await own.stop();
+  }
 });

@@ -145,8 +145,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                     config.chaos_latency_ms.max_ms,
                 ],
                 drop_rate: config.chaos_drop_rate,
-                corrupt: None,
-                corrupt_rate: 0.0,
+                ..ChaosSettings::off()
             },
         )),
         rate_limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)

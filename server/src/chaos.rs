@@ -7,7 +7,10 @@
 //!   included) and then the connection is closed without an answer;
 //! - `corrupt` (our extension, for the app's hostile-input tests) with `corrupt_rate`
 //!   (default 1): that fraction of successful `GET` answers is replaced by garbage of the
-//!   named kind ([`CorruptKind`]).
+//!   named kind ([`CorruptKind`]);
+//! - `status_429_rate` with `retry_after_s` (our extension, for the client's request budget):
+//!   that fraction is answered 429 `rate_limited` with `Retry-After: retry_after_s` before
+//!   touching data, as the real rate limiter answers (which tests run switched off).
 //!
 //! Settings come from the start-up flags and, with `--allow-chaos`, from `GET`/`PUT`/
 //! `DELETE /__chaos`; without that flag those answer 404.
@@ -57,7 +60,14 @@ pub(crate) struct ChaosSettings {
     pub(crate) drop_rate: f64,
     pub(crate) corrupt: Option<CorruptKind>,
     pub(crate) corrupt_rate: f64,
+    pub(crate) status_429_rate: f64,
+    /// The `Retry-After` of an injected 429, in whole seconds.
+    pub(crate) retry_after_s: u64,
 }
+
+/// The longest `Retry-After` an injected 429 may name: an hour, as for `latency_ms`'s bound,
+/// only so that a typo cannot silence a client for days.
+const MAX_RETRY_AFTER_S: u64 = 3_600;
 
 impl ChaosSettings {
     pub(crate) fn off() -> Self {
@@ -67,6 +77,8 @@ impl ChaosSettings {
             drop_rate: 0.0,
             corrupt: None,
             corrupt_rate: 0.0,
+            status_429_rate: 0.0,
+            retry_after_s: 1,
         }
     }
 }
@@ -81,6 +93,8 @@ struct ChaosUpdate {
     #[serde(default, deserialize_with = "present_or_null")]
     corrupt: Option<Option<CorruptKind>>,
     corrupt_rate: Option<f64>,
+    status_429_rate: Option<f64>,
+    retry_after_s: Option<u64>,
 }
 
 fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -111,6 +125,21 @@ impl ChaosUpdate {
             next.corrupt_rate = if corrupt.is_some() { 1.0 } else { 0.0 };
         }
         rate("corrupt_rate", self.corrupt_rate, &mut next.corrupt_rate);
+        rate(
+            "status_429_rate",
+            self.status_429_rate,
+            &mut next.status_429_rate,
+        );
+        if let Some(seconds) = self.retry_after_s {
+            if seconds <= MAX_RETRY_AFTER_S {
+                next.retry_after_s = seconds;
+            } else {
+                errors.insert(
+                    "retry_after_s",
+                    format!("`{seconds}` is more than {MAX_RETRY_AFTER_S} seconds."),
+                );
+            }
+        }
         if let Some([min, max]) = self.latency_ms {
             match LatencyRange::new(min, max) {
                 Ok(_) => next.latency_ms = [min, max],
@@ -185,6 +214,12 @@ pub(crate) async fn inject(
     }
     let chaos = &state.chaos;
     let settings = chaos.settings();
+    if chaos.happens(settings.status_429_rate) {
+        return ApiError::RateLimited {
+            retry_after_secs: settings.retry_after_s,
+        }
+        .into_response();
+    }
     if chaos.happens(settings.fail_rate) {
         return ApiError::Unavailable("Injected failure (chaos): nothing was changed.".into())
             .into_response();
@@ -391,6 +426,15 @@ mod tests {
         assert!(errors.get("drop_rate").is_some() && errors.get("latency_ms").is_some());
         assert!(serde_json::from_str::<ChaosUpdate>(r#"{"corrupt":"gremlins"}"#).is_err());
         assert!(serde_json::from_str::<ChaosUpdate>(r#"{"fail":1}"#).is_err());
+
+        let update: ChaosUpdate =
+            serde_json::from_str(r#"{"status_429_rate":1,"retry_after_s":2}"#).unwrap();
+        let limited = update.apply_to(&off).unwrap();
+        assert_eq!((limited.status_429_rate, limited.retry_after_s), (1.0, 2));
+        let bad: ChaosUpdate =
+            serde_json::from_str(r#"{"status_429_rate":-0.5,"retry_after_s":86400}"#).unwrap();
+        let errors = bad.apply_to(&off).unwrap_err();
+        assert!(errors.get("status_429_rate").is_some() && errors.get("retry_after_s").is_some());
     }
 
     #[test]

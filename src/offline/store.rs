@@ -261,7 +261,9 @@ async fn write_batch(
         }
     }
     drop(store);
-    tx.commit().await.map_err(|e| failed(&e))
+    crate::platform::idb::commit(tx)
+        .await
+        .map_err(|e| failed(&e))
 }
 
 fn open_error(error: &indexed_db_futures::error::OpenDbError) -> StorageError {

@@ -14,7 +14,7 @@ use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
     DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
-    RequestBudget, ServerAnswer,
+    QueryOptions, RequestBudget, ServerAnswer,
 };
 use casedesk_model::{Case, CaseListQuery};
 use gloo_timers::callback::Timeout;
@@ -600,6 +600,13 @@ impl QueryClient {
         self.dispatch(CacheEvent::Prefetch {
             key: QueryKey::case(id),
         });
+    }
+
+    /// The options views observe with from now on (stale time, GC time, retries, refetch on
+    /// focus and reconnect), as TanStack's `setDefaultOptions`: a query already on screen
+    /// keeps its options until a view observes it again.
+    pub fn set_default_options(&self, options: QueryOptions) {
+        self.with_inner(|inner| inner.cache.set_default_options(options));
     }
 
     /// Marks everything under `prefix` stale; what is on screen refetches.

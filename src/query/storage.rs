@@ -121,5 +121,5 @@ pub(crate) async fn write(db: &Database, writes: Writes) -> Result<(), String> {
         drop(store.delete(key).primitive().map_err(fail)?);
     }
     drop(store);
-    tx.commit().await.map_err(fail)
+    crate::platform::idb::commit(tx).await.map_err(fail)
 }

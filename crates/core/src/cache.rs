@@ -207,6 +207,13 @@ impl QueryCache {
         &self.config
     }
 
+    /// Replaces the options new entries get and views observe with (TanStack's
+    /// `setDefaultOptions`). Entries keep the options they were observed with until a view
+    /// observes them again.
+    pub fn set_default_options(&mut self, options: QueryOptions) {
+        self.config.defaults = options;
+    }
+
     pub fn get(&self, key: &QueryKey) -> Option<&QueryEntry> {
         self.entries.get(key)
     }

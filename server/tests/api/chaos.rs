@@ -43,7 +43,10 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
         .unwrap();
     assert_eq!(
         shown,
-        json!({"fail_rate": 0.0, "latency_ms": [0, 0], "drop_rate": 0.0, "corrupt": null, "corrupt_rate": 0.0})
+        json!({
+            "fail_rate": 0.0, "latency_ms": [0, 0], "drop_rate": 0.0, "corrupt": null,
+            "corrupt_rate": 0.0, "status_429_rate": 0.0, "retry_after_s": 1
+        })
     );
     let after = set_chaos(&server, json!({"fail_rate": 0.25, "latency_ms": [1, 3]})).await;
     assert_eq!(after["fail_rate"], 0.25);
@@ -106,6 +109,52 @@ async fn a_fail_rate_of_one_is_503_before_touching_data() {
     assert_eq!(response.status(), StatusCode::OK);
     set_chaos(&server, json!({"fail_rate": 0})).await;
     assert_eq!(server.list("").await["total"], 0);
+}
+
+#[tokio::test]
+async fn a_429_rate_of_one_is_rate_limited_with_retry_after_before_touching_data() {
+    let server = Server::start(&["--allow-chaos"]);
+    let after = set_chaos(&server, json!({"status_429_rate": 1, "retry_after_s": 2})).await;
+    assert_eq!(
+        (
+            after["status_429_rate"].clone(),
+            after["retry_after_s"].clone()
+        ),
+        (json!(1.0), json!(2))
+    );
+    let response = server
+        .post_json("/api/v1/cases", &new_case("Never stored"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["retry-after"], "2");
+    expect_error(response, 429, "rate_limited").await;
+    let response = server.get("/api/v1/cases").send().await.unwrap();
+    assert_eq!(response.headers()["retry-after"], "2");
+    expect_error(response, 429, "rate_limited").await;
+    // Only /api/v1: the root health still answers.
+    let response = client().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    for bad in [
+        json!({"status_429_rate": 2}),
+        json!({"retry_after_s": 86_400}),
+        json!({"retry_after_s": -1}),
+    ] {
+        let response = client()
+            .put(server.url("/__chaos"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 422, "validation_failed").await;
+    }
+    set_chaos(&server, json!({"status_429_rate": 0})).await;
+    assert_eq!(
+        server.list("").await["total"],
+        0,
+        "the refused create left nothing"
+    );
 }
 
 #[tokio::test]

@@ -435,6 +435,24 @@ fn reconnect_refetches_stale_observed_entries() {
     assert_eq!(keys, vec![a, b]);
 }
 
+#[test]
+fn new_default_options_apply_to_entries_made_from_then_on() {
+    let mut h = Harness::new();
+    let (before, after) = (key("before"), key("after"));
+    h.apply(CacheEvent::Prefetch {
+        key: before.clone(),
+    });
+    let short = QueryOptions::DEFAULT.with_stale_time(DurationMs(100));
+    h.cache.set_default_options(short);
+    assert_eq!(h.cache.config().defaults, short);
+    h.apply(CacheEvent::Prefetch { key: after.clone() });
+    assert_eq!(
+        h.entry(&before).options().stale_time,
+        QueryOptions::DEFAULT_STALE_TIME
+    );
+    assert_eq!(h.entry(&after).options().stale_time, DurationMs(100));
+}
+
 // ---- cancellation ----
 
 #[test]
