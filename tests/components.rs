@@ -4,6 +4,8 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod support;
+
 use casedesk::components::badges::{PriorityBadge, StatusBadge, SyncBadge};
 use casedesk::components::case_form::{parse_tags, CaseForm};
 use casedesk::components::charts::bar_chart::{Bar, BarChart};
@@ -15,130 +17,30 @@ use casedesk::components::metric_card::{format_hours, MeanTimeToResolveCard, Met
 use casedesk_core::merge::{CaseField, FieldConflict, FieldValue, Side};
 use casedesk_core::SyncState;
 use casedesk_model::{CaseStatus, DayCount, FieldErrors, NewCase, Priority, Timestamp};
-use js_sys::{Array, Function, Object, Reflect};
-use leptos::mount::mount_to;
 use leptos::prelude::*;
-use leptos::task::tick;
+use support::dom::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// A component mounted into its own element; dropping it disposes the reactive owner and
-/// removes the element, so tests never see each other's DOM or listeners.
-struct Mounted {
-    host: Element,
-    owner: Owner,
-    handle: Option<Box<dyn std::any::Any>>,
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        self.handle.take();
-        self.owner.cleanup();
-        self.host.remove();
-    }
-}
-
-impl Mounted {
-    fn find(&self, selector: &str) -> Element {
-        self.host
-            .query_selector(selector)
-            .unwrap()
-            .unwrap_or_else(|| panic!("nothing matches {selector}"))
-    }
-
-    fn find_all(&self, selector: &str) -> Vec<Element> {
-        let list = self.host.query_selector_all(selector).unwrap();
-        (0..list.length())
-            .map(|i| list.item(i).unwrap().unchecked_into())
-            .collect()
-    }
-
-    fn exists(&self, selector: &str) -> bool {
-        self.host.query_selector(selector).unwrap().is_some()
-    }
-
-    fn text(&self, selector: &str) -> String {
-        self.find(selector).text_content().unwrap_or_default()
-    }
-
-    /// The button whose text is `name`.
-    fn button(&self, name: &str) -> HtmlElement {
-        self.find_all("button")
-            .into_iter()
-            .find(|b| b.text_content().unwrap_or_default().trim() == name)
-            .unwrap_or_else(|| panic!("no button named {name}"))
-            .unchecked_into()
-    }
-}
-
-/// The app's stylesheet, so sizes and visibility in these tests are the real ones.
-fn use_app_stylesheet(document: &web_sys::Document) {
-    if document.get_element_by_id("app-css").is_none() {
-        let style = document.create_element("style").unwrap();
-        style.set_id("app-css");
-        style.set_text_content(Some(include_str!("../style/main.css")));
-        document.head().unwrap().append_child(&style).unwrap();
-    }
-}
-
+/// Mounts `view` at a realistic width (so charts measure something like a card on a laptop),
+/// with the app's stylesheet, and lets it render.
 async fn mount<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> Mounted {
-    let document = web_sys::window().unwrap().document().unwrap();
-    use_app_stylesheet(&document);
-    let host = document.create_element("div").unwrap();
-    // A realistic width, so charts measure something like a card on a laptop.
-    host.set_attribute("style", "width: 640px").unwrap();
-    document.body().unwrap().append_child(&host).unwrap();
-    let owner = Owner::new();
-    let handle = owner.with(|| mount_to(host.clone().unchecked_into::<HtmlElement>(), view));
-    tick().await;
+    use_app_stylesheet();
+    let mounted = mount_view(Some("width: 640px"), view);
     settle().await;
-    Mounted {
-        host,
-        owner,
-        handle: Some(Box::new(handle)),
-    }
-}
-
-/// Lets effects and the DOM catch up.
-async fn settle() {
-    tick().await;
-    gloo_timers::future::TimeoutFuture::new(0).await;
-    tick().await;
-}
-
-/// Dispatches a DOM event of `kind` (bubbling, like a real one) with extra `fields`.
-fn fire(target: &Element, constructor: &str, kind: &str, fields: &[(&str, JsValue)]) {
-    let window = web_sys::window().unwrap();
-    let ctor: Function = Reflect::get(&window, &JsValue::from_str(constructor))
-        .unwrap()
-        .unchecked_into();
-    let init = Object::new();
-    Reflect::set(&init, &"bubbles".into(), &JsValue::TRUE).unwrap();
-    for (name, value) in fields {
-        Reflect::set(&init, &JsValue::from_str(name), value).unwrap();
-    }
-    let event = Reflect::construct(&ctor, &Array::of2(&JsValue::from_str(kind), &init)).unwrap();
-    target
-        .dispatch_event(event.unchecked_ref::<web_sys::Event>())
-        .unwrap();
+    mounted
 }
 
 fn press(target: &Element, key: &str) {
-    fire(
+    fire_with(
         target,
         "KeyboardEvent",
         "keydown",
         &[("key", JsValue::from_str(key))],
     );
-}
-
-/// Types `text` into an input or textarea as a person would (value, then an `input` event).
-fn type_into(target: &Element, text: &str) {
-    Reflect::set(target, &"value".into(), &JsValue::from_str(text)).unwrap();
-    fire(target, "Event", "input", &[]);
 }
 
 fn focus(target: &Element) {
@@ -190,20 +92,20 @@ async fn bar_chart_summarises_its_numbers_in_the_aria_label() {
     );
     // Each value is written above its bar, each label under it.
     let values: Vec<String> = app
-        .find_all(".chart-value")
+        .all(".chart-value")
         .iter()
         .map(|t| t.text_content().unwrap())
         .collect();
     assert_eq!(values, ["12", "5", "30", "80"]);
     let labels: Vec<String> = app
-        .find_all(".chart-axis-label")
+        .all(".chart-axis-label")
         .iter()
         .map(|t| t.text_content().unwrap())
         .collect();
     assert_eq!(labels, ["Open", "In progress", "Resolved", "Closed"]);
     // The tallest bar is the largest value.
     let height = |i: usize| {
-        app.find_all(".chart-bar-rect")[i]
+        app.all(".chart-bar-rect")[i]
             .get_attribute("height")
             .unwrap()
             .parse::<f64>()
@@ -211,7 +113,7 @@ async fn bar_chart_summarises_its_numbers_in_the_aria_label() {
     };
     assert!(height(3) > height(2) && height(2) > height(0) && height(0) > height(1));
     // Screen readers that browse tables get the same numbers.
-    let rows = app.find_all("table.chart-data tbody tr");
+    let rows = app.all("table.chart-data tbody tr");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[1].text_content().unwrap(), "In progress5");
     assert_eq!(app.text(".chart-readout"), "Total: 127 cases");
@@ -223,11 +125,11 @@ async fn bar_chart_reads_out_a_bar_on_focus_and_on_hover() {
         view! { <BarChart title="Cases by status" bars=Some(status_bars(12, 5, 30, 80)) /> }
     })
     .await;
-    let bars = app.find_all(".chart-bar");
+    let bars = app.all(".chart-bar");
     assert!(bars
         .iter()
         .all(|b| b.get_attribute("tabindex").as_deref() == Some("0")));
-    assert!(app.find_all(".chart-bar title")[0]
+    assert!(app.all(".chart-bar title")[0]
         .text_content()
         .unwrap()
         .contains("Open: 12"));
@@ -237,10 +139,10 @@ async fn bar_chart_reads_out_a_bar_on_focus_and_on_hover() {
     assert_eq!(app.text(".chart-readout"), "Open: 12 cases (9 %)");
     assert!(bars[0].class_list().contains("active"));
 
-    fire(&bars[2], "MouseEvent", "mouseenter", &[]);
+    fire_with(&bars[2], "MouseEvent", "mouseenter", &[]);
     settle().await;
     assert_eq!(app.text(".chart-readout"), "Resolved: 30 cases (24 %)");
-    fire(&bars[2], "MouseEvent", "mouseleave", &[]);
+    fire_with(&bars[2], "MouseEvent", "mouseleave", &[]);
     settle().await;
     assert_eq!(app.text(".chart-readout"), "Total: 127 cases");
 }
@@ -302,8 +204,8 @@ async fn day_series_summarises_and_reads_days_with_the_keyboard() {
         label,
         format!("Opened and resolved per day, {first} to {last}: 7 opened, 5 resolved; most opened on {third} (4)")
     );
-    assert_eq!(app.find_all(".series-line").len(), 2);
-    assert_eq!(app.find_all(".chart-hit title").len(), 4);
+    assert_eq!(app.all(".series-line").len(), 2);
+    assert_eq!(app.all(".chart-hit title").len(), 4);
 
     let plot = app.find(".chart-focus");
     assert_eq!(plot.get_attribute("tabindex").as_deref(), Some("0"));
@@ -326,7 +228,7 @@ async fn day_series_summarises_and_reads_days_with_the_keyboard() {
         app.text(".chart-readout"),
         format!("{first}: 1 case opened, 0 resolved")
     );
-    assert_eq!(app.find_all("table.chart-data tbody tr").len(), 4);
+    assert_eq!(app.all("table.chart-data tbody tr").len(), 4);
 }
 
 #[wasm_bindgen_test]
@@ -433,7 +335,7 @@ async fn case_form_shows_each_error_next_to_its_field_and_focuses_the_first() {
     .await;
     for label in ["Title", "Description", "Priority", "Assignee", "Tags"] {
         let label_el = app
-            .find_all("label")
+            .all("label")
             .into_iter()
             .find(|l| l.text_content().unwrap() == label)
             .unwrap_or_else(|| panic!("no label {label}"));
@@ -450,7 +352,7 @@ async fn case_form_shows_each_error_next_to_its_field_and_focuses_the_first() {
     );
     assert!(!app.exists(".field-error"));
 
-    app.button("Create case").click();
+    app.button("Create case").unwrap().click();
     settle().await;
     assert!(submitted.get_untracked().is_empty());
     assert_eq!(title.get_attribute("aria-invalid").as_deref(), Some("true"));
@@ -491,10 +393,10 @@ async fn case_form_shows_each_error_next_to_its_field_and_focuses_the_first() {
     type_into(&app.find("#case-assignee"), " dana ");
     let priority: web_sys::HtmlSelectElement = app.find("#case-priority").unchecked_into();
     priority.set_value("high");
-    fire(&priority, "Event", "change", &[]);
+    fire_with(&priority, "Event", "change", &[]);
     settle().await;
     assert!(!app.exists(".field-error"));
-    app.button("Create case").click();
+    app.button("Create case").unwrap().click();
     settle().await;
     let sent = submitted.get_untracked();
     assert_eq!(sent.len(), 1);
@@ -627,8 +529,8 @@ async fn conflict_panel_shows_both_versions_and_reports_the_choice() {
     assert!(!app.exists("img"));
     assert!(app.text(".conflict-panel").contains("Priority"));
 
-    app.button("Keep mine").click();
-    app.button("Use theirs").click();
+    app.button("Keep mine").unwrap().click();
+    app.button("Use theirs").unwrap().click();
     settle().await;
     assert_eq!(chosen.get_untracked(), vec![Side::Mine, Side::Theirs]);
 }
@@ -639,6 +541,6 @@ async fn conflict_panel_buttons_wait_while_busy() {
         view! { <ConflictPanel conflicts=conflicts() on_choose=|_| {} busy=true /> }
     })
     .await;
-    let keep: web_sys::HtmlButtonElement = app.button("Keep mine").unchecked_into();
+    let keep: web_sys::HtmlButtonElement = app.button("Keep mine").unwrap().unchecked_into();
     assert!(keep.disabled());
 }

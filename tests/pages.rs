@@ -12,89 +12,25 @@ use casedesk::api::Fetched;
 use casedesk::app::AppConfig;
 use casedesk::App;
 use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, NewNote, Priority};
-use js_sys::{Array, Function, Object, Reflect};
-use leptos::mount::mount_to;
+use js_sys::Reflect;
 use leptos::prelude::*;
 use leptos::task::tick;
 use support::api;
+use support::dom::*;
 use uuid::Uuid;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// The whole app mounted into its own element, with its own storage. Dropping it disposes
-/// the reactive owner (the router's listeners, the queue, the socket) and the element.
-struct MountedApp {
-    host: Element,
-}
-
-/// A mounted app's owner, element and mount handle.
-type Mount = (Owner, Element, Box<dyn std::any::Any>);
-
-thread_local! {
-    // A failed test never drops its app (a wasm panic does not unwind), and that app's router
-    // would go on handling the next test's clicks and history: every mount is recorded here
-    // and whatever a failed test left is disposed before the next mount.
-    static MOUNTED: std::cell::RefCell<Vec<Mount>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn dispose(host: Option<&Element>) {
-    let gone: Vec<Mount> = MOUNTED.with(|m| {
-        let mut mounted = m.borrow_mut();
-        let (gone, kept) = mounted
-            .drain(..)
-            .partition(|(_, h, _)| host.is_none_or(|host| h == host));
-        *mounted = kept;
-        gone
-    });
-    for (owner, host, handle) in gone {
-        drop(handle);
-        owner.cleanup();
-        host.remove();
-    }
-}
-
-impl Drop for MountedApp {
-    fn drop(&mut self) {
-        dispose(Some(&self.host));
-    }
-}
-
-fn window() -> web_sys::Window {
-    web_sys::window().unwrap()
-}
-
-async fn mount_app_at(path: &str) -> MountedApp {
-    dispose(None);
-    window()
-        .history()
-        .unwrap()
-        .replace_state_with_url(&JsValue::NULL, "", Some(path))
-        .unwrap();
-    let document = window().document().unwrap();
-    if document.get_element_by_id("app-css").is_none() {
-        let style = document.create_element("style").unwrap();
-        style.set_id("app-css");
-        style.set_text_content(Some(include_str!("../style/main.css")));
-        document.head().unwrap().append_child(&style).unwrap();
-    }
-    let host = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&host).unwrap();
+/// Puts the browser at `path` and mounts the whole app there with storage of its own.
+async fn mount_app_at(path: &str) -> Mounted {
     let config = AppConfig {
         api: api(),
         storage_namespace: format!("pages-{}", Uuid::new_v4()),
     };
-    let owner = Owner::new();
-    let handle = owner.with(|| {
-        mount_to(host.clone().unchecked_into::<HtmlElement>(), move || {
-            view! { <App config=config /> }
-        })
-    });
-    MOUNTED.with(|m| m.borrow_mut().push((owner, host.clone(), Box::new(handle))));
-    tick().await;
-    MountedApp { host }
+    support::dom::mount_app_at(path, move || view! { <App config=config /> }).await
 }
 
 /// Waits until `condition` holds; on timeout, fails with what the page shows, to see why.
@@ -123,56 +59,9 @@ async fn wait_until(what: &str, seconds: u32, mut condition: impl FnMut() -> boo
     panic!("timed out after {seconds} s waiting until {what}\nat {path}{search}\nalerts: {alerts}\nmain: {shown}");
 }
 
-impl MountedApp {
-    fn query(&self, selector: &str) -> Option<Element> {
-        self.host.query_selector(selector).unwrap()
-    }
-
-    fn find(&self, selector: &str) -> Element {
-        self.query(selector)
-            .unwrap_or_else(|| panic!("nothing matches {selector}"))
-    }
-
-    fn all(&self, selector: &str) -> Vec<Element> {
-        let list = self.host.query_selector_all(selector).unwrap();
-        (0..list.length())
-            .map(|i| list.item(i).unwrap().unchecked_into())
-            .collect()
-    }
-
-    fn text(&self, selector: &str) -> String {
-        self.query(selector)
-            .and_then(|e| e.text_content())
-            .unwrap_or_default()
-    }
-
+impl Mounted {
     fn heading(&self) -> String {
         self.text("main h1")
-    }
-
-    /// The control a `<label>` with exactly this text names.
-    fn labelled(&self, label: &str) -> Element {
-        let label_el = self
-            .all("label")
-            .into_iter()
-            .find(|l| l.text_content().unwrap_or_default().trim() == label)
-            .unwrap_or_else(|| panic!("no label {label}"));
-        let id = label_el.get_attribute("for").unwrap();
-        self.find(&format!("#{id}"))
-    }
-
-    fn button(&self, name: &str) -> Option<HtmlElement> {
-        self.all("button")
-            .into_iter()
-            .find(|b| b.text_content().unwrap_or_default().trim() == name)
-            .map(JsCast::unchecked_into)
-    }
-
-    fn link(&self, name: &str) -> Option<HtmlElement> {
-        self.all("a")
-            .into_iter()
-            .find(|b| b.text_content().unwrap_or_default().trim() == name)
-            .map(JsCast::unchecked_into)
     }
 
     fn rows(&self) -> Vec<Element> {
@@ -182,22 +71,6 @@ impl MountedApp {
     fn row(&self, id: Uuid) -> Option<Element> {
         self.query(&format!("[data-testid='case-row'][data-case-id='{id}']"))
     }
-}
-
-/// Dispatches a bubbling DOM event, as the browser does for a person's input.
-fn fire(target: &Element, kind: &str) {
-    let ctor: Function = Reflect::get(&window(), &"Event".into())
-        .unwrap()
-        .unchecked_into();
-    let init = Object::new();
-    Reflect::set(&init, &"bubbles".into(), &JsValue::TRUE).unwrap();
-    let event = Reflect::construct(&ctor, &Array::of2(&JsValue::from_str(kind), &init)).unwrap();
-    target.dispatch_event(event.unchecked_ref()).unwrap();
-}
-
-fn type_into(target: &Element, text: &str) {
-    Reflect::set(target, &"value".into(), &JsValue::from_str(text)).unwrap();
-    fire(target, "input");
 }
 
 fn choose(select: &Element, value: &str) {

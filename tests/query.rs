@@ -22,34 +22,16 @@ use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priori
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
-use leptos::mount::mount_to;
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
+use support::dom::*;
 use support::{api, clear_chaos, set_chaos, wait_until};
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::HtmlElement;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// A query client (and whatever the test builds with it) mounted under its own owner.
-/// Dropping it cleans the owner up (unobserving, closing the socket, writing the cache)
-/// and removes the element.
-struct Mounted {
-    host: web_sys::Element,
-    owner: Owner,
-    handle: Option<Box<dyn std::any::Any>>,
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        self.handle.take();
-        self.owner.cleanup();
-        self.host.remove();
-    }
-}
 
 fn config(namespace: &str) -> AppConfig {
     AppConfig {
@@ -63,33 +45,21 @@ fn unique_namespace(test: &str) -> String {
 }
 
 /// Mounts a client for `namespace` and runs `build` inside it (to call hooks); returns what
-/// `build` returned.
+/// `build` returned. Dropping the mount cleans its owner up (unobserving, closing the socket,
+/// writing the cache).
 fn mount<R: 'static>(
     namespace: &str,
     build: impl FnOnce(QueryClient) -> R + 'static,
 ) -> (Mounted, R) {
-    let document = web_sys::window().unwrap().document().unwrap();
-    let host = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&host).unwrap();
-    let owner = Owner::new();
     let config = config(namespace);
     let out: Rc<RefCell<Option<R>>> = Rc::new(RefCell::new(None));
     let slot = out.clone();
-    let handle = owner.with(|| {
-        mount_to(host.clone().unchecked_into::<HtmlElement>(), move || {
-            let client = provide_query_client(&config);
-            *slot.borrow_mut() = Some(build(client));
-        })
+    let mounted = mount_view(None, move || {
+        let client = provide_query_client(&config);
+        *slot.borrow_mut() = Some(build(client));
     });
     let result = out.borrow_mut().take().unwrap();
-    (
-        Mounted {
-            host,
-            owner,
-            handle: Some(Box::new(handle)),
-        },
-        result,
-    )
+    (mounted, result)
 }
 
 fn new_case(title: &str) -> NewCase {
@@ -762,10 +732,6 @@ fn dispatch(target: &web_sys::EventTarget, name: &str) {
 
 fn window_event(name: &str) {
     dispatch(web_sys::window().unwrap().as_ref(), name);
-}
-
-fn document() -> web_sys::Document {
-    web_sys::window().unwrap().document().unwrap()
 }
 
 async fn retitle(case: &Case, title: &str) -> Case {

@@ -2,58 +2,21 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod support;
+
 use casedesk::App;
-use leptos::mount::mount_to;
 use leptos::prelude::*;
 use leptos::task::tick;
+use support::dom::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// The whole app mounted into its own element. Dropping it disposes the app's reactive
-/// owner explicitly (running the router's cleanups, which remove its window listeners) and
-/// removes the element, so one test's app never handles another test's clicks.
-struct MountedApp {
-    host: Element,
-    owner: Owner,
-    handle: Option<Box<dyn std::any::Any>>,
-}
-
-impl Drop for MountedApp {
-    fn drop(&mut self) {
-        self.handle.take();
-        self.owner.cleanup();
-        self.host.remove();
-    }
-}
-
-/// Puts the browser at `path`, mounts the whole app into a fresh element and waits for it to
-/// render.
-async fn mount_app_at(path: &str) -> MountedApp {
-    let window = web_sys::window().unwrap();
-    window
-        .history()
-        .unwrap()
-        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(path))
-        .unwrap();
-    let document = window.document().unwrap();
-    let host = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&host).unwrap();
-    let owner = Owner::new();
-    let handle = owner.with(|| {
-        mount_to(
-            host.clone().unchecked_into::<HtmlElement>(),
-            || view! { <App /> },
-        )
-    });
-    tick().await;
-    MountedApp {
-        host,
-        owner,
-        handle: Some(Box::new(handle)),
-    }
+/// Puts the browser at `path` and mounts the whole app (its default configuration) there.
+async fn mount_app_at(path: &str) -> Mounted {
+    support::dom::mount_app_at(path, || view! { <App /> }).await
 }
 
 /// Waits until `condition` holds, giving the router and the reactive system time to run;

@@ -1,9 +1,12 @@
-//! What browser tests share: where the reference server is, and waiting for the DOM.
+//! What browser tests share: where the reference server is, waiting for the DOM, and (in
+//! [`dom`]) mounting views and acting on them.
 //!
 //! `scripts/lib/browser-tests` starts the test runner on port P and a fresh reference server
 //! on P+1 with CORS open to the runner's origin, so the API's address follows from the page's.
 
 #![allow(dead_code)]
+
+pub mod dom;
 
 use casedesk::api::ApiClient;
 
