@@ -115,6 +115,46 @@ pub fn FieldError(
     }
 }
 
+/// A one-line text control with its label, optional hint and error message, wired for
+/// assistive technology (`aria-invalid`, `aria-describedby`).
+#[component]
+fn TextField(
+    /// The field's name in the form and in the server's `fields`.
+    field: &'static str,
+    label: &'static str,
+    /// A line under the control saying what goes in it.
+    #[prop(optional)]
+    hint: Option<&'static str>,
+    #[prop(optional)] required: bool,
+    #[prop(into)] value: Signal<String>,
+    /// Receives what the person typed.
+    on_input: Callback<String>,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = control_id(field);
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input
+                id=id
+                name=field
+                type="text"
+                autocomplete="off"
+                required=required
+                aria-required=required.then_some("true")
+                aria-invalid=move || error.with(Option::is_some).to_string()
+                aria-describedby=move || {
+                    described_by(field, hint.is_some(), error.with(Option::is_some))
+                }
+                prop:value=move || value.get()
+                on:input=move |ev| on_input.run(event_target_value(&ev))
+            />
+            {hint.map(|text| view! { <p id=hint_id(field) class="field-hint">{text}</p> })}
+            <FieldError id=error_id(field) message=error />
+        </div>
+    }
+}
+
 fn focus_element(id: &str) {
     if let Some(element) = document()
         .get_element_by_id(id)
@@ -196,26 +236,18 @@ pub fn CaseForm(
 
     view! {
         <form class="card case-form" novalidate=true on:submit=submit>
-            <div class="field">
-                <label for="case-title">"Title"</label>
-                <input
-                    id="case-title"
-                    name="title"
-                    type="text"
-                    autocomplete="off"
-                    required=true
-                    aria-required="true"
-                    aria-invalid=move || invalid("title")
-                    aria-describedby=move || describe("title", true)
-                    prop:value=move || draft.with(|d| d.title.clone())
-                    on:input=move |ev| {
-                        draft.update(|d| d.title = event_target_value(&ev));
-                        touch("title");
-                    }
-                />
-                <p id=hint_id("title") class="field-hint">"A short summary, up to 200 characters."</p>
-                <FieldError id=error_id("title") message=Signal::derive(move || error_for("title")) />
-            </div>
+            <TextField
+                field="title"
+                label="Title"
+                hint="A short summary, up to 200 characters."
+                required=true
+                value=Signal::derive(move || draft.with(|d| d.title.clone()))
+                on_input=Callback::new(move |text| {
+                    draft.update(|d| d.title = text);
+                    touch("title");
+                })
+                error=Signal::derive(move || error_for("title"))
+            />
             <div class="field">
                 <label for="case-description">"Description"</label>
                 <textarea
@@ -255,43 +287,29 @@ pub fn CaseForm(
                     </select>
                     <FieldError id=error_id("priority") message=Signal::derive(move || error_for("priority")) />
                 </div>
-                <div class="field">
-                    <label for="case-assignee">"Assignee"</label>
-                    <input
-                        id="case-assignee"
-                        name="assignee"
-                        type="text"
-                        autocomplete="off"
-                        aria-invalid=move || invalid("assignee")
-                        aria-describedby=move || describe("assignee", true)
-                        prop:value=move || draft.with(|d| d.assignee.clone())
-                        on:input=move |ev| {
-                            draft.update(|d| d.assignee = event_target_value(&ev));
-                            touch("assignee");
-                        }
-                    />
-                    <p id=hint_id("assignee") class="field-hint">"Optional: who works on it."</p>
-                    <FieldError id=error_id("assignee") message=Signal::derive(move || error_for("assignee")) />
-                </div>
-            </div>
-            <div class="field">
-                <label for="case-tags">"Tags"</label>
-                <input
-                    id="case-tags"
-                    name="tags"
-                    type="text"
-                    autocomplete="off"
-                    aria-invalid=move || invalid("tags")
-                    aria-describedby=move || describe("tags", true)
-                    prop:value=move || draft.with(|d| d.tags.clone())
-                    on:input=move |ev| {
-                        draft.update(|d| d.tags = event_target_value(&ev));
-                        touch("tags");
-                    }
+                <TextField
+                    field="assignee"
+                    label="Assignee"
+                    hint="Optional: who works on it."
+                    value=Signal::derive(move || draft.with(|d| d.assignee.clone()))
+                    on_input=Callback::new(move |text| {
+                        draft.update(|d| d.assignee = text);
+                        touch("assignee");
+                    })
+                    error=Signal::derive(move || error_for("assignee"))
                 />
-                <p id=hint_id("tags") class="field-hint">"Separate tags with commas, e.g. hardware, floor 3."</p>
-                <FieldError id=error_id("tags") message=Signal::derive(move || error_for("tags")) />
             </div>
+            <TextField
+                field="tags"
+                label="Tags"
+                hint="Separate tags with commas, e.g. hardware, floor 3."
+                value=Signal::derive(move || draft.with(|d| d.tags.clone()))
+                on_input=Callback::new(move |text| {
+                    draft.update(|d| d.tags = text);
+                    touch("tags");
+                })
+                error=Signal::derive(move || error_for("tags"))
+            />
             <div class="form-actions">
                 <button type="submit" class="button primary" disabled=move || busy.get()>"Create case"</button>
                 <a class="button" href="/cases">"Cancel"</a>
