@@ -14,7 +14,7 @@ use casedesk::components::charts::sparkline::Sparkline;
 use casedesk::components::conflict_panel::ConflictPanel;
 use casedesk::components::local_time::{format_day, format_relative, LocalTime};
 use casedesk::components::metric_card::{format_hours, MeanTimeToResolveCard, MetricCard};
-use casedesk_core::merge::{CaseField, FieldConflict, FieldValue, Side};
+use casedesk_core::merge::{CaseField, ConflictChoice, FieldConflict, FieldValue, Side};
 use casedesk_core::SyncState;
 use casedesk_model::{CaseStatus, DayCount, FieldErrors, NewCase, Priority, Timestamp};
 use leptos::prelude::*;
@@ -476,13 +476,13 @@ fn conflicts() -> Vec<FieldConflict> {
 
 #[wasm_bindgen_test]
 async fn conflict_panel_shows_both_versions_and_reports_the_choice() {
-    let chosen = RwSignal::new(Vec::<Side>::new());
+    let chosen = RwSignal::new(Vec::<ConflictChoice>::new());
     let app = mount(move || {
         view! {
             <ConflictPanel
                 conflicts=conflicts()
                 merged=vec!["Priority".to_owned()]
-                on_choose=move |side| chosen.update(|c| c.push(side))
+                on_choose=move |choice| chosen.update(|c| c.push(choice))
             />
         }
     })
@@ -532,7 +532,59 @@ async fn conflict_panel_shows_both_versions_and_reports_the_choice() {
     app.button("Keep mine").unwrap().click();
     app.button("Use theirs").unwrap().click();
     settle().await;
-    assert_eq!(chosen.get_untracked(), vec![Side::Mine, Side::Theirs]);
+    assert_eq!(
+        chosen.get_untracked(),
+        vec![
+            ConflictChoice::All(Side::Mine),
+            ConflictChoice::All(Side::Theirs)
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn conflict_panel_lets_the_person_choose_per_field() {
+    let chosen = RwSignal::new(Vec::<ConflictChoice>::new());
+    let app = mount(move || {
+        view! {
+            <ConflictPanel conflicts=conflicts() on_choose=move |choice| chosen.update(|c| c.push(choice)) />
+        }
+    })
+    .await;
+    // Each field starts on the person's own version.
+    let radio = |label: &str| -> web_sys::HtmlInputElement {
+        app.find(&format!("input[type='radio'][aria-label='{label}']"))
+            .unchecked_into()
+    };
+    assert!(radio("Status: keep mine").checked());
+    assert!(radio("Title: keep mine").checked());
+    assert!(!radio("Title: use theirs").checked());
+
+    radio("Title: use theirs").click();
+    settle().await;
+    assert!(radio("Title: use theirs").checked());
+    assert!(!radio("Title: keep mine").checked());
+    assert!(
+        radio("Status: keep mine").checked(),
+        "other fields keep their choice"
+    );
+    app.button("Apply these choices").unwrap().click();
+    settle().await;
+    assert_eq!(
+        chosen.get_untracked(),
+        vec![ConflictChoice::PerField(vec![
+            (CaseField::Status, Side::Mine),
+            (CaseField::Title, Side::Theirs),
+        ])]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn conflict_panel_with_one_field_offers_only_the_two_buttons() {
+    let one = conflicts().into_iter().take(1).collect::<Vec<_>>();
+    let app = mount(move || view! { <ConflictPanel conflicts=one on_choose=|_| {} /> }).await;
+    assert!(!app.exists("input[type='radio']"));
+    assert!(app.button("Apply these choices").is_none());
+    assert!(app.button("Keep mine").is_some() && app.button("Use theirs").is_some());
 }
 
 #[wasm_bindgen_test]

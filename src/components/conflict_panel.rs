@@ -1,8 +1,9 @@
 //! The conflict panel: someone changed a case on the server while this person's edit waited.
 //! For each field both sides changed it shows what it was, their version and the server's,
-//! and offers "Keep mine" and "Use theirs".
+//! and offers "Keep mine" and "Use theirs" for all of them, or, when several fields clash, a
+//! choice per field applied with "Apply these choices".
 
-use casedesk_core::merge::{FieldConflict, Side};
+use casedesk_core::merge::{CaseField, ConflictChoice, FieldConflict, Side};
 use leptos::prelude::*;
 
 /// Both versions of every conflicting field, and the two ways out.
@@ -14,19 +15,66 @@ pub fn ConflictPanel(
     /// Names of the fields that merged on their own (shown as a reassurance), if any.
     #[prop(into, default = Signal::stored(Vec::new()))]
     merged: Signal<Vec<String>>,
-    /// Called with the side the person chose for every conflicting field.
+    /// Called with the person's choice: one side for every field, or one per field.
     #[prop(into)]
-    on_choose: Callback<Side>,
+    on_choose: Callback<ConflictChoice>,
     /// True while a choice is being applied: the buttons are disabled.
     #[prop(into, default = Signal::stored(false))]
     busy: Signal<bool>,
 ) -> impl IntoView {
+    // One choice per conflicting field, "mine" until the person picks otherwise: they made
+    // these edits on purpose, and the server's version is on screen next to each.
+    let per_field = RwSignal::new(Vec::<(CaseField, Side)>::new());
+    Effect::new(move |_| {
+        per_field.set(conflicts.with(|c| {
+            c.iter()
+                .map(|conflict| (conflict.field, Side::Mine))
+                .collect()
+        }));
+    });
+    let several = move || conflicts.with(|c| c.len() > 1);
+    let side_of = move |field: CaseField| {
+        per_field.with(|choices| {
+            choices
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or(Side::Mine, |(_, side)| *side)
+        })
+    };
+    let pick = move |field: CaseField, side: Side| {
+        per_field.update(|choices| {
+            if let Some(choice) = choices.iter_mut().find(|(f, _)| *f == field) {
+                choice.1 = side;
+            }
+        });
+    };
+    let choice_cell = move |field: CaseField| {
+        let label = field.label();
+        let group = format!("conflict-keep-{}", label.to_lowercase().replace(' ', "-"));
+        let option = move |side: Side, text: &'static str| {
+            view! {
+                <label class="conflict-option">
+                    <input
+                        type="radio"
+                        name=group.clone()
+                        aria-label=format!("{label}: {}", text.to_lowercase())
+                        prop:checked=move || side_of(field) == side
+                        on:change=move |_| pick(field, side)
+                    />
+                    {text}
+                </label>
+            }
+        };
+        view! { <td class="conflict-choice">{option(Side::Mine, "Keep mine")} {option(Side::Theirs, "Use theirs")}</td> }
+    };
     let rows = move || {
+        let several = several();
         conflicts
             .get()
             .into_iter()
             .map(|conflict| {
                 let field = conflict.field.label();
+                let choice = several.then(|| choice_cell(conflict.field));
                 view! {
                     <tr data-field=field>
                         <th scope="row">{field}</th>
@@ -39,6 +87,7 @@ pub fn ConflictPanel(
                         <td class="conflict-base">
                             <span class="conflict-value">{conflict.base.display()}</span>
                         </td>
+                        {choice}
                     </tr>
                 }
             })
@@ -60,6 +109,7 @@ pub fn ConflictPanel(
             <p>
                 "Someone else changed the same fields. Choose which version to keep; "
                 "the other one is discarded."
+                {move || several().then_some(" Pick per field below, or keep one side for all.")}
             </p>
             <div class="table-wrap">
                 <table class="conflict-table">
@@ -69,6 +119,7 @@ pub fn ConflictPanel(
                             <th scope="col">"Your version"</th>
                             <th scope="col">"Their version"</th>
                             <th scope="col">"Before"</th>
+                            {move || several().then(|| view! { <th scope="col">"Keep"</th> })}
                         </tr>
                     </thead>
                     <tbody>{rows}</tbody>
@@ -80,7 +131,7 @@ pub fn ConflictPanel(
                     type="button"
                     class="button primary"
                     disabled=move || busy.get()
-                    on:click=move |_| on_choose.run(Side::Mine)
+                    on:click=move |_| on_choose.run(ConflictChoice::All(Side::Mine))
                 >
                     "Keep mine"
                 </button>
@@ -88,10 +139,27 @@ pub fn ConflictPanel(
                     type="button"
                     class="button"
                     disabled=move || busy.get()
-                    on:click=move |_| on_choose.run(Side::Theirs)
+                    on:click=move |_| on_choose.run(ConflictChoice::All(Side::Theirs))
                 >
                     "Use theirs"
                 </button>
+                {move || {
+                    several()
+                        .then(|| {
+                            view! {
+                                <button
+                                    type="button"
+                                    class="button"
+                                    disabled=move || busy.get()
+                                    on:click=move |_| {
+                                        on_choose.run(ConflictChoice::PerField(per_field.get_untracked()))
+                                    }
+                                >
+                                    "Apply these choices"
+                                </button>
+                            }
+                        })
+                }}
             </div>
         </section>
     }

@@ -11,7 +11,7 @@ use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError, OfflineQueue};
 use crate::query::{use_case, use_notes, QueryView};
-use casedesk_core::merge::{CaseField, ConflictChoice, Side};
+use casedesk_core::merge::{CaseField, ConflictChoice};
 use casedesk_core::{ActionKind, ActionState, Failure, QueryStatus, QueuedAction};
 use casedesk_model::case::normalise_assignee;
 use casedesk_model::validate::{check_note_body, validate_patch};
@@ -354,9 +354,9 @@ fn CaseBody(
                 .filter(|f| f.is_in(&pending.auto_patch))
                 .map(|f| f.label().to_owned())
                 .collect();
-            let choose = move |side: Side| {
-                if let Err(error) = queue.resolve_conflict(action_id, ConflictChoice::All(side)) {
-                    alerts.error(format!("The choice could not be applied: {error:?}."));
+            let choose = move |choice: ConflictChoice| {
+                if let Err(error) = queue.resolve_conflict(action_id, choice) {
+                    alerts.error(format!("The choice could not be applied: {error}."));
                 }
             };
             view! { <ConflictPanel conflicts=pending.conflicts merged=merged on_choose=choose /> }

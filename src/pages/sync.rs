@@ -425,12 +425,12 @@ fn DeadLetter(
     let describe_id = format!("dead-{id}");
     let retry = move |_| {
         if let Err(error) = queue.retry(id) {
-            alerts.error(format!("It could not be retried: {error:?}."));
+            alerts.error(format!("It could not be retried: {error}."));
         }
     };
     let discard = move |_| {
         if let Err(error) = queue.discard(id) {
-            alerts.error(format!("It could not be discarded: {error:?}."));
+            alerts.error(format!("It could not be discarded: {error}."));
         }
     };
     view! {
@@ -450,7 +450,12 @@ fn DeadLetter(
 
 /// Saves `text` as a file named `name` through a temporary object URL.
 fn download_json(name: &str, text: &str) -> Result<(), String> {
-    let describe = |e: wasm_bindgen::JsValue| format!("{e:?}");
+    let describe = |e: wasm_bindgen::JsValue| {
+        e.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| "the browser refused to save the file".to_owned())
+    };
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/json");
