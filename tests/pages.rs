@@ -18,7 +18,7 @@ use leptos::task::tick;
 use support::api;
 use support::dom::*;
 use uuid::Uuid;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
 
@@ -629,6 +629,41 @@ async fn an_unknown_case_says_it_does_not_exist() {
     };
     wait_until("the 404 page for a bad id", 5, || {
         app2.heading() == "This case does not exist"
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn offline_a_case_never_opened_here_says_so_then_opens_when_back_online() {
+    let word = unique_word();
+    let case = create(
+        &format!("{word} never opened here"),
+        CaseStatus::Open,
+        Priority::Low,
+    )
+    .await;
+    let app = mount_app_at("/sync").await;
+    wait_until("the Sync page", 10, || app.heading() == "Sync").await;
+
+    set_online(false);
+    // Follow a link the way the router does (the app stays mounted, its cache in memory).
+    window()
+        .history()
+        .unwrap()
+        .push_state_with_url(&JsValue::NULL, "", Some(&format!("/cases/{}", case.id)))
+        .unwrap();
+    window()
+        .dispatch_event(&web_sys::Event::new("popstate").unwrap())
+        .unwrap();
+    wait_until("the page says the case is not on this device", 5, || {
+        app.heading() == "This case is not on this device yet"
+    })
+    .await;
+    assert!(app.link("Back to cases").is_some());
+
+    set_online(true);
+    wait_until("the case opens by itself", 10, || {
+        app.heading() == case.title
     })
     .await;
 }

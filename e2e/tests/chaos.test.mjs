@@ -163,7 +163,9 @@ test(`${N} mixed actions survive failures, drops, offline spells, reloads and a 
    */
   const causeDeadLetters = async () => {
     const confirmed = [];
-    for (const record of intended.values()) {
+    // The newest cases first: those are on this device (a person offline can only edit what
+    // the app has shown recently; an old case says "not on this device yet").
+    for (const record of [...intended.values()].reverse()) {
       if (record.deleted || deliberatelyDead.has(record.id) || record === turnRecord) continue;
       const onServer = await steadyFetch(`${server.url}/api/v1/cases/${record.id}`);
       if (onServer.ok) confirmed.push(record);

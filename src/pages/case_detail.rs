@@ -10,6 +10,7 @@ use crate::components::conflict_panel::ConflictPanel;
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError, OfflineQueue};
+use crate::platform::network::use_network_status;
 use crate::query::{use_case, use_notes, QueryView};
 use casedesk_core::merge::{CaseField, ConflictChoice};
 use casedesk_core::{ActionKind, ActionState, Failure, QueryStatus, QueuedAction};
@@ -49,6 +50,7 @@ fn CaseScreen(
     /// Its notes, overlaid with pending ones.
     notes: QueryView<Vec<Note>>,
 ) -> impl IntoView {
+    let online = use_network_status().online;
     let screen = Memo::new(move |_| {
         // The status and error before the data: `data` is a memo over the same state, and
         // reading it first can hide a change from this memo (reactive_graph checks `data`,
@@ -63,6 +65,8 @@ fn CaseScreen(
             (QueryStatus::Success, _) => Screen::Missing,
             (_, Some(Failure::Http { status: 404, .. })) => Screen::Missing,
             (QueryStatus::Error, Some(failure)) => Screen::Failed(failure.describe()),
+            // Nothing on this device and no way to ask: a skeleton would wait forever.
+            _ if !online.get() => Screen::NotOnDevice,
             _ => Screen::Loading,
         }
     });
@@ -83,6 +87,17 @@ fn CaseScreen(
             </section>
         }
         .into_any(),
+        Screen::NotOnDevice => view! {
+            <section class="page">
+                <h1>"This case is not on this device yet"</h1>
+                <p class="page-lede">
+                    "You are offline, and this case has not been opened here recently. "
+                    "It opens by itself as soon as the connection is back."
+                </p>
+                <p><a class="button" href="/cases">"Back to cases"</a></p>
+            </section>
+        }
+        .into_any(),
         Screen::Loading => view! { <CaseSkeleton /> }.into_any(),
     }
     }
@@ -95,6 +110,8 @@ enum Screen {
     Missing,
     /// The load failed; the failure in words.
     Failed(String),
+    /// Offline with nothing cached for this case.
+    NotOnDevice,
     Loading,
 }
 
