@@ -32,10 +32,12 @@ impl QueryOptions {
     /// bounding how long a missed change can hide.
     pub const DEFAULT_STALE_TIME: DurationMs = DurationMs::from_secs(30);
 
-    /// 5 min, as TanStack Query: long enough that returning to a page you just left paints
-    /// at once, short enough that a long session does not hoard every case it ever opened.
-    /// (Persistence keeps what is observed across reloads; the LRU bound caps the rest.)
-    pub const DEFAULT_GC_TIME: DurationMs = DurationMs::from_mins(5);
+    /// 24 h: what TanStack advises when the cache is persisted (gcTime at least the
+    /// persister's maxAge, 24 h by default). An entry collected is also deleted from this
+    /// device, and an offline-first app must not forget a case opened ten minutes ago: with
+    /// 5 min, a person offline found cases they had just worked on "not on this device".
+    /// Memory stays bounded by the LRU limits (`CacheConfig`), not by this clock.
+    pub const DEFAULT_GC_TIME: DurationMs = DurationMs::from_mins(24 * 60);
 
     pub const DEFAULT: QueryOptions = QueryOptions {
         stale_time: Self::DEFAULT_STALE_TIME,
@@ -795,7 +797,10 @@ mod tests {
         let mut e = observed(Millis(0));
         assert_eq!(e.gc_due_at(), None);
         e.unobserve(Millis(10));
-        assert_eq!(e.gc_due_at(), Some(Millis(10 + 300_000)));
+        assert_eq!(
+            e.gc_due_at(),
+            Some(Millis(10) + QueryOptions::DEFAULT_GC_TIME)
+        );
         e.begin_fetch(FetchId(1), Millis(11));
         assert_eq!(e.gc_due_at(), None);
     }

@@ -642,6 +642,23 @@ fn an_unobserved_entry_is_collected_after_gc_time() {
 }
 
 #[test]
+fn a_case_left_an_hour_ago_is_still_on_this_device() {
+    // Offline-first: leaving a page must not forget its data within a working session.
+    let mut h = Harness::new();
+    let k = key("a");
+    h.load(&k, notes(1));
+    h.cache.take_dirty();
+    h.unobserve(&k);
+    h.advance(60 * 60_000);
+    h.apply(CacheEvent::Tick);
+    assert!(h.cache.get(&k).is_some());
+    assert!(
+        h.cache.take_dirty().removals.is_empty(),
+        "nothing deleted from storage"
+    );
+}
+
+#[test]
 fn an_observer_returning_stops_the_gc_clock() {
     let mut h = Harness::new();
     let k = key("a");
