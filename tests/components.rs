@@ -6,6 +6,9 @@
 
 mod support;
 
+use casedesk::components::alert_region::{
+    provide_alerts_with, AlertLifetimes, AlertRegion, Alerts,
+};
 use casedesk::components::badges::{PriorityBadge, StatusBadge, SyncBadge};
 use casedesk::components::case_form::{parse_tags, CaseForm};
 use casedesk::components::charts::bar_chart::{Bar, BarChart};
@@ -18,7 +21,11 @@ use casedesk_core::merge::{CaseField, ConflictChoice, FieldConflict, FieldValue,
 use casedesk_core::SyncState;
 use casedesk_model::{CaseStatus, DayCount, FieldErrors, NewCase, Priority, Timestamp};
 use leptos::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
 use support::dom::*;
+use support::wait_until;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
@@ -595,4 +602,56 @@ async fn conflict_panel_buttons_wait_while_busy() {
     .await;
     let keep: web_sys::HtmlButtonElement = app.button("Keep mine").unwrap().unchecked_into();
     assert!(keep.disabled());
+}
+
+// ---------------------------------------------------------------- the alert region
+
+#[wasm_bindgen_test]
+async fn alerts_go_on_their_own_but_not_while_the_pointer_is_on_them() {
+    let handle: Rc<RefCell<Option<Alerts>>> = Rc::default();
+    let slot = handle.clone();
+    let app = mount(move || {
+        *slot.borrow_mut() = Some(provide_alerts_with(AlertLifetimes {
+            info: Duration::from_millis(300),
+            error: Duration::from_secs(5),
+        }));
+        view! { <AlertRegion /> }
+    })
+    .await;
+    let alerts = handle.borrow().expect("the region's alerts");
+    let texts = || {
+        app.all(".alert-message")
+            .iter()
+            .map(|m| m.text_content().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+
+    alerts.info("Saved on this device again.");
+    alerts.error("Not saved: the server refused it.");
+    settle().await;
+    assert_eq!(texts().len(), 2);
+    // Floating alerts cover the page: the notice goes on its own, the error stays longer.
+    wait_until("the notice goes on its own", 3, || texts().len() == 1).await;
+    assert_eq!(
+        texts(),
+        vec!["Not saved: the server refused it.".to_owned()]
+    );
+    app.find(".alert-dismiss")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    settle().await;
+    assert!(texts().is_empty(), "Dismiss removes it at once");
+
+    // While the pointer rests on the alerts, nothing goes away under it.
+    alerts.info("Undone: Close “Printer”.");
+    settle().await;
+    let region = app.find(".alert-region");
+    fire_with(&region, "MouseEvent", "mouseenter", &[]);
+    gloo_timers::future::TimeoutFuture::new(900).await;
+    assert_eq!(texts(), vec!["Undone: Close “Printer”.".to_owned()]);
+    fire_with(&region, "MouseEvent", "mouseleave", &[]);
+    wait_until("the notice goes once the pointer leaves", 4, || {
+        texts().is_empty()
+    })
+    .await;
 }

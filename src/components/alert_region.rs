@@ -1,7 +1,10 @@
 //! The alert region: errors and rollbacks announced to the person (and to screen readers
-//! through `role="alert"`). Any part of the app pushes an alert through [`Alerts`].
+//! through `role="alert"`). Any part of the app pushes an alert through [`Alerts`]. Alerts float
+//! over the page, so each goes on its own after a while (never while the pointer or the focus
+//! is on them) instead of covering the controls beneath until dismissed.
 
 use leptos::prelude::*;
+use std::time::Duration;
 
 /// How serious an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,11 +21,40 @@ pub struct Alert {
     pub message: String,
 }
 
+/// How long alerts stay on screen before they go on their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertLifetimes {
+    pub info: Duration,
+    pub error: Duration,
+}
+
+impl AlertLifetimes {
+    /// Long enough to read a message twice. Nothing is lost when one goes: a change that
+    /// failed stays on the Sync page (and in the indicator) until the person acts on it.
+    pub const DEFAULT: AlertLifetimes = AlertLifetimes {
+        info: Duration::from_secs(8),
+        error: Duration::from_secs(15),
+    };
+
+    fn of(self, level: AlertLevel) -> Duration {
+        match level {
+            AlertLevel::Info => self.info,
+            AlertLevel::Error => self.error,
+        }
+    }
+}
+
+/// While the pointer or the focus is on the alerts, one that is due waits this much longer.
+const HELD_RECHECK: Duration = Duration::from_secs(2);
+
 /// The list of alerts on screen, shared through context.
 #[derive(Clone, Copy)]
 pub struct Alerts {
     items: RwSignal<Vec<Alert>>,
     next_id: StoredValue<u64>,
+    lifetimes: StoredValue<AlertLifetimes>,
+    /// The pointer or the focus is inside the region: nothing goes away under the person.
+    held: RwSignal<bool>,
 }
 
 /// Most alerts kept on screen; older ones give way.
@@ -43,6 +75,21 @@ impl Alerts {
             let overflow = items.len().saturating_sub(MAX_ALERTS);
             items.drain(..overflow);
         });
+        self.expire_later(id, self.lifetimes.get_value().of(level));
+    }
+
+    fn expire_later(self, id: u64, after: Duration) {
+        set_timeout(
+            move || {
+                // The app (or a test's mount) may be gone by now: then there is nothing to do.
+                match self.held.try_get_untracked() {
+                    Some(true) => self.expire_later(id, HELD_RECHECK),
+                    Some(false) => self.dismiss(id),
+                    None => {}
+                }
+            },
+            after,
+        );
     }
 
     /// Announces an error.
@@ -57,7 +104,7 @@ impl Alerts {
 
     /// Removes the alert with `id`.
     pub fn dismiss(&self, id: u64) {
-        self.items.update(|items| items.retain(|a| a.id != id));
+        self.items.try_update(|items| items.retain(|a| a.id != id));
     }
 
     /// The alerts on screen, oldest first.
@@ -68,9 +115,16 @@ impl Alerts {
 
 /// Creates the alert list and provides it as context.
 pub fn provide_alerts() -> Alerts {
+    provide_alerts_with(AlertLifetimes::DEFAULT)
+}
+
+/// As [`provide_alerts`], with other lifetimes (tests use short ones).
+pub fn provide_alerts_with(lifetimes: AlertLifetimes) -> Alerts {
     let alerts = Alerts {
         items: RwSignal::new(Vec::new()),
         next_id: StoredValue::new(1),
+        lifetimes: StoredValue::new(lifetimes),
+        held: RwSignal::new(false),
     };
     provide_context(alerts);
     alerts
@@ -85,8 +139,17 @@ pub fn use_alerts() -> Alerts {
 #[component]
 pub fn AlertRegion() -> impl IntoView {
     let alerts = use_alerts();
+    let hold = move |held: bool| alerts.held.set(held);
     view! {
-        <div class="alert-region" role="alert" aria-live="assertive">
+        <div
+            class="alert-region"
+            role="alert"
+            aria-live="assertive"
+            on:mouseenter=move |_| hold(true)
+            on:mouseleave=move |_| hold(false)
+            on:focusin=move |_| hold(true)
+            on:focusout=move |_| hold(false)
+        >
             <For each=move || alerts.items() key=|alert| alert.id let:alert>
                 <div class="alert" class:alert-error=alert.level == AlertLevel::Error>
                     <span class="alert-message">{alert.message.clone()}</span>
