@@ -163,14 +163,19 @@ test(`${N} mixed actions survive failures, drops, offline spells, reloads and a 
    */
   const causeDeadLetters = async () => {
     const confirmed = [];
-    // The newest cases first: those are on this device (a person offline can only edit what
-    // the app has shown recently; an old case says "not on this device yet").
+    // Recent cases, which are on this device (offline, a person can open only what the app
+    // has shown recently), and only those the server holds in full: a case with changes
+    // still queued would take those down with it, and they are not the script's intent.
     for (const record of [...intended.values()].reverse()) {
       if (record.deleted || deliberatelyDead.has(record.id) || record === turnRecord) continue;
       const onServer = await steadyFetch(`${server.url}/api/v1/cases/${record.id}`);
-      if (onServer.ok) confirmed.push(record);
+      if (!onServer.ok || (await onServer.json()).version !== record.version) continue;
+      const notes = await steadyFetch(`${server.url}/api/v1/cases/${record.id}/notes`);
+      if (!notes.ok || (await notes.json()).length !== record.notes.length) continue;
+      confirmed.push(record);
       if (confirmed.length === 2) break;
     }
+    assert.equal(confirmed.length, 2, "two cases the server holds in full, to delete behind the app's back");
     for (const record of confirmed) {
       const gone = await steadyFetch(`${server.url}/api/v1/cases/${record.id}`, { method: "DELETE" });
       assert.equal(gone.status, 204);
