@@ -180,11 +180,10 @@ durable queue.
 segments through heap pointers (about log₂ N string comparisons, each likely a cache miss once the
 cache is large); TanStack's is mostly hashing the key (\`JSON.stringify\`) before one \`Map\` lookup.
 The ordering is what makes (b) a range rather than a scan.
-Invalidation: ours visits only the list pages, but for each it clones the key into the \`Notify\`
-command, looks the entry up again to collect its changes and, since the cache keeps an index of
-where each case is held, re-indexes the 50 cases the page holds, though invalidation changes no
-data (that step made this row about 50 times slower than before the index; re-indexing only the
-entries whose data changed would undo it); TanStack scans every query but does little per query. Views: the overlay itself costs the same at both sizes (it
+Invalidation: ours visits only the list pages, and for each clones the key into the \`Notify\`
+command and looks the entry up again to collect its changes; the index of where each case is held
+is updated only for entries whose data changed, which invalidation never does (when it re-indexed
+every touched entry, this row was about 50 times slower); TanStack scans every query but does little per query. Views: the overlay itself costs the same at both sizes (it
 touches the page and the cases the actions name); asking the cache which cases are known costs a
 lookup of each entry holding the case (its own entry and every list page listing it:
 ${results.sizes.map((s) => `${(s.listPages * 50 / s.knownCases + 1).toFixed(1)} holders per case at ${s.entries.toLocaleString("en-US")} entries`).join(", ")}). TanStack's
