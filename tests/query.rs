@@ -823,20 +823,53 @@ impl Drop for FetchLog {
     }
 }
 
-#[wasm_bindgen_test]
-async fn a_stale_query_refetches_when_the_window_regains_focus_and_a_fresh_one_does_not() {
-    let fresh_case = create("Fresh on focus").await;
-    let stale_case = create("Stale on focus").await;
-    let (_app, (client, app)) = mount_client(&unique_namespace("focus"));
-    // The fresh view observes with the default options (30 s); the stale one with 200 ms.
-    let (_fresh_scope, fresh) = case_view(&app, fresh_case.id);
+/// Two cases on screen under one client: `fresh` observed with the default options (30 s),
+/// `stale` with a 200 ms stale time. Dropping it unmounts both.
+struct FreshAndStale {
+    _app: Mounted,
+    _scopes: (ViewScope, ViewScope),
+    client: QueryClient,
+    fresh_case: Case,
+    stale_case: Case,
+    fresh: casedesk::query::QueryView<Case>,
+    stale: casedesk::query::QueryView<Case>,
+}
+
+/// Creates the two cases and mounts their views; returns once both show.
+async fn fresh_and_stale(test: &str) -> FreshAndStale {
+    let fresh_case = create(&format!("Fresh ({test})")).await;
+    let stale_case = create(&format!("Stale ({test})")).await;
+    let (app_mount, (client, app)) = mount_client(&unique_namespace(test));
+    let (fresh_scope, fresh) = case_view(&app, fresh_case.id);
     client.set_default_options(QueryOptions::DEFAULT.with_stale_time(DurationMs(200)));
-    let (_stale_scope, stale) = case_view(&app, stale_case.id);
+    let (stale_scope, stale) = case_view(&app, stale_case.id);
     settled(&client).await;
     wait_until("both cases show", 5, || {
         fresh.data.get_untracked().is_some() && stale.data.get_untracked().is_some()
     })
     .await;
+    FreshAndStale {
+        _app: app_mount,
+        _scopes: (fresh_scope, stale_scope),
+        client,
+        fresh_case,
+        stale_case,
+        fresh,
+        stale,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_query_refetches_when_the_window_regains_focus_and_a_fresh_one_does_not() {
+    let FreshAndStale {
+        _app,
+        _scopes,
+        client,
+        fresh_case,
+        stale_case,
+        fresh,
+        stale,
+    } = fresh_and_stale("focus").await;
     let (fresh_key, stale_key) = (QueryKey::case(fresh_case.id), QueryKey::case(stale_case.id));
     assert_eq!(requests_for(&client, &fresh_key), vec![RequestOutcome::Ok]);
     assert_eq!(requests_for(&client, &stale_key), vec![RequestOutcome::Ok]);
@@ -887,17 +920,15 @@ async fn a_stale_query_refetches_when_the_window_regains_focus_and_a_fresh_one_d
 
 #[wasm_bindgen_test]
 async fn stale_queries_refetch_when_the_network_returns_and_show_the_new_value() {
-    let fresh_case = create("Fresh at reconnect").await;
-    let stale_case = create("Stale at reconnect").await;
-    let (_app, (client, app)) = mount_client(&unique_namespace("reconnect"));
-    let (_fresh_scope, fresh) = case_view(&app, fresh_case.id);
-    client.set_default_options(QueryOptions::DEFAULT.with_stale_time(DurationMs(200)));
-    let (_stale_scope, stale) = case_view(&app, stale_case.id);
-    settled(&client).await;
-    wait_until("both cases show", 5, || {
-        fresh.data.get_untracked().is_some() && stale.data.get_untracked().is_some()
-    })
-    .await;
+    let FreshAndStale {
+        _app,
+        _scopes,
+        client,
+        fresh_case,
+        stale_case,
+        fresh,
+        stale,
+    } = fresh_and_stale("reconnect").await;
 
     // Offline (the socket closes, so no change event arrives), both change elsewhere.
     window_event("offline");
