@@ -610,6 +610,64 @@ async fn case_detail_edits_status_and_lists_notes_oldest_first() {
 }
 
 #[wasm_bindgen_test]
+async fn the_title_is_edited_in_place_and_a_blank_one_is_refused() {
+    let word = unique_word();
+    let case = create(
+        &format!("{word} printer jams"),
+        CaseStatus::Open,
+        Priority::Medium,
+    )
+    .await;
+    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
+    wait_until("the title is the heading", 10, || {
+        app.heading() == case.title
+    })
+    .await;
+
+    app.button("Edit title").unwrap().click();
+    settle().await;
+    let field = app.labelled("Title");
+    assert_eq!(value_of(&field), case.title);
+    let focused = window().document().unwrap().active_element();
+    assert_eq!(focused.as_ref(), Some(&field), "the field takes the focus");
+    // A blank title is refused next to the field, which stays open.
+    type_into(&field, "   ");
+    app.button("Save title").unwrap().click();
+    wait_until("the title's error", 5, || {
+        app.text("#case-title-input-error") == "Title is required."
+    })
+    .await;
+    assert_eq!(field.get_attribute("aria-invalid").as_deref(), Some("true"));
+    assert_eq!(app.heading(), case.title);
+    // Escape puts the title back as it was.
+    fire_with(
+        &field,
+        "KeyboardEvent",
+        "keydown",
+        &[("key", "Escape".into())],
+    );
+    wait_until("the field closes", 5, || app.button("Edit title").is_some()).await;
+    assert!(!app.exists("#case-title-input"));
+    assert_eq!(app.heading(), case.title);
+
+    // Saved: the heading changes at once, and the server gets the title trimmed.
+    app.button("Edit title").unwrap().click();
+    settle().await;
+    let renamed = format!("{word} printer on floor 3 jams");
+    type_into(&app.labelled("Title"), &format!("  {renamed} "));
+    app.button("Save title").unwrap().click();
+    wait_until("the heading shows the new title", 5, || {
+        app.heading() == renamed
+    })
+    .await;
+    wait_until("the title is saved", 10, || {
+        app.query(".field-sync").is_none()
+    })
+    .await;
+    assert_eq!(server_case(case.id).await.title, renamed);
+}
+
+#[wasm_bindgen_test]
 async fn an_unknown_case_says_it_does_not_exist() {
     let app = mount_app_at(&format!("/cases/{}", Uuid::new_v4())).await;
     wait_until("the 404 page", 10, || {

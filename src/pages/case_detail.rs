@@ -1,7 +1,7 @@
-//! `/cases/:id`: one case. Its fields change in place as queued actions (shown at once,
-//! marked "Saving…" until the server confirms, "Not saved" if it refused); its notes are
-//! listed oldest first with a form to add one; a conflict with someone else's change shows
-//! both versions with "Keep mine" and "Use theirs".
+//! `/cases/:id`: one case. Its fields, title included, change in place as queued actions
+//! (shown at once, marked "Saving…" until the server confirms, "Not saved" if it refused);
+//! its notes are listed oldest first with a form to add one; a conflict with someone
+//! else's change shows both versions with "Keep mine" and "Use theirs".
 
 use crate::components::alert_region::{use_alerts, Alerts};
 use crate::components::badges::{PriorityBadge, StatusBadge, SyncBadge};
@@ -262,6 +262,97 @@ fn send_patch(
     });
 }
 
+/// "Edit title" under the heading: opens a field with "Save title" and "Cancel" (Enter saves,
+/// Escape cancels). The heading shows the new title as soon as it is queued.
+#[component]
+fn TitleEditor(
+    /// The case's id.
+    id: Uuid,
+    /// The title as shown, pending changes included.
+    title: Signal<String>,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let alerts = use_alerts();
+    let errors = RwSignal::new(FieldErrors::new());
+    // The text being edited; `None` while the title is only shown.
+    let draft = RwSignal::new(None::<String>);
+    let input = NodeRef::<leptos::html::Input>::new();
+    let error = Signal::derive(move || errors.with(|e| e.get("title").map(str::to_owned)));
+    let open = move |_| {
+        errors.set(FieldErrors::new());
+        draft.set(Some(title.get_untracked()));
+    };
+    let cancel = move || {
+        errors.set(FieldErrors::new());
+        draft.set(None);
+    };
+    let save = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let Some(text) = draft.get_untracked() else {
+            return;
+        };
+        let next = text.trim().to_owned();
+        if next == title.get_untracked() {
+            cancel();
+            return;
+        }
+        let patch = CasePatch {
+            title: Some(next),
+            ..CasePatch::default()
+        };
+        // Checked here as well as in `send_patch`: the field stays open only when refused.
+        if let Err(fields) = validate_patch(&patch) {
+            errors.set(fields);
+            return;
+        }
+        send_patch(queue, alerts, errors, id, patch);
+        draft.set(None);
+    };
+    // The field takes the focus when it opens, so typing can start at once.
+    Effect::new(move |_| {
+        if let Some(element) = input.get() {
+            // Focus can fail on a detached element; nothing to tell the person then.
+            let _ = element.focus();
+        }
+    });
+    move || {
+        match draft.with(Option::is_some) {
+        false => view! {
+            <button type="button" class="button quiet title-edit-open" on:click=open>"Edit title"</button>
+        }
+        .into_any(),
+        true => view! {
+            <form class="title-edit" on:submit=save>
+                <div class="field">
+                    <label for="case-title-input">"Title"</label>
+                    <input
+                        id="case-title-input"
+                        type="text"
+                        autocomplete="off"
+                        node_ref=input
+                        aria-invalid=move || error.with(Option::is_some).to_string()
+                        aria-describedby=move || error.with(Option::is_some).then_some("case-title-input-error")
+                        prop:value=move || draft.get().unwrap_or_default()
+                        on:input=move |ev| draft.set(Some(event_target_value(&ev)))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            if ev.key() == "Escape" {
+                                cancel();
+                            }
+                        }
+                    />
+                    <FieldError id="case-title-input-error" message=error />
+                </div>
+                <div class="form-actions">
+                    <button type="submit" class="button primary">"Save title"</button>
+                    <button type="button" class="button" on:click=move |_| cancel()>"Cancel"</button>
+                </div>
+            </form>
+        }
+        .into_any(),
+    }
+    }
+}
+
 /// The case itself: heading, conflict panel, editable fields and notes.
 #[component]
 fn CaseBody(
@@ -390,11 +481,13 @@ fn CaseBody(
             <div class="page-head case-head">
                 <h1 class="case-title">{title}</h1>
                 <div class="case-badges">
+                    <FieldSyncMark state=sync_of(CaseField::Title) />
                     <StatusBadge status=status />
                     <PriorityBadge priority=priority />
                     <SyncBadge state=sync />
                 </div>
             </div>
+            <TitleEditor id=id title=Signal::derive(title) />
             <p class="case-meta">
                 {move || created_at().map(|at| view! { "Opened " <LocalTime at=at /> })}
                 {move || updated_at().map(|at| view! { " · updated " <LocalTime at=at relative=true /> })}
