@@ -71,7 +71,8 @@ const FIELDS: [(&str, &str); 5] = [
     ("tags", "case-tags"),
 ];
 
-fn control_id(field: &str) -> &'static str {
+/// The id of the control for `field` (`"case-title"` for `"title"`).
+pub fn control_id(field: &str) -> &'static str {
     FIELDS
         .iter()
         .find(|(name, _)| *name == field)
@@ -118,7 +119,7 @@ pub fn FieldError(
 /// A one-line text control with its label, optional hint and error message, wired for
 /// assistive technology (`aria-invalid`, `aria-describedby`).
 #[component]
-fn TextField(
+pub fn TextField(
     /// The field's name in the form and in the server's `fields`.
     field: &'static str,
     label: &'static str,
@@ -155,7 +156,8 @@ fn TextField(
     }
 }
 
-fn focus_element(id: &str) {
+/// Puts the focus on the element with this id, if there is one that can take it.
+pub fn focus_element(id: &str) {
     if let Some(element) = document()
         .get_element_by_id(id)
         .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())

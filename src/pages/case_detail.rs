@@ -5,7 +5,7 @@
 
 use crate::components::alert_region::{use_alerts, Alerts};
 use crate::components::badges::{PriorityBadge, StatusBadge, SyncBadge};
-use crate::components::case_form::{parse_tags, FieldError};
+use crate::components::case_form::{control_id, focus_element, parse_tags, FieldError, TextField};
 use crate::components::conflict_panel::ConflictPanel;
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
@@ -17,7 +17,7 @@ use casedesk_core::{ActionKind, ActionState, Failure, QueryStatus, QueuedAction}
 use casedesk_model::case::normalise_assignee;
 use casedesk_model::validate::{check_note_body, validate_patch};
 use casedesk_model::{Case, CasePatch, CaseStatus, FieldErrors, Note, Priority};
-use leptos::ev::{Event, SubmitEvent};
+use leptos::ev::{Event, KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -276,11 +276,12 @@ fn TitleEditor(
     let errors = RwSignal::new(FieldErrors::new());
     // The text being edited; `None` while the title is only shown.
     let draft = RwSignal::new(None::<String>);
-    let input = NodeRef::<leptos::html::Input>::new();
     let error = Signal::derive(move || errors.with(|e| e.get("title").map(str::to_owned)));
     let open = move |_| {
         errors.set(FieldErrors::new());
         draft.set(Some(title.get_untracked()));
+        // Typing can start at once: the field gets the focus once it is drawn.
+        request_animation_frame(|| focus_element(control_id("title")));
     };
     let cancel = move || {
         errors.set(FieldErrors::new());
@@ -308,13 +309,11 @@ fn TitleEditor(
         send_patch(queue, alerts, errors, id, patch);
         draft.set(None);
     };
-    // The field takes the focus when it opens, so typing can start at once.
-    Effect::new(move |_| {
-        if let Some(element) = input.get() {
-            // Focus can fail on a detached element; nothing to tell the person then.
-            let _ = element.focus();
+    let escape = move |ev: KeyboardEvent| {
+        if ev.key() == "Escape" {
+            cancel();
         }
-    });
+    };
     move || {
         match draft.with(Option::is_some) {
         false => view! {
@@ -322,26 +321,15 @@ fn TitleEditor(
         }
         .into_any(),
         true => view! {
-            <form class="title-edit" on:submit=save>
-                <div class="field">
-                    <label for="case-title-input">"Title"</label>
-                    <input
-                        id="case-title-input"
-                        type="text"
-                        autocomplete="off"
-                        node_ref=input
-                        aria-invalid=move || error.with(Option::is_some).to_string()
-                        aria-describedby=move || error.with(Option::is_some).then_some("case-title-input-error")
-                        prop:value=move || draft.get().unwrap_or_default()
-                        on:input=move |ev| draft.set(Some(event_target_value(&ev)))
-                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                            if ev.key() == "Escape" {
-                                cancel();
-                            }
-                        }
-                    />
-                    <FieldError id="case-title-input-error" message=error />
-                </div>
+            <form class="title-edit" on:submit=save on:keydown=escape>
+                <TextField
+                    field="title"
+                    label="Title"
+                    required=true
+                    value=Signal::derive(move || draft.get().unwrap_or_default())
+                    on_input=Callback::new(move |text| draft.set(Some(text)))
+                    error=error
+                />
                 <div class="form-actions">
                     <button type="submit" class="button primary">"Save title"</button>
                     <button type="button" class="button" on:click=move |_| cancel()>"Cancel"</button>
