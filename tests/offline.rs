@@ -245,6 +245,18 @@ impl Tab {
         self.alerts.items().into_iter().map(|a| a.message).collect()
     }
 
+    /// Waits until the queue stores on disk again, and checks the person was told.
+    async fn storage_back(&self, seconds: u32) {
+        wait_until("storage works again", seconds, || {
+            self.queue.storage_status().get_untracked() == StorageStatus::Saved
+        })
+        .await;
+        assert!(self
+            .alert_texts()
+            .join("\n")
+            .contains("saved on this device again"));
+    }
+
     async fn drained(&self, seconds: u32) {
         wait_until("the queue drains", seconds, || {
             self.pending() == 0 && self.queue.status().get_untracked().in_flight == 0
@@ -851,14 +863,7 @@ async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_to
         .unwrap()
         .await
         .unwrap();
-    wait_until("storage works again", 5, || {
-        tab.queue.storage_status().get_untracked() == StorageStatus::Saved
-    })
-    .await;
-    assert!(tab
-        .alert_texts()
-        .join("\n")
-        .contains("saved on this device again"));
+    tab.storage_back(5).await;
 }
 
 /// Makes the browser report a full disk for database `name` the way Chromium does when the
@@ -972,14 +977,7 @@ async fn when_the_disk_is_full_the_person_is_told_changes_still_go_and_storage_r
 
     // Space is freed: the waiting change is written to disk, and the person is told.
     drop(full);
-    wait_until("storage works again", 10, || {
-        tab.queue.storage_status().get_untracked() == StorageStatus::Saved
-    })
-    .await;
-    assert!(tab
-        .alert_texts()
-        .join("\n")
-        .contains("saved on this device again"));
+    tab.storage_back(10).await;
     assert_eq!(
         stored_actions(&ns).await,
         1,

@@ -122,6 +122,16 @@ async fn create(title: &str, status: CaseStatus, priority: Priority) -> Case {
         .unwrap()
 }
 
+/// Opens the page of `case` and waits until its title is the heading.
+async fn open_case(case: &Case) -> Mounted {
+    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
+    wait_until("the case's title is the heading", 10, || {
+        app.heading() == case.title
+    })
+    .await;
+    app
+}
+
 async fn server_case(id: Uuid) -> Case {
     match api().get_case(id, None, None).await.result.unwrap() {
         Fetched::Fresh { data, .. } => data,
@@ -539,11 +549,7 @@ async fn case_detail_edits_status_and_lists_notes_oldest_first() {
             .result
             .unwrap();
     }
-    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
-    wait_until("the title is the heading", 10, || {
-        app.heading() == case.title
-    })
-    .await;
+    let app = open_case(&case).await;
     wait_until("the notes", 10, || app.all(".note").len() == 2).await;
 
     choose(&app.labelled("Status"), "resolved");
@@ -618,11 +624,7 @@ async fn the_title_is_edited_in_place_and_a_blank_one_is_refused() {
         Priority::Medium,
     )
     .await;
-    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
-    wait_until("the title is the heading", 10, || {
-        app.heading() == case.title
-    })
-    .await;
+    let app = open_case(&case).await;
 
     app.button("Edit title").unwrap().click();
     settle().await;
@@ -733,8 +735,7 @@ async fn a_title_with_markup_shows_as_text() {
     let word = unique_word();
     let title = format!("<img src=x onerror=alert(1)> {word}");
     let case = create(&title, CaseStatus::Open, Priority::Low).await;
-    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
-    wait_until("the heading", 10, || app.heading() == title).await;
+    let app = open_case(&case).await;
     assert!(app.query("img").is_none());
     drop(app);
     let app = mount_app_at(&format!("/cases?q={word}")).await;
@@ -752,8 +753,7 @@ async fn a_conflict_shows_both_versions_and_keep_mine_wins() {
         Priority::Medium,
     )
     .await;
-    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
-    wait_until("the case", 10, || app.heading() == case.title).await;
+    let app = open_case(&case).await;
 
     // My change waits while offline; meanwhile someone else closes the case.
     set_online(false);
@@ -816,8 +816,7 @@ async fn the_sync_page_lists_pending_changes_and_connection_health() {
         Priority::Low,
     )
     .await;
-    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
-    wait_until("the case", 10, || app.heading() == case.title).await;
+    let app = open_case(&case).await;
     set_online(false);
     choose(&app.labelled("Priority"), "high");
     app.link("Sync").unwrap().click();
@@ -860,8 +859,7 @@ async fn the_sync_page_lists_pending_changes_and_connection_health() {
 async fn a_refused_change_is_a_dead_letter_with_retry_and_discard() {
     let word = unique_word();
     let case = create(&format!("{word} refused"), CaseStatus::Open, Priority::Low).await;
-    let app = mount_app_at(&format!("/cases/{}", case.id)).await;
-    wait_until("the case", 10, || app.heading() == case.title).await;
+    let app = open_case(&case).await;
     // Deleted behind the app's back: its edit will be refused (404, permanent).
     set_online(false);
     choose(&app.labelled("Priority"), "critical");

@@ -22,19 +22,12 @@ pub fn ConflictPanel(
     #[prop(into, default = Signal::stored(false))]
     busy: Signal<bool>,
 ) -> impl IntoView {
-    // One choice per conflicting field, "mine" until the person picks otherwise: they made
-    // these edits on purpose, and the server's version is on screen next to each.
-    let per_field = RwSignal::new(Vec::<(CaseField, Side)>::new());
-    Effect::new(move |_| {
-        per_field.set(conflicts.with(|c| {
-            c.iter()
-                .map(|conflict| (conflict.field, Side::Mine))
-                .collect()
-        }));
-    });
+    // The sides the person picked; a field not picked keeps "mine": they made these edits
+    // on purpose, and the server's version is on screen next to each.
+    let picked = RwSignal::new(Vec::<(CaseField, Side)>::new());
     let several = move || conflicts.with(|c| c.len() > 1);
     let side_of = move |field: CaseField| {
-        per_field.with(|choices| {
+        picked.with(|choices| {
             choices
                 .iter()
                 .find(|(f, _)| *f == field)
@@ -42,11 +35,18 @@ pub fn ConflictPanel(
         })
     };
     let pick = move |field: CaseField, side: Side| {
-        per_field.update(|choices| {
-            if let Some(choice) = choices.iter_mut().find(|(f, _)| *f == field) {
-                choice.1 = side;
-            }
+        picked.update(|choices| {
+            choices.retain(|(f, _)| *f != field);
+            choices.push((field, side));
         });
+    };
+    // A choice for every field in conflict now, whatever was picked for others before.
+    let per_field = move || {
+        conflicts.with(|c| {
+            c.iter()
+                .map(|conflict| (conflict.field, side_of(conflict.field)))
+                .collect::<Vec<_>>()
+        })
     };
     let choice_cell = move |field: CaseField| {
         let label = field.label();
@@ -152,7 +152,7 @@ pub fn ConflictPanel(
                                     class="button"
                                     disabled=move || busy.get()
                                     on:click=move |_| {
-                                        on_choose.run(ConflictChoice::PerField(per_field.get_untracked()))
+                                        on_choose.run(ConflictChoice::PerField(per_field()))
                                     }
                                 >
                                     "Apply these choices"

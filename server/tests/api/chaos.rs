@@ -5,13 +5,18 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-async fn set_chaos(server: &Server, body: Value) -> Value {
-    let response = client()
+/// PUTs `body` to /__chaos and returns the answer, whatever it is.
+async fn put_chaos(server: &Server, body: &Value) -> reqwest::Response {
+    client()
         .put(server.url("/__chaos"))
-        .json(&body)
+        .json(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn set_chaos(server: &Server, body: Value) -> Value {
+    let response = put_chaos(server, &body).await;
     assert_eq!(response.status(), StatusCode::OK, "{body}");
     response.json().await.unwrap()
 }
@@ -21,12 +26,7 @@ async fn chaos_control_is_404_unless_allowed() {
     let server = Server::start(&[]);
     let response = client().get(server.url("/__chaos")).send().await.unwrap();
     expect_error(response, 404, "not_found").await;
-    let response = client()
-        .put(server.url("/__chaos"))
-        .json(&json!({"fail_rate": 1}))
-        .send()
-        .await
-        .unwrap();
+    let response = put_chaos(&server, &json!({"fail_rate": 1})).await;
     expect_error(response, 404, "not_found").await;
 }
 
@@ -60,25 +60,13 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
         json!({"latency_ms": [10, 5]}),
         json!({"drop_rate": -1}),
     ] {
-        let response = client()
-            .put(server.url("/__chaos"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        expect_error(response, 422, "validation_failed").await;
+        expect_error(put_chaos(&server, &bad).await, 422, "validation_failed").await;
     }
     for bad in [
         json!({"corrupt": "gremlins"}),
         json!({"latency_ms": "fast"}),
     ] {
-        let response = client()
-            .put(server.url("/__chaos"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        expect_error(response, 422, "validation_failed").await;
+        expect_error(put_chaos(&server, &bad).await, 422, "validation_failed").await;
     }
 
     let reset: Value = client()
@@ -141,13 +129,7 @@ async fn a_429_rate_of_one_is_rate_limited_with_retry_after_before_touching_data
         json!({"retry_after_s": 86_400}),
         json!({"retry_after_s": -1}),
     ] {
-        let response = client()
-            .put(server.url("/__chaos"))
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
-        expect_error(response, 422, "validation_failed").await;
+        expect_error(put_chaos(&server, &bad).await, 422, "validation_failed").await;
     }
     set_chaos(&server, json!({"status_429_rate": 0})).await;
     assert_eq!(
