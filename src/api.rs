@@ -383,6 +383,9 @@ impl ApiClient {
         init.set_method(out.method);
         init.set_headers(&headers);
         init.set_signal(Some(&signal));
+        // The API never redirects: a redirect is a sign-in portal or a proxy in the way, and
+        // following it would send a write somewhere else. It fails like a lost connection.
+        init.set_redirect(web_sys::RequestRedirect::Error);
         if let Some(body) = &out.body {
             init.set_body(&JsValue::from_str(body));
         }
@@ -406,6 +409,7 @@ impl ApiClient {
                 drop(e);
                 return Err(ApiError::Cancelled);
             }
+            Err(e) if is_timeout(&e) => return Err(ApiError::Failed(Failure::Timeout)),
             Err(e) => {
                 return Err(ApiError::Failed(Failure::Decode {
                     message: format!(
@@ -431,6 +435,20 @@ fn classify_fetch_error(error: &JsValue, cancel: Option<&AbortSignal>) -> ApiErr
     if cancel.is_some_and(AbortSignal::aborted) {
         return ApiError::Cancelled;
     }
+    if is_timeout(error) {
+        return ApiError::Failed(Failure::Timeout);
+    }
+    if !crate::platform::network::navigator_online() {
+        return ApiError::Failed(Failure::Offline);
+    }
+    ApiError::Failed(Failure::Network {
+        message: js_message(error),
+    })
+}
+
+/// Whether `error` is the request's time limit running out (the only abort that is not a
+/// cancel: cancels are checked first).
+fn is_timeout(error: &JsValue) -> bool {
     let name = error
         .dyn_ref::<web_sys::DomException>()
         .map(web_sys::DomException::name)
@@ -440,15 +458,7 @@ fn classify_fetch_error(error: &JsValue, cancel: Option<&AbortSignal>) -> ApiErr
                 .map(|e| String::from(e.name()))
         })
         .unwrap_or_default();
-    if name == "TimeoutError" || name == "AbortError" {
-        return ApiError::Failed(Failure::Timeout);
-    }
-    if !crate::platform::network::navigator_online() {
-        return ApiError::Failed(Failure::Offline);
-    }
-    ApiError::Failed(Failure::Network {
-        message: js_message(error),
-    })
+    name == "TimeoutError" || name == "AbortError"
 }
 
 /// A failure that happened in the browser before an answer came.

@@ -503,6 +503,182 @@ async fn a_refused_creation_dead_letters_its_dependents_and_rolls_back_their_ove
     assert!(again.queue.records().get_untracked().is_empty());
 }
 
+/// Nine days: past the 8 days the server keeps idempotency keys.
+const PAST_KEY_RETENTION: &str = r#"{"clock_offset_s":777600}"#;
+
+/// The idempotency key of the first attempt `tab` made of `action`.
+fn first_key(tab: &Tab, action: Uuid) -> Uuid {
+    tab.sender
+        .sent
+        .borrow()
+        .iter()
+        .find(|s| s.action == action)
+        .map(|s| s.key)
+        .expect("the action was attempted")
+}
+
+#[wasm_bindgen_test]
+async fn a_creation_resent_after_the_server_forgot_its_key_ends_synced_not_dead() {
+    let ns = namespace("expired-key");
+    let tab = open_tab(&ns).await;
+    // Every attempt of this tab is lost on the way back...
+    tab.sender.offline.set(true);
+    let draft = new_case("Landed, answer lost");
+    let id = tab.queue.create_case(draft.clone()).await.unwrap();
+    let action = tab.queue.records().get_untracked()[0].id();
+    wait_until("a first attempt", 3, || tab.sender.count() >= 1).await;
+    let key = first_key(&tab, action);
+    // ...while one of them did land, under the action's key.
+    let landed = api().create_case(&draft, key).await.result.unwrap();
+    // Nine days later the server has forgotten the key: the resend is "already exists".
+    set_chaos(PAST_KEY_RETENTION).await;
+    tab.sender.offline.set(false);
+    tab.drained(10).await;
+    clear_chaos().await;
+    assert_eq!(tab.dead(), 0, "{:?}", tab.queue.records().get_untracked());
+    assert_eq!(tab.queue.sync_state(id).get_untracked(), SyncState::Synced);
+    let confirmed = tab.bridge.confirmed.borrow().clone();
+    assert_eq!(
+        confirmed,
+        vec![(action, ServerAnswer::Case(landed.clone()))]
+    );
+    let stored = server_case(id).await.unwrap();
+    assert_eq!(stored.version, 1, "created once");
+    assert_eq!(stored, landed);
+}
+
+#[wasm_bindgen_test]
+async fn a_note_resent_after_the_server_forgot_its_key_ends_synced_not_dead() {
+    let ns = namespace("expired-note-key");
+    let tab = open_tab(&ns).await;
+    let id = tab.queue.create_case(new_case("Noted")).await.unwrap();
+    tab.drained(5).await;
+    tab.sender.offline.set(true);
+    tab.queue
+        .add_note(id, "Called the vendor.".to_owned())
+        .await
+        .unwrap();
+    let record = tab
+        .queue
+        .records()
+        .get_untracked()
+        .into_iter()
+        .find(|r| r.state != ActionState::Dead)
+        .unwrap();
+    let casedesk_core::ActionKind::AddNote { note, .. } = record.action.kind.clone() else {
+        panic!("expected the note action, got {record:?}");
+    };
+    wait_until("a first attempt", 3, || {
+        tab.sender
+            .sent
+            .borrow()
+            .iter()
+            .any(|s| s.action == record.id())
+    })
+    .await;
+    let key = first_key(&tab, record.id());
+    api().add_note(id, &note, key).await.result.unwrap();
+    set_chaos(PAST_KEY_RETENTION).await;
+    tab.sender.offline.set(false);
+    tab.drained(10).await;
+    clear_chaos().await;
+    assert_eq!(tab.dead(), 0, "{:?}", tab.queue.records().get_untracked());
+    assert_eq!(server_notes(id).await, 1, "the note is there once");
+}
+
+/// Garbles the server's success answers to writes with `kind` (the change itself is
+/// committed), waits until `tab` has tried the pending action at least twice more, then
+/// lets the answers through again.
+async fn garble_writes_while(tab: &Tab, kind: &str, what: &str) {
+    let before = tab.sender.count();
+    wait_until(
+        &format!("{what} is sent again after a garbled {kind} answer"),
+        10,
+        || tab.sender.count() >= before + 2,
+    )
+    .await;
+    assert_eq!(
+        tab.dead(),
+        0,
+        "{what}: a garbled {kind} answer to a write must not roll it back"
+    );
+    assert!(
+        tab.pending() > 0,
+        "{what} is still waiting for a readable answer"
+    );
+    clear_chaos().await;
+    tab.drained(10).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_write_whose_success_answer_is_unreadable_is_resent_under_its_key_never_rolled_back() {
+    // Each kind garbles the bytes of a committed change's answer; the replay under the same
+    // idempotency key returns the stored answer, so the change lands once and stays on screen.
+    for kind in [
+        "invalid_json",
+        "wrong_types",
+        "truncated_body",
+        "empty_200",
+        "array_instead_of_object",
+        "other_case",
+        "null_body",
+    ] {
+        let ns = namespace("garbled");
+        let tab = open_tab(&ns).await;
+        let chaos = format!(r#"{{"corrupt":"{kind}","corrupt_on":"writes"}}"#);
+
+        set_chaos(&chaos).await;
+        let id = tab
+            .queue
+            .create_case(new_case(&format!("Garbled {kind}")))
+            .await
+            .unwrap();
+        garble_writes_while(&tab, kind, "the creation").await;
+        assert_eq!(
+            server_case(id).await.unwrap().version,
+            1,
+            "{kind}: created once"
+        );
+
+        set_chaos(&chaos).await;
+        tab.queue
+            .update_case(
+                id,
+                CasePatch {
+                    status: Some(CaseStatus::Resolved),
+                    ..CasePatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        garble_writes_while(&tab, kind, "the edit").await;
+        let edited = server_case(id).await.unwrap();
+        assert_eq!(edited.version, 2, "{kind}: edited once");
+        assert_eq!(edited.status, CaseStatus::Resolved);
+
+        set_chaos(&chaos).await;
+        tab.queue
+            .add_note(id, format!("Note {kind}"))
+            .await
+            .unwrap();
+        garble_writes_while(&tab, kind, "the note").await;
+        assert_eq!(server_notes(id).await, 1, "{kind}: the note is there once");
+
+        // A delete's answer has no body to garble: it settles at once, whatever the kind.
+        set_chaos(&chaos).await;
+        tab.queue.delete_case(id).await.unwrap();
+        tab.drained(10).await;
+        clear_chaos().await;
+        assert_eq!(
+            tab.dead(),
+            0,
+            "{kind}: {:?}",
+            tab.queue.records().get_untracked()
+        );
+        assert!(server_case(id).await.is_none(), "{kind}: deleted");
+    }
+}
+
 #[wasm_bindgen_test]
 async fn retrying_a_dead_letter_sends_it_again_under_the_same_key() {
     let ns = namespace("retry");

@@ -1,7 +1,7 @@
 //! How an action reaches the server: the typed API client by default; tests wrap it to
 //! inject answers (a 429, being offline) or to watch what is sent.
 
-use crate::api::{ApiClient, ApiError, Exchange};
+use crate::api::{ApiClient, ApiError, Exchange, Fetched};
 use casedesk_core::request::{ActionRequest, Method, RequestBody};
 use casedesk_core::{Failure, ServerAnswer};
 use futures::future::LocalBoxFuture;
@@ -62,8 +62,56 @@ impl ActionSender for HttpSender {
     }
 }
 
-/// Sends `outgoing` with `api`, every attempt under the action's idempotency key.
+/// Sends `outgoing` with `api`, every attempt under the action's idempotency key, and makes
+/// sure the answer is about what was sent.
+///
+/// A creation refused as `already_exists` is looked up: when the server holds this very
+/// creation (its first answer was lost and the key expired before the resend), the action
+/// is done and settles with what the server holds.
 pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<ServerAnswer> {
+    let mut exchange = send_once(api, outgoing).await;
+    match &exchange.result {
+        Ok(answer) if !outgoing.request.confirmed_by(outgoing.case_id, answer) => {
+            exchange.result = Err(ApiError::Failed(Failure::Decode {
+                message: "the answer was about another case or note than the one sent".to_owned(),
+                request_id: Some(exchange.request_id.clone()),
+            }));
+        }
+        Err(ApiError::Failed(Failure::Http {
+            code: Some(code), ..
+        })) if code == "already_exists" => {
+            if let Some(existing) = look_up_existing(api, outgoing).await {
+                if outgoing.request.is_earlier_arrival(&existing) {
+                    exchange.result = Ok(existing);
+                }
+            }
+        }
+        _ => {}
+    }
+    exchange
+}
+
+/// What the server holds under the id a creation sent, if it can be read now.
+async fn look_up_existing(api: &ApiClient, outgoing: &OutgoingAction) -> Option<ServerAnswer> {
+    match &outgoing.request.body {
+        RequestBody::NewCase(case) => match api.get_case(case.id, None, None).await.result {
+            Ok(Fetched::Fresh { data, .. }) => Some(ServerAnswer::Case(data)),
+            _ => None,
+        },
+        RequestBody::NewNote(note) => {
+            match api.list_notes(outgoing.case_id, None, None).await.result {
+                Ok(Fetched::Fresh { data, .. }) => data
+                    .into_iter()
+                    .find(|n| n.id == note.id)
+                    .map(ServerAnswer::Note),
+                _ => None,
+            }
+        }
+        RequestBody::Patch(_) | RequestBody::Empty => None,
+    }
+}
+
+async fn send_once(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<ServerAnswer> {
     let request = &outgoing.request;
     let key = request.idempotency_key;
     let case_id = outgoing.case_id;

@@ -60,7 +60,7 @@ pub async fn set_chaos(json: &str) {
 /// Turns every fault off.
 pub async fn clear_chaos() {
     set_chaos(
-        r#"{"fail_rate":0,"latency_ms":[0,0],"drop_rate":0,"corrupt":null,"status_429_rate":0}"#,
+        r#"{"fail_rate":0,"latency_ms":[0,0],"drop_rate":0,"corrupt":null,"status_429_rate":0,"clock_offset_s":0}"#,
     )
     .await;
 }

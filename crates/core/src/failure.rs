@@ -61,6 +61,19 @@ impl Failure {
         }
     }
 
+    /// What the failure means for an action (a write sent under its idempotency key).
+    ///
+    /// Unlike a read, a write whose success answer could not be read (cut off, garbled, an
+    /// empty body, about another case) most likely *was applied*: giving up would roll the
+    /// change back on screen while the server keeps it, and the person would make it again.
+    /// Sending it again under the same key is safe, and the replay returns the stored answer.
+    pub fn write_class(&self) -> FailureClass {
+        match self {
+            Self::Decode { .. } => FailureClass::Transient,
+            _ => self.class(),
+        }
+    }
+
     /// Whether the failure happened because the device was offline; such attempts are not
     /// counted against an action's or a query's retry budget.
     pub fn is_offline(&self) -> bool {
@@ -137,5 +150,18 @@ mod tests {
             .class(),
             FailureClass::Permanent
         );
+    }
+
+    #[test]
+    fn an_unreadable_success_answer_to_a_write_is_worth_sending_again() {
+        let garbled = Failure::Decode {
+            message: "cut off".into(),
+            request_id: None,
+        };
+        assert_eq!(garbled.class(), FailureClass::Permanent);
+        assert_eq!(garbled.write_class(), FailureClass::Transient);
+        for s in [401, 404, 409, 412, 422, 503] {
+            assert_eq!(http(s).write_class(), http(s).class(), "{s}");
+        }
     }
 }

@@ -620,7 +620,8 @@ impl ActionQueue {
 
     /// Action `id` failed with `failure` (not a 412 with a readable body: see `on_conflict`).
     ///
-    /// Transient (network, timeout, 408, 429, 5xx) → pending again after the backoff for its
+    /// Classified as a write ([`Failure::write_class`]): transient (network, timeout, 408,
+    /// 429, 5xx, and a success answer that could not be read) → pending again after the backoff for its
     /// counted attempts, `Retry-After` as a floor; an attempt made offline (`Failure::Offline`
     /// or `online == false`) is not counted. Permanent → dead at once, with the actions that
     /// waited for it. 401 → the whole queue pauses for sign-in; the action stays pending,
@@ -646,15 +647,17 @@ impl ActionQueue {
         let offline = failure.is_offline() || !online;
         // Whatever went wrong while offline, the cause was being offline: recorded so, so that
         // retention (which counts only real failures) leaves it alone.
-        record.last_error = Some(if offline && failure.class() == FailureClass::Transient {
-            Failure::Offline
-        } else {
-            failure.clone()
-        });
+        record.last_error = Some(
+            if offline && failure.write_class() == FailureClass::Transient {
+                Failure::Offline
+            } else {
+                failure.clone()
+            },
+        );
         record.state = ActionState::Pending;
         touched.save(id);
         let mut pause = false;
-        let death = match failure.class() {
+        let death = match failure.write_class() {
             FailureClass::Transient => {
                 if !offline {
                     record.attempts = record.attempts.saturating_add(1);
@@ -972,7 +975,7 @@ impl ActionQueue {
             .filter(|r| r.state == ActionState::Pending && now >= r.give_up_at)
             .filter_map(|r| {
                 let failure = r.last_error.as_ref()?;
-                (failure.class() == FailureClass::Transient && !failure.is_offline())
+                (failure.write_class() == FailureClass::Transient && !failure.is_offline())
                     .then(|| (r.id(), retention_reason(retention, failure)))
             })
             .collect();
@@ -991,7 +994,7 @@ impl ActionQueue {
             let held_by_auth = record
                 .last_error
                 .as_ref()
-                .is_some_and(|e| e.class() == FailureClass::Unauthorized);
+                .is_some_and(|e| e.write_class() == FailureClass::Unauthorized);
             if record.state == ActionState::Pending && held_by_auth {
                 record.next_attempt_at = now;
                 touched.save(record.action.id);

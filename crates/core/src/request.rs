@@ -91,6 +91,52 @@ impl ActionRequest {
     }
 }
 
+impl ActionRequest {
+    /// Whether `answer` can be the confirmation of this request on `case_id`: the case or
+    /// note it carries is the one this request names. A success answer about another case
+    /// (a proxy mixing up answers, a broken server) must not be written over ours.
+    pub fn confirmed_by(&self, case_id: Uuid, answer: &ServerAnswer) -> bool {
+        match (&self.body, answer) {
+            (RequestBody::NewCase(new), ServerAnswer::Case(case)) => case.id == new.id,
+            (RequestBody::Patch(_), ServerAnswer::Case(case)) => case.id == case_id,
+            (RequestBody::NewNote(new), ServerAnswer::Note(note)) => {
+                note.id == new.id && note.case_id == case_id
+            }
+            (RequestBody::Empty, ServerAnswer::Deleted) => true,
+            _ => false,
+        }
+    }
+
+    /// After a creation answered 409 `already_exists`: whether `existing`, what the server
+    /// holds under the id, is this request's own earlier arrival. That happens when the
+    /// first answer was lost and the server forgot the idempotency key before the resend;
+    /// the action is then done, not refused.
+    ///
+    /// The ids are random 122-bit values this device made, so the same id means the same
+    /// creation; the contents are still compared while the case is at version 1, and a case
+    /// changed since (version > 1) is accepted as ours, since only its creator knew the id
+    /// before it existed.
+    pub fn is_earlier_arrival(&self, existing: &ServerAnswer) -> bool {
+        match (&self.body, existing) {
+            (RequestBody::NewCase(new), ServerAnswer::Case(case)) => {
+                if case.id != new.id {
+                    return false;
+                }
+                if case.version > 1 {
+                    return true;
+                }
+                let mut expected = new.clone().into_case(case.created_at);
+                expected.updated_at = case.updated_at;
+                expected == *case
+            }
+            (RequestBody::NewNote(new), ServerAnswer::Note(note)) => {
+                note.id == new.id && note.body == new.body
+            }
+            _ => false,
+        }
+    }
+}
+
 /// What the server answered when it accepted an action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ServerAnswer {
@@ -183,5 +229,102 @@ mod tests {
         let request = ActionRequest::for_action(&delete);
         assert_eq!(request.method, Method::Delete);
         assert_eq!(request.body, RequestBody::Empty);
+    }
+
+    fn creation(new: &NewCase) -> ActionRequest {
+        ActionRequest::for_action(&Action::new(
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            ActionKind::CreateCase { case: new.clone() },
+            Millis(0),
+        ))
+    }
+
+    fn new_case(id: Uuid) -> NewCase {
+        NewCase {
+            id,
+            title: "  Printer jams ".into(),
+            description: "floor 3".into(),
+            status: CaseStatus::Open,
+            priority: Priority::High,
+            assignee: Some("dana".into()),
+            tags: vec!["hardware".into()],
+        }
+    }
+
+    fn note_request(case_id: Uuid, note: &NewNote) -> ActionRequest {
+        ActionRequest::for_action(&Action::new(
+            Uuid::from_u128(3),
+            Uuid::from_u128(4),
+            ActionKind::AddNote {
+                case_id,
+                note: note.clone(),
+            },
+            Millis(0),
+        ))
+    }
+
+    #[test]
+    fn an_answer_about_another_case_or_note_confirms_nothing() {
+        let id = Uuid::from_u128(9);
+        let create = creation(&new_case(id));
+        assert!(create.confirmed_by(id, &ServerAnswer::Case(case(id))));
+        assert!(!create.confirmed_by(id, &ServerAnswer::Case(case(Uuid::from_u128(8)))));
+        assert!(!create.confirmed_by(id, &ServerAnswer::Deleted));
+
+        let new = NewNote {
+            id: Uuid::from_u128(5),
+            body: "b".into(),
+            author: None,
+        };
+        let add = note_request(id, &new);
+        let stamp = Timestamp::from_unix_millis(0).unwrap();
+        let ours = new.clone().into_note(id, stamp);
+        assert!(add.confirmed_by(id, &ServerAnswer::Note(ours.clone())));
+        let elsewhere = new.clone().into_note(Uuid::from_u128(7), stamp);
+        assert!(!add.confirmed_by(id, &ServerAnswer::Note(elsewhere)));
+        let other = NewNote {
+            id: Uuid::from_u128(6),
+            ..new
+        }
+        .into_note(id, stamp);
+        assert!(!add.confirmed_by(id, &ServerAnswer::Note(other)));
+    }
+
+    #[test]
+    fn a_creation_that_landed_earlier_is_recognised_and_a_stranger_is_not() {
+        let id = Uuid::from_u128(9);
+        let new = new_case(id);
+        let create = creation(&new);
+        let stamp = Timestamp::from_unix_millis(1_000).unwrap();
+        let landed = new.clone().into_case(stamp);
+        assert!(create.is_earlier_arrival(&ServerAnswer::Case(landed.clone())));
+
+        let different = Case {
+            title: "Something else".into(),
+            ..landed.clone()
+        };
+        assert!(!create.is_earlier_arrival(&ServerAnswer::Case(different.clone())));
+        // Changed by someone since it landed: still the creation this device made.
+        let edited = Case {
+            version: 3,
+            ..different
+        };
+        assert!(create.is_earlier_arrival(&ServerAnswer::Case(edited)));
+        assert!(!create.is_earlier_arrival(&ServerAnswer::Case(case(Uuid::from_u128(8)))));
+
+        let note = NewNote {
+            id: Uuid::from_u128(5),
+            body: "Called the vendor.".into(),
+            author: None,
+        };
+        let add = note_request(id, &note);
+        let stored = note.clone().into_note(id, stamp);
+        assert!(add.is_earlier_arrival(&ServerAnswer::Note(stored.clone())));
+        let rewritten = Note {
+            body: "Another text".into(),
+            ..stored
+        };
+        assert!(!add.is_earlier_arrival(&ServerAnswer::Note(rewritten)));
     }
 }

@@ -402,6 +402,34 @@ fn transient_failures_back_off_with_full_jitter_under_the_ceiling() {
 }
 
 #[test]
+fn an_unreadable_success_answer_is_sent_again_under_the_same_key_not_rolled_back() {
+    let mut q = queue();
+    let c = open_case(1);
+    q.enqueue(status_update(1, &c, CaseStatus::Closed), at(0));
+    let first = q.ready(at(0), true);
+    let key = first.send[0].request.idempotency_key;
+    let mut rng = SeededRandom::new(7);
+    let cut_off = Failure::Decode {
+        message: "the answer was cut off before its end".into(),
+        request_id: Some("r-1".into()),
+    };
+    let changes = q.on_failure(action_id(1), &cut_off, at(0), true, &mut rng);
+    assert!(
+        !changes
+            .notices
+            .iter()
+            .any(|n| matches!(n, QueueNotice::RolledBack { .. })),
+        "a write the server probably applied must not be rolled back: {changes:?}"
+    );
+    let record = q.get(action_id(1)).unwrap().clone();
+    assert_eq!(record.state, ActionState::Pending);
+    assert_eq!(q.dead_count(), 0);
+    let again = q.ready(record.next_attempt_at, true);
+    assert_eq!(sent(&again), vec![action_id(1)]);
+    assert_eq!(again.send[0].request.idempotency_key, key);
+}
+
+#[test]
 fn retry_after_is_obeyed_as_a_floor() {
     let mut q = queue();
     q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
