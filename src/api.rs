@@ -285,8 +285,16 @@ impl ApiClient {
         if let Some(etag) = etag {
             out = out.header("If-None-Match", etag.to_owned());
         }
+        let revalidating = etag.is_some();
         self.exchange(out, cancel, |incoming| match incoming.status {
-            304 => Ok(Fetched::NotModified),
+            304 if revalidating => Ok(Fetched::NotModified),
+            // "Not modified" about data this device never asked to keep: nothing to show,
+            // and asking again would only get the same answer.
+            304 => Err(ApiError::Failed(Failure::Decode {
+                message: "the server said nothing changed, but this device holds no copy"
+                    .to_owned(),
+                request_id: incoming.request_id.clone(),
+            })),
             _ if incoming.is_success() => incoming.decode().map(|data| Fetched::Fresh {
                 data,
                 etag: incoming.etag.clone(),

@@ -77,6 +77,21 @@ pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<S
                 request_id: Some(exchange.request_id.clone()),
             }));
         }
+        Err(ApiError::Failed(failure @ Failure::Http { status: 412, .. }))
+            if matches!(outgoing.request.body, RequestBody::Patch(_)) =>
+        {
+            // A 412 whose body lacks the server's case cannot be merged as it is; with the
+            // case looked up, it goes to the merge like any other conflict.
+            let failure = failure.clone();
+            if let Ok(Fetched::Fresh { data, .. }) =
+                api.get_case(outgoing.case_id, None, None).await.result
+            {
+                exchange.result = Err(ApiError::Conflict {
+                    failure,
+                    current: Box::new(data),
+                });
+            }
+        }
         Err(ApiError::Failed(Failure::Http {
             code: Some(code), ..
         })) if code == "already_exists" => {

@@ -103,14 +103,20 @@ pub fn decode_refusal(raw: &RawResponse<'_>) -> Refusal {
     }
 }
 
-/// Reads `Retry-After` as whole seconds (the form our server sends); dates are not used by it
-/// and give `None`, which means "use the normal backoff".
+/// The longest wait a `Retry-After` is believed for. A server (or a proxy) asking for more
+/// would silence the queue for days; past this the app asks again, still far below any
+/// pace that could hurt a server.
+pub const MAX_RETRY_AFTER: DurationMs = DurationMs(10 * 60 * 1_000);
+
+/// Reads `Retry-After` as whole seconds (the form our server sends), at most
+/// [`MAX_RETRY_AFTER`]; dates are not used by it and give `None`, which means "use the
+/// normal backoff".
 pub fn parse_retry_after(value: &str) -> Option<DurationMs> {
     value
         .trim()
         .parse::<u64>()
         .ok()
-        .map(|secs| DurationMs(secs.saturating_mul(1_000)))
+        .map(|secs| DurationMs(secs.saturating_mul(1_000).min(MAX_RETRY_AFTER.0)))
 }
 
 fn looks_like_html(content_type: Option<&str>, trimmed_body: &str) -> bool {
@@ -296,5 +302,16 @@ mod tests {
         assert_eq!(parse_retry_after(" 12 "), Some(DurationMs(12_000)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_believed_only_up_to_the_cap() {
+        assert_eq!(parse_retry_after("99999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("18446744073709551615"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("600"), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("599"), Some(DurationMs(599_000)));
     }
 }
