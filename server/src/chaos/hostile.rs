@@ -11,7 +11,7 @@
 use crate::error::{ApiError, PendingError};
 use crate::request_id::RequestId;
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use casedesk_model::ErrorCode;
@@ -155,8 +155,12 @@ pub(crate) fn refusal(
             response
         }
         CorruptKind::Redirect => {
-            let next: String =
-                form_urlencoded::byte_serialize(request.uri().path().as_bytes()).collect();
+            // Inside the nested `/api/v1` router the URI has lost its prefix.
+            let path = request
+                .extensions()
+                .get::<OriginalUri>()
+                .map_or_else(|| request.uri().path(), |original| original.0.path());
+            let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
             let mut response = answer(
                 StatusCode::FOUND,
                 Some("text/html; charset=utf-8"),
