@@ -468,6 +468,33 @@ mod tests {
             serde_json::from_str(r#"{"status_429_rate":-0.5,"retry_after_s":86400}"#).unwrap();
         let errors = bad.apply_to(&off).unwrap_err();
         assert!(errors.get("status_429_rate").is_some() && errors.get("retry_after_s").is_some());
+
+        let update: ChaosUpdate = serde_json::from_str(
+            r#"{"corrupt_on":"writes","drip_ms":5,"clock_offset_s":-777600,"corrupt_socket":"malformed"}"#,
+        )
+        .unwrap();
+        let hostile = update.apply_to(&off).unwrap();
+        assert_eq!(hostile.corrupt_on, CorruptOn::Writes);
+        assert_eq!((hostile.drip_ms, hostile.clock_offset_s), (5, -777_600));
+        assert_eq!(hostile.corrupt_socket, Some(SocketChaos::Malformed));
+        let bad: ChaosUpdate =
+            serde_json::from_str(r#"{"drip_ms":0,"clock_offset_s":99999999}"#).unwrap();
+        let errors = bad.apply_to(&off).unwrap_err();
+        assert!(errors.get("drip_ms").is_some() && errors.get("clock_offset_s").is_some());
+    }
+
+    #[test]
+    fn corrupt_on_splits_reads_from_writes() {
+        for (on, get, post, delete) in [
+            (CorruptOn::Reads, true, false, false),
+            (CorruptOn::Writes, false, true, true),
+            (CorruptOn::All, true, true, true),
+        ] {
+            assert_eq!(on.covers(&Method::GET), get, "{on:?}");
+            assert_eq!(on.covers(&Method::HEAD), get, "{on:?}");
+            assert_eq!(on.covers(&Method::POST), post, "{on:?}");
+            assert_eq!(on.covers(&Method::DELETE), delete, "{on:?}");
+        }
     }
 
     #[test]
