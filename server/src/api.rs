@@ -172,7 +172,7 @@ async fn dashboard_metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let now = clock::now();
+    let now = clock::shifted(state.chaos.clock_offset_ms());
     let metrics = state
         .db
         .read(move |tx| Ok::<_, ApiError>(metrics::compute(tx, now)?))
@@ -227,18 +227,19 @@ where
     F: FnOnce(&Connection, Timestamp) -> Result<Change, ApiError> + Send + 'static,
 {
     let events = state.events.clone();
+    let clock_offset_ms = state.chaos.clock_offset_ms();
     let outcome = state
         .db
         .write(
             move |tx| {
+                let now = clock::shifted(clock_offset_ms);
                 if let Some(request) = &fingerprint {
-                    match idempotency::lookup(tx, request)? {
+                    match idempotency::lookup(tx, request, now.unix_millis())? {
                         Lookup::Replay(stored) => return Ok(Outcome::Replayed(stored)),
                         Lookup::Conflict => return Err(ApiError::IdempotencyConflict),
                         Lookup::Fresh => {}
                     }
                 }
-                let now = clock::now();
                 let applied = change(tx, now)?;
                 if let Some(request) = &fingerprint {
                     idempotency::record(tx, request, &applied.response, now.unix_millis())?;

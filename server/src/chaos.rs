@@ -1,55 +1,81 @@
 //! Fault injection for tests and demos, off by default (contract.md §1, "Fault injection").
 //!
-//! Applies to `/api/v1` requests only (not the events socket, `/__chaos` or static files):
+//! Applies to `/api/v1` requests only (not `/__chaos` or static files):
 //! - `fail_rate`: that fraction is answered 503 before touching data;
 //! - `latency_ms: [MIN, MAX]`: each request is delayed by a uniform draw in that range;
 //! - `drop_rate`: that fraction is handled (a change is committed, idempotency record
 //!   included) and then the connection is closed without an answer;
 //! - `corrupt` (our extension, for the app's hostile-input tests) with `corrupt_rate`
-//!   (default 1): that fraction of successful `GET` answers is replaced by garbage of the
-//!   named kind ([`CorruptKind`]);
+//!   (default 1) and `corrupt_on` (`reads`, `writes` or `all`): that fraction of the
+//!   covered requests gets a hostile answer of the named kind ([`CorruptKind`]). Kinds
+//!   that stand for a refusal (401, 412, 429, 500, 503, a redirect) answer before the
+//!   handler runs, so nothing changes; the others garble a successful answer after the
+//!   change is committed, its idempotency record holding the real answer;
 //! - `status_429_rate` with `retry_after_s` (our extension, for the client's request budget):
 //!   that fraction is answered 429 `rate_limited` with `Retry-After: retry_after_s` before
-//!   touching data, as the real rate limiter answers (which tests run switched off).
+//!   touching data, as the real rate limiter answers (which tests run switched off);
+//! - `clock_offset_s`: shifts the server's "now" for the writes' timestamps, the
+//!   idempotency keys' age and the dashboard, so tests can age keys by days at once;
+//! - `corrupt_socket`: the events WebSocket sends malformed messages before every real one,
+//!   or every message twice ([`SocketChaos`]).
 //!
 //! Settings come from the start-up flags and, with `--allow-chaos`, from `GET`/`PUT`/
 //! `DELETE /__chaos`; without that flag those answer 404.
+
+mod hostile;
+
+pub(crate) use hostile::Corrupted;
 
 use crate::app::AppState;
 use crate::body::{decode_json, read_body};
 use crate::config::LatencyRange;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::Message;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use casedesk_model::FieldErrors;
+use hostile::CorruptKind;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
-/// The kinds of garbage `corrupt` can answer with.
+/// Which requests `corrupt` covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CorruptOn {
+    /// `GET` (and `HEAD`): the default, what `corrupt` meant before writes were covered.
+    #[default]
+    Reads,
+    /// `POST`, `PATCH`, `DELETE` (and `PUT`).
+    Writes,
+    /// Both.
+    All,
+}
+
+impl CorruptOn {
+    fn covers(self, method: &Method) -> bool {
+        let read = method == Method::GET || method == Method::HEAD;
+        match self {
+            Self::Reads => read,
+            Self::Writes => !read,
+            Self::All => true,
+        }
+    }
+}
+
+/// What `corrupt_socket` does to the events WebSocket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum CorruptKind {
-    /// 200, JSON content type, a body that is not JSON.
-    InvalidJson,
-    /// 200, valid JSON of the wrong shape: every string becomes a number, every number a
-    /// string, every boolean a string.
-    WrongTypes,
-    /// 502 with a proxy's HTML error page.
-    HtmlErrorPage,
-    /// 200, JSON content type, 32 MiB of valid JSON, chunked (no length announced).
-    HugeBody,
-    /// 200 announcing the full `Content-Length`, half the body, then the connection closes.
-    TruncatedBody,
-    /// 200, the right body labelled `text/plain`.
-    WrongContentType,
-    /// 200 with an empty body.
-    #[serde(rename = "empty_200")]
-    Empty200,
+pub(crate) enum SocketChaos {
+    /// Before every real message, the frames of [`malformed_frames`]: cut-off JSON, wrong
+    /// shapes, an unknown type, an array, `null`, an empty text and a binary frame.
+    Malformed,
+    /// Every message sent twice.
+    Duplicated,
 }
 
 /// The current fault injection, as `GET /__chaos` shows it.
@@ -63,11 +89,21 @@ pub(crate) struct ChaosSettings {
     pub(crate) status_429_rate: f64,
     /// The `Retry-After` of an injected 429, in whole seconds.
     pub(crate) retry_after_s: u64,
+    pub(crate) corrupt_on: CorruptOn,
+    /// The pause between two bytes of a `slow_drip` answer.
+    pub(crate) drip_ms: u64,
+    /// Added to the server's clock (see the module doc); may be negative.
+    pub(crate) clock_offset_s: i64,
+    pub(crate) corrupt_socket: Option<SocketChaos>,
 }
 
 /// The longest `Retry-After` an injected 429 may name: an hour, as for `latency_ms`'s bound,
 /// only so that a typo cannot silence a client for days.
 const MAX_RETRY_AFTER_S: u64 = 3_600;
+/// `drip_ms` bounds: at least 1 ms, at most 10 s between two bytes.
+const DRIP_MS: std::ops::RangeInclusive<u64> = 1..=10_000;
+/// `clock_offset_s` bounds: a year either way, ample to age keys past their 8 days.
+const MAX_CLOCK_OFFSET_S: i64 = 366 * 86_400;
 
 impl ChaosSettings {
     pub(crate) fn off() -> Self {
@@ -79,6 +115,10 @@ impl ChaosSettings {
             corrupt_rate: 0.0,
             status_429_rate: 0.0,
             retry_after_s: 1,
+            corrupt_on: CorruptOn::Reads,
+            drip_ms: 1_000,
+            clock_offset_s: 0,
+            corrupt_socket: None,
         }
     }
 }
@@ -95,6 +135,11 @@ struct ChaosUpdate {
     corrupt_rate: Option<f64>,
     status_429_rate: Option<f64>,
     retry_after_s: Option<u64>,
+    corrupt_on: Option<CorruptOn>,
+    drip_ms: Option<u64>,
+    clock_offset_s: Option<i64>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    corrupt_socket: Option<Option<SocketChaos>>,
 }
 
 fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -137,6 +182,36 @@ impl ChaosUpdate {
                 errors.insert(
                     "retry_after_s",
                     format!("`{seconds}` is more than {MAX_RETRY_AFTER_S} seconds."),
+                );
+            }
+        }
+        if let Some(on) = self.corrupt_on {
+            next.corrupt_on = on;
+        }
+        if let Some(socket) = self.corrupt_socket {
+            next.corrupt_socket = socket;
+        }
+        if let Some(ms) = self.drip_ms {
+            if DRIP_MS.contains(&ms) {
+                next.drip_ms = ms;
+            } else {
+                errors.insert(
+                    "drip_ms",
+                    format!(
+                        "`{ms}` is not from {} to {} ms.",
+                        DRIP_MS.start(),
+                        DRIP_MS.end()
+                    ),
+                );
+            }
+        }
+        if let Some(offset) = self.clock_offset_s {
+            if offset.unsigned_abs() <= MAX_CLOCK_OFFSET_S.unsigned_abs() {
+                next.clock_offset_s = offset;
+            } else {
+                errors.insert(
+                    "clock_offset_s",
+                    format!("`{offset}` is more than {MAX_CLOCK_OFFSET_S} seconds either way."),
                 );
             }
         }
@@ -197,11 +272,48 @@ impl Chaos {
     fn happens(&self, rate: f64) -> bool {
         rate > 0.0 && self.draw() < rate
     }
+
+    /// The `clock_offset_s` setting in milliseconds, for [`crate::clock::shifted`].
+    pub(crate) fn clock_offset_ms(&self) -> i64 {
+        self.settings().clock_offset_s.saturating_mul(1_000)
+    }
+
+    /// The WebSocket frames that carry one text message, as `corrupt_socket` has it.
+    pub(crate) fn socket_frames(&self, text: String) -> Vec<Message> {
+        match self.settings().corrupt_socket {
+            None => vec![Message::Text(text.into())],
+            Some(SocketChaos::Duplicated) => {
+                vec![
+                    Message::Text(text.clone().into()),
+                    Message::Text(text.into()),
+                ]
+            }
+            Some(SocketChaos::Malformed) => {
+                let mut frames = malformed_frames();
+                frames.push(Message::Text(text.into()));
+                frames
+            }
+        }
+    }
 }
 
-/// Marks a response chaos made on purpose, so no later layer "fixes" it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Corrupted;
+/// What `corrupt_socket: "malformed"` sends before each real message.
+fn malformed_frames() -> Vec<Message> {
+    let unknown = serde_json::json!({
+        "type": "case.teleported",
+        "id": uuid::Uuid::new_v4(),
+        "at": crate::clock::now(),
+    });
+    vec![
+        Message::Text(r#"{"type":"case.updated","id":"#.into()),
+        Message::Text(r#"{"type":"case.updated","id":42,"version":"two","at":false}"#.into()),
+        Message::Text(unknown.to_string().into()),
+        Message::Text(r#"[{"type":"ping"}]"#.into()),
+        Message::Text("null".into()),
+        Message::Text("".into()),
+        Message::Binary(Bytes::from_static(&[0x00, 0xff, 0xfe, b'{'])),
+    ]
+}
 
 /// The middleware on `/api/v1`.
 pub(crate) async fn inject(
@@ -230,18 +342,26 @@ pub(crate) async fn inject(
         let delay = min + (chaos.draw() * (span + 1.0)).floor().min(span) as u64;
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let is_get = request.method() == Method::GET;
+    let hostile = settings
+        .corrupt
+        .filter(|_| settings.corrupt_on.covers(request.method()))
+        .filter(|_| chaos.happens(settings.corrupt_rate));
+    if let Some(kind) = hostile {
+        if let Some(refusal) = hostile::refusal(kind, &request, settings.retry_after_s) {
+            return refusal;
+        }
+    }
     let response = next.run(request).await;
     if chaos.happens(settings.drop_rate) {
         tracing::info!("chaos: dropping the connection after handling the request");
         return dropped_connection();
     }
-    if let Some(kind) = settings.corrupt {
-        if is_get && response.status() == StatusCode::OK && chaos.happens(settings.corrupt_rate) {
-            return corrupt(response, kind).await;
+    match hostile {
+        Some(kind) if response.status().is_success() => {
+            hostile::garble(response, kind, settings.drip_ms).await
         }
+        _ => response,
     }
-    response
 }
 
 /// A response whose body fails at once: hyper then closes the connection before it has
@@ -255,94 +375,7 @@ fn dropped_connection() -> Response {
     response
 }
 
-fn with_type(mut response: Response, content_type: &'static str) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response.extensions_mut().insert(Corrupted);
-    response
-}
-
 const JSON: &str = "application/json; charset=utf-8";
-const HTML_ERROR_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><center><h1>502 Bad Gateway</h1></center>\n<hr><center>nginx</center></body></html>\n";
-const HUGE_CHUNK: usize = 64 * 1024;
-const HUGE_CHUNKS: usize = 512;
-
-async fn corrupt(response: Response, kind: CorruptKind) -> Response {
-    let original = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let corrupted = match kind {
-        CorruptKind::InvalidJson => {
-            let cut = &original[..original.len() / 2];
-            let mut body = cut.to_vec();
-            body.extend_from_slice(b"\x00<<not json>>");
-            with_type(Body::from(body).into_response(), JSON)
-        }
-        CorruptKind::WrongTypes => {
-            let scrambled = serde_json::from_slice::<serde_json::Value>(&original)
-                .map(scramble)
-                .unwrap_or_else(|_| serde_json::json!({"items": 42}));
-            let body = serde_json::to_vec(&scrambled).unwrap_or_default();
-            with_type(Body::from(body).into_response(), JSON)
-        }
-        CorruptKind::HtmlErrorPage => {
-            let mut response = Body::from(HTML_ERROR_PAGE).into_response();
-            *response.status_mut() = StatusCode::BAD_GATEWAY;
-            with_type(response, "text/html; charset=utf-8")
-        }
-        CorruptKind::HugeBody => {
-            let chunk = Bytes::from(vec![b'x'; HUGE_CHUNK]);
-            let chunks = std::iter::once(Ok::<_, std::io::Error>(Bytes::from_static(
-                b"{\"padding\":\"",
-            )))
-            .chain(std::iter::repeat_n(chunk, HUGE_CHUNKS).map(Ok))
-            .chain(std::iter::once(Ok(Bytes::from_static(b"\"}"))));
-            let body = Body::from_stream(futures_util::stream::iter(chunks));
-            with_type(body.into_response(), JSON)
-        }
-        CorruptKind::TruncatedBody => {
-            let full = original.len();
-            let half = original.slice(..full / 2);
-            let stream = futures_util::stream::unfold(Some(half), |state| async move {
-                match state {
-                    Some(half) => Some((Ok(half), None)),
-                    None => {
-                        // Let the first half reach the client before the connection goes.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        Some((Err(std::io::Error::other("chaos: body truncated")), None))
-                    }
-                }
-            });
-            let mut response = with_type(Body::from_stream(stream).into_response(), JSON);
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(full));
-            response
-        }
-        CorruptKind::WrongContentType => with_type(
-            Body::from(original).into_response(),
-            "text/plain; charset=utf-8",
-        ),
-        CorruptKind::Empty200 => with_type(Body::empty().into_response(), JSON),
-    };
-    corrupted
-}
-
-/// Every scalar turned into the wrong type, recursively.
-fn scramble(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => Value::from(s.len()),
-        Value::Number(n) => Value::String(n.to_string()),
-        Value::Bool(b) => Value::String(b.to_string()),
-        Value::Null => Value::Bool(false),
-        Value::Array(items) => Value::Array(items.into_iter().map(scramble).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, scramble(v))).collect())
-        }
-    }
-}
 
 /// `GET /__chaos`.
 pub(crate) async fn show(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -435,6 +468,33 @@ mod tests {
             serde_json::from_str(r#"{"status_429_rate":-0.5,"retry_after_s":86400}"#).unwrap();
         let errors = bad.apply_to(&off).unwrap_err();
         assert!(errors.get("status_429_rate").is_some() && errors.get("retry_after_s").is_some());
+
+        let update: ChaosUpdate = serde_json::from_str(
+            r#"{"corrupt_on":"writes","drip_ms":5,"clock_offset_s":-777600,"corrupt_socket":"malformed"}"#,
+        )
+        .unwrap();
+        let hostile = update.apply_to(&off).unwrap();
+        assert_eq!(hostile.corrupt_on, CorruptOn::Writes);
+        assert_eq!((hostile.drip_ms, hostile.clock_offset_s), (5, -777_600));
+        assert_eq!(hostile.corrupt_socket, Some(SocketChaos::Malformed));
+        let bad: ChaosUpdate =
+            serde_json::from_str(r#"{"drip_ms":0,"clock_offset_s":99999999}"#).unwrap();
+        let errors = bad.apply_to(&off).unwrap_err();
+        assert!(errors.get("drip_ms").is_some() && errors.get("clock_offset_s").is_some());
+    }
+
+    #[test]
+    fn corrupt_on_splits_reads_from_writes() {
+        for (on, get, post, delete) in [
+            (CorruptOn::Reads, true, false, false),
+            (CorruptOn::Writes, false, true, true),
+            (CorruptOn::All, true, true, true),
+        ] {
+            assert_eq!(on.covers(&Method::GET), get, "{on:?}");
+            assert_eq!(on.covers(&Method::HEAD), get, "{on:?}");
+            assert_eq!(on.covers(&Method::POST), post, "{on:?}");
+            assert_eq!(on.covers(&Method::DELETE), delete, "{on:?}");
+        }
     }
 
     #[test]
@@ -444,14 +504,5 @@ mod tests {
         assert!((2_700..3_300).contains(&hits), "{hits}");
         assert!(!(0..1000).any(|_| chaos.happens(0.0)));
         assert!((0..1000).all(|_| chaos.happens(1.0)));
-    }
-
-    #[test]
-    fn scrambling_changes_every_scalar_type() {
-        let value = serde_json::json!({"a": "text", "b": 3, "c": [true, null]});
-        assert_eq!(
-            scramble(value),
-            serde_json::json!({"a": 4, "b": "3", "c": ["true", false]})
-        );
     }
 }

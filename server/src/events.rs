@@ -8,12 +8,14 @@
 //! disconnected; one that does not take a message within [`SEND_TIMEOUT`] is dropped.
 
 use crate::app::AppState;
+use crate::chaos::Chaos;
 use crate::error::ApiError;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use casedesk_model::ChangeEvent;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -62,7 +64,8 @@ pub(crate) async fn socket(
     let events = state.events.subscribe();
     let ping_every = state.ws_ping_interval;
     let shutdown = state.shutdown.clone();
-    upgrade.on_upgrade(move |socket| serve_socket(socket, events, ping_every, shutdown))
+    let chaos = state.chaos.clone();
+    upgrade.on_upgrade(move |socket| serve_socket(socket, events, ping_every, shutdown, chaos))
 }
 
 async fn serve_socket(
@@ -70,13 +73,16 @@ async fn serve_socket(
     events: broadcast::Receiver<ChangeEvent>,
     ping_every: Duration,
     shutdown: watch::Receiver<bool>,
+    chaos: Arc<Chaos>,
 ) {
     let (sink, stream) = socket.split();
-    let sink = sink.with(|out: Outgoing| {
-        std::future::ready(Ok::<_, axum::Error>(match out {
-            Outgoing::Text(text) => Message::Text(text.into()),
-            Outgoing::Close => Message::Close(None),
-        }))
+    // One message may become several frames when `corrupt_socket` is on.
+    let sink = sink.with_flat_map(move |out: Outgoing| {
+        let frames = match out {
+            Outgoing::Text(text) => chaos.socket_frames(text),
+            Outgoing::Close => vec![Message::Close(None)],
+        };
+        futures_util::stream::iter(frames.into_iter().map(Ok::<_, axum::Error>))
     });
     let stream = stream.map(|message| match message {
         Ok(Message::Close(_)) | Err(_) => Incoming::Closed,

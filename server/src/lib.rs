@@ -13,7 +13,8 @@
 //! - `cases`, `metrics`: the SQL, equal to the model's filters, order and definitions.
 //! - `db`: SQLite (one writer, read-only readers, WAL), the schema and its migrations.
 //! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
-//! - `auth`, `rate_limit`, `chaos`: the middleware of the same names.
+//! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
+//!   holds the hostile answers (refusals before the handler, garblings after it).
 //! - `seed`: deterministic demo data.
 //! - `error`: [`ApiError`](error) rendered as the contract's error body; [`StartError`].
 

@@ -45,7 +45,8 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
         shown,
         json!({
             "fail_rate": 0.0, "latency_ms": [0, 0], "drop_rate": 0.0, "corrupt": null,
-            "corrupt_rate": 0.0, "status_429_rate": 0.0, "retry_after_s": 1
+            "corrupt_rate": 0.0, "status_429_rate": 0.0, "retry_after_s": 1,
+            "corrupt_on": "reads", "drip_ms": 1000, "clock_offset_s": 0, "corrupt_socket": null
         })
     );
     let after = set_chaos(&server, json!({"fail_rate": 0.25, "latency_ms": [1, 3]})).await;
@@ -59,12 +60,19 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
         json!({"fail_rate": 1.5}),
         json!({"latency_ms": [10, 5]}),
         json!({"drop_rate": -1}),
+        json!({"drip_ms": 0}),
+        json!({"drip_ms": 10_001}),
+        json!({"clock_offset_s": 366 * 86_400 + 1}),
+        json!({"clock_offset_s": -366 * 86_400 - 1}),
     ] {
         expect_error(put_chaos(&server, &bad).await, 422, "validation_failed").await;
     }
     for bad in [
         json!({"corrupt": "gremlins"}),
         json!({"latency_ms": "fast"}),
+        json!({"corrupt_on": "sometimes"}),
+        json!({"corrupt_socket": "gremlins"}),
+        json!({"clock_offset_s": 1.5}),
     ] {
         expect_error(put_chaos(&server, &bad).await, 422, "validation_failed").await;
     }
@@ -79,6 +87,41 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
         .unwrap();
     assert_eq!(reset["fail_rate"], 0.0);
     assert_eq!(reset["corrupt"], Value::Null);
+
+    let after = set_chaos(
+        &server,
+        json!({"corrupt_on": "all", "drip_ms": 5, "clock_offset_s": -3600, "corrupt_socket": "duplicated"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            &after["corrupt_on"],
+            &after["drip_ms"],
+            &after["clock_offset_s"],
+            &after["corrupt_socket"]
+        ),
+        (
+            &json!("all"),
+            &json!(5),
+            &json!(-3600),
+            &json!("duplicated")
+        )
+    );
+    let after = set_chaos(&server, json!({"corrupt_socket": null})).await;
+    assert_eq!(after["corrupt_socket"], Value::Null);
+    assert_eq!(after["corrupt_on"], "all", "absent fields stay");
+    let reset: Value = client()
+        .delete(server.url("/__chaos"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&reset["corrupt_on"], &reset["clock_offset_s"]),
+        (&json!("reads"), &json!(0))
+    );
 }
 
 #[tokio::test]
@@ -218,4 +261,94 @@ async fn hostile_answers_replace_successful_gets() {
     set_chaos(&server, json!({"corrupt": null})).await;
     let response = server.get(&path).send().await.unwrap();
     assert_eq!(response.json::<Value>().await.unwrap()["title"], "Target");
+}
+
+const DAY_S: i64 = 86_400;
+
+/// POSTs `body` to `path` with `key`.
+async fn post_with_key(server: &Server, path: &str, body: &Value, key: &str) -> reqwest::Response {
+    server
+        .post_json(path, body)
+        .header("Idempotency-Key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_for_8_days_then_the_id_is_already_taken() {
+    let server = Server::start(&["--allow-chaos"]);
+    let case = new_case("Queued offline");
+    let case_key = uuid::Uuid::new_v4().to_string();
+    let first = post_with_key(&server, "/api/v1/cases", &case, &case_key).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_body: Value = first.json().await.unwrap();
+    let notes = format!("/api/v1/cases/{}/notes", case["id"].as_str().unwrap());
+    let note = json!({"id": uuid::Uuid::now_v7(), "body": "sent twice"});
+    let note_key = uuid::Uuid::new_v4().to_string();
+    let first = post_with_key(&server, &notes, &note, &note_key).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_note: Value = first.json().await.unwrap();
+
+    // Seven days on, a retry is still a replay of the first answer.
+    set_chaos(&server, json!({"clock_offset_s": 7 * DAY_S})).await;
+    let again = post_with_key(&server, "/api/v1/cases", &case, &case_key).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first_body);
+    let again = post_with_key(&server, &notes, &note, &note_key).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first_note);
+
+    // Nine days on, the keys are gone: the same request is a new create of an id that
+    // exists, 409 `already_exists` (not `idempotency_conflict`), and nothing changes.
+    set_chaos(&server, json!({"clock_offset_s": 9 * DAY_S})).await;
+    let late = post_with_key(&server, "/api/v1/cases", &case, &case_key).await;
+    assert!(late.headers().get("idempotent-replayed").is_none());
+    expect_error(late, 409, "already_exists").await;
+    let late = post_with_key(&server, &notes, &note, &note_key).await;
+    expect_error(late, 409, "already_exists").await;
+    assert_eq!(server.list("").await["total"], 1);
+    let listed: Value = server
+        .get(&notes)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // A key reused with another body is the other 409, whatever the clock.
+    let other = post_with_key(
+        &server,
+        "/api/v1/cases",
+        &new_case("Other"),
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::CREATED);
+    let reused = {
+        let key = uuid::Uuid::new_v4().to_string();
+        post_with_key(&server, "/api/v1/cases", &new_case("One"), &key).await;
+        post_with_key(&server, "/api/v1/cases", &new_case("Two"), &key).await
+    };
+    expect_error(reused, 409, "idempotency_conflict").await;
+}
+
+#[tokio::test]
+async fn the_clock_offset_moves_the_timestamps_the_server_writes() {
+    let server = Server::start(&["--allow-chaos"]);
+    let now = server.create(new_case("Today")).await;
+    set_chaos(&server, json!({"clock_offset_s": -30 * DAY_S})).await;
+    let past = server.create(new_case("A month ago")).await;
+    let created = |case: &Value| {
+        casedesk_model::Timestamp::parse(case["created_at"].as_str().unwrap())
+            .unwrap()
+            .unix_millis()
+    };
+    // Rounded: a few milliseconds pass between the two creates.
+    let days = ((created(&now) - created(&past)) as f64 / (DAY_S * 1000) as f64).round();
+    assert_eq!(days, 30.0, "{now} vs {past}");
 }

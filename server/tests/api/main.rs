@@ -8,6 +8,7 @@ mod cases;
 mod chaos;
 mod errors;
 mod events;
+mod hostile;
 mod idempotency;
 mod metrics;
 mod process;
