@@ -138,6 +138,19 @@ impl Incoming {
         }
     }
 
+    /// A write answered with neither success nor an error: a 304 or another 3xx that came
+    /// through. It says nothing about whether the change was applied, so it counts as an
+    /// unreadable answer (sent again under the same key), never as a refusal.
+    fn write_refusal(&self) -> ApiError {
+        if self.status < 400 {
+            return ApiError::Failed(Failure::Decode {
+                message: format!("the server answered {} to a change", self.status),
+                request_id: self.request_id.clone(),
+            });
+        }
+        self.refusal()
+    }
+
     fn decode<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         decode_body(&self.raw()).map_err(ApiError::Failed)
     }
@@ -259,7 +272,7 @@ impl ApiClient {
             if incoming.is_success() {
                 Ok(())
             } else {
-                Err(incoming.refusal())
+                Err(incoming.write_refusal())
             }
         })
         .await
@@ -330,7 +343,7 @@ impl ApiClient {
             if incoming.is_success() {
                 incoming.decode()
             } else {
-                Err(incoming.refusal())
+                Err(incoming.write_refusal())
             }
         })
         .await

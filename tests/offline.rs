@@ -617,11 +617,16 @@ async fn a_write_whose_success_answer_is_unreadable_is_resent_under_its_key_neve
     for kind in [
         "invalid_json",
         "wrong_types",
+        "html_error_page",
+        "huge_body",
         "truncated_body",
         "empty_200",
         "array_instead_of_object",
         "other_case",
+        "not_modified_uncached",
+        "empty_204",
         "null_body",
+        "duplicated_json_keys",
     ] {
         let ns = namespace("garbled");
         let tab = open_tab(&ns).await;
@@ -664,11 +669,14 @@ async fn a_write_whose_success_answer_is_unreadable_is_resent_under_its_key_neve
         garble_writes_while(&tab, kind, "the note").await;
         assert_eq!(server_notes(id).await, 1, "{kind}: the note is there once");
 
-        // A delete's answer has no body to garble: it settles at once, whatever the kind.
+        // A delete's answer has no body to read; it is resent only when the status itself
+        // is garbled (a 304, a proxy's 502).
         set_chaos(&chaos).await;
+        let before = tab.sender.count();
         tab.queue.delete_case(id).await.unwrap();
-        tab.drained(10).await;
+        wait_until("the delete is sent", 5, || tab.sender.count() > before).await;
         clear_chaos().await;
+        tab.drained(10).await;
         assert_eq!(
             tab.dead(),
             0,
@@ -676,6 +684,29 @@ async fn a_write_whose_success_answer_is_unreadable_is_resent_under_its_key_neve
             tab.queue.records().get_untracked()
         );
         assert!(server_case(id).await.is_none(), "{kind}: deleted");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_write_answer_with_extra_fields_or_a_loose_content_type_settles_at_once() {
+    for kind in ["extra_fields", "wrong_content_type"] {
+        let ns = namespace("readable");
+        let tab = open_tab(&ns).await;
+        set_chaos(&format!(r#"{{"corrupt":"{kind}","corrupt_on":"writes"}}"#)).await;
+        let id = tab
+            .queue
+            .create_case(new_case(&format!("Readable {kind}")))
+            .await
+            .unwrap();
+        tab.queue
+            .add_note(id, format!("Note {kind}"))
+            .await
+            .unwrap();
+        tab.drained(10).await;
+        clear_chaos().await;
+        assert_eq!(tab.sender.count(), 2, "{kind}: each write sent once");
+        assert_eq!(tab.dead(), 0);
+        assert_eq!(server_notes(id).await, 1);
     }
 }
 
