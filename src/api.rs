@@ -3,7 +3,7 @@
 //! signal. Bodies are read by `casedesk_core::response`, so no answer can cause a panic.
 
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
-use casedesk_core::Failure;
+use casedesk_core::{Failure, Millis};
 use casedesk_model::{
     Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, NewCase, NewNote, Note,
 };
@@ -109,6 +109,8 @@ struct Incoming {
     etag: Option<String>,
     request_id: Option<String>,
     retry_after: Option<String>,
+    date: Option<String>,
+    received_at: Millis,
     body: String,
 }
 
@@ -120,6 +122,8 @@ impl Incoming {
             body: &self.body,
             request_id: self.request_id.as_deref(),
             retry_after: self.retry_after.as_deref(),
+            date: self.date.as_deref(),
+            received_at: self.received_at,
         }
     }
 
@@ -447,6 +451,8 @@ impl ApiClient {
             etag: header("etag"),
             request_id: header("x-request-id").or_else(|| Some(request_id.to_owned())),
             retry_after: header("retry-after"),
+            date: header("date"),
+            received_at: crate::platform::clock::now(),
             body,
         })
     }

@@ -2,7 +2,7 @@
 //! between) sent: our error body, an HTML error page, an empty or truncated body, the wrong
 //! shape. Pure, so every hostile answer is tested natively; the HTTP adapter only moves bytes.
 
-use crate::clock::DurationMs;
+use crate::clock::{DurationMs, Millis};
 use crate::failure::Failure;
 use casedesk_model::{Case, ErrorBody};
 use serde::de::DeserializeOwned;
@@ -20,6 +20,11 @@ pub struct RawResponse<'a> {
     pub body: &'a str,
     pub request_id: Option<&'a str>,
     pub retry_after: Option<&'a str>,
+    /// The answer's `Date` header: the server's own clock, against which a `Retry-After`
+    /// date is measured (so a device whose clock is off still waits as long as asked).
+    pub date: Option<&'a str>,
+    /// When the answer arrived, by the device's clock: used when there is no `Date`.
+    pub received_at: Millis,
 }
 
 /// A refused request: the failure, and on a 412 the case as the server holds it now.
@@ -64,7 +69,9 @@ pub fn decode_body<T: DeserializeOwned>(raw: &RawResponse<'_>) -> Result<T, Fail
 
 /// Reads an error answer (status ≥ 400) into a failure, using our error body when it is one.
 pub fn decode_refusal(raw: &RawResponse<'_>) -> Refusal {
-    let retry_after = raw.retry_after.and_then(parse_retry_after);
+    let retry_after = raw
+        .retry_after
+        .and_then(|value| parse_retry_after_at(value, raw.date, raw.received_at));
     match serde_json::from_str::<ErrorBody>(raw.body) {
         Ok(body) => {
             let mut message = body.error.message;
@@ -109,14 +116,85 @@ pub fn decode_refusal(raw: &RawResponse<'_>) -> Refusal {
 pub const MAX_RETRY_AFTER: DurationMs = DurationMs(10 * 60 * 1_000);
 
 /// Reads `Retry-After` as whole seconds (the form our server sends), at most
-/// [`MAX_RETRY_AFTER`]; dates are not used by it and give `None`, which means "use the
-/// normal backoff".
+/// [`MAX_RETRY_AFTER`]; anything else gives `None`, which means "use the normal backoff".
 pub fn parse_retry_after(value: &str) -> Option<DurationMs> {
     value
         .trim()
         .parse::<u64>()
         .ok()
         .map(|secs| DurationMs(secs.saturating_mul(1_000).min(MAX_RETRY_AFTER.0)))
+}
+
+/// Reads `Retry-After` in either form HTTP allows: whole seconds, or an HTTP date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`). A date is measured from the answer's `Date` header
+/// when it has a readable one (both are the server's clock), else from `received_at`; a
+/// date already past means "now". At most [`MAX_RETRY_AFTER`].
+pub fn parse_retry_after_at(
+    value: &str,
+    date: Option<&str>,
+    received_at: Millis,
+) -> Option<DurationMs> {
+    if let Some(seconds) = parse_retry_after(value) {
+        return Some(seconds);
+    }
+    let until = parse_http_date(value)?;
+    let from = date.and_then(parse_http_date).unwrap_or(received_at.0);
+    Some(DurationMs(
+        until.saturating_sub(from).min(MAX_RETRY_AFTER.0),
+    ))
+}
+
+/// Reads an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the form HTTP/1.1 senders must
+/// use) as milliseconds since the Unix epoch.
+pub fn parse_http_date(value: &str) -> Option<u64> {
+    let rest = value.trim().split_once(", ")?.1;
+    let mut parts = rest.split(' ');
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut clock = parts.next()?.split(':');
+    let hour: u64 = clock.next()?.parse().ok()?;
+    let minute: u64 = clock.next()?.parse().ok()?;
+    let second: u64 = clock.next()?.parse().ok()?;
+    if parts.next()? != "GMT"
+        || parts.next().is_some()
+        || clock.next().is_some()
+        || !(1970..=9999).contains(&year)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_since_epoch(year, month, day);
+    Some((((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000)
+}
+
+/// Days from 1970-01-01 to the given civil date (years ≥ 1970), by the well-known
+/// era-based conversion (Howard Hinnant's `days_from_civil`).
+fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    (era * 146_097 + day_of_era).saturating_sub(719_468)
 }
 
 fn looks_like_html(content_type: Option<&str>, trimmed_body: &str) -> bool {
@@ -173,6 +251,8 @@ mod tests {
             body,
             request_id: Some("req-1"),
             retry_after: None,
+            date: None,
+            received_at: Millis(0),
         }
     }
 
@@ -228,6 +308,8 @@ mod tests {
             body: &huge,
             request_id: None,
             retry_after: None,
+            date: None,
+            received_at: Millis(0),
         };
         match decode_body::<Vec<u8>>(&r) {
             Err(Failure::Decode { message, .. }) => assert!(message.contains("MB")),
@@ -302,6 +384,78 @@ mod tests {
         assert_eq!(parse_retry_after(" 12 "), Some(DurationMs(12_000)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn http_dates_are_read_exactly() {
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        // A leap day, and the end of a leap year.
+        assert_eq!(
+            parse_http_date("Mon, 29 Feb 2016 12:00:00 GMT"),
+            Some(1_456_747_200_000)
+        );
+        assert_eq!(
+            parse_http_date("Thu, 31 Dec 2026 23:59:59 GMT"),
+            Some(1_798_761_599_000)
+        );
+        for bad in [
+            "",
+            "06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 06 Nov 1969 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_retry_after_date_is_measured_on_the_servers_clock() {
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let later = "Sun, 06 Nov 1994 08:50:07 GMT";
+        // The device's clock is a day off; the server's own Date header decides.
+        let device = Millis(784_111_777_000 + 86_400_000);
+        assert_eq!(
+            parse_retry_after_at(later, Some(date), device),
+            Some(DurationMs(30_000))
+        );
+        // Without a Date header, the device's clock.
+        assert_eq!(
+            parse_retry_after_at(later, None, Millis(784_111_777_000)),
+            Some(DurationMs(30_000))
+        );
+        // Already past: now. Seconds still work, and a date far ahead is capped.
+        assert_eq!(
+            parse_retry_after_at(date, Some(later), device),
+            Some(DurationMs::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after_at("7", Some(date), device),
+            Some(DurationMs(7_000))
+        );
+        assert_eq!(
+            parse_retry_after_at("Fri, 31 Dec 9999 23:59:59 GMT", Some(date), device),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after_at("soon", Some(date), device), None);
+    }
+
+    #[test]
+    fn a_refusal_reads_a_retry_after_date() {
+        let refusal = decode_refusal(&RawResponse {
+            retry_after: Some("Sun, 06 Nov 1994 08:49:47 GMT"),
+            date: Some("Sun, 06 Nov 1994 08:49:37 GMT"),
+            ..raw(503, None, "")
+        });
+        assert_eq!(refusal.failure.retry_after(), Some(DurationMs(10_000)));
     }
 
     #[test]
