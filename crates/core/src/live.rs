@@ -217,15 +217,19 @@ fn requested_after_known(entry: &QueryEntry, cache: &QueryCache, id: Uuid, versi
 /// (a bulk import, a reconnecting server replaying) costs one invalidation per key per
 /// window rather than one per event.
 ///
-/// It throttles rather than debounces: the window opens at the first event and closes a
-/// fixed time later however many events follow, so a steady stream still reaches the
-/// screen every window. Glue: call `push` for every message; when it returns `Some(at)`,
-/// start a timer for `at`; when the timer fires, `drain` and apply each event to the cache.
+/// It throttles on the leading edge: an event that arrives when nothing was released for a
+/// whole window is released at once (a single change elsewhere shows without waiting);
+/// events that follow within the window wait for its end and go together, however many
+/// follow, so a steady stream still reaches the screen every window. Glue: call `push` for
+/// every message; when it returns `Some(at)`, start a timer for `at` (at once when `at` is
+/// now); when the timer fires, `drain` and apply each event to the cache.
 #[derive(Clone, Debug)]
 pub struct LiveCoalescer {
     window: DurationMs,
     batch: ChangeBatch,
     flush_at: Option<Millis>,
+    /// The end of the window opened by the last release: events before it wait for it.
+    quiet_until: Option<Millis>,
 }
 
 impl LiveCoalescer {
@@ -239,17 +243,18 @@ impl LiveCoalescer {
             window,
             batch: ChangeBatch::default(),
             flush_at: None,
+            quiet_until: None,
         }
     }
 
-    /// Adds an event received at `now`. Returns the flush time when this event opened a
-    /// window (start a timer then); `None` when a window is already open or the event is
-    /// irrelevant.
+    /// Adds an event received at `now`. Returns when to release it (start a timer then):
+    /// `now` when nothing was released within the last window, else that window's end;
+    /// `None` when a release is already due or the event is irrelevant.
     pub fn push(&mut self, event: ChangeEvent, now: Millis) -> Option<Millis> {
         if !self.batch.add(event) || self.flush_at.is_some() {
             return None;
         }
-        let at = now + self.window;
+        let at = self.quiet_until.filter(|&quiet| quiet > now).unwrap_or(now);
         self.flush_at = Some(at);
         Some(at)
     }
@@ -261,7 +266,9 @@ impl LiveCoalescer {
 
     /// Closes the window: the merged batch's effects on `cache`, to be applied in order.
     pub fn drain(&mut self, cache: &QueryCache) -> Vec<CacheEvent> {
-        self.flush_at = None;
+        if let Some(released_at) = self.flush_at.take() {
+            self.quiet_until = Some(released_at + self.window);
+        }
         std::mem::take(&mut self.batch).effects(cache)
     }
 }
@@ -478,11 +485,15 @@ mod tests {
             None,
             "a ping opens no window"
         );
+        // The first change of a burst goes at once (leading edge)...
+        assert_eq!(live.push(updated(1, 3, 200), t0), Some(t0));
+        assert_eq!(invalidated(&live.drain(&h.cache)).len(), 4);
+        // ...and what follows within the window waits for its end, together.
         assert_eq!(
-            live.push(updated(1, 3, 200), t0),
+            live.push(updated(1, 4, 204), t0 + DurationMs(4)),
             Some(t0 + LiveCoalescer::DEFAULT_WINDOW)
         );
-        for v in 4..200 {
+        for v in 5..200 {
             assert_eq!(
                 live.push(updated(1, v, 200 + v as i64), t0 + DurationMs(v)),
                 None
@@ -517,8 +528,16 @@ mod tests {
             requested.extend(fetches(&cmds).into_iter().map(|f| f.0));
         }
         assert_eq!(requested.len(), 4);
-        // The next window starts afresh.
-        assert!(live.push(updated(1, 500, 900), h.now).is_some());
+        // Within the window after that release, the next change waits; a whole window of
+        // quiet later, one goes at once again.
+        let release = h.now;
+        assert_eq!(
+            live.push(updated(1, 500, 900), release + DurationMs(1)),
+            Some(release + LiveCoalescer::DEFAULT_WINDOW)
+        );
+        live.drain(&h.cache);
+        let quiet = release + LiveCoalescer::DEFAULT_WINDOW + LiveCoalescer::DEFAULT_WINDOW;
+        assert_eq!(live.push(updated(1, 501, 901), quiet), Some(quiet));
     }
 
     #[test]
