@@ -3,6 +3,7 @@
 
 pub mod broadcast;
 pub mod clock;
+pub mod download;
 pub mod events;
 pub(crate) mod idb;
 pub mod locks;

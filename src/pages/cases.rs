@@ -3,13 +3,17 @@
 //! Each row shows whether its changes reached the server (`data-sync`); the status changes
 //! inline, several rows change at once, and hovering a case's link fetches it ahead.
 
+use crate::api::{ApiClient, Fetched};
 use crate::components::alert_region::{use_alerts, Alerts};
 use crate::components::badges::{PriorityBadge, SyncBadge};
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError};
+use crate::platform::download::save_text_file;
 use crate::query::{use_case_list, use_query_client};
-use casedesk_core::QueryStatus;
+use casedesk_core::export::{csv_header, csv_record};
+use casedesk_core::{Failure, QueryStatus};
+use casedesk_model::list::MAX_PER_PAGE;
 use casedesk_model::{Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority};
 use leptos::ev::Event;
 use leptos::prelude::*;
@@ -225,6 +229,7 @@ pub fn CasesPage() -> impl IntoView {
         <section class="page cases">
             <div class="page-head">
                 <h1>"Cases"</h1>
+                <ExportCsv query=query.into() />
                 <a class="button primary" href="/cases/new">"New case"</a>
             </div>
             <Show when=move || parsed.with(|(_, bad)| *bad)>
@@ -321,6 +326,139 @@ pub fn CasesPage() -> impl IntoView {
             <Pagination list=list.data query=query.into() />
         </section>
     }
+}
+
+/// How far an export has come: cases fetched, of how many.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ExportProgress {
+    fetched: usize,
+    total: Option<u64>,
+}
+
+/// "Export CSV": every case matching the list's filters and sort, all pages (not only the
+/// one on screen), saved as one file; progress shows while pages come in.
+#[component]
+fn ExportCsv(
+    /// The list's filters and sort; its page and page size are ignored.
+    query: Signal<CaseListQuery>,
+) -> impl IntoView {
+    let client = use_query_client();
+    let alerts = use_alerts();
+    let progress = RwSignal::new(None::<ExportProgress>);
+    let start = move |_| {
+        if progress.get_untracked().is_some() {
+            return;
+        }
+        let Some(api) = client.api() else {
+            return;
+        };
+        progress.set(Some(ExportProgress {
+            fetched: 0,
+            total: None,
+        }));
+        let filters = query.get_untracked();
+        spawn_local(async move {
+            let outcome = export_csv(&api, &filters, |step| {
+                progress.try_set(Some(step));
+            })
+            .await;
+            progress.try_set(None);
+            match outcome {
+                Ok((text, count)) => {
+                    let name = format!("cases-{}.csv", today());
+                    match save_text_file(&name, "text/csv;charset=utf-8", &text) {
+                        Ok(()) => alerts.info(format!(
+                            "Exported {count} {} to {name}.",
+                            if count == 1 { "case" } else { "cases" }
+                        )),
+                        Err(error) => {
+                            alerts.error(format!("The export could not be saved: {error}"))
+                        }
+                    }
+                }
+                Err(message) => alerts.error(format!("The export stopped: {message}")),
+            }
+        });
+    };
+    view! {
+        <button
+            type="button"
+            class="button"
+            on:click=start
+            disabled=move || progress.with(Option::is_some)
+        >
+            "Export CSV"
+        </button>
+        {move || {
+            progress
+                .get()
+                .map(|p| {
+                    let text = match p.total {
+                        Some(total) => format!("Exporting… {} of {total}", p.fetched),
+                        None => "Exporting…".to_owned(),
+                    };
+                    view! {
+                        <span class="export-progress" role="status" data-testid="export-progress">
+                            {text}
+                        </span>
+                    }
+                })
+        }}
+    }
+}
+
+/// Fetches every page of `filters` (the largest pages the API allows) and makes the CSV;
+/// the text and the number of cases, or the failure in words. A case that moves between
+/// pages while they are fetched is written once.
+async fn export_csv(
+    api: &ApiClient,
+    filters: &CaseListQuery,
+    mut on_progress: impl FnMut(ExportProgress),
+) -> Result<(String, usize), String> {
+    let mut text = csv_header();
+    let mut seen = BTreeSet::new();
+    let mut page = 1;
+    loop {
+        let query = CaseListQuery {
+            per_page: MAX_PER_PAGE,
+            ..filters.with_page(page)
+        };
+        let list = match api.list_cases(&query, None, None).await.result {
+            Ok(Fetched::Fresh { data, .. }) => data,
+            Ok(Fetched::NotModified) => return Err("the server sent no data".to_owned()),
+            Err(error) => {
+                return Err(error
+                    .failure()
+                    .map(Failure::describe)
+                    .unwrap_or_else(|| "it was cancelled".to_owned()))
+            }
+        };
+        for case in &list.items {
+            if seen.insert(case.id) {
+                text.push_str(&csv_record(case));
+            }
+        }
+        on_progress(ExportProgress {
+            fetched: seen.len(),
+            total: Some(list.total),
+        });
+        let pages = list.total.div_ceil(u64::from(MAX_PER_PAGE));
+        if list.items.is_empty() || u64::from(page) >= pages {
+            return Ok((text, seen.len()));
+        }
+        page += 1;
+    }
+}
+
+/// Today's date on the device, `YYYY-MM-DD`, for the file's name.
+fn today() -> String {
+    let date = js_sys::Date::new_0();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.get_full_year(),
+        date.get_month() + 1,
+        date.get_date()
+    )
 }
 
 /// Which of its states the list is in.

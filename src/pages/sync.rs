@@ -8,6 +8,7 @@ use crate::components::charts::sparkline::Sparkline;
 use crate::components::local_time::{format_relative, now_millis, use_clock, LocalTime};
 use crate::components::queue_depth::use_queue_depth_history;
 use crate::offline::{use_offline_queue, QueueStatus, StorageStatus};
+use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
 use crate::query::{use_query_client, LiveStatus};
 use casedesk_core::diagnostics::{alerts, Alert, AlertThresholds};
@@ -15,7 +16,6 @@ use casedesk_core::{ActionKind, ActionState, DiagnosticsSnapshot, Failure, Milli
 use casedesk_model::Timestamp;
 use leptos::prelude::*;
 use std::time::Duration;
-use wasm_bindgen::JsCast;
 
 /// A change waiting longer than this is worth a warning: past it, something is stuck rather
 /// than slow (the queue retries transient failures within seconds to a minute).
@@ -190,7 +190,7 @@ pub fn SyncPage() -> impl IntoView {
             "requests": client.request_log(),
         });
         let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-        if let Err(error) = download_json("casedesk-diagnostics.json", &text) {
+        if let Err(error) = save_text_file("casedesk-diagnostics.json", "application/json", &text) {
             alerts.error(format!("The export could not be saved: {error}"));
         }
     };
@@ -446,36 +446,4 @@ fn DeadLetter(
             </div>
         </li>
     }
-}
-
-/// Saves `text` as a file named `name` through a temporary object URL.
-fn download_json(name: &str, text: &str) -> Result<(), String> {
-    let describe = |e: wasm_bindgen::JsValue| {
-        e.dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| e.as_string())
-            .unwrap_or_else(|| "the browser refused to save the file".to_owned())
-    };
-    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/json");
-    let blob =
-        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
-    let anchor: web_sys::HtmlAnchorElement = document()
-        .create_element("a")
-        .map_err(describe)?
-        .dyn_into()
-        .map_err(|_| "no anchor element".to_owned())?;
-    anchor.set_href(&url);
-    anchor.set_download(name);
-    anchor.click();
-    // The browser has taken the file once the click is handled; the URL can go.
-    let _ = set_timeout_with_handle(
-        move || {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        },
-        Duration::from_secs(1),
-    );
-    Ok(())
 }

@@ -140,6 +140,12 @@ pub fn use_query_client() -> QueryClient {
 impl QueryClient {
     // ---- state access ----
 
+    /// The API client with the current credentials, for requests outside the cache (an
+    /// export of every page).
+    pub fn api(&self) -> Option<ApiClient> {
+        self.read_inner(|inner| inner.api.clone())
+    }
+
     /// Runs `f` on the state; `None` once the owner is gone (a late timer or answer).
     pub(super) fn with_inner<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
         self.inner.try_update_value(f)

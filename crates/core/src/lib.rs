@@ -23,6 +23,8 @@
 //! - [`queue`]: the durable queue's state machine: order, dependencies, retries, dead letters.
 //! - [`merge`]: the three-way merge of a 412 (base, mine, theirs) and the person's choice.
 //! - [`request`]: an action on the wire: its request and the server's answer.
+//!
+//! Around them: [`export`], cases as CSV (quoting, formula injection).
 
 pub mod action;
 pub mod budget;
@@ -31,6 +33,7 @@ pub mod clock;
 pub mod data;
 pub mod diagnostics;
 pub mod entry;
+pub mod export;
 pub mod failure;
 pub mod key;
 pub mod live;
