@@ -124,7 +124,10 @@ pub(crate) async fn socket(
     let limits = state.limits;
     // A router driven in-process has no peer address; a served connection always has one.
     let slot = match peer::address(&parts.extensions) {
-        Some(ip) => match state.sockets.take(peer::network(ip), limits.ws_max_per_peer) {
+        Some(ip) => match state
+            .sockets
+            .take(peer::network(ip), limits.ws_max_per_peer)
+        {
             Some(slot) => Some(slot),
             None => {
                 return ApiError::RateLimited {
@@ -392,7 +395,15 @@ mod tests {
         let texts = texts(&log);
         assert_eq!(texts.len(), 5, "{texts:?}");
         assert!(texts[0].contains("case.deleted"));
-        assert_eq!(texts[1..], [r#"{"type":"ping"}"#, "ping frame", r#"{"type":"ping"}"#, "ping frame"]);
+        assert_eq!(
+            texts[1..],
+            [
+                r#"{"type":"ping"}"#,
+                "ping frame",
+                r#"{"type":"ping"}"#,
+                "ping frame"
+            ]
+        );
     }
 
     #[tokio::test]
@@ -438,7 +449,11 @@ mod tests {
         let texts = texts(&log);
         // Pings at 100, 200, 300 ms; the first one's answer was due at 350 ms.
         assert_eq!(texts.last(), Some(&"close"), "{texts:?}");
-        assert_eq!(texts.iter().filter(|t| **t == "ping frame").count(), 3, "{texts:?}");
+        assert_eq!(
+            texts.iter().filter(|t| **t == "ping frame").count(),
+            3,
+            "{texts:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -478,7 +493,10 @@ mod tests {
         let log = log.lock().unwrap();
         let texts = texts(&log);
         assert!(!texts.contains(&"close"), "closed by the server: {texts:?}");
-        assert!(texts.iter().filter(|t| **t == "ping frame").count() >= 19, "{texts:?}");
+        assert!(
+            texts.iter().filter(|t| **t == "ping frame").count() >= 19,
+            "{texts:?}"
+        );
     }
 
     #[test]
@@ -494,8 +512,14 @@ mod tests {
         let second = sockets.take(a, 2);
         assert!(first.is_some() && second.is_some());
         assert!(sockets.take(a, 2).is_none());
-        assert!(sockets.take(b, 2).is_some(), "another peer has its own count");
+        assert!(
+            sockets.take(b, 2).is_some(),
+            "another peer has its own count"
+        );
         drop(first);
-        assert!(sockets.take(a, 2).is_some(), "a closed socket frees its place");
+        assert!(
+            sockets.take(a, 2).is_some(),
+            "a closed socket frees its place"
+        );
     }
 }

@@ -31,7 +31,12 @@ pub(crate) fn network(ip: IpAddr) -> IpAddr {
 
 /// Whether the request came over the loopback interface (an IPv4-mapped loopback counts).
 pub(crate) fn is_loopback(extensions: &Extensions) -> bool {
-    address(extensions).is_some_and(|ip| network(ip).is_loopback())
+    address(extensions).is_some_and(|ip| match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    })
 }
 
 #[cfg(test)]
@@ -54,6 +59,13 @@ mod tests {
         assert!(is_loopback(&extensions));
         extensions.insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 9))));
         assert!(!is_loopback(&extensions));
+        extensions.insert(ConnectInfo("[::1]:9".parse::<SocketAddr>().unwrap()));
+        assert!(is_loopback(&extensions));
+        extensions.insert(ConnectInfo("[::2]:9".parse::<SocketAddr>().unwrap()));
+        assert!(
+            !is_loopback(&extensions),
+            "::2 shares ::1's /64 but is not loopback"
+        );
         let mapped: SocketAddr = "[::ffff:127.0.0.1]:9".parse().unwrap();
         extensions.insert(ConnectInfo(mapped));
         assert!(is_loopback(&extensions));

@@ -199,8 +199,14 @@ mod tests {
         }
         assert_eq!(limiter.check(ip(1), t0), Err(1));
         assert_eq!(limiter.check(ip(2), t0), Ok(()), "clients are separate");
-        assert_eq!(limiter.check(ip(1), t0 + Duration::from_millis(500)), Ok(()));
-        assert_eq!(limiter.check(ip(1), t0 + Duration::from_millis(500)), Err(1));
+        assert_eq!(
+            limiter.check(ip(1), t0 + Duration::from_millis(500)),
+            Ok(())
+        );
+        assert_eq!(
+            limiter.check(ip(1), t0 + Duration::from_millis(500)),
+            Err(1)
+        );
         let slow = RateLimiter::new(0.1, 1, 100).unwrap();
         assert_eq!(slow.check(ip(1), t0), Ok(()));
         assert_eq!(slow.check(ip(1), t0), Err(10));
@@ -238,6 +244,9 @@ mod tests {
         assert_eq!(limiter.check(token, t0), Ok(()));
         assert_eq!(limiter.check(token, t0), Err(1));
         assert_eq!(limiter.check(ip(1), t0), Ok(()));
-        assert_eq!(limiter.check(ClientKey::Identity(Identity::token(1)), t0), Ok(()));
+        assert_eq!(
+            limiter.check(ClientKey::Identity(Identity::token(1)), t0),
+            Ok(())
+        );
     }
 }

@@ -9,6 +9,7 @@ mod chaos;
 mod errors;
 mod events;
 mod idempotency;
+mod limits;
 mod metrics;
 mod process;
 mod security;
