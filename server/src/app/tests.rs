@@ -178,7 +178,11 @@ fn request() -> impl Strategy<Value = Arbitrary> {
             3 => Just(Some("application/json".to_owned())),
             1 => header_value(),
         ],
-        header_value(),
+        // Often the server's token, so that requests get past auth to the handlers.
+        prop_oneof![
+            2 => Just(Some("Bearer good".to_owned())),
+            1 => header_value(),
+        ],
         body(),
     )
         .prop_map(
@@ -228,11 +232,17 @@ fn arbitrary_requests_never_panic_and_never_answer_5xx() {
         .build()
         .unwrap();
     let router = runtime.block_on(async {
-        let Prepared { router, .. } = prepare(&config(&["--rate-limit-per-sec", "0"]))
-            .await
-            .unwrap();
+        let Prepared { router, .. } = prepare(&config(&[
+            "--rate-limit-per-sec",
+            "0",
+            "--auth-token",
+            "good",
+        ]))
+        .await
+        .unwrap();
         let create = Request::post("/api/v1/cases")
             .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, "Bearer good")
             .body(Body::from(
                 serde_json::json!({"id": KNOWN_CASE, "title": "Known"}).to_string(),
             ))
@@ -241,7 +251,7 @@ fn arbitrary_requests_never_panic_and_never_answer_5xx() {
         router
     });
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 400,
+        cases: 1000,
         failure_persistence: None,
         ..ProptestConfig::default()
     });
@@ -267,10 +277,10 @@ fn arbitrary_requests_never_panic_and_never_answer_5xx() {
     let seen = seen.into_inner().unwrap();
     eprintln!("statuses: {seen:?}");
     assert!(
-        seen.values().sum::<usize>() >= 200,
+        seen.values().sum::<usize>() >= 500,
         "too few valid requests: {seen:?}"
     );
-    for expected in [200, 400, 404] {
+    for expected in [200, 400, 401, 404] {
         assert!(seen.contains_key(&expected), "never {expected}: {seen:?}");
     }
 }
