@@ -62,7 +62,9 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
             "/__chaos",
             get(chaos::show).put(chaos::update).delete(chaos::reset),
         )
-        .route_layer(from_fn(loopback_only));
+        // `layer`, not `route_layer`: a method the route lacks is 404 too, not a 405 that
+        // would tell a remote client the path exists.
+        .layer(from_fn(loopback_only));
     let mut app = Router::new()
         .nest("/api/v1", api)
         .route("/health", get(api::health))

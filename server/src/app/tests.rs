@@ -40,7 +40,7 @@ async fn chaos_answers_only_loopback_peers() {
         assert_eq!(status, StatusCode::OK, "{peer}");
     }
     for peer in ["10.1.2.3:5000", "[2001:db8::1]:5000", "192.168.0.9:80"] {
-        for method in ["GET", "PUT", "DELETE"] {
+        for method in ["GET", "PUT", "DELETE", "POST"] {
             let status = status_from(&router, from_peer(method, "/__chaos", peer)).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} from {peer}");
         }
