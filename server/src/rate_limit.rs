@@ -128,6 +128,7 @@ impl RateLimiter {
         if evict == 0 {
             return;
         }
+        // In range: 1 ≤ evict ≤ seen.len() (checked just above).
         let (_, cutoff, _) = seen.select_nth_unstable(evict - 1);
         let cutoff = *cutoff;
         let mut left = evict;

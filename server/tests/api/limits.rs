@@ -385,3 +385,36 @@ async fn a_wildcard_cors_origin_is_refused_at_start_up() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.stdout.is_empty(), "never listened");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_closes_sockets_and_idle_connections_and_the_server_exits() {
+    let mut server = Server::start(&[]);
+    let mut socket = open_socket(&server).await.unwrap();
+    // A kept-alive connection, idle after its answer.
+    let mut idle = TcpStream::connect(addr(&server)).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let closing = tokio::time::timeout(GUARD, socket.next()).await.unwrap();
+    assert!(
+        matches!(closing, Some(Ok(Message::Close(_))) | None | Some(Err(_))),
+        "{closing:?}"
+    );
+    read_to_close(&mut idle).await;
+    let exit = tokio::task::spawn_blocking(move || server.wait_exit(GUARD))
+        .await
+        .unwrap()
+        .expect("the server exits after SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+}
