@@ -1,17 +1,26 @@
 //! Putting it together: the shared state, the router with its layers, and the serve loop
 //! with start-up work (migrate, seed, prune) and graceful shutdown.
+//!
+//! Every answer passes, outermost first: security headers → request id (error bodies) →
+//! tracing → CORS → the whole-request timeout (408) → the routes. `/__chaos` answers only
+//! to loopback peers.
 
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, ChaosSettings};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::db::Db;
 use crate::error::StartError;
-use crate::events::EventBus;
+use crate::events::{EventBus, PeerSockets};
 use crate::rate_limit::RateLimiter;
 use crate::static_files::Site;
-use crate::{api, chaos, clock, idempotency, request_id, seed, static_files};
-use axum::http::{header, HeaderName, HeaderValue, Method, Request};
-use axum::middleware::from_fn;
+use crate::{
+    api, chaos, clock, connections, idempotency, peer, request_id, security_headers, seed,
+    static_files,
+};
+use axum::extract::Request as AxumRequest;
+use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::middleware::{from_fn, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::io::Write;
@@ -21,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// How often expired idempotency keys are pruned.
@@ -37,19 +47,28 @@ pub(crate) struct AppState {
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) ws_ping_interval: Duration,
+    pub(crate) limits: Limits,
+    /// Events sockets open per peer address.
+    pub(crate) sockets: Arc<PeerSockets>,
     /// Becomes `true` when the server stops; open sockets close.
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
-fn router(state: AppState, config: &Config) -> Result<Router, StartError> {
+fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
+    let limits = state.limits;
     let api = api::routes(&state);
-    let mut app = Router::new()
-        .nest("/api/v1", api)
-        .route("/health", get(api::health))
+    let chaos_routes = Router::new()
         .route(
             "/__chaos",
             get(chaos::show).put(chaos::update).delete(chaos::reset),
         )
+        // `layer`, not `route_layer`: a method the route lacks is 404 too, not a 405 that
+        // would tell a remote client the path exists.
+        .layer(from_fn(loopback_only));
+    let mut app = Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(api::health))
+        .merge(chaos_routes)
         .with_state(state);
     app = match &config.static_dir {
         Some(dir) => {
@@ -61,35 +80,63 @@ fn router(state: AppState, config: &Config) -> Result<Router, StartError> {
         }
         None => app.fallback(api::not_found),
     };
-    if !config.cors_origins.is_empty() {
-        app = app.layer(cors(&config.cors_origins)?);
+    // Innermost: a request that takes too long (a body trickling in, a handler stuck) is
+    // answered 408; the layers outside give it CORS headers and the JSON error body.
+    app = app.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request_timeout,
+    ));
+    if let Some(cors) = cors {
+        app = app.layer(cors);
     }
-    Ok(app
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let id = request
-                        .extensions()
-                        .get::<request_id::RequestId>()
-                        .map_or("", |id| id.0.as_str());
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %id
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .layer(from_fn(request_id::assign_and_finish)))
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<_>| {
+                let id = request
+                    .extensions()
+                    .get::<request_id::RequestId>()
+                    .map_or("", |id| id.0.as_str());
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id
+                )
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+    )
+    .layer(from_fn(request_id::assign_and_finish))
+    .layer(from_fn(security_headers::add))
 }
 
-fn cors(origins: &[String]) -> Result<CorsLayer, StartError> {
+/// `/__chaos` changes how the server treats everyone, so even with `--allow-chaos` only a
+/// client on this machine may reach it; anyone else gets the 404 of a path that does not
+/// exist.
+async fn loopback_only(request: AxumRequest, next: Next) -> Response {
+    if peer::is_loopback(request.extensions()) {
+        next.run(request).await
+    } else {
+        api::not_found().await.into_response()
+    }
+}
+
+/// The CORS layer for the named origins; `None` when there are none (same origin only).
+/// `*` is refused: the API answers with data for whoever holds a token, and a wildcard
+/// would let any page on the web script it with a token it got hold of.
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
     let origins = origins
         .iter()
-        .map(|o| HeaderValue::from_str(o.trim()).map_err(|_| StartError::CorsOrigin(o.clone())))
+        .map(|o| match o.trim() {
+            "*" => Err(StartError::CorsWildcard),
+            trimmed => {
+                HeaderValue::from_str(trimmed).map_err(|_| StartError::CorsOrigin(o.clone()))
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(CorsLayer::new()
+    let layer = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([
             Method::GET,
@@ -113,11 +160,22 @@ fn cors(origins: &[String]) -> Result<CorsLayer, StartError> {
             header::RETRY_AFTER,
             HeaderName::from_static("idempotent-replayed"),
         ])
-        .max_age(Duration::from_secs(600)))
+        .max_age(Duration::from_secs(600));
+    Ok(Some(layer))
 }
 
-/// Runs the server until SIGTERM, SIGINT or Ctrl-C.
-pub async fn run(config: Config) -> Result<(), StartError> {
+/// What [`run`] serves, made ready: for the server and for in-process tests.
+pub(crate) struct Prepared {
+    pub(crate) router: Router,
+    pub(crate) db: Db,
+    /// Sending `true` closes the open events sockets.
+    pub(crate) stop: watch::Sender<bool>,
+}
+
+/// Checks the flags, opens (and seeds) the database, and builds the router.
+pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
+    // Flags first, so a bad one is refused before anything is created.
+    let cors = cors(&config.cors_origins)?;
     let (db, was_new) = Db::open(&config.db)?;
     tracing::info!(db = %config.db, was_new, schema = crate::db::SCHEMA_VERSION, "database ready");
 
@@ -148,14 +206,28 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 ..ChaosSettings::off()
             },
         )),
-        rate_limiter: RateLimiter::new(config.rate_limit_per_sec, config.rate_limit_burst)
-            .map(Arc::new),
+        rate_limiter: RateLimiter::new(
+            config.rate_limit_per_sec,
+            config.rate_limit_burst,
+            config.rate_limit_max_clients,
+        )
+        .map(Arc::new),
         tokens: Arc::new(Tokens::new(config.auth_tokens.clone())),
         ws_ping_interval: config.ws_ping_interval(),
+        limits: config.limits(),
+        sockets: Arc::new(PeerSockets::default()),
         shutdown,
     };
-    let app = router(state, &config)?;
+    Ok(Prepared {
+        router: router(state, config, cors),
+        db,
+        stop,
+    })
+}
 
+/// Runs the server until SIGTERM, SIGINT or Ctrl-C.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let Prepared { router, db, stop } = prepare(&config).await?;
     let pruner = tokio::spawn(prune_forever(db));
 
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -168,11 +240,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     announce(local);
 
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let server = connections::serve(listener, router, config.limits(), async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
@@ -182,15 +250,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         let _ = stopping_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    let result = tokio::select! {
-        result = server => result.map_err(StartError::Serve),
-        () = grace => {
-            tracing::warn!("open requests did not finish in time; stopping anyway");
-            Ok(())
-        }
-    };
+    tokio::select! {
+        () = server => {}
+        () = grace => tracing::warn!("open requests did not finish in time; stopping anyway"),
+    }
     pruner.abort();
-    result
+    Ok(())
 }
 
 /// The one line on standard output, which tests read for the port.
@@ -242,3 +307,6 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::rate_limit::ClientKey;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
@@ -18,10 +19,30 @@ impl Tokens {
         Self(tokens.into_iter().filter(|t| !t.is_empty()).collect())
     }
 
-    fn accepts(&self, candidate: &str) -> bool {
+    /// The identity a candidate token proves, if the server accepts it. Every token is
+    /// compared, so the time does not tell which one matched.
+    fn identify(&self, candidate: &str) -> Option<Identity> {
         self.0
             .iter()
-            .any(|token| constant_time_eq(token.as_bytes(), candidate.as_bytes()))
+            .enumerate()
+            .fold(None, |found, (index, token)| {
+                let matches = constant_time_eq(token.as_bytes(), candidate.as_bytes());
+                found.or(matches.then_some(Identity::token(index)))
+            })
+    }
+}
+
+/// Who a request authenticated as: one of the server's tokens (by its place in the list, so
+/// no secret is copied around). Put in the request's extensions by [`require`]; the rate
+/// limiter keys on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Identity {
+    token: usize,
+}
+
+impl Identity {
+    pub(crate) fn token(index: usize) -> Self {
+        Self { token: index }
     }
 }
 
@@ -49,10 +70,12 @@ fn query_token(query: Option<&str>) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// The middleware on `/api/v1`.
+/// The middleware on `/api/v1`, outside the rate limiter: an accepted token puts its
+/// [`Identity`] in the request; a refused request spends its peer address's rate-limit
+/// bucket before it is answered 401 (so it is 429 once that is empty).
 pub(crate) async fn require(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     if state.tokens.0.is_empty() || request.uri().path() == "/health" {
@@ -64,12 +87,17 @@ pub(crate) async fn require(
     } else {
         None
     };
-    let authorised = from_header
+    let identity = from_header
         .iter()
         .chain(from_query.iter())
-        .any(|token| state.tokens.accepts(token));
-    if authorised {
+        .find_map(|token| state.tokens.identify(token));
+    if let Some(identity) = identity {
+        request.extensions_mut().insert(identity);
         next.run(request).await
+    } else if let Err(too_many) =
+        crate::rate_limit::spend(&state, ClientKey::peer(request.extensions()))
+    {
+        too_many.into_response()
     } else {
         let mut response = ApiError::Unauthorized.into_response();
         response.headers_mut().insert(
@@ -97,9 +125,10 @@ mod tests {
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer_token(&headers), None);
         let tokens = Tokens::new(vec!["s3cret".into(), String::new()]);
-        assert!(tokens.accepts("s3cret"));
-        assert!(!tokens.accepts("s3cre"));
-        assert!(!tokens.accepts(""));
+        assert!(tokens.identify("s3cret").is_some());
+        assert!(tokens.identify("s3cre").is_none());
+        assert!(tokens.identify("").is_none());
+        assert_eq!(tokens.identify("s3cret"), Some(Identity::token(0)));
         assert_eq!(query_token(Some("a=1&token=x%20y")), Some("x y".into()));
     }
 }

@@ -64,8 +64,8 @@ pub struct Config {
     #[arg(long, env = "CASEDESK_CHAOS_DROP_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub chaos_drop_rate: f64,
 
-    /// Requests per second each client (bearer token, else IP address) may make to /api/v1
-    /// on average; 0 disables rate limiting.
+    /// Requests per second each client (an accepted token, else the peer's address) may make
+    /// to /api/v1 on average; 0 disables rate limiting.
     #[arg(long, env = "CASEDESK_RATE_LIMIT_PER_SEC", default_value_t = 100.0, value_parser = parse_non_negative)]
     pub rate_limit_per_sec: f64,
 
@@ -73,6 +73,50 @@ pub struct Config {
     /// 0 means twice the per-second rate.
     #[arg(long, env = "CASEDESK_RATE_LIMIT_BURST", default_value_t = 0)]
     pub rate_limit_burst: u32,
+
+    /// Most clients the rate limiter remembers at once; past it, idle buckets are
+    /// forgotten first, then the least recently seen (memory stays bounded under a flood of
+    /// addresses).
+    #[arg(
+        long,
+        env = "CASEDESK_RATE_LIMIT_MAX_CLIENTS",
+        default_value_t = 10_000,
+        hide = true
+    )]
+    pub rate_limit_max_clients: usize,
+
+    /// How long a client may take to send a request's line and headers (and how long an
+    /// idle kept-alive connection stays open), in milliseconds; then the connection closes.
+    #[arg(long, env = "CASEDESK_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = parse_positive_ms)]
+    pub header_read_timeout_ms: u64,
+
+    /// How long a whole request (body included) may take before it is answered 408, in
+    /// milliseconds.
+    #[arg(long, env = "CASEDESK_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = parse_positive_ms)]
+    pub request_timeout_ms: u64,
+
+    /// Most connections served at once; further ones wait to be accepted.
+    #[arg(long, env = "CASEDESK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most event sockets open at once from one peer address; more are answered 429.
+    #[arg(long, env = "CASEDESK_WS_MAX_PER_PEER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_per_peer: u32,
+
+    /// Largest message (and frame) a client may send on the events socket, in bytes; a
+    /// larger one closes the socket. Clients only ever send `{"type":"pong"}`.
+    #[arg(
+        long,
+        env = "CASEDESK_WS_MAX_MESSAGE_BYTES",
+        default_value_t = 4096,
+        hide = true
+    )]
+    pub ws_max_message_bytes: usize,
+
+    /// How long after a ping an events socket must have answered (a WebSocket Pong frame or
+    /// `{"type":"pong"}`) before it is closed, in milliseconds.
+    #[arg(long, env = "CASEDESK_WS_PONG_TIMEOUT_MS", default_value_t = 30_000, value_parser = parse_positive_ms)]
+    pub ws_pong_timeout_ms: u64,
 
     /// Demo cases to seed (for load tests).
     #[arg(long, env = "CASEDESK_DEMO_CASES", default_value_t = 500, hide = true)]
@@ -101,6 +145,31 @@ impl Config {
     /// The WebSocket heartbeat interval (at least 10 ms).
     pub fn ws_ping_interval(&self) -> Duration {
         Duration::from_millis(self.ws_ping_ms.max(10))
+    }
+}
+
+/// What the server allows clients, gathered from the flags.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) ws_max_per_peer: usize,
+    pub(crate) ws_max_message_bytes: usize,
+    pub(crate) ws_pong_timeout: Duration,
+}
+
+impl Config {
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            max_connections: self.max_connections as usize,
+            ws_max_per_peer: self.ws_max_per_peer as usize,
+            // A frame header and a pong must always fit.
+            ws_max_message_bytes: self.ws_max_message_bytes.max(64),
+            ws_pong_timeout: Duration::from_millis(self.ws_pong_timeout_ms),
+        }
     }
 }
 
@@ -152,6 +221,13 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
         _ => Err(format!("`{text}` is not a rate from 0 to 1")),
+    }
+}
+
+fn parse_positive_ms(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(ms),
+        _ => Err(format!("`{text}` is not a positive number of milliseconds")),
     }
 }
 

@@ -140,10 +140,12 @@ impl Db {
         };
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
         if !memory {
-            // WAL: readers never wait for the writer; NORMAL sync is crash-safe in WAL mode
-            // (a commit is atomic; only the last commits may be lost on power failure).
+            // WAL: readers never wait for the writer. FULL sync: every commit reaches the
+            // disk before the write returns, so a change the server has answered survives a
+            // power failure (NORMAL, the usual WAL pairing, may lose the last commits, and the
+            // app deletes an action from its queue once the server has said yes).
             writer.pragma_update(None, "journal_mode", "WAL")?;
-            writer.pragma_update(None, "synchronous", "NORMAL")?;
+            writer.pragma_update(None, "synchronous", "FULL")?;
         }
         writer.pragma_update(None, "foreign_keys", true)?;
         let was_new = migrate(&mut writer)?;
@@ -301,6 +303,22 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
         assert!(matches!(Db::open(path), Err(DbError::TooNew { .. })));
+    }
+
+    #[test]
+    fn the_writer_syncs_every_commit_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("durable.db");
+        let (db, _) = Db::open(path.to_str().unwrap()).unwrap();
+        let conn = db.inner.writer.lock().unwrap();
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        let synchronous: i64 = conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "synchronous=FULL (2), not NORMAL (1)");
     }
 
     #[test]

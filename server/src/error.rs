@@ -201,6 +201,11 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("bad CORS origin `{0}`")]
     CorsOrigin(String),
+    #[error(
+        "--cors-origin '*' is refused: it would let any web page call the API; \
+         name each allowed origin instead (e.g. --cors-origin http://127.0.0.1:8080)"
+    )]
+    CorsWildcard,
     #[error("cannot seed demo data: {0}")]
     Seed(String),
 }

@@ -2,25 +2,39 @@
 //!
 //! Writers publish one [`ChangeEvent`] per accepted change, after commit, into a bounded
 //! tokio broadcast channel: publishing never waits, whatever the clients do. Each socket
-//! has its own task ([`pump`]) that forwards events as JSON text, sends `{"type":"ping"}`
-//! every interval and ignores what the client sends (`pong`). A client that falls more
-//! than the channel's capacity behind gets `{"type":"resync","reason":…}` and is
-//! disconnected; one that does not take a message within [`SEND_TIMEOUT`] is dropped.
+//! has its own task ([`pump`]) that forwards events as JSON text and, every interval, sends
+//! `{"type":"ping"}` followed by a WebSocket Ping frame. A client that falls more than the
+//! channel's capacity behind gets `{"type":"resync","reason":…}` and is disconnected; one
+//! that does not take a message within [`SEND_TIMEOUT`] is dropped.
+//!
+//! What a client may cost is bounded: a message (or frame) over `--ws-max-message-bytes`
+//! closes its socket (clients only send `{"type":"pong"}`); one peer address may hold
+//! `--ws-max-per-peer` sockets, further upgrades are 429; and a socket that answers a ping
+//! neither with a Pong frame (browsers send one by themselves) nor with `{"type":"pong"}`
+//! within `--ws-pong-timeout-ms` is closed, so dead peers do not hold sockets for ever.
 
 use crate::app::AppState;
 use crate::chaos::Chaos;
+use crate::connections::ConnectionPermit;
 use crate::error::ApiError;
+use crate::peer;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use casedesk_model::ChangeEvent;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// How long one message may take to reach a client before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `Retry-After` of an upgrade refused because its peer holds too many sockets.
+const TOO_MANY_SOCKETS_RETRY_SECS: u64 = 5;
 
 /// The fan-out of change events; cheap to clone.
 #[derive(Clone)]
@@ -45,9 +59,57 @@ impl EventBus {
     }
 }
 
+/// How many event sockets each peer address holds, so one peer cannot take them all.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSockets {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One socket counted against its peer; uncounted when dropped (when the socket ends).
+pub(crate) struct SocketSlot {
+    owner: Arc<PeerSockets>,
+    peer: IpAddr,
+}
+
+impl PeerSockets {
+    /// A slot for one more socket from `peer`, or `None` when it already holds `max`.
+    pub(crate) fn take(self: &Arc<Self>, peer: IpAddr, max: usize) -> Option<SocketSlot> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(peer).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot {
+            owner: Arc::clone(self),
+            peer,
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .owner
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.peer) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
+
 /// `GET /api/v1/events`.
 pub(crate) async fn socket(
     State(state): State<AppState>,
+    parts: Parts,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {
@@ -60,18 +122,53 @@ pub(crate) async fn socket(
             .into_response()
         }
     };
+    let limits = state.limits;
+    // A router driven in-process has no peer address; a served connection always has one.
+    let slot = match peer::address(&parts.extensions) {
+        Some(ip) => match state
+            .sockets
+            .take(peer::network(ip), limits.ws_max_per_peer)
+        {
+            Some(slot) => Some(slot),
+            None => {
+                return ApiError::RateLimited {
+                    retry_after_secs: TOO_MANY_SOCKETS_RETRY_SECS,
+                }
+                .into_response()
+            }
+        },
+        None => None,
+    };
+    // The socket keeps its connection's place among those served at once.
+    let connection = parts.extensions.get::<ConnectionPermit>().cloned();
     // Subscribe before the upgrade completes, so no event after the 101 is missed.
     let events = state.events.subscribe();
-    let ping_every = state.ws_ping_interval;
+    let heartbeat = Heartbeat {
+        ping_every: state.ws_ping_interval,
+        pong_timeout: limits.ws_pong_timeout,
+    };
     let shutdown = state.shutdown.clone();
     let chaos = state.chaos.clone();
-    upgrade.on_upgrade(move |socket| serve_socket(socket, events, ping_every, shutdown, chaos))
+    upgrade
+        .max_message_size(limits.ws_max_message_bytes)
+        .max_frame_size(limits.ws_max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            serve_socket(socket, events, heartbeat, shutdown, chaos).await;
+            drop((slot, connection));
+        })
+}
+
+/// When the server pings and how long it waits for the answer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Heartbeat {
+    pub(crate) ping_every: Duration,
+    pub(crate) pong_timeout: Duration,
 }
 
 async fn serve_socket(
     socket: WebSocket,
     events: broadcast::Receiver<ChangeEvent>,
-    ping_every: Duration,
+    heartbeat: Heartbeat,
     shutdown: watch::Receiver<bool>,
     chaos: Arc<Chaos>,
 ) {
@@ -80,35 +177,53 @@ async fn serve_socket(
     let sink = sink.with_flat_map(move |out: Outgoing| {
         let frames = match out {
             Outgoing::Text(text) => chaos.socket_frames(text),
+            Outgoing::Ping => vec![Message::Ping(axum::body::Bytes::from_static(b"casedesk"))],
             Outgoing::Close => vec![Message::Close(None)],
         };
         futures_util::stream::iter(frames.into_iter().map(Ok::<_, axum::Error>))
     });
+    // An error includes a message over the size limit: the socket ends.
     let stream = stream.map(|message| match message {
         Ok(Message::Close(_)) | Err(_) => Incoming::Closed,
+        Ok(Message::Pong(_)) => Incoming::Pong,
+        Ok(Message::Text(text)) if is_pong(text.as_str()) => Incoming::Pong,
         Ok(_) => Incoming::Message,
     });
     pump(
         Box::pin(sink),
         Box::pin(stream),
         events,
-        ping_every,
+        heartbeat,
         shutdown,
     )
     .await;
+}
+
+/// Whether a text message is the contract's `{"type":"pong"}`.
+fn is_pong(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Typed<'_>>(text).is_ok_and(|typed| typed.kind == "pong")
 }
 
 /// A message to the client.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Outgoing {
     Text(String),
+    /// A WebSocket Ping frame, which browsers answer with a Pong frame by themselves.
+    Ping,
     Close,
 }
 
 /// What the client sent, as far as the server cares.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Incoming {
-    /// Anything (a `pong`, a ping frame…): ignored.
+    /// A Pong frame or `{"type":"pong"}`: the client is alive.
+    Pong,
+    /// Anything else (a ping frame…): ignored.
     Message,
     Closed,
 }
@@ -118,23 +233,34 @@ fn encode(event: &ChangeEvent) -> String {
     serde_json::to_string(event).unwrap_or_default()
 }
 
-/// Forwards events, pings and handles lag until the client goes or the server stops.
+/// Forwards events, pings and handles lag until the client goes, misses a pong deadline,
+/// or the server stops.
 pub(crate) async fn pump<Tx, Rx>(
     mut sink: Tx,
     mut incoming: Rx,
     mut events: broadcast::Receiver<ChangeEvent>,
-    ping_every: Duration,
+    heartbeat: Heartbeat,
     mut shutdown: watch::Receiver<bool>,
 ) where
     Tx: Sink<Outgoing> + Unpin,
     Rx: Stream<Item = Incoming> + Unpin,
 {
+    let ping_every = heartbeat.ping_every;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When the oldest unanswered ping must have been answered by.
+    let mut pong_due: Option<tokio::time::Instant> = None;
     loop {
+        let due = pong_due;
+        let deadline = async move {
+            match due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
         let outgoing = tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => Outgoing::Text(encode(&event)),
+                Ok(event) => vec![Outgoing::Text(encode(&event))],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     let resync = ChangeEvent::Resync {
                         reason: format!("missed {missed} events; refetch what you show"),
@@ -143,18 +269,31 @@ pub(crate) async fn pump<Tx, Rx>(
                     let _ = send(&mut sink, Outgoing::Close).await;
                     return;
                 }
-                Err(broadcast::error::RecvError::Closed) => Outgoing::Close,
+                Err(broadcast::error::RecvError::Closed) => vec![Outgoing::Close],
             },
-            _ = ping.tick() => Outgoing::Text(encode(&ChangeEvent::Ping)),
+            _ = ping.tick() => {
+                pong_due.get_or_insert(tokio::time::Instant::now() + heartbeat.pong_timeout);
+                vec![Outgoing::Text(encode(&ChangeEvent::Ping)), Outgoing::Ping]
+            }
             message = incoming.next() => match message {
+                Some(Incoming::Pong) => {
+                    pong_due = None;
+                    continue;
+                }
                 Some(Incoming::Message) => continue,
                 Some(Incoming::Closed) | None => return,
             },
-            _ = shutdown.changed() => Outgoing::Close,
+            () = deadline => {
+                tracing::info!("an events socket answered no ping in time; closing it");
+                vec![Outgoing::Close]
+            }
+            _ = shutdown.changed() => vec![Outgoing::Close],
         };
-        let closing = outgoing == Outgoing::Close;
-        if !send(&mut sink, outgoing).await || closing {
-            return;
+        for message in outgoing {
+            let closing = message == Outgoing::Close;
+            if !send(&mut sink, message).await || closing {
+                return;
+            }
         }
     }
 }
@@ -181,6 +320,23 @@ mod tests {
         }))
     }
 
+    fn slow_heartbeat() -> Heartbeat {
+        Heartbeat {
+            ping_every: Duration::from_secs(60),
+            pong_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn texts(log: &[Outgoing]) -> Vec<&str> {
+        log.iter()
+            .map(|m| match m {
+                Outgoing::Text(t) => t.as_str(),
+                Outgoing::Ping => "ping frame",
+                Outgoing::Close => "close",
+            })
+            .collect()
+    }
+
     fn deleted(n: u128) -> ChangeEvent {
         ChangeEvent::CaseDeleted {
             id: Uuid::from_u128(n),
@@ -201,7 +357,7 @@ mod tests {
             recording_sink(log.clone()),
             futures_util::stream::pending(),
             events,
-            Duration::from_secs(60),
+            slow_heartbeat(),
             shutdown,
         )
         .await;
@@ -233,22 +389,26 @@ mod tests {
             recording_sink(log.clone()),
             incoming,
             events,
-            Duration::from_millis(100),
+            Heartbeat {
+                ping_every: Duration::from_millis(100),
+                pong_timeout: Duration::from_secs(60),
+            },
             shutdown,
         )
         .await;
         let log = log.lock().unwrap();
-        let texts: Vec<&str> = log
-            .iter()
-            .map(|m| match m {
-                Outgoing::Text(t) => t.as_str(),
-                Outgoing::Close => "close",
-            })
-            .collect();
-        assert_eq!(texts.len(), 3, "{texts:?}");
+        let texts = texts(&log);
+        assert_eq!(texts.len(), 5, "{texts:?}");
         assert!(texts[0].contains("case.deleted"));
-        assert_eq!(texts[1], r#"{"type":"ping"}"#);
-        assert_eq!(texts[2], r#"{"type":"ping"}"#);
+        assert_eq!(
+            texts[1..],
+            [
+                r#"{"type":"ping"}"#,
+                "ping frame",
+                r#"{"type":"ping"}"#,
+                "ping frame"
+            ]
+        );
     }
 
     #[tokio::test]
@@ -260,11 +420,111 @@ mod tests {
             recording_sink(log.clone()),
             futures_util::stream::pending(),
             bus.subscribe(),
-            Duration::from_secs(60),
+            slow_heartbeat(),
             shutdown,
         ));
         stop.send(true).unwrap();
         task.await.unwrap();
         assert_eq!(*log.lock().unwrap(), vec![Outgoing::Close]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_no_ping_is_closed_after_the_pong_timeout() {
+        let bus = EventBus::new(4);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (_stop, shutdown) = watch::channel(false);
+        let heartbeat = Heartbeat {
+            ping_every: Duration::from_millis(100),
+            pong_timeout: Duration::from_millis(250),
+        };
+        // The client stays connected and silent. Time is paused: the guard is virtual time.
+        let ended = tokio::time::timeout(
+            Duration::from_secs(3600),
+            pump(
+                recording_sink(log.clone()),
+                futures_util::stream::pending(),
+                bus.subscribe(),
+                heartbeat,
+                shutdown,
+            ),
+        )
+        .await;
+        assert!(ended.is_ok(), "the socket was never closed");
+        let log = log.lock().unwrap();
+        let texts = texts(&log);
+        // Pings at 100, 200, 300 ms; the first one's answer was due at 350 ms.
+        assert_eq!(texts.last(), Some(&"close"), "{texts:?}");
+        assert_eq!(
+            texts.iter().filter(|t| **t == "ping frame").count(),
+            3,
+            "{texts:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_its_pings_stays_connected() {
+        let bus = EventBus::new(4);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (_stop, shutdown) = watch::channel(false);
+        let heartbeat = Heartbeat {
+            ping_every: Duration::from_millis(100),
+            pong_timeout: Duration::from_millis(50),
+        };
+        // Answers 10 ms after each ping (a Pong frame, then the JSON pong, alternately),
+        // for 2 s, then closes.
+        let incoming = Box::pin(futures_util::stream::unfold(0u32, |n| async move {
+            if n == 20 {
+                return Some((Incoming::Closed, n + 1));
+            }
+            if n > 20 {
+                return None;
+            }
+            tokio::time::sleep(if n == 0 {
+                Duration::from_millis(110)
+            } else {
+                Duration::from_millis(100)
+            })
+            .await;
+            Some((Incoming::Pong, n + 1))
+        }));
+        pump(
+            recording_sink(log.clone()),
+            incoming,
+            bus.subscribe(),
+            heartbeat,
+            shutdown,
+        )
+        .await;
+        let log = log.lock().unwrap();
+        let texts = texts(&log);
+        assert!(!texts.contains(&"close"), "closed by the server: {texts:?}");
+        assert!(
+            texts.iter().filter(|t| **t == "ping frame").count() >= 19,
+            "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn pongs_are_recognised_and_sockets_counted_per_peer() {
+        assert!(is_pong(r#"{"type":"pong"}"#));
+        assert!(is_pong(r#"{ "type" : "pong", "extra": 1 }"#));
+        assert!(!is_pong(r#"{"type":"ping"}"#));
+        assert!(!is_pong("pong"));
+        let sockets = Arc::new(PeerSockets::default());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let first = sockets.take(a, 2);
+        let second = sockets.take(a, 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(sockets.take(a, 2).is_none());
+        assert!(
+            sockets.take(b, 2).is_some(),
+            "another peer has its own count"
+        );
+        drop(first);
+        assert!(
+            sockets.take(a, 2).is_some(),
+            "a closed socket frees its place"
+        );
     }
 }

@@ -4,9 +4,10 @@
 //! # Layout
 //! - [`config`]: the command line (contract.md §3), each flag also `CASEDESK_<FLAG>`.
 //! - `app`: the shared state, the router and its layers, start-up and graceful shutdown.
-//!   A request passes `request_id` (id, error bodies) → tracing → CORS → then either
-//!   `api` (auth → rate limit → chaos → body limit → handler), `/__chaos`, or
-//!   `static_files`.
+//!   `connections` accepts and serves connections (connection cap, header timeout, peer
+//!   address). A request passes `security_headers` → `request_id` (id, error bodies) →
+//!   tracing → CORS → the request timeout → then either `api` (auth → rate limit → chaos →
+//!   body limit → handler), `/__chaos` (loopback peers only), or `static_files`.
 //! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
 //!   idempotency protocol (`idempotency`) inside the write transaction and publishes
 //!   change events (`events`) after commit.
@@ -14,7 +15,8 @@
 //! - `db`: SQLite (one writer, read-only readers, WAL), the schema and its migrations.
 //! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
-//!   holds the hostile answers (refusals before the handler, garblings after it).
+//!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:
+//!   the client's address as the limits count it.
 //! - `seed`: deterministic demo data.
 //! - `error`: [`ApiError`](error) rendered as the contract's error body; [`StartError`].
 
@@ -28,13 +30,16 @@ mod cases;
 mod chaos;
 mod clock;
 mod conditional;
+mod connections;
 mod db;
 mod error;
 mod events;
 mod idempotency;
 mod metrics;
+mod peer;
 mod rate_limit;
 mod request_id;
+mod security_headers;
 mod seed;
 mod static_files;
 

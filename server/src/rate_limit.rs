@@ -1,40 +1,79 @@
-//! Per-client rate limiting of `/api/v1` (not `/health`): a token bucket per client (the
-//! bearer token when there is one, else the peer's IP address) that refills at
-//! `--rate-limit-per-sec` and holds `--rate-limit-burst` requests. An empty bucket answers
-//! 429 with `Retry-After` (whole seconds until a request will pass).
+//! Per-client rate limiting of `/api/v1` (not `/health`): a token bucket per client that
+//! refills at `--rate-limit-per-sec` and holds `--rate-limit-burst` requests. An empty
+//! bucket answers 429 with `Retry-After` (whole seconds until a request will pass).
+//!
+//! A client is what the sender cannot choose freely: a token auth accepted
+//! ([`auth::Identity`](crate::auth::Identity)), else the peer's address
+//! ([`peer::network`](crate::peer::network)). A bearer the server does not accept is never
+//! a key (a random one per request would get a fresh bucket each time), and requests that
+//! fail auth spend their address's bucket too (see `auth::require`), so guessing tokens is
+//! limited like everything else.
+//!
+//! Memory is bounded: past `--rate-limit-max-clients` buckets, full ones (clients idle long
+//! enough to have nothing to remember) are forgotten, then the least recently seen.
 //!
 //! The default, 100 requests/s with a burst of 200, is far above what a person clicking
 //! makes, while an app draining thousands of queued actions is slowed to that pace (it
 //! obeys `Retry-After`), not broken.
 
 use crate::app::AppState;
+use crate::auth::Identity;
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, Request, State};
+use crate::peer;
+use axum::extract::{Request, State};
+use axum::http::Extensions;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Past this many clients, full (idle) buckets are forgotten.
-const MAX_TRACKED_CLIENTS: usize = 10_000;
+/// Who a bucket belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ClientKey {
+    /// A token auth accepted (no secret is kept here).
+    Identity(Identity),
+    /// The peer's address (its /64 for IPv6).
+    Peer(IpAddr),
+    /// A request without a recorded peer (only a router driven in-process).
+    Unknown,
+}
+
+impl ClientKey {
+    /// The validated identity of the request if auth accepted one, else its peer address.
+    pub(crate) fn of(extensions: &Extensions) -> Self {
+        match extensions.get::<Identity>() {
+            Some(identity) => Self::Identity(*identity),
+            None => Self::peer(extensions),
+        }
+    }
+
+    /// The peer address of the request, whatever it claims to be.
+    pub(crate) fn peer(extensions: &Extensions) -> Self {
+        peer::address(extensions)
+            .map(|ip| Self::Peer(peer::network(ip)))
+            .unwrap_or(Self::Unknown)
+    }
+}
 
 pub(crate) struct RateLimiter {
     per_sec: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    max_clients: usize,
+    buckets: Mutex<HashMap<ClientKey, Bucket>>,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
+    /// When the bucket was last refilled, which is when its client was last seen.
     refilled: Instant,
 }
 
 impl RateLimiter {
     /// `None` when `per_sec` is 0 (no limit). A `burst` of 0 means twice the rate.
-    pub(crate) fn new(per_sec: f64, burst: u32) -> Option<Self> {
+    pub(crate) fn new(per_sec: f64, burst: u32, max_clients: usize) -> Option<Self> {
         if per_sec <= 0.0 {
             return None;
         }
@@ -46,21 +85,21 @@ impl RateLimiter {
         Some(Self {
             per_sec,
             burst,
+            max_clients: max_clients.max(1),
             buckets: Mutex::new(HashMap::new()),
         })
     }
 
     /// Takes one token for `client`, or says in how many whole seconds one will be there.
-    pub(crate) fn check(&self, client: &str, now: Instant) -> Result<(), u64> {
+    pub(crate) fn check(&self, client: ClientKey, now: Instant) -> Result<(), u64> {
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(client) {
-            let (per_sec, burst) = (self.per_sec, self.burst);
-            buckets.retain(|_, b| refilled(b, now, per_sec, burst).tokens < burst);
+        if buckets.len() >= self.max_clients && !buckets.contains_key(&client) {
+            self.make_room(&mut buckets, now);
         }
-        let bucket = buckets.entry(client.to_owned()).or_insert(Bucket {
+        let bucket = buckets.entry(client).or_insert(Bucket {
             tokens: self.burst,
             refilled: now,
         });
@@ -73,6 +112,44 @@ impl RateLimiter {
             Err((wait.ceil() as u64).max(1))
         }
     }
+
+    /// Frees at least one place: first every full bucket (forgetting it changes nothing),
+    /// then, if none was full, the least recently seen eighth, so that a flood of new keys
+    /// pays for the sort once per many requests instead of on each.
+    fn make_room(&self, buckets: &mut HashMap<ClientKey, Bucket>, now: Instant) {
+        let (per_sec, burst) = (self.per_sec, self.burst);
+        buckets.retain(|_, b| refilled(b, now, per_sec, burst).tokens < burst);
+        if buckets.len() < self.max_clients {
+            return;
+        }
+        let mut seen: Vec<Instant> = buckets.values().map(|b| b.refilled).collect();
+        let evict = (buckets.len() + 1 - self.max_clients).max(self.max_clients / 8);
+        let evict = evict.min(seen.len());
+        if evict == 0 {
+            return;
+        }
+        // In range: 1 ≤ evict ≤ seen.len() (checked just above).
+        let (_, cutoff, _) = seen.select_nth_unstable(evict - 1);
+        let cutoff = *cutoff;
+        let mut left = evict;
+        buckets.retain(|_, b| {
+            if left > 0 && b.refilled <= cutoff {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// How many clients are remembered now.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
 }
 
 fn refilled(bucket: &Bucket, now: Instant, per_sec: f64, burst: f64) -> Bucket {
@@ -83,25 +160,25 @@ fn refilled(bucket: &Bucket, now: Instant, per_sec: f64, burst: f64) -> Bucket {
     }
 }
 
-/// The middleware on `/api/v1`.
+/// Spends one request of `client`'s bucket; the 429 to answer when it is empty.
+pub(crate) fn spend(state: &AppState, client: ClientKey) -> Result<(), ApiError> {
+    match &state.rate_limiter {
+        Some(limiter) => limiter
+            .check(client, Instant::now())
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs }),
+        None => Ok(()),
+    }
+}
+
+/// The middleware on `/api/v1`, inside `auth::require` (which has put the caller's
+/// [`Identity`] in the request when it accepted a token).
 pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(limiter) = &state.rate_limiter else {
-        return next.run(request).await;
-    };
     if request.uri().path() == "/health" {
         return next.run(request).await;
     }
-    let client = match crate::auth::bearer_token(request.headers()) {
-        Some(token) => format!("token:{token}"),
-        None => request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| format!("ip:{}", info.0.ip()))
-            .unwrap_or_else(|| "unknown".into()),
-    };
-    match limiter.check(&client, Instant::now()) {
+    match spend(&state, ClientKey::of(request.extensions())) {
         Ok(()) => next.run(request).await,
-        Err(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        Err(too_many) => too_many.into_response(),
     }
 }
 
@@ -110,20 +187,67 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn ip(n: u32) -> ClientKey {
+        ClientKey::Peer(IpAddr::from(n.to_be_bytes()))
+    }
+
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_the_rate() {
-        let limiter = RateLimiter::new(2.0, 3).unwrap();
+        let limiter = RateLimiter::new(2.0, 3, 100).unwrap();
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert_eq!(limiter.check("a", t0), Ok(()));
+            assert_eq!(limiter.check(ip(1), t0), Ok(()));
         }
-        assert_eq!(limiter.check("a", t0), Err(1));
-        assert_eq!(limiter.check("b", t0), Ok(()), "clients are separate");
-        assert_eq!(limiter.check("a", t0 + Duration::from_millis(500)), Ok(()));
-        assert_eq!(limiter.check("a", t0 + Duration::from_millis(500)), Err(1));
-        let slow = RateLimiter::new(0.1, 1).unwrap();
-        assert_eq!(slow.check("a", t0), Ok(()));
-        assert_eq!(slow.check("a", t0), Err(10));
-        assert!(RateLimiter::new(0.0, 5).is_none());
+        assert_eq!(limiter.check(ip(1), t0), Err(1));
+        assert_eq!(limiter.check(ip(2), t0), Ok(()), "clients are separate");
+        assert_eq!(
+            limiter.check(ip(1), t0 + Duration::from_millis(500)),
+            Ok(())
+        );
+        assert_eq!(
+            limiter.check(ip(1), t0 + Duration::from_millis(500)),
+            Err(1)
+        );
+        let slow = RateLimiter::new(0.1, 1, 100).unwrap();
+        assert_eq!(slow.check(ip(1), t0), Ok(()));
+        assert_eq!(slow.check(ip(1), t0), Err(10));
+        assert!(RateLimiter::new(0.0, 5, 100).is_none());
+    }
+
+    #[test]
+    fn a_flood_of_new_clients_does_not_grow_the_limiter_past_its_bound() {
+        let limiter = RateLimiter::new(1.0, 5, 64).unwrap();
+        let t0 = Instant::now();
+        // Every key spends a token at the same instant: no bucket is full, none is idle.
+        for n in 0..10_000 {
+            assert_eq!(limiter.check(ip(n), t0), Ok(()));
+            assert!(limiter.tracked() <= 64, "{} buckets", limiter.tracked());
+        }
+        // A client seen more recently than the flood keeps its emptied bucket through more
+        // of it: eviction takes the least recently seen first.
+        let t1 = t0 + Duration::from_millis(1);
+        let busy = ip(1_000_000);
+        for _ in 0..5 {
+            assert_eq!(limiter.check(busy, t1), Ok(()));
+        }
+        for n in 20_000..20_040 {
+            let _ = limiter.check(ip(n), t1);
+        }
+        assert_eq!(limiter.check(busy, t1), Err(1), "still limited");
+        assert!(limiter.tracked() <= 64);
+    }
+
+    #[test]
+    fn identities_and_addresses_are_separate_clients() {
+        let limiter = RateLimiter::new(1.0, 1, 100).unwrap();
+        let t0 = Instant::now();
+        let token = ClientKey::Identity(Identity::token(0));
+        assert_eq!(limiter.check(token, t0), Ok(()));
+        assert_eq!(limiter.check(token, t0), Err(1));
+        assert_eq!(limiter.check(ip(1), t0), Ok(()));
+        assert_eq!(
+            limiter.check(ClientKey::Identity(Identity::token(1)), t0),
+            Ok(())
+        );
     }
 }

@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod hostile;
 mod idempotency;
+mod limits;
 mod metrics;
 mod process;
 mod security;
