@@ -34,6 +34,8 @@ export async function startServer({ seedDemo = false, args = [] } = {}) {
       "--static-dir", distDir,
       "--allow-chaos",
       "--rate-limit-per-sec", "0",
+      // Every test page connects from 127.0.0.1: the per-address socket cap is not under test.
+      "--ws-max-per-peer", "1000",
       seedDemo ? "--seed-demo" : "--no-seed-demo",
       ...args,
     ],
