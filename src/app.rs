@@ -5,6 +5,7 @@ use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
 use crate::components::local_time::provide_shared_clock;
 use crate::components::queue_depth::provide_queue_depth_history;
+use crate::components::shortcuts::KeyboardShortcuts;
 use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
 use crate::pages::{
@@ -96,6 +97,7 @@ pub fn Layout(
             <SyncIndicator />
         </header>
         <AlertRegion />
+        <KeyboardShortcuts />
         <main id="main" class="app-main" tabindex="-1">
             {children()}
         </main>

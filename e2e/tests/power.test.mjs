@@ -162,3 +162,69 @@ test("the sort menu orders the list and keeps the order in the address", async (
   assert.deepEqual(page.panics, []);
   await context.close();
 });
+
+test("keyboard shortcuts move around the app and never fire while typing", async () => {
+  const tag = `keys${Date.now().toString(36)}`;
+  for (let i = 0; i < 3; i += 1) await createCase({ title: `${tag} case ${i}` });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await watchedPage(context);
+  await page.goto(`${server.url}/`);
+  await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+  const path = () => new URL(page.url()).pathname;
+
+  // `/` goes to the case search from anywhere and focuses it.
+  await page.keyboard.press("/");
+  await eventually("the search box has the focus", async () =>
+    page.evaluate(() => document.activeElement?.id === "case-search"));
+  assert.equal(path(), "/cases");
+  // Typing there is typing: `c`, `g d`, `j`, `?` and `/` are text, not shortcuts.
+  await page.keyboard.type(`${tag} c`);
+  await page.keyboard.type("gd?j/");
+  assert.equal(path(), "/cases");
+  assert.equal(await page.getByLabel("Search").inputValue(), `${tag} cgd?j/`);
+  assert.equal(await page.getByRole("dialog").count(), 0);
+  await page.getByLabel("Search").fill(tag);
+  await eventually("the search narrows the list", async () => (await page.getByTestId("case-row").count()) === 3);
+  await page.locator("main").click({ position: { x: 5, y: 5 } });
+
+  // `j` and `k` move through the list, saying where they are; Enter opens the case.
+  await page.keyboard.press("j");
+  await page.keyboard.press("j");
+  await page.keyboard.press("j");
+  await page.keyboard.press("k");
+  const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
+  const rows = await page.getByTestId("case-row").evaluateAll((rs) => rs.map((r) => r.querySelector("a")?.textContent?.trim()));
+  assert.equal(focused, rows[1], "two down, one up: the second case");
+  assert.match(await page.getByRole("status").filter({ hasText: "Case 2 of 3" }).textContent(), new RegExp(`Case 2 of 3: ${rows[1]}`));
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: rows[1], level: 1 }).waitFor();
+
+  // `?` lists the shortcuts in a dialog; Escape closes it.
+  await page.keyboard.press("?");
+  const help = page.getByRole("dialog", { name: "Keyboard shortcuts" });
+  await help.waitFor();
+  const listed = await help.locator("dt").allTextContents();
+  assert.deepEqual(listed.map((t) => t.replace(/\s+/g, "")), ["/", "c", "gd", "gc", "gs", "j", "k", "?"]);
+  await page.keyboard.press("Escape");
+  await help.waitFor({ state: "detached" });
+
+  // `g s`, `g d`, `g c` go to the pages; `c` opens a new case, where typing is typing again.
+  await page.keyboard.press("g");
+  await page.keyboard.press("s");
+  await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+  await page.keyboard.press("g");
+  await page.keyboard.press("d");
+  await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+  await page.keyboard.press("g");
+  await page.keyboard.press("c");
+  await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "New case" }).getAttribute("aria-keyshortcuts"), "c");
+  await page.keyboard.press("c");
+  await page.getByRole("heading", { name: "New case", level: 1 }).waitFor();
+  await page.getByLabel("Title").click();
+  await page.keyboard.type("g s j k c");
+  assert.equal(path(), "/cases/new");
+  assert.equal(await page.getByLabel("Title").inputValue(), "g s j k c");
+  assert.deepEqual(page.panics, []);
+  await context.close();
+});

@@ -230,7 +230,9 @@ pub fn CasesPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Cases"</h1>
                 <ExportCsv query=query.into() />
-                <a class="button primary" href="/cases/new">"New case"</a>
+                <a class="button primary" href="/cases/new" aria-keyshortcuts="c">
+                    "New case"
+                </a>
             </div>
             <Show when=move || parsed.with(|(_, bad)| *bad)>
                 <p class="notice">"Part of this address was not understood and is ignored."</p>
@@ -243,6 +245,7 @@ pub fn CasesPage() -> impl IntoView {
                         type="search"
                         placeholder="Title or description"
                         autocomplete="off"
+                        aria-keyshortcuts="/"
                         prop:value=move || search.get()
                         on:input=on_search
                     />

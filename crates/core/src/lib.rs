@@ -24,7 +24,8 @@
 //! - [`merge`]: the three-way merge of a 412 (base, mine, theirs) and the person's choice.
 //! - [`request`]: an action on the wire: its request and the server's answer.
 //!
-//! Around them: [`export`], cases as CSV (quoting, formula injection).
+//! Around them: [`export`], cases as CSV (quoting, formula injection); [`shortcut`], key
+//! presses to keyboard shortcuts.
 
 pub mod action;
 pub mod budget;
@@ -44,6 +45,7 @@ pub mod queue;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod shortcut;
 
 pub use action::{Action, ActionKind};
 pub use budget::{BudgetConfig, RequestBudget};
