@@ -10,11 +10,12 @@ use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
 use crate::pages::{
     case_detail::CaseDetailPage, cases::CasesPage, dashboard::DashboardPage, new_case::NewCasePage,
-    not_found::NotFoundPage, sync::SyncPage,
+    not_found::NotFoundPage, settings::SettingsPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
 use crate::platform::service_worker::register_app_shell;
 use crate::query::provide_query_client;
+use crate::settings::provide_settings;
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
@@ -55,7 +56,8 @@ pub fn App(
     provide_network_status();
     provide_alerts();
     // The write side after the read side it feeds and the alerts it speaks through.
-    provide_offline_queue(&config, query);
+    let queue = provide_offline_queue(&config, query);
+    provide_settings(&config, query, queue);
     provide_context(config);
     register_app_shell();
     view! {
@@ -67,6 +69,7 @@ pub fn App(
                     <Route path=path!("/cases/new") view=NewCasePage />
                     <Route path=path!("/cases/:id") view=CaseDetailPage />
                     <Route path=path!("/sync") view=SyncPage />
+                    <Route path=path!("/settings") view=SettingsPage />
                 </Routes>
             </Layout>
         </Router>
@@ -93,6 +96,7 @@ pub fn Layout(
                 <A href="/" exact=true>"Dashboard"</A>
                 <A href="/cases">"Cases"</A>
                 <A href="/sync">"Sync"</A>
+                <A href="/settings">"Settings"</A>
             </nav>
             <SyncIndicator />
         </header>

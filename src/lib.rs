@@ -8,6 +8,7 @@
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
 //! - [`query`]: the query client and hooks: cached server data with pending actions on top.
+//! - [`settings`]: the person's settings on this device (conflict policy, list freshness).
 //! - [`platform`]: thin adapters over browser APIs (network status, clock, events, locks,
 //!   broadcast, service worker, IndexedDB's abort reasons).
 //!
@@ -21,5 +22,6 @@ pub mod offline;
 pub mod pages;
 pub mod platform;
 pub mod query;
+pub mod settings;
 
 pub use app::App;

@@ -36,8 +36,8 @@ use crate::platform::broadcast::Channel;
 use crate::platform::network::navigator_online;
 use casedesk_core::queue::PendingConflict;
 use casedesk_core::{
-    ActionKind, ActionQueue, ConflictChoice, Millis, QueueChanges, QueueConfig, QueueError,
-    QueuedAction, SyncState,
+    ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Millis, QueueChanges, QueueConfig,
+    QueueError, QueuedAction, SyncState,
 };
 use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
 use casedesk_model::{CasePatch, FieldErrors, NewCase, NewNote};
@@ -354,6 +354,13 @@ impl OfflineQueue {
     /// idempotency key (with the actions that died with it).
     pub fn retry(&self, action_id: Uuid) -> Result<(), QueueError> {
         self.person_change(|queue| queue.retry_dead(action_id, now()))
+    }
+
+    /// The person's conflict policy (Settings): the next 412 this instance merges uses it.
+    pub fn set_conflict_policy(&self, policy: ConflictPolicy) {
+        if let Ok(runtime) = self.runtime() {
+            runtime.queue.borrow_mut().set_conflict_policy(policy);
+        }
     }
 
     /// "Discard" on a dead letter: it leaves the queue, announced.

@@ -6,4 +6,5 @@ pub mod cases;
 pub mod dashboard;
 pub mod new_case;
 pub mod not_found;
+pub mod settings;
 pub mod sync;

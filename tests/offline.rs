@@ -14,12 +14,12 @@ use casedesk::offline::{
     ActionSender, HttpSender, OfflineOptions, OfflineQueue, OutgoingAction, QueryBridge,
     StorageStatus, SCHEMA_VERSION,
 };
-use casedesk_core::merge::Side;
+use casedesk_core::merge::{CaseField, Side};
 use casedesk_core::overlay::{view, NoKnownCases, OverlayTarget};
 use casedesk_core::retry::RetryPolicy;
 use casedesk_core::{
-    Action, ActionState, ConflictChoice, DurationMs, Failure, Millis, QueryData, QueueConfig,
-    ServerAnswer, SyncState,
+    Action, ActionState, ConflictChoice, ConflictPolicy, DurationMs, Failure, Millis, QueryData,
+    QueueConfig, ServerAnswer, SyncState,
 };
 use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
 use futures::future::LocalBoxFuture;
@@ -801,6 +801,101 @@ async fn a_401_pauses_the_queue_until_sign_in() {
     tab.drained(5).await;
     assert!(!tab.queue.status().get_untracked().paused_for_sign_in);
     assert_eq!(server_notes(id).await, 1);
+}
+
+#[wasm_bindgen_test]
+async fn each_conflict_policy_settles_a_412_its_own_way() {
+    // Elsewhere: the title and the priority changed. Here: the title (a clash) and the
+    // status (only mine).
+    for policy in [
+        ConflictPolicy::ClientWins,
+        ConflictPolicy::ServerWins,
+        ConflictPolicy::Ask,
+        ConflictPolicy::AskAlways,
+    ] {
+        let ns = namespace("policy");
+        let tab = open_tab(&ns).await;
+        tab.queue.set_conflict_policy(policy);
+        let created = api()
+            .create_case(&new_case(&format!("Policy {policy:?}")), Uuid::new_v4())
+            .await
+            .result
+            .unwrap();
+        let id = created.id;
+        tab.bridge.knows(created);
+        api()
+            .update_case(
+                id,
+                &CasePatch {
+                    title: Some("Theirs".into()),
+                    priority: Some(Priority::Critical),
+                    ..CasePatch::default()
+                },
+                1,
+                Uuid::new_v4(),
+            )
+            .await
+            .result
+            .unwrap();
+        tab.queue
+            .update_case(
+                id,
+                CasePatch {
+                    title: Some("Mine".into()),
+                    status: Some(CaseStatus::Resolved),
+                    ..CasePatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        let conflict = tab.queue.conflict_for(id);
+        match policy {
+            ConflictPolicy::ClientWins | ConflictPolicy::ServerWins => {
+                tab.drained(5).await;
+                assert!(
+                    conflict.get_untracked().is_none(),
+                    "{policy:?}: nobody is asked"
+                );
+                let stored = server_case(id).await.unwrap();
+                let title = if policy == ConflictPolicy::ClientWins {
+                    "Mine"
+                } else {
+                    "Theirs"
+                };
+                assert_eq!(stored.title, title, "{policy:?}");
+                assert_eq!(
+                    stored.status,
+                    CaseStatus::Resolved,
+                    "{policy:?}: mine merged"
+                );
+                assert_eq!(
+                    stored.priority,
+                    Priority::Critical,
+                    "{policy:?}: theirs kept"
+                );
+            }
+            ConflictPolicy::Ask | ConflictPolicy::AskAlways => {
+                wait_until("a conflict to choose", 5, || {
+                    conflict.get_untracked().is_some()
+                })
+                .await;
+                let (_, pending) = conflict.get_untracked().unwrap();
+                let mut asked: Vec<_> = pending.conflicts.iter().map(|c| c.field).collect();
+                asked.sort_by_key(|f| format!("{f:?}"));
+                let expected = if policy == ConflictPolicy::Ask {
+                    vec![CaseField::Title]
+                } else {
+                    vec![CaseField::Status, CaseField::Title]
+                };
+                assert_eq!(asked, expected, "{policy:?}");
+                assert_eq!(
+                    server_case(id).await.unwrap().version,
+                    2,
+                    "{policy:?}: nothing sent before the person chooses"
+                );
+            }
+        }
+    }
 }
 
 #[wasm_bindgen_test]

@@ -228,3 +228,40 @@ test("keyboard shortcuts move around the app and never fire while typing", async
   assert.deepEqual(page.panics, []);
   await context.close();
 });
+
+test("Settings: the conflict policy chosen is kept and used for the next conflict", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await watchedPage(context);
+  const created = await createCase({ title: `Policy ${Date.now()}`, status: "open" });
+  await page.goto(`${server.url}/settings`);
+  await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
+  // The default merges and asks only on a clash.
+  assert.equal(await page.getByLabel("Merge fields automatically and ask only when the same field clashes").isChecked(), true);
+  await page.getByLabel("Keep mine").check();
+  await page.getByText("Saved.").waitFor();
+  await page.getByLabel("Case lists stay fresh for").selectOption("120");
+  await page.reload();
+  await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
+  assert.equal(await page.getByLabel("Keep mine").isChecked(), true, "kept across a reload");
+  assert.equal(await page.getByLabel("Case lists stay fresh for").inputValue(), "120");
+
+  // A conflict on the status: with "Keep mine", mine is sent over theirs without asking.
+  await page.goto(`${server.url}/cases/${created.id}`);
+  await page.getByRole("heading", { name: created.title, level: 1 }).waitFor();
+  await context.setOffline(true);
+  await page.getByLabel("Status", { exact: true }).selectOption("resolved");
+  const theirs = await server.api(`/cases/${created.id}`, {
+    method: "PATCH",
+    headers: { "if-match": '"1"', "idempotency-key": uuid() },
+    body: JSON.stringify({ status: "closed" }),
+  });
+  assert.equal(theirs.status, 200);
+  await context.setOffline(false);
+  await eventually("mine reached the server over theirs", async () => {
+    const now = await server.api(`/cases/${created.id}`);
+    return now.body.status === "resolved" && now.body.version === 3;
+  }, 20_000);
+  assert.equal(await page.getByRole("button", { name: "Keep mine" }).count(), 0, "nobody was asked");
+  assert.deepEqual(page.panics, []);
+  await context.close();
+});

@@ -72,6 +72,8 @@ pub(super) struct Inner {
     triggers: HashMap<QueryKey, ArcTrigger>,
     /// The queries behind list keys, which cannot always be read back from the key.
     lists: HashMap<QueryKey, CaseListQuery>,
+    /// The person's stale time for case lists (Settings), when it differs from the default.
+    list_stale_time: Option<DurationMs>,
     /// One controller per request in flight, to abort it.
     aborts: HashMap<FetchId, AbortController>,
     /// Until the stored cache is read (or `RESTORE_GATE_MS` passed), fetches wait here.
@@ -98,6 +100,7 @@ pub fn provide_query_client(config: &AppConfig) -> QueryClient {
         rng: BrowserRandom,
         pending: Vec::new(),
         triggers: HashMap::new(),
+        list_stale_time: None,
         lists: HashMap::new(),
         aborts: HashMap::new(),
         fetch_gate_open: false,
@@ -541,13 +544,26 @@ impl QueryClient {
     /// A view starts showing `target`.
     pub(super) fn observe(&self, target: &OverlayTarget) {
         let key = target.key();
+        let is_list = matches!(target, OverlayTarget::CaseList(_));
         if let OverlayTarget::CaseList(query) = target {
             self.with_inner(|inner| inner.lists.insert(key.clone(), query.clone()));
         }
         let options = self
-            .read_inner(|inner| inner.cache.config().defaults)
+            .read_inner(|inner| {
+                let defaults = inner.cache.config().defaults;
+                match inner.list_stale_time {
+                    Some(stale_time) if is_list => defaults.with_stale_time(stale_time),
+                    _ => defaults,
+                }
+            })
             .unwrap_or_default();
         self.dispatch(CacheEvent::Observe { key, options });
+    }
+
+    /// The stale time case lists are observed with from now on (the person's setting); other
+    /// queries keep the default.
+    pub fn set_list_stale_time(&self, stale_time: DurationMs) {
+        self.with_inner(|inner| inner.list_stale_time = Some(stale_time));
     }
 
     /// A view stops showing `key`.

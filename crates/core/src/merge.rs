@@ -126,9 +126,13 @@ pub struct FieldConflict {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
-    /// Show both values and let the person choose ("Keep mine" / "Use theirs").
+    /// Merge the fields only one side changed; show the fields both changed and let the
+    /// person choose ("Keep mine" / "Use theirs").
     #[default]
     Ask,
+    /// Merge nothing by itself: whenever the case changed on the server, show every field
+    /// of my change next to the server's value and let the person choose.
+    AskAlways,
     /// The server's value stands; my conflicting fields are dropped.
     ServerWins,
     /// My value is sent again over theirs.
@@ -203,14 +207,14 @@ pub fn merge(base: &Case, mine: &CasePatch, theirs: &Case, policy: ConflictPolic
             continue;
         }
         let base_value = field.value_in(base);
-        if theirs_value == base_value {
+        if theirs_value == base_value && policy != ConflictPolicy::AskAlways {
             mine_value.set_in(field, &mut auto_patch);
             continue;
         }
         match policy {
             ConflictPolicy::ServerWins => {}
             ConflictPolicy::ClientWins => mine_value.set_in(field, &mut auto_patch),
-            ConflictPolicy::Ask => conflicts.push(FieldConflict {
+            ConflictPolicy::Ask | ConflictPolicy::AskAlways => conflicts.push(FieldConflict {
                 field,
                 base: base_value,
                 mine: mine_value,
@@ -330,6 +334,40 @@ mod tests {
                 },
                 "{field:?}"
             );
+        }
+    }
+
+    #[test]
+    fn ask_always_asks_even_for_a_field_only_i_changed() {
+        for field in CaseField::ALL {
+            let (mine, _) = mine_and_other(field);
+            let theirs_patch = if field == CaseField::Title {
+                mine_and_other(CaseField::Tags).1
+            } else {
+                mine_and_other(CaseField::Title).1
+            };
+            let theirs = theirs_with(&theirs_patch);
+            let MergeOutcome::NeedsChoice {
+                auto_patch,
+                conflicts,
+            } = merge(&base(), &mine, &theirs, ConflictPolicy::AskAlways)
+            else {
+                panic!("{field:?}: the person is asked");
+            };
+            assert!(auto_patch.is_empty(), "{field:?}: nothing merged by itself");
+            assert_eq!(conflicts.len(), 1);
+            assert_eq!(conflicts[0].field, field);
+            assert_eq!(conflicts[0].theirs, field.value_in(&theirs));
+            // "Keep mine" sends my change; "Use theirs" sends nothing.
+            let keep = resolve(&auto_patch, &conflicts, &ConflictChoice::All(Side::Mine));
+            assert_eq!(keep, mine, "{field:?}");
+            let drop = resolve(&auto_patch, &conflicts, &ConflictChoice::All(Side::Theirs));
+            assert!(drop.is_empty(), "{field:?}");
+            // Already what the server holds: nothing to ask.
+            assert!(matches!(
+                merge(&base(), &mine, &theirs_with(&mine), ConflictPolicy::AskAlways),
+                MergeOutcome::Resend { ref patch, .. } if patch.is_empty()
+            ));
         }
     }
 

@@ -260,6 +260,11 @@ impl ActionQueue {
         &self.config
     }
 
+    /// The person chose another conflict policy: it applies to the next 412.
+    pub fn set_conflict_policy(&mut self, policy: ConflictPolicy) {
+        self.config.conflict_policy = policy;
+    }
+
     /// Takes in a record another tab wrote (its enqueue, or the draining tab's progress).
     pub fn absorb(&mut self, record: QueuedAction) {
         self.take(record.id());
