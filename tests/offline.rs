@@ -814,8 +814,10 @@ async fn each_conflict_policy_settles_a_412_its_own_way() {
         ConflictPolicy::AskAlways,
     ] {
         let ns = namespace("policy");
-        let tab = open_tab(&ns).await;
+        // Chosen at start-up, before the stored queue is read (as the app applies settings).
+        let tab = open_tab_with(&ns, fast());
         tab.queue.set_conflict_policy(policy);
+        tab.queue.ready().await;
         let created = api()
             .create_case(&new_case(&format!("Policy {policy:?}")), Uuid::new_v4())
             .await

@@ -67,7 +67,7 @@ test("Export CSV downloads every page matching the filters, quoted and safe for 
   // 230 open cases (two pages of the API's largest size), a few tricky titles among them,
   // and closed ones that the status filter must leave out.
   const tricky = [
-    { title: `${tag} =HYPERLINK("http://evil.example","click")`, description: "formula" },
+    { title: `=HYPERLINK("http://evil.example","click") ${tag}`, description: "formula" },
     { title: `${tag} commas, and "quotes"`, description: "line one\nline two" },
     { title: `${tag} @SUM(A1:A9)`, description: "-2+3" },
   ];
@@ -257,10 +257,17 @@ test("Settings: the conflict policy chosen is kept and used for the next conflic
   });
   assert.equal(theirs.status, 200);
   await context.setOffline(false);
-  await eventually("mine reached the server over theirs", async () => {
-    const now = await server.api(`/cases/${created.id}`);
-    return now.body.status === "resolved" && now.body.version === 3;
-  }, 20_000);
+  let last;
+  try {
+    await eventually("mine reached the server over theirs", async () => {
+      last = (await server.api(`/cases/${created.id}`)).body;
+      return last.status === "resolved" && last.version === 3;
+    }, 20_000);
+  } catch (error) {
+    const sync = await page.getByTestId("sync-status").textContent();
+    const main = await page.locator("main").innerText();
+    throw new Error(`${error.message}; server: ${JSON.stringify(last)}; sync: ${sync}; page: ${main.slice(0, 800)}`);
+  }
   assert.equal(await page.getByRole("button", { name: "Keep mine" }).count(), 0, "nobody was asked");
   assert.deepEqual(page.panics, []);
   await context.close();

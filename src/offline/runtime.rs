@@ -395,7 +395,10 @@ impl Runtime {
         }
         match result {
             Ok(loaded) => {
-                *self.queue.borrow_mut() = ActionQueue::from_records(self.config, loaded.records);
+                // The queue in memory may already carry the person's settings (a conflict
+                // policy chosen before the stored records arrived): the loaded one keeps them.
+                let config = *self.queue.borrow().config();
+                *self.queue.borrow_mut() = ActionQueue::from_records(config, loaded.records);
                 *self.storage.borrow_mut() = StorageStatus::Saved;
                 if loaded.unreadable > 0 {
                     if let Some(alerts) = self.alerts {
