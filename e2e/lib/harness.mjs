@@ -84,6 +84,8 @@ export async function startServer({ seedDemo = false, args = [] } = {}) {
   let { child, url, logged } = await spawnServer(argsAt("127.0.0.1:0", seedDemo));
   // Logs of earlier processes (before a restart), kept for failure messages.
   let earlierLogs = "";
+  // The chaos settings set at run time, which a restarted process must be given again.
+  let chaosSettings = null;
   const server = {
     url,
     dbPath,
@@ -98,9 +100,11 @@ export async function startServer({ seedDemo = false, args = [] } = {}) {
         body: JSON.stringify(settings),
       });
       if (!res.ok) throw new Error(`PUT /__chaos answered ${res.status}`);
+      chaosSettings = await res.json();
     },
     async calm() {
       await fetch(`${url}/__chaos`, { method: "DELETE" });
+      chaosSettings = null;
     },
     async api(path, init = {}) {
       const res = await fetch(`${url}/api/v1${path}`, {
@@ -114,11 +118,11 @@ export async function startServer({ seedDemo = false, args = [] } = {}) {
      * Kills the server process with `signal` (by its own pid), waits for it to exit, and
      * starts it again on the same port, SQLite file and static dir, with the chaos settings
      * it had (they live in memory only). The port can be busy for a moment after the old
-     * process dies, so binding is retried a few times. Resolves with how long the server
-     * was gone, in ms.
+     * process dies, so binding is retried a few times. The kill is the first thing it does
+     * (no request to the server before), so a caller that waits for a request in flight
+     * kills it mid-request. Resolves with how long the server was gone, in ms.
      */
     async restart({ signal = "SIGKILL" } = {}) {
-      const settings = await fetch(`${url}/__chaos`).then((r) => r.json());
       const gone = Date.now();
       await killAndWait(child, signal);
       earlierLogs += `${logged.text}\n--- killed with ${signal}, restarting ---\n`;
@@ -133,7 +137,8 @@ export async function startServer({ seedDemo = false, args = [] } = {}) {
           await new Promise((r) => setTimeout(r, 200 * attempt));
         }
       }
-      await server.chaos(settings);
+      // Start-up chaos flags came back with the arguments; run-time settings are set again.
+      if (chaosSettings) await server.chaos(chaosSettings);
       return Date.now() - gone;
     },
     /**

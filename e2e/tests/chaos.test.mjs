@@ -124,6 +124,8 @@ function watchWrites(context) {
   const writes = {
     replays: 0,
     unanswered: 0,
+    unansweredBy: {}, // the browser's error text → count
+    inFlight: 0,
     byKey: new Map(), // idempotency key → [{ at, outcome }]
     lastAt: 0,
   };
@@ -134,6 +136,12 @@ function watchWrites(context) {
     writes.byKey.get(key).push({ at: Date.now(), outcome, what: `${request.method()} ${new URL(request.url()).pathname}` });
     writes.lastAt = Date.now();
   };
+  context.on("request", (request) => {
+    if (isWrite(request)) writes.inFlight += 1;
+  });
+  context.on("requestfinished", (request) => {
+    if (isWrite(request)) writes.inFlight -= 1;
+  });
   context.on("response", (response) => {
     const request = response.request();
     if (!isWrite(request)) return;
@@ -143,8 +151,11 @@ function watchWrites(context) {
   });
   context.on("requestfailed", (request) => {
     if (!isWrite(request)) return;
+    writes.inFlight -= 1;
     writes.unanswered += 1;
-    note(request, request.failure()?.errorText ?? "failed");
+    const why = request.failure()?.errorText ?? "failed";
+    writes.unansweredBy[why] = (writes.unansweredBy[why] ?? 0) + 1;
+    note(request, why);
   });
   return writes;
 }
@@ -316,15 +327,17 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
   };
 
   /**
-   * Kills the server with SIGKILL while the app has actions queued (in flight or waiting),
+   * Kills the server with SIGKILL while the app has actions queued and a write in flight,
    * and starts it again on the same port and database: whatever was in flight is lost with
    * its connection (committed or not), and must be re-sent under its key.
    */
   const killServer = async () => {
     const pending = await pendingCount(main.page);
     assert.ok(pending > 0, `actions are queued when the server is killed (pending ${pending})`);
+    await eventually("a write is in flight", () => writes.inFlight > 0, 10_000);
+    const inFlight = writes.inFlight;
     const downMs = await server.restart({ signal: "SIGKILL" });
-    timings.serverKills = [...(timings.serverKills ?? []), { pending, downMs }];
+    timings.serverKills = [...(timings.serverKills ?? []), { pending, writesInFlight: inFlight, downMs }];
   };
 
   const reload = async () => {
@@ -430,7 +443,7 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
   // The dropped answers were answered again from the idempotency records (a retry of the
   // same key), never applied twice: a run in which none was replayed did not test that.
   timings.idempotentReplays = writes.replays;
-  timings.writesUnanswered = writes.unanswered;
+  timings.writesUnanswered = writes.unansweredBy;
   assert.ok(writes.replays > 0, `dropped answers (drop_rate ${CHAOS.drop_rate}) led to idempotent replays (saw ${writes.replays}, ${writes.unanswered} writes unanswered)`);
 
   // The dead letters are exactly the deliberate ones.
