@@ -53,6 +53,7 @@ async function go(page, path) {
  * ("Dismiss"). Alerts sit at the bottom of the window and stay while the pointer is on
  * them, so a pointer aimed at a button beneath one would hold it there for good.
  */
+let alertsDismissed = 0;
 async function press(page, target) {
   await target.waitFor();
   for (let attempt = 1; ; attempt += 1) {
@@ -64,6 +65,7 @@ async function press(page, target) {
       return alert ? [...document.querySelectorAll(".alert")].indexOf(alert) : -1;
     });
     if (covering >= 0) {
+      alertsDismissed += 1;
       await page.locator(".alert").nth(covering).getByRole("button", { name: "Dismiss" }).click({ timeout: 2_000 }).catch(() => {});
     }
     try {
@@ -572,6 +574,7 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     notes: notesChecked,
     notesOfDeletedCases: deletedNotesChecked,
     deliberateDeadLetters: deliberatelyDead.size,
+    alertsDismissedToClickBeneath: alertsDismissed,
     disruptions: log,
     ...timings,
   };
