@@ -204,8 +204,9 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     await context.setOffline(value);
   };
 
+  // Every draw from `random` and every number is taken before the action's first await, so
+  // with both tabs acting at once the draws still come in one order and a seed replays.
   const createCase = async (t) => {
-    // Numbered before any await: the two tabs create at the same time.
     casesMade += 1;
     const number = casesMade;
     const title = `${tag} case ${number}`;
@@ -232,16 +233,16 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
   };
 
   const changeStatus = async (t, record) => {
-    await openCase(t, record);
     const next = pick(STATUSES.filter((s) => s !== record.status));
+    await openCase(t, record);
     await t.page.getByLabel("Status", { exact: true }).selectOption(next);
     record.status = next;
     record.version += 1;
   };
 
   const changePriority = async (t, record) => {
-    await openCase(t, record);
     const next = pick(PRIORITIES.filter((p) => p !== record.priority));
+    await openCase(t, record);
     await t.page.getByLabel("Priority", { exact: true }).selectOption(next);
     record.priority = next;
     record.version += 1;
@@ -265,12 +266,12 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     await t.page.waitForURL((url) => !url.pathname.endsWith(record.id));
   };
 
+  const steps = []; // the last actions, for a failure's message
   /**
    * One action in tab `t`: the next step of its case's turn, or a new case. The main tab
    * works each case through status, notes and priority and deletes every fifth at the end
    * of its turn; the spare tab adds notes and a status change, and deletes every fourth.
    */
-  const steps = []; // the last actions, for a failure's message
   const step = async (t) => {
     if (t.turn.length > 0) {
       const next = t.turn.shift();
