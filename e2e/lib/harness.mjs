@@ -20,10 +20,13 @@ function serverBinary() {
   return join(meta.target_directory, "debug", "casedesk-server");
 }
 
-/** Starts a reference server serving the built app; resolves once it prints its address. */
-export async function startServer({ seedDemo = false, args = [] } = {}) {
-  if (!existsSync(join(distDir, "index.html"))) {
-    throw new Error(`no built app in ${distDir}: run 'trunk build --release --offline' first`);
+/**
+ * Starts a reference server serving the built app (or `staticDir`, a folder a test prepared);
+ * resolves once it prints its address.
+ */
+export async function startServer({ seedDemo = false, args = [], staticDir = distDir } = {}) {
+  if (!existsSync(join(staticDir, "index.html"))) {
+    throw new Error(`no built app in ${staticDir}: run 'trunk build --release --offline' first`);
   }
   const dir = mkdtempSync(join(tmpdir(), "casedesk-e2e-"));
   const child = spawn(
@@ -31,7 +34,7 @@ export async function startServer({ seedDemo = false, args = [] } = {}) {
     [
       "--addr", "127.0.0.1:0",
       "--db", join(dir, "e2e.db"),
-      "--static-dir", distDir,
+      "--static-dir", staticDir,
       "--allow-chaos",
       "--rate-limit-per-sec", "0",
       seedDemo ? "--seed-demo" : "--no-seed-demo",
