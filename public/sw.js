@@ -70,6 +70,7 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/__")) return;
+  // The page's own look for a new deploy fetches `/` (not a navigation): left to the network.
   if (request.mode === "navigate" || url.pathname === SHELL) {
     event.respondWith(networkFirst(event));
   } else if (HASHED.test(url.pathname)) {

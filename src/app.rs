@@ -12,7 +12,7 @@ use crate::pages::{
     not_found::NotFoundPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
-use crate::platform::service_worker::register_app_shell;
+use crate::platform::service_worker::{register_app_shell, reload_into_new_build_on_next_page};
 use crate::query::provide_query_client;
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
@@ -81,6 +81,7 @@ pub fn Layout(
     // Sampled for the whole session, so the Sync page can show the last minutes at once.
     provide_queue_depth_history();
     provide_shared_clock();
+    reload_into_new_build_on_next_page();
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="app-header">

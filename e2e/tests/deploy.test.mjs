@@ -86,6 +86,31 @@ async function controlled(page) {
   return page.evaluate(() => navigator.serviceWorker.controller.scriptURL);
 }
 
+/** Creates each case through the form and adds a note to it (offline: all queued). */
+async function queueCasesWithNotes(page, titles) {
+  for (const title of titles) {
+    await page.getByRole("navigation").getByRole("link", { name: "Cases", exact: true }).click();
+    await page.getByRole("link", { name: "New case" }).click();
+    await page.getByLabel("Title").fill(title);
+    await page.getByRole("button", { name: "Create case" }).click();
+    await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+    await page.getByLabel("Note", { exact: true }).fill(`note on ${title}`);
+    await page.getByRole("button", { name: "Add note" }).click();
+    await page.getByText(`note on ${title}`, { exact: true }).waitFor();
+  }
+}
+
+/** The server holds each case once, each with its one note. */
+async function assertServerHoldsOnce(server, tag, titles) {
+  const list = await server.api(`/cases?q=${tag}&per_page=200`);
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.body.items.map((c) => c.title).sort(), [...titles].sort());
+  for (const item of list.body.items) {
+    const notes = await server.api(`/cases/${item.id}/notes`);
+    assert.deepEqual(notes.body.map((n) => n.body), [`note on ${item.title}`]);
+  }
+}
+
 const PORTAL = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Airport Wi-Fi</title>
 <link rel="stylesheet" href="/portal.css"></head>
@@ -115,6 +140,116 @@ test("a captive portal's page is shown while online but never becomes the app th
     await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor({ timeout: 10_000 });
     await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.online === "false");
     await screenshot(page, "deploy-offline-after-portal");
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    await own.stop();
+    rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test("a deploy while actions are queued: the old tab moves to the new build mid-drain and every action lands once", { timeout: 120_000 }, async () => {
+  const site = copyOfBuild();
+  const own = await startServer({ staticDir: site });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const tag = `deploy${Date.now().toString(36)}`;
+  try {
+    const page = await watchedPage(context);
+    await page.goto(own.url + "/cases");
+    await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor();
+    const workerA = await controlled(page);
+    const filesA = await buildFiles(page);
+    // A second tab of the same person, on the Sync page.
+    const other = await watchedPage(context);
+    await other.goto(own.url + "/sync");
+    await other.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+
+    // Offline, the person creates three cases and adds a note to each: six queued actions.
+    await context.setOffline(true);
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.online === "false");
+    const titles = [1, 2, 3].map((n) => `${tag} case ${n}`);
+    await queueCasesWithNotes(page, titles);
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.pending === "6");
+
+    // Meanwhile build B is deployed. The server is slow, so the drain that starts when the
+    // network is back is still running when the tabs move to B.
+    const filesB = deployNewBuild(site);
+    await own.chaos({ latency_ms: [6000, 6000] });
+    await context.setOffline(false);
+
+    // The other tab is reloaded: it opens B, whose worker takes over both tabs (the first
+    // tab, back online, also asks for it).
+    await other.reload();
+    await other.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    await assertRuns(other, filesB, filesA);
+    await page.waitForFunction((a) => navigator.serviceWorker.controller?.scriptURL !== a, workerA, { timeout: 20_000 });
+
+    // The first tab still runs A and is still draining; the person's next change of page
+    // loads B there too.
+    const pendingAtMove = Number(await page.getByTestId("sync-status").getAttribute("data-pending"));
+    assert.ok(pendingAtMove > 0, `the drain is still running when the tab moves (pending ${pendingAtMove})`);
+    const reloaded = page.waitForEvent("load");
+    await page.getByRole("navigation").getByRole("link", { name: "Sync", exact: true }).click();
+    await reloaded;
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    assert.equal(new URL(page.url()).pathname, "/sync");
+    await assertRuns(page, filesB, filesA);
+
+    await own.calm();
+    for (const tab of [page, other]) {
+      await tab.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.pending === "0", null, { timeout: 60_000 });
+    }
+
+    await assertServerHoldsOnce(own, tag, titles);
+
+    // And B is what opens with no network at all.
+    await context.setOffline(true);
+    await own.stop();
+    await page.reload();
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor({ timeout: 10_000 });
+    await assertRuns(page, filesB, filesA);
+    await screenshot(page, "deploy-new-build-offline");
+    assert.deepEqual(page.panics, []);
+    assert.deepEqual(other.panics, []);
+  } finally {
+    await context.close();
+    await own.stop();
+    rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test("a lone tab finds a deploy when the network comes back and moves to it at the next page change", { timeout: 120_000 }, async () => {
+  const site = copyOfBuild();
+  const own = await startServer({ staticDir: site });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const tag = `lone${Date.now().toString(36)}`;
+  try {
+    const page = await watchedPage(context);
+    await page.goto(own.url + "/cases");
+    await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor();
+    const workerA = await controlled(page);
+    const filesA = await buildFiles(page);
+
+    await context.setOffline(true);
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.online === "false");
+    const titles = [1, 2].map((n) => `${tag} case ${n}`);
+    await queueCasesWithNotes(page, titles);
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.pending === "4");
+
+    // B is deployed while the tab is offline; nobody opens it anywhere else.
+    const filesB = deployNewBuild(site);
+    await context.setOffline(false);
+    // Back online, the tab sees that the server serves another build: B's worker installs
+    // and takes over, and the tab moves to B when the person opens another page.
+    await page.waitForFunction((a) => navigator.serviceWorker.controller?.scriptURL !== a, workerA, { timeout: 20_000 });
+    const reloaded = page.waitForEvent("load");
+    await page.getByRole("navigation").getByRole("link", { name: "Sync", exact: true }).click();
+    await reloaded;
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    await assertRuns(page, filesB, filesA);
+
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.pending === "0", null, { timeout: 60_000 });
+    await assertServerHoldsOnce(own, tag, titles);
     assert.deepEqual(page.panics, []);
   } finally {
     await context.close();
