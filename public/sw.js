@@ -46,7 +46,13 @@ self.addEventListener("install", (event) => {
       for (const [, path] of html.matchAll(/["'](\/[^"'?#]+)["']/g)) {
         if (HASHED.test(path)) assets.add(path);
       }
-      await cache.addAll([...assets]);
+      await Promise.all(
+        [...assets].map(async (path) => {
+          const asset = await fetch(path);
+          if (!isRealAsset(path, asset)) throw new Error(`${path} answered ${asset.status}, not the file`);
+          await cache.put(path, asset);
+        }),
+      );
       await cache.put(SHELL, response);
       await self.skipWaiting();
     })(),
@@ -121,12 +127,18 @@ async function cacheFirst(request) {
   const cached = await cache.match(request);
   if (cached) return cached;
   const response = await fetch(request);
-  // A hashed name is kept for ever, so only a real answer for it: not an HTML page standing
-  // in for a script or the wasm (a captive portal answers every URL with its sign-in page).
-  const type = response.headers.get("content-type") || "";
-  const html = type.includes("text/html") && !/\.html?$/i.test(new URL(request.url).pathname);
-  if (response.ok && !html) await cache.put(request, response.clone());
+  if (isRealAsset(new URL(request.url).pathname, response)) await cache.put(request, response.clone());
   return response;
+}
+
+/**
+ * Whether `response` may be kept for ever under the hashed `path`: a success, and not an HTML
+ * page standing in for a script, a style or the wasm (a captive portal answers every URL with
+ * its sign-in page).
+ */
+function isRealAsset(path, response) {
+  const type = response.headers.get("content-type") || "";
+  return response.ok && !(type.includes("text/html") && !/\.html?$/i.test(path));
 }
 
 /**
