@@ -9,6 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer, request as forward } from "node:http";
 import { join } from "node:path";
 import { startServer, launchBrowser, watchedPage, screenshot, eventually, distDir } from "../lib/harness.mjs";
 
@@ -145,6 +146,62 @@ test("a captive portal's page is shown while online but never becomes the app th
     await context.close();
     await own.stop();
     rmSync(site, { recursive: true, force: true });
+  }
+});
+
+/**
+ * A reverse proxy in front of `target` (a server URL), as a deployment has one. While
+ * `proxy.failing` is set it answers every page (not the API) itself with a 502 error page,
+ * as a proxy does when the app's server is down.
+ */
+async function startProxy(target) {
+  const upstream = new URL(target);
+  const proxy = { failing: false };
+  const server = createServer((req, res) => {
+    if (proxy.failing && !req.url.startsWith("/api/")) {
+      res.writeHead(502, { "content-type": "text/html" });
+      res.end("<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>");
+      return;
+    }
+    const out = forward(
+      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on("error", () => res.destroy());
+    req.pipe(out);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  proxy.url = `http://127.0.0.1:${server.address().port}`;
+  proxy.stop = () =>
+    new Promise((resolve) => {
+      server.close(resolve);
+      server.closeAllConnections();
+    });
+  return proxy;
+}
+
+test("a proxy's 502 page opens the app the worker keeps instead", async () => {
+  const own = await startServer();
+  const proxy = await startProxy(own.url);
+  const context = await browser.newContext();
+  try {
+    const page = await watchedPage(context);
+    await page.goto(proxy.url + "/");
+    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await controlled(page);
+
+    proxy.failing = true;
+    await page.goto(proxy.url + "/cases");
+    await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByText("502 Bad Gateway").count(), 0);
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    await proxy.stop();
+    await own.stop();
   }
 });
 
