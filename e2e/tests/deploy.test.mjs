@@ -231,7 +231,7 @@ test("a deploy while actions are queued: the old tab moves to the new build mid-
     // Meanwhile build B is deployed. The server is slow, so the drain that starts when the
     // network is back is still running when the tabs move to B.
     const filesB = deployNewBuild(site);
-    await own.chaos({ latency_ms: [6000, 6000] });
+    await own.chaos({ latency_ms: [9000, 9000] });
     await context.setOffline(false);
 
     // The other tab is reloaded: it opens B, whose worker takes over both tabs (the first
