@@ -13,7 +13,7 @@ use crate::pages::{
     not_found::NotFoundPage, settings::SettingsPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
-use crate::platform::service_worker::register_app_shell;
+use crate::platform::service_worker::{register_app_shell, reload_into_new_build_on_next_page};
 use crate::query::provide_query_client;
 use crate::settings::provide_settings;
 use leptos::prelude::*;
@@ -85,6 +85,7 @@ pub fn Layout(
     // Sampled for the whole session, so the Sync page can show the last minutes at once.
     provide_queue_depth_history();
     provide_shared_clock();
+    reload_into_new_build_on_next_page();
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="app-header">

@@ -65,17 +65,20 @@ function killAndWait(child, signal, graceMs = 5_000) {
   });
 }
 
-/** Starts a reference server serving the built app; resolves once it prints its address. */
-export async function startServer({ seedDemo = false, args = [] } = {}) {
-  if (!existsSync(join(distDir, "index.html"))) {
-    throw new Error(`no built app in ${distDir}: run 'trunk build --release --offline' first`);
+/**
+ * Starts a reference server serving the built app (or `staticDir`, a folder a test prepared);
+ * resolves once it prints its address.
+ */
+export async function startServer({ seedDemo = false, args = [], staticDir = distDir } = {}) {
+  if (!existsSync(join(staticDir, "index.html"))) {
+    throw new Error(`no built app in ${staticDir}: run 'trunk build --release --offline' first`);
   }
   const dir = mkdtempSync(join(tmpdir(), "casedesk-e2e-"));
   const dbPath = join(dir, "e2e.db");
   const argsAt = (addr, seed) => [
     "--addr", addr,
     "--db", dbPath,
-    "--static-dir", distDir,
+    "--static-dir", staticDir,
     "--allow-chaos",
     "--rate-limit-per-sec", "0",
     // Every test page connects from 127.0.0.1: the per-address socket cap is not under test.
