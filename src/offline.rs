@@ -165,7 +165,6 @@ impl OfflineQueue {
             .unwrap_or_else(|| Rc::new(HttpSender::new(config.api.clone())));
         let (wake_tx, wake_rx) = futures::channel::mpsc::unbounded();
         let runtime = Rc::new(Runtime {
-            config: options.queue,
             queue: RefCell::new(ActionQueue::new(options.queue)),
             store: Rc::new(store::QueueStore::new(&namespace)),
             bridge,

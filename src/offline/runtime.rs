@@ -11,9 +11,7 @@ use super::{now, BatchProgress, QueueStatus, StorageStatus};
 use crate::components::alert_region::Alerts;
 use crate::platform::broadcast::Channel;
 use crate::platform::locks::LockRequest;
-use casedesk_core::{
-    Action, ActionKind, ActionQueue, Millis, QueueChanges, QueueConfig, Random, ServerAnswer,
-};
+use casedesk_core::{Action, ActionKind, ActionQueue, Millis, QueueChanges, Random, ServerAnswer};
 use casedesk_model::Case;
 use futures::channel::mpsc::UnboundedSender;
 use futures::channel::oneshot;
@@ -81,7 +79,6 @@ impl Random for BrowserRandom {
 
 /// The state of one queue instance (one per tab in the app; tests make several).
 pub struct Runtime {
-    pub config: QueueConfig,
     pub queue: RefCell<ActionQueue>,
     pub store: Rc<QueueStore>,
     pub bridge: Rc<dyn QueryBridge>,
