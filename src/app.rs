@@ -5,6 +5,7 @@ use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
 use crate::components::local_time::provide_shared_clock;
 use crate::components::queue_depth::provide_queue_depth_history;
+use crate::components::reload_banner::ReloadBanner;
 use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
 use crate::pages::{
@@ -12,6 +13,7 @@ use crate::pages::{
     not_found::NotFoundPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
+use crate::platform::persistence::provide_storage_persistence;
 use crate::platform::service_worker::register_app_shell;
 use crate::query::provide_query_client;
 use leptos::prelude::*;
@@ -52,6 +54,8 @@ pub fn App(
     let config = config.unwrap_or_default();
     let query = provide_query_client(&config);
     provide_network_status();
+    // The queue lives in IndexedDB: ask the browser not to clear it under storage pressure.
+    provide_storage_persistence();
     provide_alerts();
     // The write side after the read side it feeds and the alerts it speaks through.
     provide_offline_queue(&config, query);
@@ -96,6 +100,7 @@ pub fn Layout(
             <SyncIndicator />
         </header>
         <AlertRegion />
+        <ReloadBanner />
         <main id="main" class="app-main" tabindex="-1">
             {children()}
         </main>
