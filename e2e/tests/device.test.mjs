@@ -129,7 +129,7 @@ test("a newer tab upgrading the database is not blocked; the older tab stops and
   const context = await freshContext();
   const older = await openSync(context);
   await eventually("the older tab stores on the device", async () =>
-    (await older.getByText("Saved on this device").count()) === 1);
+    (await older.getByText("Saved on this device", { exact: true }).count()) === 1);
 
   // A newer casedesk opens the queue's database at the next version.
   const newer = await watchedPage(context);

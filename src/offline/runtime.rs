@@ -316,7 +316,9 @@ impl Runtime {
     /// Storage worked or failed: the banner follows, and a failed write is retried later.
     fn after_write(self: &Rc<Self>, result: &Result<(), StorageError>) {
         match result {
-            Ok(()) if !self.store.has_unsaved() => self.storage_ok(),
+            // A write with nothing in it succeeds without the database: it says nothing
+            // about storage working (at start-up beside a newer database, say).
+            Ok(()) if !self.store.has_unsaved() && self.store.is_open() => self.storage_ok(),
             Ok(()) => {}
             Err(error) => self.storage_failed(error, false),
         }
