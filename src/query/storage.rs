@@ -28,7 +28,7 @@ pub(crate) async fn open(namespace: &str) -> Result<Database, String> {
         })
         .await
         .map_err(|e| format!("the offline cache could not be opened ({e})"))
-        .inspect(|db| crate::platform::idb::close_on_version_change(db))
+        .inspect(crate::platform::idb::close_on_version_change)
 }
 
 /// What start-up found in the store.
