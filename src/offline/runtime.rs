@@ -520,13 +520,23 @@ impl Runtime {
         self.wake();
     }
 
-    /// What the store calls when a newer casedesk in another tab takes the database over.
-    fn on_superseded(self: &Rc<Self>) -> impl FnOnce() + 'static {
+    /// What the store calls when a newer casedesk in another tab asks for the database: this
+    /// tab stops at once, finishes the writes it has begun (so a change made a moment before
+    /// is on disk for the newer tab), then closes the database so the upgrade can go on.
+    /// Returns whether it took charge (false once the runtime is gone: the store then closes
+    /// at once).
+    fn on_superseded(self: &Rc<Self>) -> impl FnOnce() -> bool + 'static {
         let weak = Rc::downgrade(self);
         move || {
-            if let Some(runtime) = weak.upgrade() {
-                runtime.superseded();
-            }
+            let Some(runtime) = weak.upgrade() else {
+                return false;
+            };
+            runtime.superseded();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = runtime.store.flush().await;
+                runtime.store.close();
+            });
+            true
         }
     }
 

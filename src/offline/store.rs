@@ -77,7 +77,8 @@ pub struct QueueStore {
     committed: Cell<u64>,
     /// One transaction at a time, so a later flush never commits before an earlier one.
     writing: Mutex<()>,
-    /// A newer casedesk took the database over: nothing is written any more.
+    /// A newer casedesk asked for the database: writes already merged are finished, then the
+    /// connection closes and nothing more is written.
     superseded: Rc<Cell<bool>>,
 }
 
@@ -101,20 +102,25 @@ impl QueueStore {
     }
 
     /// Opens the database (upgrading it if needed) and reads every record. If a newer
-    /// casedesk later asks to upgrade it, the connection is closed at once (so the upgrade
-    /// is not blocked), the store stops writing, and `on_superseded` is called.
+    /// casedesk later asks to upgrade it, the store is marked superseded and `on_superseded`
+    /// is called, which finishes the writes begun ([`QueueStore::flush`]) and then lets the
+    /// database go ([`QueueStore::close`]), so the upgrade waits only for those.
     pub async fn open_and_load(
         &self,
-        on_superseded: impl FnOnce() + 'static,
+        on_superseded: impl FnOnce() -> bool + 'static,
     ) -> Result<Loaded, StorageError> {
         if self.superseded.get() {
             return Err(StorageError::Superseded);
         }
         let db = open(&self.name).await?;
         let superseded = Rc::clone(&self.superseded);
+        let handle = db.clone();
         crate::platform::idb::on_version_change(&db, move || {
             superseded.set(true);
-            on_superseded();
+            if !on_superseded() {
+                // Nobody is left to finish writing: let the newer tab have it now.
+                crate::platform::idb::close(&handle);
+            }
         });
         let loaded = read_all(&db).await;
         *self.db.borrow_mut() = Some(Rc::new(db));
@@ -124,6 +130,13 @@ impl QueueStore {
     /// Whether a newer casedesk took the database over.
     pub fn is_superseded(&self) -> bool {
         self.superseded.get()
+    }
+
+    /// Closes the connection for good (a newer casedesk is waiting to upgrade it).
+    pub fn close(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            crate::platform::idb::close(&db);
+        }
     }
 
     /// Deletes the unreadable record `key` (the person chose "Discard"). Only a record that
@@ -203,19 +216,17 @@ impl QueueStore {
 
     async fn flush_through(&self, ticket: u64) -> Result<(), StorageError> {
         let _turn = self.writing.lock().await;
-        if self.superseded.get() {
-            // Kept in memory and reported; the newer tab reads what was stored before.
-            return Err(StorageError::Superseded);
-        }
         if self.committed.get() >= ticket {
             // An earlier flush wrote these changes along with its own.
             return Ok(());
         }
-        let db = self
-            .db
-            .borrow()
-            .clone()
-            .ok_or_else(|| StorageError::Unavailable("the database is not open".to_owned()))?;
+        let db = self.db.borrow().clone().ok_or_else(|| {
+            if self.superseded.get() {
+                StorageError::Superseded
+            } else {
+                StorageError::Unavailable("the database is not open".to_owned())
+            }
+        })?;
         let upto = self.merged.get();
         let batch = std::mem::take(&mut *self.dirty.borrow_mut());
         match write_batch(&db, &batch).await {
@@ -242,7 +253,7 @@ impl QueueStore {
     /// holds, so the queue can take in what it did not know; `Ok(None)` when already open.
     pub async fn reopen(
         &self,
-        on_superseded: impl FnOnce() + 'static,
+        on_superseded: impl FnOnce() -> bool + 'static,
     ) -> Result<Option<Loaded>, StorageError> {
         if self.is_open() {
             return Ok(None);
