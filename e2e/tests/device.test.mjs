@@ -234,3 +234,25 @@ test("without Web Locks two tabs send each change once, and one takes over when 
   assert.deepEqual(staying.panics, []);
   await context.close();
 });
+
+test("without Web Locks, when the sending tab dies without a word, the other takes over once its lease expires", async () => {
+  const context = await freshContext();
+  await context.addInitScript(() => {
+    delete Navigator.prototype.locks;
+  });
+  const a = await openSync(context);
+  const b = await openSync(context);
+  const sends = async (p) => (await p.getByText("This tab", { exact: true }).count()) === 1;
+  await eventually("one tab sends", async () => (await sends(a)) !== (await sends(b)));
+  const [dying, staying] = (await sends(a)) ? [a, b] : [b, a];
+  // A crash runs no page-hide handler: the lease is not handed on, it runs out.
+  const cdp = await context.newCDPSession(dying);
+  const crashedAt = Date.now();
+  cdp.send("Page.crash").catch(() => {});
+  await staying.getByText("This tab", { exact: true }).waitFor({ timeout: 20_000 });
+  const after = Date.now() - crashedAt;
+  console.log(`takeover after the sending tab crashed: ${after} ms`);
+  assert.ok(after < 12_000, `took ${after} ms`);
+  assert.deepEqual(staying.panics, []);
+  await context.close();
+});
