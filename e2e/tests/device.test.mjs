@@ -153,6 +153,7 @@ test("a newer tab upgrading the database is not blocked; the older tab stops and
   await banner.waitFor();
   assert.match(await banner.textContent(), /casedesk was updated in another tab/);
   await older.getByRole("alert").filter({ hasText: "Reload this tab to keep working" }).first().waitFor();
+  assert.equal((await older.getByTestId("sync-status").textContent()).trim(), "Updated in another tab · reload");
   await screenshot(older, "device-reload-banner");
 
   // Reloading runs this (older) build again: the database is newer than it knows, so it
