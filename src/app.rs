@@ -5,6 +5,7 @@ use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
 use crate::components::local_time::provide_shared_clock;
 use crate::components::queue_depth::provide_queue_depth_history;
+use crate::components::reload_banner::ReloadBanner;
 use crate::components::shortcuts::KeyboardShortcuts;
 use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
@@ -13,6 +14,7 @@ use crate::pages::{
     not_found::NotFoundPage, settings::SettingsPage, sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
+use crate::platform::persistence::provide_storage_persistence;
 use crate::platform::service_worker::{register_app_shell, reload_into_new_build_on_next_page};
 use crate::query::provide_query_client;
 use crate::settings::provide_settings;
@@ -54,6 +56,10 @@ pub fn App(
     let config = config.unwrap_or_default();
     let query = provide_query_client(&config);
     provide_network_status();
+    // The queue lives in IndexedDB: ask the browser not to clear it under storage pressure.
+    provide_storage_persistence(
+        crate::settings::load(&config.storage_namespace).ask_persistent_storage,
+    );
     provide_alerts();
     // The write side after the read side it feeds and the alerts it speaks through.
     let queue = provide_offline_queue(&config, query);
@@ -103,6 +109,7 @@ pub fn Layout(
         </header>
         <AlertRegion />
         <KeyboardShortcuts />
+        <ReloadBanner />
         <main id="main" class="app-main" tabindex="-1">
             {children()}
         </main>

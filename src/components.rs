@@ -9,6 +9,7 @@ pub mod conflict_panel;
 pub mod local_time;
 pub mod metric_card;
 pub mod queue_depth;
+pub mod reload_banner;
 pub mod shortcuts;
 pub mod skeleton;
 pub mod sync_indicator;

@@ -14,12 +14,15 @@
 //! - [`sender`]: how an action goes over HTTP (a trait, so tests can wrap it).
 //! - [`announce`]: the sentences alerts say.
 //!
-//! The drainer is elected with the Web Lock `{namespace}-drainer` (`platform::locks`); the
-//! tabs talk on `{namespace}-sync` (`platform::broadcast`). Order, retries, dead letters and
+//! - [`lease`]: where the browser has no Web Locks, the drainer lease kept in IndexedDB.
+//!
+//! The drainer is elected with the Web Lock `{namespace}-drainer` (`platform::locks`), or,
+//! without Web Locks, with the lease in `{namespace}-lease` ([`lease`]); the tabs talk on `{namespace}-sync` (`platform::broadcast`). Order, retries, dead letters and
 //! merges are decided by `casedesk_core::ActionQueue`.
 
 mod announce;
 mod bridge;
+mod lease;
 mod runtime;
 mod sender;
 mod store;
@@ -28,7 +31,7 @@ mod worker;
 
 pub use bridge::QueryBridge;
 pub use sender::{ActionSender, HttpSender, OutgoingAction};
-pub use store::{StorageError, SCHEMA_VERSION};
+pub use store::{StorageError, UnreadableRecord, SCHEMA_VERSION};
 
 use crate::app::AppConfig;
 use crate::components::alert_region::use_alerts;
@@ -66,6 +69,9 @@ pub enum EnqueueError {
     /// The queue has shut down (its page is closing).
     #[error("changes cannot be saved while the page is closing")]
     Stopped,
+    /// A newer casedesk in another tab took the stored queue over.
+    #[error("casedesk was updated in another tab; reload this tab to keep working")]
+    Superseded,
 }
 
 /// Whether queued changes are safe on this device.
@@ -79,6 +85,12 @@ pub enum StorageStatus {
     /// IndexedDB failed: changes live in this tab's memory (still sent) and the write is
     /// retried; the person is told.
     MemoryOnly { reason: String },
+    /// The stored queue was saved by a newer casedesk: it is kept untouched, and changes made
+    /// here live in memory (still sent) until the app is updated.
+    NewerVersion,
+    /// A newer casedesk in another tab took the stored queue over: this tab stopped sending
+    /// and storing, and asks the person to reload.
+    Superseded,
 }
 
 /// How far a drain has got: settled actions out of all since the queue was last empty.
@@ -159,6 +171,7 @@ impl OfflineQueue {
                 online: navigator_online(),
                 ..QueueStatus::default()
             }),
+            unreadable: RwSignal::new(Vec::new()),
         };
         let sender = options
             .sender
@@ -174,6 +187,9 @@ impl OfflineQueue {
             outbox: tabs::Outbox::default(),
             channel: RefCell::new(None),
             lock: RefCell::new(None),
+            lease: RefCell::new(None),
+            lease_held: Cell::new(None),
+            lease_terms: casedesk_core::LeaseTerms::default(),
             listeners: RefCell::new(Vec::new()),
             wake_tx,
             loaded: Gate::default(),
@@ -319,6 +335,9 @@ impl OfflineQueue {
         if runtime.disposed.get() {
             return Err(EnqueueError::Stopped);
         }
+        if runtime.store.is_superseded() {
+            return Err(EnqueueError::Superseded);
+        }
         let now = now();
         let mut changes = QueueChanges::default();
         let mut ids = Vec::with_capacity(kinds.len());
@@ -387,6 +406,13 @@ impl OfflineQueue {
         let Ok(runtime) = self.runtime() else {
             return Err(QueueError::NotFound);
         };
+        if runtime.store.is_superseded() {
+            // The newer tab owns the queue now; the banner already asks for a reload.
+            if let Some(alerts) = runtime.alerts {
+                alerts.error(announce::SUPERSEDED);
+            }
+            return Ok(());
+        }
         let changes = change(&mut runtime.queue.borrow_mut())?;
         runtime.commit_soon(changes, News::default());
         runtime.wake();
@@ -494,6 +520,23 @@ impl OfflineQueue {
         Signal::derive(move || status.with(|s| s.storage.clone()))
     }
 
+    /// Stored records this version cannot read (kept on the device until discarded).
+    pub fn unreadable(&self) -> Signal<Vec<UnreadableRecord>> {
+        self.signals.unreadable.into()
+    }
+
+    /// "Discard" on an unreadable record: deletes it from the device, then from the list.
+    pub async fn discard_unreadable(&self, key: &str) -> Result<(), StorageError> {
+        let runtime = self
+            .runtime()
+            .map_err(|_| StorageError::Unavailable("the page is closing".to_owned()))?;
+        runtime.store.discard_unreadable(key).await?;
+        self.signals
+            .unreadable
+            .try_update(|records| records.retain(|r| r.key != key));
+        Ok(())
+    }
+
     /// Resolves once the stored queue has been read at start-up.
     pub async fn ready(&self) {
         if let Ok(runtime) = self.runtime() {
@@ -527,10 +570,16 @@ fn connect(runtime: &Rc<Runtime>, namespace: &str) {
     }) {
         Ok(lock) => *runtime.lock.borrow_mut() = Some(lock),
         Err(error) => {
-            // Without Web Locks every tab drains; idempotency keys still keep each change
-            // to one effect on the server.
-            web_sys::console::warn_1(&format!("casedesk: {error}; this tab drains alone").into());
-            runtime.draining.set(true);
+            // Without Web Locks (not a secure context) tabs take turns by a lease in
+            // IndexedDB instead, so still only one of them sends.
+            web_sys::console::info_1(
+                &format!("casedesk: {error}; tabs take turns by a stored lease").into(),
+            );
+            wasm_bindgen_futures::spawn_local(lease::run(
+                Rc::downgrade(runtime),
+                namespace.to_owned(),
+                runtime.lease_terms,
+            ));
         }
     }
 

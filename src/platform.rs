@@ -8,4 +8,5 @@ pub mod events;
 pub(crate) mod idb;
 pub mod locks;
 pub mod network;
+pub mod persistence;
 pub mod service_worker;

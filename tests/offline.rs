@@ -1132,42 +1132,332 @@ async fn attempts_made_offline_are_not_counted_and_online_sends_at_once() {
 }
 
 #[wasm_bindgen_test]
-async fn when_storage_fails_changes_stay_in_memory_are_sent_and_the_person_is_told() {
+async fn stored_changes_of_a_newer_version_are_kept_untouched_and_the_person_is_told() {
     use indexed_db_futures::database::Database;
+    use indexed_db_futures::prelude::*;
+    use indexed_db_futures::transaction::TransactionMode;
 
-    let ns = namespace("storage");
-    // A newer casedesk left its database at a version this one cannot open.
-    let blocker = Database::open(&format!("{ns}-queue"))
+    let ns = namespace("newer");
+    // A newer casedesk left its database at a version this one cannot open, with a change
+    // of its own in it.
+    let newer = Database::open(&format!("{ns}-queue"))
         .with_version(SCHEMA_VERSION + 49)
+        .with_on_upgrade_needed(|_event, db| {
+            db.create_object_store("actions").build()?;
+            Ok(())
+        })
         .await
         .unwrap();
-    blocker.close();
+    let tx = newer
+        .transaction("actions")
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .unwrap();
+    let store = tx.object_store("actions").unwrap();
+    drop(
+        store
+            .put(r#"{"format":7,"what":"a change made by the newer version"}"#)
+            .with_key("newer-change")
+            .primitive()
+            .unwrap(),
+    );
+    drop(store);
+    tx.commit().await.unwrap();
+    newer.close();
 
     let tab = open_tab(&ns).await;
-    assert!(matches!(
+    assert_eq!(
         tab.queue.storage_status().get_untracked(),
-        StorageStatus::MemoryOnly { .. }
-    ));
+        StorageStatus::NewerVersion
+    );
     let alerts = tab.alert_texts().join("\n");
     assert!(
-        alerts.contains("Changes are kept in memory only"),
+        alerts.contains("This device holds changes saved by a newer version of casedesk"),
         "{alerts}"
     );
+    // This version still works (in memory) and sends.
     let id = tab
         .queue
-        .create_case(new_case("Memory only"))
+        .create_case(new_case("Made beside a newer version"))
         .await
         .unwrap();
     assert_eq!(tab.bridge.pending.borrow().len(), 1, "still shown");
     tab.drained(5).await;
     assert!(server_case(id).await.is_some(), "still sent");
 
-    // The old database goes away: the queue stores again, and says so.
+    // The newer version's data is exactly as it was: same version, same record.
+    let newer = Database::open(&format!("{ns}-queue")).await.unwrap();
+    assert_eq!(newer.version(), f64::from(SCHEMA_VERSION + 49));
+    let tx = newer.transaction("actions").build().unwrap();
+    let store = tx.object_store("actions").unwrap();
+    let kept: Option<String> = store
+        .get("newer-change")
+        .primitive()
+        .unwrap()
+        .await
+        .unwrap();
+    let count = store.count().primitive().unwrap().await.unwrap();
+    drop(store);
+    drop(tx);
+    newer.close();
+    assert_eq!(
+        kept.as_deref(),
+        Some(r#"{"format":7,"what":"a change made by the newer version"}"#)
+    );
+    assert_eq!(count, 1, "nothing written into the newer database");
+
+    // The newer database goes away (say the person cleared it): the queue stores again.
     Database::delete_by_name(&format!("{ns}-queue"))
         .unwrap()
         .await
         .unwrap();
     tab.storage_back(5).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_newer_tab_upgrading_the_database_is_not_blocked_and_this_tab_stops_and_asks_for_a_reload(
+) {
+    use futures::future::{select, Either};
+    use indexed_db_futures::database::Database;
+    use indexed_db_futures::prelude::*;
+    use std::future::IntoFuture;
+
+    let ns = namespace("upgrade");
+    let tab = open_tab(&ns).await;
+    tab.sender.offline.set(true);
+    let id = tab
+        .queue
+        .create_case(new_case("Made before the upgrade"))
+        .await
+        .unwrap();
+    wait_until("the tab drains", 2, || {
+        tab.queue.status().get_untracked().draining
+    })
+    .await;
+
+    // A newer casedesk opens the queue database at the next version.
+    let upgrade = Database::open(&format!("{ns}-queue"))
+        .with_version(SCHEMA_VERSION + 1)
+        .with_on_upgrade_needed(|_event, _db| Ok(()))
+        .into_future();
+    let newer = match select(
+        std::pin::pin!(upgrade),
+        std::pin::pin!(gloo_timers::future::TimeoutFuture::new(3_000)),
+    )
+    .await
+    {
+        Either::Left((db, _)) => db.unwrap(),
+        Either::Right(_) => panic!("the older tab blocked the upgrade"),
+    };
+
+    // This tab stopped, said why, and let the queue go.
+    assert_eq!(
+        tab.queue.storage_status().get_untracked(),
+        StorageStatus::Superseded
+    );
+    let alerts = tab.alert_texts().join("\n");
+    assert!(
+        alerts.contains("casedesk was updated in another tab. Reload this tab"),
+        "{alerts}"
+    );
+    assert!(!tab.queue.status().get_untracked().draining);
+    let sent_before = tab.sender.count();
+    tab.sender.offline.set(false);
+    tab.queue.sync_now();
+    sleep(300).await;
+    assert_eq!(
+        tab.sender.count(),
+        sent_before,
+        "a superseded tab sends nothing"
+    );
+    assert_eq!(
+        tab.queue
+            .create_case(new_case("Made after the upgrade"))
+            .await,
+        Err(casedesk::offline::EnqueueError::Superseded)
+    );
+
+    // Nothing was lost: the change made before is in the database the newer tab reads.
+    let tx = newer.transaction("actions").build().unwrap();
+    let store = tx.object_store("actions").unwrap();
+    let stored: Option<String> = store
+        .get(tab.queue.records().get_untracked()[0].id().to_string())
+        .primitive()
+        .unwrap()
+        .await
+        .unwrap();
+    let count = store.count().primitive().unwrap().await.unwrap();
+    drop(store);
+    drop(tx);
+    newer.close();
+    assert_eq!(count, 1);
+    assert!(stored.is_some_and(|json| json.contains(&id.to_string())));
+}
+
+#[wasm_bindgen_test]
+async fn unreadable_stored_changes_are_listed_kept_and_deleted_only_when_discarded() {
+    use indexed_db_futures::database::Database;
+    use indexed_db_futures::prelude::*;
+    use indexed_db_futures::transaction::TransactionMode;
+
+    let ns = namespace("unreadable");
+    // One tab stores a change; then something (another version, a damaged disk) leaves a
+    // record beside it that this version cannot read.
+    let first = open_tab(&ns).await;
+    first.sender.offline.set(true);
+    first.queue.create_case(new_case("Readable")).await.unwrap();
+    drop(first);
+    let db = Database::open(&format!("{ns}-queue"))
+        .with_version(SCHEMA_VERSION)
+        .await
+        .unwrap();
+    let tx = db
+        .transaction("actions")
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .unwrap();
+    let store = tx.object_store("actions").unwrap();
+    drop(
+        store
+            .put(r#"{"action":{"kind":"ArchiveCase"},"format":9}"#)
+            .with_key("strange-record")
+            .primitive()
+            .unwrap(),
+    );
+    drop(store);
+    tx.commit().await.unwrap();
+    db.close();
+
+    let tab = open_tab(&ns).await;
+    tab.sender.offline.set(true);
+    assert_eq!(tab.pending(), 1, "the readable change is queued");
+    let unreadable = tab.queue.unreadable().get_untracked();
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0].key, "strange-record");
+    assert_eq!(
+        unreadable[0].raw,
+        r#"{"action":{"kind":"ArchiveCase"},"format":9}"#
+    );
+    let alerts = tab.alert_texts().join("\n");
+    assert!(
+        alerts.contains("1 stored change could not be read"),
+        "{alerts}"
+    );
+    // Kept across a reload.
+    drop(tab);
+    let tab = open_tab(&ns).await;
+    tab.sender.offline.set(true);
+    assert_eq!(tab.queue.unreadable().get_untracked().len(), 1);
+    assert_eq!(stored_actions(&ns).await, 2);
+
+    // "Discard" deletes it, and only it.
+    tab.queue
+        .discard_unreadable("strange-record")
+        .await
+        .unwrap();
+    assert!(tab.queue.unreadable().get_untracked().is_empty());
+    assert_eq!(stored_actions(&ns).await, 1);
+    assert_eq!(tab.pending(), 1);
+}
+
+/// Removes `navigator.locks` from this page, as a non-secure context (plain HTTP from a LAN
+/// address) has none; put back on drop.
+struct NoWebLocks;
+
+impl NoWebLocks {
+    fn on() -> Self {
+        js_sys::Function::new_no_args(
+            "Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true });",
+        )
+        .call0(&wasm_bindgen::JsValue::NULL)
+        .unwrap();
+        Self
+    }
+}
+
+impl Drop for NoWebLocks {
+    fn drop(&mut self) {
+        let _ = js_sys::Function::new_no_args("delete navigator.locks;")
+            .call0(&wasm_bindgen::JsValue::NULL);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn without_web_locks_two_tabs_take_turns_and_send_each_change_once() {
+    let ns = namespace("nolocks");
+    let run = Uuid::new_v4().simple().to_string();
+    let no_locks = NoWebLocks::on();
+    let first = open_tab(&ns).await;
+    let second = open_tab(&ns).await;
+    drop(no_locks);
+    wait_until("one tab drains", 5, || {
+        first.queue.status().get_untracked().draining
+            || second.queue.status().get_untracked().draining
+    })
+    .await;
+
+    // Changes made in both tabs while the server cannot be reached.
+    first.sender.offline.set(true);
+    second.sender.offline.set(true);
+    for i in 0..5 {
+        first
+            .queue
+            .create_case(new_case(&format!("No locks {run} first {i}")))
+            .await
+            .unwrap();
+        second
+            .queue
+            .create_case(new_case(&format!("No locks {run} second {i}")))
+            .await
+            .unwrap();
+    }
+    wait_until("both tabs show ten pending", 2, || {
+        first.pending() == 10 && second.pending() == 10
+    })
+    .await;
+    let offline_attempts = (first.sender.count(), second.sender.count());
+    first.sender.offline.set(false);
+    second.sender.offline.set(false);
+    first.queue.sync_now();
+    second.queue.sync_now();
+    first.drained(10).await;
+    second.drained(5).await;
+    assert!(
+        !(first.queue.status().get_untracked().draining
+            && second.queue.status().get_untracked().draining),
+        "never two drainers"
+    );
+    let mut sent: Vec<Uuid> = first.sender.sent.borrow()[offline_attempts.0..]
+        .iter()
+        .chain(second.sender.sent.borrow()[offline_attempts.1..].iter())
+        .map(|s| s.action)
+        .collect();
+    assert_eq!(sent.len(), 10, "each change sent once: {sent:?}");
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 10);
+    assert_eq!(server_total(&format!("No locks {run}")).await, 10);
+
+    // The draining tab closes: the other takes over and sends what comes next, once.
+    let (closing, staying) = if first.queue.status().get_untracked().draining {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    drop(closing);
+    wait_until("the other tab takes over", 10, || {
+        staying.queue.status().get_untracked().draining
+    })
+    .await;
+    let before = staying.sender.count();
+    let id = staying
+        .queue
+        .create_case(new_case(&format!("No locks {run} after")))
+        .await
+        .unwrap();
+    staying.drained(5).await;
+    assert!(server_case(id).await.is_some());
+    assert_eq!(staying.sender.count() - before, 1);
 }
 
 /// Makes the browser report a full disk for database `name` the way Chromium does when the

@@ -2,7 +2,7 @@
 //! and whether live updates flow. Its `data-*` attributes are part of the UI contract
 //! (contract.md §2).
 
-use crate::offline::OfflineQueue;
+use crate::offline::{OfflineQueue, StorageStatus};
 use crate::platform::network::use_network_status;
 use crate::query::{LiveStatus, QueryClient};
 use leptos::prelude::*;
@@ -53,7 +53,16 @@ pub fn SyncIndicator() -> impl IntoView {
     let pending = queue.map_or(Signal::stored(0), |q| q.pending_count());
     let dead = queue.map_or(Signal::stored(0), |q| q.dead_count());
     let live = use_context::<QueryClient>().map(|c| c.live_status());
-    let text = move || indicator_text(online.get(), pending.get(), dead.get());
+    // A newer casedesk in another tab took the queue over: this tab sends nothing any more.
+    let superseded =
+        move || queue.is_some_and(|q| q.storage_status().get() == StorageStatus::Superseded);
+    let text = move || {
+        if superseded() {
+            "Updated in another tab · reload".to_owned()
+        } else {
+            indicator_text(online.get(), pending.get(), dead.get())
+        }
+    };
     let title = move || {
         format!(
             "{} · {} · open the Sync page for details",

@@ -46,5 +46,28 @@ pub fn memory_only(reason: &str) -> String {
     )
 }
 
+/// The banner while the stored queue belongs to a newer casedesk.
+pub const NEWER_VERSION: &str = "This device holds changes saved by a newer version of casedesk. \
+     They are kept as they are; reload the page to get the newer version, which sends them. \
+     Until then, changes made here are sent but not kept on this device: closing this tab \
+     before they are sent would lose them.";
+
+/// Said when a newer casedesk in another tab takes the stored queue over.
+pub const SUPERSEDED: &str = "casedesk was updated in another tab. Reload this tab to keep \
+     working: every change made here is saved on this device, and the updated tab sends it.";
+
+/// Said at start-up when stored changes could not be read.
+pub fn unreadable(count: usize) -> String {
+    let what = if count == 1 {
+        "1 stored change could not be read".to_owned()
+    } else {
+        format!("{count} stored changes could not be read")
+    };
+    format!(
+        "{what} (saved by another version of casedesk, or damaged). It is kept on this device \
+         and not sent; the Sync page lists it, to export or discard."
+    )
+}
+
 /// Said once storage works again.
 pub const STORAGE_BACK: &str = "Changes are saved on this device again.";

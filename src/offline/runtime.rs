@@ -5,13 +5,15 @@
 use super::announce;
 use super::bridge::QueryBridge;
 use super::sender::ActionSender;
-use super::store::{QueueStore, StorageError};
+use super::store::{QueueStore, StorageError, UnreadableRecord};
 use super::tabs::{Outbox, TabChanges, TabMessage};
 use super::{now, BatchProgress, QueueStatus, StorageStatus};
 use crate::components::alert_region::Alerts;
 use crate::platform::broadcast::Channel;
 use crate::platform::locks::LockRequest;
-use casedesk_core::{Action, ActionKind, ActionQueue, Millis, QueueChanges, Random, ServerAnswer};
+use casedesk_core::{
+    Action, ActionKind, ActionQueue, Lease, LeaseTerms, Millis, QueueChanges, Random, ServerAnswer,
+};
 use casedesk_model::Case;
 use futures::channel::mpsc::UnboundedSender;
 use futures::channel::oneshot;
@@ -28,6 +30,8 @@ pub struct Signals {
     /// Fired after every change to the queue's records.
     pub changed: Trigger,
     pub status: RwSignal<QueueStatus>,
+    /// Stored records this version cannot read, for the Sync page.
+    pub unreadable: RwSignal<Vec<UnreadableRecord>>,
 }
 
 /// What an answer from the server adds to a change set.
@@ -88,6 +92,11 @@ pub struct Runtime {
     pub outbox: Outbox,
     pub channel: RefCell<Option<Channel>>,
     pub lock: RefCell<Option<LockRequest>>,
+    /// Without Web Locks: this tab's side of the drainer lease, and the lease it last
+    /// took (it sends only while that is valid).
+    pub lease: RefCell<Option<Rc<super::lease::DrainerLease>>>,
+    pub lease_held: Cell<Option<Lease>>,
+    pub lease_terms: LeaseTerms,
     pub listeners: RefCell<Vec<leptos::prelude::WindowListenerHandle>>,
     pub wake_tx: UnboundedSender<()>,
     /// Opens once the stored queue is loaded; enqueues wait for it.
@@ -305,14 +314,22 @@ impl Runtime {
     /// Storage worked or failed: the banner follows, and a failed write is retried later.
     fn after_write(self: &Rc<Self>, result: &Result<(), StorageError>) {
         match result {
-            Ok(()) if !self.store.has_unsaved() => self.storage_ok(),
+            // A write with nothing in it succeeds without the database: it says nothing
+            // about storage working (at start-up beside a newer database, say).
+            Ok(()) if !self.store.has_unsaved() && self.store.is_open() => self.storage_ok(),
             Ok(()) => {}
             Err(error) => self.storage_failed(error, false),
         }
     }
 
     pub fn storage_ok(&self) {
-        let was_failing = matches!(*self.storage.borrow(), StorageStatus::MemoryOnly { .. });
+        if self.store.is_superseded() {
+            return;
+        }
+        let was_failing = matches!(
+            *self.storage.borrow(),
+            StorageStatus::MemoryOnly { .. } | StorageStatus::NewerVersion
+        );
         *self.storage.borrow_mut() = StorageStatus::Saved;
         self.storage_retry.set(None);
         self.storage_failures.set(0);
@@ -327,17 +344,30 @@ impl Runtime {
     /// Storage failed (a write, or a retry when `retrying`): the banner says so, and a
     /// retry is scheduled, backing off only as retries themselves fail.
     pub fn storage_failed(&self, error: &StorageError, retrying: bool) {
-        let reason = error.to_string();
-        let already = matches!(
-            &*self.storage.borrow(),
-            StorageStatus::MemoryOnly { reason: r } if *r == reason
-        );
-        *self.storage.borrow_mut() = StorageStatus::MemoryOnly {
-            reason: reason.clone(),
+        if matches!(error, StorageError::Superseded) || self.store.is_superseded() {
+            self.superseded();
+            return;
+        }
+        let (status, sentence) = match error {
+            StorageError::NewerVersion => (
+                StorageStatus::NewerVersion,
+                announce::NEWER_VERSION.to_owned(),
+            ),
+            other => {
+                let reason = other.to_string();
+                (
+                    StorageStatus::MemoryOnly {
+                        reason: reason.clone(),
+                    },
+                    announce::memory_only(&reason),
+                )
+            }
         };
+        let already = *self.storage.borrow() == status;
+        *self.storage.borrow_mut() = status;
         if !already {
             if let Some(alerts) = self.alerts {
-                alerts.error(announce::memory_only(&reason));
+                alerts.error(sentence);
             }
         }
         if retrying {
@@ -359,8 +389,12 @@ impl Runtime {
     /// Tries storage again: reopens it if needed (taking in records this tab did not know),
     /// then writes everything unsaved.
     pub async fn retry_storage(self: Rc<Self>) {
-        match self.store.reopen().await {
+        if self.disposed.get() || self.store.is_superseded() {
+            return;
+        }
+        match self.store.reopen(self.on_superseded()).await {
             Ok(Some(loaded)) => {
+                self.signals.unreadable.try_set(loaded.unreadable);
                 {
                     let mut queue = self.queue.borrow_mut();
                     for record in loaded.records {
@@ -386,7 +420,7 @@ impl Runtime {
 
     /// Reads the stored queue at start-up; then views show its pending actions at once.
     pub async fn load(self: &Rc<Self>) {
-        let result = self.store.open_and_load().await;
+        let result = self.store.open_and_load(self.on_superseded()).await;
         if self.disposed.get() {
             return;
         }
@@ -397,15 +431,12 @@ impl Runtime {
                 let config = *self.queue.borrow().config();
                 *self.queue.borrow_mut() = ActionQueue::from_records(config, loaded.records);
                 *self.storage.borrow_mut() = StorageStatus::Saved;
-                if loaded.unreadable > 0 {
+                if !loaded.unreadable.is_empty() {
                     if let Some(alerts) = self.alerts {
-                        alerts.error(format!(
-                            "{} stored change(s) could not be read (saved by another version of \
-                             casedesk); they are kept on this device but not sent.",
-                            loaded.unreadable
-                        ));
+                        alerts.error(announce::unreadable(loaded.unreadable.len()));
                     }
                 }
+                self.signals.unreadable.try_set(loaded.unreadable);
             }
             Err(error) => self.storage_failed(&error, false),
         }
@@ -490,6 +521,92 @@ impl Runtime {
         self.wake();
     }
 
+    /// What the store calls when a newer casedesk in another tab asks for the database: this
+    /// tab stops at once, finishes the writes it has begun (so a change made a moment before
+    /// is on disk for the newer tab), then closes the database so the upgrade can go on.
+    /// Returns whether it took charge (false once the runtime is gone: the store then closes
+    /// at once).
+    fn on_superseded(self: &Rc<Self>) -> impl FnOnce() -> bool + 'static {
+        let weak = Rc::downgrade(self);
+        move || {
+            let Some(runtime) = weak.upgrade() else {
+                return false;
+            };
+            runtime.superseded();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = runtime.store.flush().await;
+                runtime.store.close();
+            });
+            true
+        }
+    }
+
+    /// A newer casedesk took the queue's database over (its connection here is closed): this
+    /// tab stops sending and writing, lets the newer tab drain, and asks the person to
+    /// reload. Nothing is lost: every change it made was stored before, and the newer tab
+    /// reads and sends them.
+    pub fn superseded(&self) {
+        if self.disposed.get() || *self.storage.borrow() == StorageStatus::Superseded {
+            return;
+        }
+        *self.storage.borrow_mut() = StorageStatus::Superseded;
+        self.storage_retry.set(None);
+        if let Some(alerts) = self.alerts {
+            alerts.error(announce::SUPERSEDED);
+        }
+        if let Some(lock) = self.lock.borrow_mut().take() {
+            lock.release();
+        }
+        if let Some(lease) = self.lease.borrow_mut().take() {
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = lease.release().await;
+            });
+        }
+        self.lease_held.set(None);
+        self.draining.set(false);
+        self.refresh();
+        self.wake();
+    }
+
+    /// This tab holds the drainer lease (`None`: no lease can be kept, so it drains alone).
+    pub fn lease_taken(&self, lease: Option<Lease>) {
+        self.lease_held.set(lease);
+        if !self.draining.replace(true) {
+            // Whatever the previous holder had in flight is sent again, under its key.
+            self.recovered.set(false);
+            self.refresh();
+            self.wake();
+        }
+    }
+
+    /// Another tab holds the drainer lease (or this tab's ran out): stop sending.
+    pub fn lease_lost(&self) {
+        self.lease_held.set(None);
+        if self.draining.replace(false) {
+            self.refresh();
+        }
+    }
+
+    /// Whether this instance still competes to drain (not closed, not superseded).
+    pub fn takes_part(&self) -> bool {
+        !self.disposed.get() && !self.store.is_superseded()
+    }
+
+    /// Whether this tab may send at `now`: it drains, and its lease (if it drains by lease)
+    /// has not run out. A lease that ran out stops the draining here.
+    pub fn may_send(&self, now: Millis) -> bool {
+        if !self.draining.get() || self.store.is_superseded() {
+            return false;
+        }
+        match self.lease_held.get() {
+            Some(lease) if !self.lease_terms.still_valid(&lease, now) => {
+                self.lease_lost();
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// Stops everything: no more sends, writes, messages or signal updates. Lets the drainer
     /// lock go, so another instance takes over (and re-sends what was in flight, under the
     /// same idempotency keys).
@@ -499,6 +616,12 @@ impl Runtime {
         }
         if let Some(lock) = self.lock.borrow_mut().take() {
             lock.release();
+        }
+        if let Some(lease) = self.lease.borrow_mut().take() {
+            self.lease_held.set(None);
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = lease.release().await;
+            });
         }
         self.channel.borrow_mut().take();
         for listener in self.listeners.borrow_mut().drain(..) {

@@ -36,6 +36,14 @@ pub enum StorageError {
     QuotaExceeded,
     #[error("another casedesk tab is holding the storage; close it or reload")]
     Blocked,
+    /// The database was saved by a newer casedesk (its version is above [`SCHEMA_VERSION`]):
+    /// it is left untouched.
+    #[error("this device holds changes saved by a newer version of casedesk, which this version cannot read")]
+    NewerVersion,
+    /// A newer casedesk in another tab is upgrading the database; this tab closed its
+    /// connection so as not to block it.
+    #[error("casedesk was updated in another tab")]
+    Superseded,
     #[error("the browser refused to save ({0})")]
     Failed(String),
 }
@@ -44,8 +52,18 @@ pub enum StorageError {
 pub struct Loaded {
     /// Every record that could be read, in no particular order.
     pub records: Vec<QueuedAction>,
-    /// Records that could not be read (written by another version): left in place, reported.
-    pub unreadable: usize,
+    /// Records that could not be read (written by another version, or damaged): left in
+    /// place, listed for the person to export or discard.
+    pub unreadable: Vec<UnreadableRecord>,
+}
+
+/// A stored record the queue cannot decode, as it is on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableRecord {
+    /// Its key in the `actions` store (an action id, if another casedesk wrote it).
+    pub key: String,
+    /// The stored value: the text itself, or the JSON of a value that is not text.
+    pub raw: String,
 }
 
 /// The database, opened lazily, and the writes not yet committed.
@@ -59,6 +77,9 @@ pub struct QueueStore {
     committed: Cell<u64>,
     /// One transaction at a time, so a later flush never commits before an earlier one.
     writing: Mutex<()>,
+    /// A newer casedesk asked for the database: writes already merged are finished, then the
+    /// connection closes and nothing more is written.
+    superseded: Rc<Cell<bool>>,
 }
 
 impl QueueStore {
@@ -71,6 +92,7 @@ impl QueueStore {
             merged: Cell::new(0),
             committed: Cell::new(0),
             writing: Mutex::new(()),
+            superseded: Rc::new(Cell::new(false)),
         }
     }
 
@@ -79,12 +101,76 @@ impl QueueStore {
         self.committed.get() < self.merged.get()
     }
 
-    /// Opens the database (upgrading it if needed) and reads every record.
-    pub async fn open_and_load(&self) -> Result<Loaded, StorageError> {
+    /// Opens the database (upgrading it if needed) and reads every record. If a newer
+    /// casedesk later asks to upgrade it, the store is marked superseded and `on_superseded`
+    /// is called, which finishes the writes begun ([`QueueStore::flush`]) and then lets the
+    /// database go ([`QueueStore::close`]), so the upgrade waits only for those.
+    pub async fn open_and_load(
+        &self,
+        on_superseded: impl FnOnce() -> bool + 'static,
+    ) -> Result<Loaded, StorageError> {
+        if self.superseded.get() {
+            return Err(StorageError::Superseded);
+        }
         let db = open(&self.name).await?;
+        let superseded = Rc::clone(&self.superseded);
+        let handle = db.clone();
+        crate::platform::idb::on_version_change(&db, move || {
+            superseded.set(true);
+            if !on_superseded() {
+                // Nobody is left to finish writing: let the newer tab have it now.
+                crate::platform::idb::close(&handle);
+            }
+        });
         let loaded = read_all(&db).await;
         *self.db.borrow_mut() = Some(Rc::new(db));
         loaded
+    }
+
+    /// Whether a newer casedesk took the database over.
+    pub fn is_superseded(&self) -> bool {
+        self.superseded.get()
+    }
+
+    /// Closes the connection for good (a newer casedesk is waiting to upgrade it).
+    pub fn close(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            crate::platform::idb::close(&db);
+        }
+    }
+
+    /// Deletes the unreadable record `key` (the person chose "Discard"). Only a record that
+    /// is still unreadable is deleted: one a newer tab rewrote meanwhile into something this
+    /// version reads is left alone.
+    pub async fn discard_unreadable(&self, key: &str) -> Result<(), StorageError> {
+        if self.superseded.get() {
+            return Err(StorageError::Superseded);
+        }
+        let db = self
+            .db
+            .borrow()
+            .clone()
+            .ok_or_else(|| StorageError::Unavailable("the database is not open".to_owned()))?;
+        let _turn = self.writing.lock().await;
+        let tx = db
+            .transaction(ACTIONS)
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .map_err(|e| failed(&e))?;
+        let store = tx.object_store(ACTIONS).map_err(|e| failed(&e))?;
+        let value: Option<JsValue> = store
+            .get(key)
+            .primitive()
+            .map_err(|e| failed(&e))?
+            .await
+            .map_err(|e| failed(&e))?;
+        if value.is_some_and(|v| decode(&v).is_none()) {
+            drop(store.delete(key).primitive().map_err(|e| failed(&e))?);
+        }
+        drop(store);
+        crate::platform::idb::commit(tx)
+            .await
+            .map_err(|e| failed(&e))
     }
 
     /// Whether the database is open.
@@ -134,11 +220,13 @@ impl QueueStore {
             // An earlier flush wrote these changes along with its own.
             return Ok(());
         }
-        let db = self
-            .db
-            .borrow()
-            .clone()
-            .ok_or_else(|| StorageError::Unavailable("the database is not open".to_owned()))?;
+        let db = self.db.borrow().clone().ok_or_else(|| {
+            if self.superseded.get() {
+                StorageError::Superseded
+            } else {
+                StorageError::Unavailable("the database is not open".to_owned())
+            }
+        })?;
         let upto = self.merged.get();
         let batch = std::mem::take(&mut *self.dirty.borrow_mut());
         match write_batch(&db, &batch).await {
@@ -163,11 +251,14 @@ impl QueueStore {
 
     /// Reopens a database that could not be opened (or was lost) and returns the records it
     /// holds, so the queue can take in what it did not know; `Ok(None)` when already open.
-    pub async fn reopen(&self) -> Result<Option<Loaded>, StorageError> {
+    pub async fn reopen(
+        &self,
+        on_superseded: impl FnOnce() -> bool + 'static,
+    ) -> Result<Option<Loaded>, StorageError> {
         if self.is_open() {
             return Ok(None);
         }
-        let loaded = self.open_and_load().await?;
+        let loaded = self.open_and_load(on_superseded).await?;
         // Records this tab changed while storage was away are written by the next flush; the
         // stored copies of those are stale.
         let dirty = self.dirty.borrow();
@@ -209,9 +300,37 @@ fn upgrade(old_version: f64, db: &Database) -> indexed_db_futures::Result<()> {
     Ok(())
 }
 
+/// A stored value as a queued action, if this version can read it.
+fn decode(value: &JsValue) -> Option<QueuedAction> {
+    value
+        .as_string()
+        .and_then(|json| serde_json::from_str::<QueuedAction>(&json).ok())
+}
+
+/// A stored value as text to export: the text itself, or the JSON of anything else.
+fn raw_text(value: &JsValue) -> String {
+    value.as_string().unwrap_or_else(|| {
+        js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| "(a value that cannot be written as JSON)".to_owned())
+    })
+}
+
+fn key_text(key: &JsValue) -> String {
+    key.as_string().unwrap_or_else(|| raw_text(key))
+}
+
 async fn read_all(db: &Database) -> Result<Loaded, StorageError> {
     let tx = db.transaction(ACTIONS).build().map_err(|e| failed(&e))?;
     let store = tx.object_store(ACTIONS).map_err(|e| failed(&e))?;
+    // Both lists come in key order from one transaction, so they pair up one to one.
+    let keys = store
+        .get_all_keys::<JsValue>()
+        .primitive()
+        .map_err(|e| failed(&e))?
+        .await
+        .map_err(|e| failed(&e))?;
     let values = store
         .get_all::<JsValue>()
         .primitive()
@@ -219,15 +338,21 @@ async fn read_all(db: &Database) -> Result<Loaded, StorageError> {
         .await
         .map_err(|e| failed(&e))?;
     let mut records = Vec::with_capacity(values.len());
-    let mut unreadable = 0;
-    for value in values {
-        match value
-            .ok()
-            .and_then(|v| v.as_string())
-            .and_then(|json| serde_json::from_str::<QueuedAction>(&json).ok())
-        {
-            Some(record) => records.push(record),
-            None => unreadable += 1,
+    let mut unreadable = Vec::new();
+    for (key, value) in keys.zip(values) {
+        let key = key.map(|k| key_text(&k)).unwrap_or_default();
+        match value {
+            Ok(value) => match decode(&value) {
+                Some(record) => records.push(record),
+                None => unreadable.push(UnreadableRecord {
+                    key,
+                    raw: raw_text(&value),
+                }),
+            },
+            Err(_) => unreadable.push(UnreadableRecord {
+                key,
+                raw: "(a value the browser could not hand over)".to_owned(),
+            }),
         }
     }
     Ok(Loaded {
@@ -286,7 +411,8 @@ fn failed(error: &indexed_db_futures::error::Error) -> StorageError {
                 .unwrap_or_default();
             match name.as_str() {
                 "QuotaExceededError" => StorageError::QuotaExceeded,
-                "InvalidStateError" | "VersionError" | "UnknownError" | "SecurityError" => {
+                "VersionError" => StorageError::NewerVersion,
+                "InvalidStateError" | "UnknownError" | "SecurityError" => {
                     StorageError::Unavailable(dom.message())
                 }
                 _ => StorageError::Failed(dom.message()),

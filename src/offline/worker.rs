@@ -55,7 +55,7 @@ fn tick(runtime: &Rc<Runtime>) -> Option<Millis> {
             next = Some(at);
         }
     }
-    if !runtime.draining.get() || !runtime.loaded.is_open() {
+    if !runtime.may_send(now) || !runtime.loaded.is_open() {
         return next;
     }
     if !runtime.recovered.replace(true) {
@@ -131,8 +131,9 @@ fn take_due(runtime: &Runtime, now: Millis) -> (Dispatch, Option<Millis>) {
 /// Sends one attempt and hands the answer to the queue.
 async fn send(runtime: Rc<Runtime>, outgoing: OutgoingAction) {
     let exchange = runtime.sender.send(&outgoing).await;
-    if runtime.disposed.get() {
-        // This instance is gone; its successor re-sends under the same key.
+    if !runtime.takes_part() {
+        // This instance is gone (or a newer tab took over); its successor re-sends under the
+        // same key.
         return;
     }
     let failure = exchange.result.as_ref().err().and_then(ApiError::failure);

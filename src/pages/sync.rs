@@ -7,9 +7,10 @@ use crate::components::alert_region::use_alerts;
 use crate::components::charts::sparkline::Sparkline;
 use crate::components::local_time::{format_relative, now_millis, use_clock, LocalTime};
 use crate::components::queue_depth::use_queue_depth_history;
-use crate::offline::{use_offline_queue, QueueStatus, StorageStatus};
+use crate::offline::{use_offline_queue, QueueStatus, StorageStatus, UnreadableRecord};
 use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
+use crate::platform::persistence::{use_storage_persistence, Persistence};
 use crate::query::{use_query_client, LiveStatus};
 use casedesk_core::diagnostics::{alerts, Alert, AlertThresholds};
 use casedesk_core::{ActionKind, ActionState, DiagnosticsSnapshot, Failure, Millis, QueuedAction};
@@ -82,6 +83,18 @@ fn health_warnings(
             "Changes cannot be stored on this device ({reason}); they are kept in this tab until sent."
         ));
     }
+    match &status.storage {
+        StorageStatus::NewerVersion => warnings.push(
+            "This device holds changes saved by a newer version of casedesk: they are kept, \
+             untouched. Reload to get the newer version; until then changes made here are \
+             kept in this tab only until sent."
+                .to_owned(),
+        ),
+        StorageStatus::Superseded => warnings.push(
+            "casedesk was updated in another tab: reload this tab to keep working.".to_owned(),
+        ),
+        _ => {}
+    }
     if status.dead > 0 {
         warnings.push(format!(
             "{} refused by the server: retry or discard below.",
@@ -135,6 +148,8 @@ pub fn SyncPage() -> impl IntoView {
     let diagnostics = client.diagnostics();
     let live = client.live_status();
     let now = use_clock(Duration::from_secs(1));
+    let persistence = use_storage_persistence();
+    let unreadable = queue.unreadable();
 
     let pending = Memo::new(move |_| {
         records.with(|r| {
@@ -245,7 +260,25 @@ pub fn SyncPage() -> impl IntoView {
                                 StorageStatus::Opening => "Opening…".to_owned(),
                                 StorageStatus::Saved => "Saved on this device".to_owned(),
                                 StorageStatus::MemoryOnly { .. } => "This tab's memory only".to_owned(),
+                                StorageStatus::NewerVersion => "Kept for a newer version of casedesk; this tab's memory only".to_owned(),
+                                StorageStatus::Superseded => "Handed over to an updated tab; reload".to_owned(),
                             })}
+                        </dd>
+                        <dt>"Kept by the browser"</dt>
+                        <dd
+                            data-testid="storage-persistence"
+                            data-persisted=move || match persistence.get() {
+                                Persistence::Granted => "true",
+                                Persistence::NotGranted => "false",
+                                Persistence::Asking | Persistence::Unknown => "unknown",
+                            }
+                        >
+                            {move || match persistence.get() {
+                                Persistence::Granted => "Stored durably on this device",
+                                Persistence::NotGranted => "The browser may clear this device's data when space runs low",
+                                Persistence::Asking => "Asking the browser…",
+                                Persistence::Unknown => "This browser does not say whether it keeps this device's data",
+                            }}
                         </dd>
                     </dl>
                 </section>
@@ -282,6 +315,23 @@ pub fn SyncPage() -> impl IntoView {
                     .into_any()
                 }}
             </section>
+            {move || {
+                let items = unreadable.get();
+                let count = items.len();
+                (count > 0).then(|| view! {
+                    <section class="card" aria-labelledby="unreadable-heading">
+                        <h2 id="unreadable-heading">"Unreadable " <span class="count">{count}</span></h2>
+                        <p class="muted">
+                            "These stored changes could not be read: saved by another version of casedesk, \
+                             or damaged. They are kept on this device and not sent. Export one to keep a copy; \
+                             discard it to delete it from this device."
+                        </p>
+                        <ul class="action-list">
+                            {items.into_iter().map(|record| view! { <UnreadableItem record=record /> }).collect_view()}
+                        </ul>
+                    </section>
+                })
+            }}
             <section class="card diagnostics" aria-labelledby="diagnostics-heading">
                 <h2 id="diagnostics-heading">"Diagnostics"</h2>
                 <div class="diagnostic-grid">
@@ -446,4 +496,69 @@ fn DeadLetter(
             </div>
         </li>
     }
+}
+
+/// One stored record the queue cannot read, with "Export" and "Discard".
+#[component]
+fn UnreadableItem(
+    /// The record as it is stored.
+    record: UnreadableRecord,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let alerts = use_alerts();
+    let key = record.key.clone();
+    let describe_id = format!("unreadable-{key}");
+    let size = record.raw.len();
+    let stored = StoredValue::new(record);
+    let export = move |_| {
+        let (name, text) = stored.with_value(|r| {
+            // The stored text as JSON if it is JSON, else as a string: either way the file
+            // holds exactly what was on the device.
+            let value = serde_json::from_str::<serde_json::Value>(&r.raw)
+                .unwrap_or_else(|_| serde_json::Value::String(r.raw.clone()));
+            let json = serde_json::json!({ "key": r.key, "value": value });
+            (
+                format!("casedesk-unreadable-{}.json", file_safe(&r.key)),
+                serde_json::to_string_pretty(&json).unwrap_or_default(),
+            )
+        });
+        if let Err(error) = save_text_file(&name, "application/json", &text) {
+            alerts.error(format!("The export could not be saved: {error}"));
+        }
+    };
+    let discard = move |_| {
+        let key = stored.with_value(|r| r.key.clone());
+        leptos::task::spawn_local(async move {
+            match queue.discard_unreadable(&key).await {
+                Ok(()) => alerts.info("Discarded the unreadable stored change."),
+                Err(error) => alerts.error(format!("It could not be discarded: {error}.")),
+            }
+        });
+    };
+    view! {
+        <li class="action-item dead" data-testid="unreadable-record" data-key=key.clone()>
+            <div class="action-main" id=describe_id.clone()>
+                <span class="action-what">"Stored change " <code>{key.clone()}</code></span>
+                <span class="action-state">{format!("{size} characters, not readable by this version")}</span>
+            </div>
+            <div class="form-actions">
+                <button type="button" class="button" aria-describedby=describe_id.clone() on:click=export>"Export"</button>
+                <button type="button" class="button danger" aria-describedby=describe_id on:click=discard>"Discard"</button>
+            </div>
+        </li>
+    }
+}
+
+/// `key` with only letters, digits and dashes, for a file name.
+fn file_safe(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
 }

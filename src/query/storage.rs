@@ -28,6 +28,7 @@ pub(crate) async fn open(namespace: &str) -> Result<Database, String> {
         })
         .await
         .map_err(|e| format!("the offline cache could not be opened ({e})"))
+        .inspect(crate::platform::idb::close_on_version_change)
 }
 
 /// What start-up found in the store.
@@ -37,7 +38,8 @@ pub(crate) struct Restored {
     pub(crate) dropped: Vec<String>,
 }
 
-/// Reads every record. Bad ones are reported for deletion, never returned.
+/// Reads every record. Bad ones are reported for deletion, never returned; records of a
+/// newer schema are skipped and kept.
 pub(crate) async fn read_all(db: &Database) -> Result<Restored, String> {
     let fail =
         |e: indexed_db_futures::error::Error| format!("the offline cache could not be read ({e})");
@@ -72,6 +74,10 @@ pub(crate) async fn read_all(db: &Database) -> Result<Restored, String> {
             Some(Ok(entry)) if persist::storage_key(&entry.key) == key => {
                 restored.entries.push(entry)
             }
+            // Written by a newer casedesk (another tab, or this device after a downgrade):
+            // not ours to read, and not ours to delete.
+            Some(Err(persist::PersistError::SchemaMismatch { found }))
+                if found > persist::SCHEMA_VERSION => {}
             _ => restored.dropped.push(key),
         }
     }

@@ -23,6 +23,7 @@
 //! - [`queue`]: the durable queue's state machine: order, dependencies, retries, dead letters.
 //! - [`merge`]: the three-way merge of a 412 (base, mine, theirs) and the person's choice.
 //! - [`request`]: an action on the wire: its request and the server's answer.
+//! - [`lease`]: which tab drains when the browser has no Web Locks (a lease with expiry).
 //!
 //! Around them: [`export`], cases as CSV (quoting, formula injection); [`shortcut`], key
 //! presses to keyboard shortcuts.
@@ -37,6 +38,7 @@ pub mod entry;
 pub mod export;
 pub mod failure;
 pub mod key;
+pub mod lease;
 pub mod live;
 pub mod merge;
 pub mod overlay;
@@ -56,6 +58,7 @@ pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
 pub use entry::{FetchId, FetchStatus, QueryEntry, QueryOptions, QueryStatus};
 pub use failure::{Failure, FailureClass};
 pub use key::QueryKey;
+pub use lease::{Lease, LeaseDecision, LeaseTerms};
 pub use live::{ChangeBatch, LiveCoalescer};
 pub use merge::{ConflictChoice, ConflictPolicy, MergeOutcome};
 pub use overlay::{CaseIndex, KnownCases, OverlayTarget};

@@ -1,0 +1,172 @@
+//! The drainer lease where the browser has no Web Locks (`navigator.locks` is missing outside
+//! a secure context, e.g. plain HTTP from a LAN address): one record in the
+//! `{namespace}-lease` database, taken and renewed by compare-and-set inside one readwrite
+//! transaction. The rules (who holds, until when, takeover) are `casedesk_core::lease`'s.
+
+use super::now;
+use super::runtime::Runtime;
+use casedesk_core::{DurationMs, Lease, LeaseDecision, LeaseTerms, Millis};
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use std::rc::{Rc, Weak};
+use uuid::Uuid;
+
+/// The object store, and the one key in it.
+const STORE: &str = "lease";
+const KEY: &str = "drainer";
+
+/// This tab's side of the lease.
+pub struct DrainerLease {
+    db: Database,
+    me: Uuid,
+    terms: LeaseTerms,
+}
+
+impl DrainerLease {
+    async fn open(namespace: &str, terms: LeaseTerms) -> Result<Self, String> {
+        let db = Database::open(&format!("{namespace}-lease"))
+            .with_version(1u8)
+            .with_on_upgrade_needed(|_event, db| {
+                if !db.object_store_names().any(|store| store == STORE) {
+                    db.create_object_store(STORE).build()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::platform::idb::close_on_version_change(&db);
+        Ok(Self {
+            db,
+            me: Uuid::new_v4(),
+            terms,
+        })
+    }
+
+    /// Reads the lease and, if this tab may hold it, writes it as this tab's, in one
+    /// transaction: IndexedDB runs readwrite transactions on a store one at a time, so what
+    /// this reads cannot change before this writes.
+    async fn try_take(&self, now: Millis) -> Result<LeaseDecision, String> {
+        let fail = |e: indexed_db_futures::error::Error| e.to_string();
+        let tx = self
+            .db
+            .transaction(STORE)
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .map_err(fail)?;
+        let store = tx.object_store(STORE).map_err(fail)?;
+        let stored: Option<String> = store
+            .get(KEY)
+            .primitive()
+            .map_err(fail)?
+            .await
+            .map_err(fail)?;
+        // A record this version cannot read is treated as no lease: it can only be a
+        // leftover, and a live holder rewrites it within one renewal.
+        let stored = stored.and_then(|json| serde_json::from_str::<Lease>(&json).ok());
+        let decision = self.terms.decide(stored.as_ref(), self.me, now);
+        if let LeaseDecision::Take(lease) = &decision {
+            let json = serde_json::to_string(lease).map_err(|e| e.to_string())?;
+            drop(store.put(json).with_key(KEY).primitive().map_err(fail)?);
+        }
+        drop(store);
+        crate::platform::idb::commit(tx).await.map_err(fail)?;
+        Ok(decision)
+    }
+
+    /// Deletes the lease if it is still this tab's, so another tab takes over at once.
+    pub async fn release(&self) -> Result<(), String> {
+        let fail = |e: indexed_db_futures::error::Error| e.to_string();
+        let tx = self
+            .db
+            .transaction(STORE)
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .map_err(fail)?;
+        let store = tx.object_store(STORE).map_err(fail)?;
+        let stored: Option<String> = store
+            .get(KEY)
+            .primitive()
+            .map_err(fail)?
+            .await
+            .map_err(fail)?;
+        let stored = stored.and_then(|json| serde_json::from_str::<Lease>(&json).ok());
+        if LeaseTerms::may_release(stored.as_ref(), self.me) {
+            drop(store.delete(KEY).primitive().map_err(fail)?);
+        }
+        drop(store);
+        crate::platform::idb::commit(tx).await.map_err(fail)
+    }
+}
+
+/// Takes part in the lease for as long as the runtime lives: renews it while holding it,
+/// looks again when it would expire (or a renewal period later) while another tab holds it.
+/// If the lease database cannot be used, this tab drains on its own, as before (idempotency
+/// keys still keep each change to one effect on the server).
+pub async fn run(runtime: Weak<Runtime>, namespace: String, terms: LeaseTerms) {
+    let lease = match DrainerLease::open(&namespace, terms).await {
+        Ok(lease) => Rc::new(lease),
+        Err(error) => {
+            web_sys::console::warn_1(
+                &format!("casedesk: no Web Locks and no lease ({error}); this tab drains alone")
+                    .into(),
+            );
+            if let Some(runtime) = runtime.upgrade() {
+                runtime.lease_taken(None);
+            }
+            return;
+        }
+    };
+    match runtime.upgrade() {
+        Some(live) if live.takes_part() => {
+            *live.lease.borrow_mut() = Some(Rc::clone(&lease));
+            // A tab going away (reload, close, navigation) hands the lease on at once rather
+            // than when it expires; if the page comes back from the back-forward cache, the
+            // next round takes it again.
+            let weak = runtime.clone();
+            let on_hide = leptos::prelude::window_event_listener_untyped("pagehide", move |_| {
+                if let Some(live) = weak.upgrade() {
+                    let lease = live.lease.borrow().clone();
+                    if let Some(lease) = lease {
+                        live.lease_lost();
+                        wasm_bindgen_futures::spawn_local(async move {
+                            let _ = lease.release().await;
+                        });
+                    }
+                }
+            });
+            live.listeners.borrow_mut().push(on_hide);
+        }
+        _ => return,
+    }
+    loop {
+        let Some(live) = runtime.upgrade().filter(|r| r.takes_part()) else {
+            // Shut down or superseded: `Runtime::shutdown` (or `superseded`) released it (again here, in case a renewal
+            // raced the release).
+            let _ = lease.release().await;
+            return;
+        };
+        drop(live);
+        let now = now();
+        let decision = lease.try_take(now).await;
+        let Some(live) = runtime.upgrade().filter(|r| r.takes_part()) else {
+            let _ = lease.release().await;
+            return;
+        };
+        let wait = match decision {
+            Ok(LeaseDecision::Take(held)) => {
+                live.lease_taken(Some(held));
+                terms.renew_every
+            }
+            Ok(LeaseDecision::Held { retry_at, .. }) => {
+                live.lease_lost();
+                DurationMs(retry_at.since(now).0.clamp(50, terms.renew_every.0))
+            }
+            // Storage hiccup: a holder keeps sending only while its last lease is valid
+            // (the worker checks), and tries again soon.
+            Err(_) => terms.renew_every,
+        };
+        drop(live);
+        gloo_timers::future::TimeoutFuture::new(u32::try_from(wait.0).unwrap_or(u32::MAX)).await;
+    }
+}
