@@ -338,8 +338,8 @@ fn CacheEntryRow(
     let field = move |f: fn(&CacheRow) -> String| {
         move || row.with(|r| r.as_ref().map(f).unwrap_or_default())
     };
-    // Entry keys are never prefixes of one another (each kind has a fixed depth), so the
-    // cache's prefix events reach this key only.
+    // No entry key is a prefix of another (tested in `inspect`), so the cache's prefix
+    // events reach this key only.
     let refetch = move |_| key.with_value(|key| client.refetch(key));
     let invalidate = move |_| key.with_value(|key| client.invalidate(key));
     let remove = move |_| key.with_value(|key| client.remove(key));

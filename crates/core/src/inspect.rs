@@ -264,6 +264,30 @@ mod tests {
         assert!(cache_rows(&h.cache, h.now, &filter("gamma")).is_empty());
     }
 
+    /// The Devtools buttons send the cache's prefix events with one entry's key: that reaches
+    /// that entry alone only while no entry key is a prefix of another.
+    #[test]
+    fn no_entry_key_the_app_makes_is_a_prefix_of_another() {
+        let id = Uuid::from_u128(5);
+        let open = casedesk_model::CaseListQuery {
+            status: Some(casedesk_model::CaseStatus::Open),
+            ..Default::default()
+        };
+        let keys = [
+            QueryKey::case(id),
+            QueryKey::case(Uuid::from_u128(6)),
+            QueryKey::case_list(&Default::default()),
+            QueryKey::case_list(&open),
+            QueryKey::notes(id),
+            QueryKey::metrics(),
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert!(a == b || !a.starts_with(b), "{b:?} is a prefix of {a:?}");
+            }
+        }
+    }
+
     #[test]
     fn queue_rows_show_state_attempts_next_attempt_and_last_failure() {
         let mut queue = ActionQueue::new(QueueConfig::default());
