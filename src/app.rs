@@ -10,8 +10,9 @@ use crate::components::shortcuts::KeyboardShortcuts;
 use crate::components::sync_indicator::SyncIndicator;
 use crate::offline::provide_offline_queue;
 use crate::pages::{
-    case_detail::CaseDetailPage, cases::CasesPage, dashboard::DashboardPage, new_case::NewCasePage,
-    not_found::NotFoundPage, settings::SettingsPage, sync::SyncPage,
+    case_detail::CaseDetailPage, cases::CasesPage, dashboard::DashboardPage,
+    devtools::DevtoolsPage, new_case::NewCasePage, not_found::NotFoundPage, settings::SettingsPage,
+    sync::SyncPage,
 };
 use crate::platform::network::provide_network_status;
 use crate::platform::persistence::provide_storage_persistence;
@@ -76,6 +77,7 @@ pub fn App(
                     <Route path=path!("/cases/:id") view=CaseDetailPage />
                     <Route path=path!("/sync") view=SyncPage />
                     <Route path=path!("/settings") view=SettingsPage />
+                    <Route path=path!("/devtools") view=DevtoolsPage />
                 </Routes>
             </Layout>
         </Router>

@@ -4,6 +4,7 @@
 pub mod case_detail;
 pub mod cases;
 pub mod dashboard;
+pub mod devtools;
 pub mod new_case;
 pub mod not_found;
 pub mod settings;

@@ -7,8 +7,11 @@
 //! channel's capacity behind gets `{"type":"resync","reason":…}` and is disconnected; one
 //! that does not take a message within [`SEND_TIMEOUT`] is dropped.
 //!
+//! A client may send `{"type":"ping","id":N}` to measure its own round trip; the server
+//! answers `{"type":"pong","id":N}` at once (the id echoed when it is a whole number).
+//!
 //! What a client may cost is bounded: a message (or frame) over `--ws-max-message-bytes`
-//! closes its socket (clients only send `{"type":"pong"}`); one peer address may hold
+//! closes its socket (clients only send pongs and small pings); one peer address may hold
 //! `--ws-max-per-peer` sockets, further upgrades are 429; and a socket that answers a ping
 //! neither with a Pong frame (browsers send one by themselves) nor with `{"type":"pong"}`
 //! within `--ws-pong-timeout-ms` is closed, so dead peers do not hold sockets for ever.
@@ -187,6 +190,10 @@ async fn serve_socket(
         Ok(Message::Close(_)) | Err(_) => Incoming::Closed,
         Ok(Message::Pong(_)) => Incoming::Pong,
         Ok(Message::Text(text)) if is_pong(text.as_str()) => Incoming::Pong,
+        Ok(Message::Text(text)) => match client_ping(text.as_str()) {
+            Some(id) => Incoming::Ping { id },
+            None => Incoming::Message,
+        },
         Ok(_) => Incoming::Message,
     });
     pump(
@@ -209,6 +216,28 @@ fn is_pong(text: &str) -> bool {
     serde_json::from_str::<Typed<'_>>(text).is_ok_and(|typed| typed.kind == "pong")
 }
 
+/// A text message that is a client's `{"type":"ping"}`: `Some(id)` (the id when it is a
+/// whole number, which the answer echoes), `None` for anything else.
+fn client_ping(text: &str) -> Option<Option<u64>> {
+    #[derive(serde::Deserialize)]
+    struct Ping<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+    }
+    let ping = serde_json::from_str::<Ping<'_>>(text).ok()?;
+    (ping.kind == "ping").then(|| ping.id.and_then(|id| id.as_u64()))
+}
+
+/// The answer to a client's ping.
+fn pong_for(id: Option<u64>) -> String {
+    match id {
+        Some(id) => format!(r#"{{"type":"pong","id":{id}}}"#),
+        None => r#"{"type":"pong"}"#.to_owned(),
+    }
+}
+
 /// A message to the client.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Outgoing {
@@ -223,6 +252,10 @@ pub(crate) enum Outgoing {
 pub(crate) enum Incoming {
     /// A Pong frame or `{"type":"pong"}`: the client is alive.
     Pong,
+    /// `{"type":"ping","id":N}`: the client measures its round trip; answered at once.
+    Ping {
+        id: Option<u64>,
+    },
     /// Anything else (a ping frame…): ignored.
     Message,
     Closed,
@@ -280,6 +313,7 @@ pub(crate) async fn pump<Tx, Rx>(
                     pong_due = None;
                     continue;
                 }
+                Some(Incoming::Ping { id }) => vec![Outgoing::Text(pong_for(id))],
                 Some(Incoming::Message) => continue,
                 Some(Incoming::Closed) | None => return,
             },
@@ -502,6 +536,40 @@ mod tests {
             texts.iter().filter(|t| **t == "ping frame").count() >= 19,
             "{texts:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_ping_is_answered_with_a_pong_carrying_its_id() {
+        let bus = EventBus::new(4);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (_stop, shutdown) = watch::channel(false);
+        let incoming = Box::pin(futures_util::stream::iter([
+            Incoming::Ping { id: Some(7) },
+            Incoming::Ping { id: None },
+            Incoming::Closed,
+        ]));
+        pump(
+            recording_sink(log.clone()),
+            incoming,
+            bus.subscribe(),
+            slow_heartbeat(),
+            shutdown,
+        )
+        .await;
+        let log = log.lock().unwrap();
+        assert_eq!(
+            texts(&log),
+            [r#"{"type":"pong","id":7}"#, r#"{"type":"pong"}"#]
+        );
+    }
+
+    #[test]
+    fn client_pings_are_recognised() {
+        assert_eq!(client_ping(r#"{"type":"ping","id":12}"#), Some(Some(12)));
+        assert_eq!(client_ping(r#"{"type":"ping"}"#), Some(None));
+        assert_eq!(client_ping(r#"{"type":"ping","id":"x"}"#), Some(None));
+        assert_eq!(client_ping(r#"{"type":"pong","id":1}"#), None);
+        assert_eq!(client_ping("ping"), None);
     }
 
     #[test]

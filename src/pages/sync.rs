@@ -28,7 +28,7 @@ fn timestamp(at: Millis) -> Option<Timestamp> {
         .and_then(Timestamp::from_unix_millis)
 }
 
-fn live_label(status: LiveStatus, now: f64) -> String {
+pub(crate) fn live_label(status: LiveStatus, now: f64) -> String {
     match status {
         LiveStatus::Connecting => "Connecting…".to_owned(),
         LiveStatus::Live => "Live".to_owned(),
@@ -63,6 +63,21 @@ fn state_label(record: &QueuedAction, now: f64) -> String {
                 "Waiting to be sent".to_owned()
             }
         }
+    }
+}
+
+/// A diagnostics alert in words (here and on the Devtools page).
+pub(crate) fn alert_text(alert: &Alert) -> String {
+    match alert {
+        Alert::SlowRequests { p95, limit } => format!(
+            "Requests are slow: p95 {} ms is over the {} ms limit.",
+            p95.0, limit.0
+        ),
+        Alert::HighErrorRate { rate, limit } => format!(
+            "Many requests fail: {:.0} % is over the {:.0} % limit.",
+            rate * 100.0,
+            limit * 100.0
+        ),
     }
 }
 
@@ -115,17 +130,7 @@ fn health_warnings(
         }
     }
     for alert in alerts(snapshot, &AlertThresholds::default()) {
-        warnings.push(match alert {
-            Alert::SlowRequests { p95, limit } => format!(
-                "Requests are slow: p95 {} ms is over the {} ms limit.",
-                p95.0, limit.0
-            ),
-            Alert::HighErrorRate { rate, limit } => format!(
-                "Many requests fail: {:.0} % is over the {:.0} % limit.",
-                rate * 100.0,
-                limit * 100.0
-            ),
-        });
+        warnings.push(alert_text(&alert));
     }
     if online && matches!(live, LiveStatus::Reconnecting { attempt, .. } if attempt >= 3) {
         warnings.push(
@@ -217,6 +222,7 @@ pub fn SyncPage() -> impl IntoView {
                 <div class="page-actions">
                     <button type="button" class="button" on:click=move |_| queue.sync_now()>"Sync now"</button>
                     <button type="button" class="button" on:click=export>"Export"</button>
+                    <a href="/devtools" class="button">"Devtools"</a>
                 </div>
             </div>
             <p class="page-lede">

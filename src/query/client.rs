@@ -2,7 +2,7 @@
 //! overlay, and the executor of the cache's commands (requests, aborts, the one wake timer,
 //! per-key notifications, throttled persistence). Views and the action queue reach it here.
 
-use super::live::{LiveSocket, LiveStatus};
+use super::live::{LiveSocket, LiveStats, LiveStatus};
 use super::{request, storage};
 use crate::api::ApiClient;
 use crate::app::{use_app_config, AppConfig};
@@ -10,6 +10,7 @@ use crate::platform::clock::{self, BrowserRandom};
 use crate::platform::events::EventListener;
 use crate::platform::network::navigator_online;
 use casedesk_core::diagnostics::{ErrorRecord, RequestOutcome, RequestSample};
+use casedesk_core::inspect::{self, CacheRow, KeyFilter};
 use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
@@ -49,6 +50,7 @@ pub struct QueryClient {
     restored: RwSignal<bool>,
     storage_error: RwSignal<Option<String>>,
     pub(super) live_status: RwSignal<LiveStatus>,
+    pub(super) live_stats: RwSignal<LiveStats>,
 }
 
 /// Where the stored cache stands.
@@ -125,6 +127,7 @@ pub fn provide_query_client(config: &AppConfig) -> QueryClient {
         } else {
             LiveStatus::Offline
         }),
+        live_stats: RwSignal::new(LiveStats::default()),
     };
     provide_context(client);
     client.start_restore(config.storage_namespace.clone());
@@ -670,6 +673,27 @@ impl QueryClient {
     /// The live-updates connection's state.
     pub fn live_status(&self) -> Signal<LiveStatus> {
         self.live_status.into()
+    }
+
+    /// The live socket's round trip and reconnect count.
+    pub fn live_stats(&self) -> Signal<LiveStats> {
+        self.live_stats.into()
+    }
+
+    /// Forgets everything under `prefix`; what is on screen refetches.
+    pub fn remove(&self, prefix: &QueryKey) {
+        self.dispatch(CacheEvent::Remove {
+            prefix: prefix.clone(),
+        });
+    }
+
+    /// The Devtools page's rows of the entries `filter` matches, recomputed whenever an
+    /// entry changes (read them inside a reactive closure).
+    pub fn cache_rows(&self, filter: &KeyFilter) -> Vec<CacheRow> {
+        self.diagnostics_changed.track();
+        let now = clock::now();
+        self.read_inner(|inner| inspect::cache_rows(&inner.cache, now, filter))
+            .unwrap_or_default()
     }
 
     /// Whether the stored cache has been read (or found unavailable). Fetches wait for it

@@ -1,13 +1,16 @@
 //! Live updates: the server's change events over a WebSocket, coalesced (`LiveCoalescer`)
 //! into cache invalidations. Reconnects with capped full-jitter backoff, watches the
-//! server's heartbeat, stays down while offline, and invalidates on reconnect.
+//! server's heartbeat, stays down while offline, and invalidates on reconnect. It also
+//! measures its own round trip (a `{"type":"ping","id":N}` the server answers with a pong of
+//! the same id) when it opens and every `ROUND_TRIP_EVERY_MS`, and counts its reconnects,
+//! for the Devtools page.
 
 use super::client::QueryClient;
 use crate::platform::clock;
 use crate::platform::network::navigator_online;
 use casedesk_core::{CacheEvent, DurationMs, LiveCoalescer, Millis, QueryKey, RetryPolicy};
 use casedesk_model::{ChangeEvent, Timestamp};
-use gloo_timers::callback::Timeout;
+use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -40,6 +43,21 @@ const RECONNECT: RetryPolicy = RetryPolicy {
 /// even if the browser has not noticed (a sleeping laptop, a silent proxy).
 const SILENCE_LIMIT_MS: u32 = 40_000;
 
+/// How often an open socket measures its round trip: as often as the server's own heartbeat,
+/// so it costs one small message each way per 15 s.
+const ROUND_TRIP_EVERY_MS: u32 = 15_000;
+
+/// The socket's own numbers, for the Devtools page and the diagnostics export.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LiveStats {
+    /// The latest ping/pong round trip over the socket, in milliseconds.
+    pub round_trip_ms: Option<f64>,
+    /// When it was measured.
+    pub measured_at: Option<Millis>,
+    /// How many times the socket opened again after having been open (this session).
+    pub reconnects: u32,
+}
+
 /// What the client keeps of the socket.
 #[derive(Default)]
 pub(super) struct LiveSocket {
@@ -55,6 +73,12 @@ pub(super) struct LiveSocket {
     watchdog: Option<Timeout>,
     flush: Option<Timeout>,
     coalescer: LiveCoalescer,
+    /// Measures the round trip while the socket is open.
+    round_trip_timer: Option<Interval>,
+    /// The id of the last ping sent and when (`performance.now()`); a pong of another id is
+    /// a late answer to an earlier one and is ignored.
+    ping_sent: Option<(u64, f64)>,
+    next_ping_id: u64,
 }
 
 impl LiveSocket {
@@ -64,6 +88,8 @@ impl LiveSocket {
         self.reconnect = None;
         self.watchdog = None;
         self.flush = None;
+        self.round_trip_timer = None;
+        self.ping_sent = None;
     }
 }
 
@@ -148,9 +174,13 @@ impl QueryClient {
             }
             inner.live.attempt = 0;
             inner.live.watchdog = Some(self.watchdog(generation));
+            let client = *self;
+            inner.live.round_trip_timer = Some(Interval::new(ROUND_TRIP_EVERY_MS, move || {
+                client.live_ping(generation);
+            }));
             let reconnected = std::mem::replace(&mut inner.live.was_live, true);
             let since = inner.live.connect_started;
-            Some(if reconnected {
+            let stale = if reconnected {
                 // Events were missed while the socket was down: nothing cached is proven
                 // current, and what is on screen refetches (cheaply, with If-None-Match).
                 vec![QueryKey::new(Vec::<String>::new())]
@@ -170,20 +200,71 @@ impl QueryClient {
                     })
                     .map(|(key, _)| key.clone())
                     .collect()
-            })
+            };
+            Some((reconnected, stale))
         });
-        let Some(Some(stale)) = reconnected else {
+        let Some(Some((reconnected, stale))) = reconnected else {
             return;
         };
+        if reconnected {
+            self.live_stats.try_update(|stats| stats.reconnects += 1);
+        }
         self.live_status.try_set(LiveStatus::Live);
+        self.live_ping(generation);
         for prefix in stale {
             self.dispatch(CacheEvent::Invalidate { prefix });
+        }
+    }
+
+    /// Sends a ping of a new id over the current socket, to time its pong.
+    fn live_ping(&self, generation: u64) {
+        self.with_inner(|inner| {
+            let live = &mut inner.live;
+            let Some(connection) = live
+                .connection
+                .as_ref()
+                .filter(|_| live.generation == generation)
+            else {
+                return;
+            };
+            live.next_ping_id = live.next_ping_id.wrapping_add(1);
+            let id = live.next_ping_id;
+            live.ping_sent = Some((id, monotonic_ms()));
+            // A failed send means the socket is closing; its close event follows.
+            let _ = connection
+                .socket
+                .send_with_str(&format!(r#"{{"type":"ping","id":{id}}}"#));
+        });
+    }
+
+    /// The server answered ping `id`: the round trip is known.
+    fn live_pong(&self, id: u64) {
+        let sent = self.with_inner(|inner| match inner.live.ping_sent {
+            Some((sent_id, at)) if sent_id == id => inner.live.ping_sent.take().map(|_| at),
+            _ => None,
+        });
+        if let Some(Some(at)) = sent {
+            let round_trip = (monotonic_ms() - at).max(0.0);
+            self.live_stats.try_update(|stats| {
+                stats.round_trip_ms = Some(round_trip);
+                stats.measured_at = Some(clock::now());
+            });
         }
     }
 
     fn live_message(&self, generation: u64, text: Option<String>) {
         let client = *self;
         let now = clock::now();
+        if let Some(id) = text.as_deref().and_then(parse_pong) {
+            let current = self
+                .read_inner(|inner| inner.live.generation == generation)
+                .unwrap_or(false);
+            if current {
+                self.with_inner(|inner| inner.live.watchdog = Some(client.watchdog(generation)));
+                self.live_pong(id);
+            }
+            return;
+        }
         // Unknown event types, and anything that is not our JSON, are ignored: a newer
         // server may send more than this client knows.
         let event = text.as_deref().and_then(parse_event);
@@ -235,6 +316,8 @@ impl QueryClient {
             inner.live.generation = inner.live.generation.wrapping_add(1);
             inner.live.connection = None;
             inner.live.watchdog = None;
+            inner.live.round_trip_timer = None;
+            inner.live.ping_sent = None;
             if !navigator_online() {
                 return Some(LiveStatus::Offline);
             }
@@ -263,6 +346,26 @@ impl QueryClient {
         self.with_inner(|inner| inner.live.attempt = 0);
         self.live_connect();
     }
+}
+
+/// `performance.now()`: a monotonic clock with sub-millisecond resolution, for timing the
+/// round trip (a loopback one is well under `Date.now()`'s millisecond). 0 without a window.
+fn monotonic_ms() -> f64 {
+    web_sys::window()
+        .and_then(|window| window.performance())
+        .map_or(0.0, |performance| performance.now())
+}
+
+/// The server's answer to our ping: its id; `None` for any other message.
+fn parse_pong(text: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Pong {
+        #[serde(rename = "type")]
+        kind: String,
+        id: Option<u64>,
+    }
+    let pong: Pong = serde_json::from_str(text).ok()?;
+    (pong.kind == "pong").then_some(pong.id).flatten()
 }
 
 /// Every field any event type carries, all optional: one flat struct decodes every message,

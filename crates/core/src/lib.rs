@@ -15,6 +15,8 @@
 //! - [`cache`]: every entry by key and the one reducer, `QueryCache::apply(event) -> commands`.
 //! - [`persist`]: the stored record format and the incremental deltas written to IndexedDB.
 //! - [`diagnostics`]: hit ratio, request timings, recent errors and alerts for the Sync page.
+//! - [`inspect`]: the Devtools page's rows: each cache entry and each queued action, and the
+//!   key filter.
 //! - [`live`]: server change events to cache invalidations, coalesced per window.
 //! - [`budget`]: the token bucket every request (query or action) draws from; 429 empties it.
 //!
@@ -37,6 +39,7 @@ pub mod diagnostics;
 pub mod entry;
 pub mod export;
 pub mod failure;
+pub mod inspect;
 pub mod key;
 pub mod lease;
 pub mod live;

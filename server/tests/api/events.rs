@@ -126,6 +126,49 @@ async fn pings_arrive_at_the_configured_interval_and_pongs_are_welcome() {
 }
 
 #[tokio::test]
+async fn a_client_ping_is_answered_with_its_id_and_server_pings_still_come() {
+    let server = Server::start(&["--ws-ping-ms", "200"]);
+    let mut socket = connect(&server, "").await;
+    for id in [1u64, 2] {
+        socket
+            .send(Message::text(format!(r#"{{"type":"ping","id":{id}}}"#)))
+            .await
+            .unwrap();
+        // The answer comes before any server ping is due, but a ping may race it: skip those.
+        let pong = loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+                .await
+                .expect("a pong in time")
+                .expect("the socket is open")
+                .expect("a message");
+            if let Message::Text(text) = message {
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "pong" {
+                    break value;
+                }
+                assert_eq!(
+                    value,
+                    json!({"type": "ping"}),
+                    "only pings besides the pong"
+                );
+            }
+        };
+        assert_eq!(pong, json!({"type": "pong", "id": id}));
+    }
+    // The server's own heartbeat goes on, and the contract's pong still keeps the socket.
+    assert_eq!(next_event(&mut socket, true).await, ChangeEvent::Ping);
+    socket
+        .send(Message::text(r#"{"type":"pong"}"#))
+        .await
+        .unwrap();
+    server.create(new_case("After a client ping")).await;
+    assert!(matches!(
+        next_event(&mut socket, false).await,
+        ChangeEvent::CaseCreated { .. }
+    ));
+}
+
+#[tokio::test]
 async fn the_socket_takes_its_token_in_the_query() {
     let server = Server::start(&["--auth-token", "s3cret"]);
     let refused = tokio_tungstenite::connect_async(server.ws_url("/api/v1/events")).await;
