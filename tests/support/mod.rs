@@ -57,10 +57,22 @@ pub async fn set_chaos(json: &str) {
     );
 }
 
-/// Turns every fault off.
+/// Turns every fault off (`DELETE /__chaos`): every setting, including those a later server
+/// adds, so one test file's faults never leak into the next (they share one server).
 pub async fn clear_chaos() {
-    set_chaos(
-        r#"{"fail_rate":0,"latency_ms":[0,0],"drop_rate":0,"corrupt":null,"status_429_rate":0,"clock_offset_s":0}"#,
+    let init = web_sys::RequestInit::new();
+    init.set_method("DELETE");
+    let url = format!("{}/__chaos", api_origin());
+    let request = web_sys::Request::new_with_str_and_init(&url, &init).unwrap();
+    let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(
+        web_sys::window().unwrap().fetch_with_request(&request),
     )
-    .await;
+    .await
+    .unwrap()
+    .into();
+    assert!(
+        response.ok(),
+        "DELETE /__chaos answered {}",
+        response.status()
+    );
 }
