@@ -387,6 +387,78 @@ group(
   [...GARBLING, ...REFUSING].map((kind) => [kind, () => writeCase(kind)]),
 );
 
+// ----- a slow answer -----
+
+test("slow_drip on reads: the page stays usable while the answer drips, and loads once it is whole", async () => {
+  await withServer("read-slow_drip", async (server, open) => {
+    // One byte every 10 s: the app's 15 s time limit ends the request long before the end.
+    await server.chaos({ corrupt: "slow_drip", corrupt_on: "reads", drip_ms: 10_000 });
+    const page = await open();
+    const aborted = [];
+    page.on("requestfailed", (request) => {
+      if (request.url().includes(`/api/v1/cases/${server.caseId}`)) aborted.push(Date.now());
+    });
+    await page.goto(`${server.url}/cases/${server.caseId}`);
+    await page.getByRole("heading", { name: "Loading the case", level: 1 }).waitFor();
+    // Usable meanwhile: another page (which cancels the request nobody waits for), and back.
+    await page.getByRole("link", { name: "Sync", exact: true }).click();
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    aborted.length = 0;
+    const started = Date.now();
+    await go(page, `/cases/${server.caseId}`);
+    await page.getByRole("heading", { name: "Loading the case", level: 1 }).waitFor();
+    // The app gives up on the dripping answer by itself (its time limit), and tries again.
+    await eventually("the app ended a dripping request", async () => aborted.length > 0, 25_000);
+    assert.ok(aborted[0] - started >= 10_000, "not before the time limit");
+    await server.calm();
+    await page.getByRole("heading", { name: TARGET_TITLE, level: 1 }).waitFor({ timeout: 20_000 });
+  });
+});
+
+// ----- the live-updates socket -----
+
+async function socketCase(kind) {
+  await withServer(`socket-${kind}`, async (server, open) => {
+    const id = uuid();
+    const title = `Live under ${kind}`;
+    await server.api("/cases", { method: "POST", body: JSON.stringify({ id, title }) });
+    const page = await open();
+    await page.goto(`${server.url}/sync`);
+    await page.getByTestId("health-live").filter({ hasText: /^Live$/ }).waitFor({ timeout: 20_000 });
+    await go(page, `/cases/${id}`);
+    await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+    await page.getByText("No notes yet.").waitFor();
+
+    await server.chaos({ corrupt_socket: kind });
+    // Changes made elsewhere still show, once each, through the garbage.
+    const renamed = `${title}, renamed elsewhere`;
+    const patched = await server.api(`/cases/${id}`, {
+      method: "PATCH",
+      headers: { "If-Match": '"1"' },
+      body: JSON.stringify({ title: renamed, status: "in_progress" }),
+    });
+    assert.equal(patched.status, 200);
+    await page.getByRole("heading", { name: renamed, level: 1 }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByLabel("Status", { exact: true }).inputValue(), "in_progress");
+    for (const body of [`First note from elsewhere (${kind})`, `Second note from elsewhere (${kind})`]) {
+      const added = await server.api(`/cases/${id}/notes`, { method: "POST", body: JSON.stringify({ id: uuid(), body }) });
+      assert.equal(added.status, 201);
+      await page.getByText(body, { exact: true }).waitFor({ timeout: 20_000 });
+    }
+    // By the time the second shows, the first's echoes have long been handled: nothing doubled.
+    assert.equal(await page.locator("li.note").count(), 2, `${kind}: each note once`);
+    await go(page, "/sync");
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    assert.equal(await page.getByTestId("health-live").innerText(), "Live", `${kind}: live updates stay live`);
+    assert.equal(await syncCount(page, "pending"), 0);
+  });
+}
+
+group(
+  "socket: malformed and duplicated messages",
+  ["malformed", "duplicated"].map((kind) => [kind, () => socketCase(kind)]),
+);
+
 test("the panic detector sees a wasm panic's console line", async () => {
   // Without this the suite could pass because detection is broken, not because nothing panicked.
   const context = await browser.newContext();
