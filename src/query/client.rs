@@ -78,6 +78,8 @@ pub(super) struct Inner {
     fetch_gate_open: bool,
     parked: Vec<FetchId>,
     wake: Option<Timeout>,
+    /// When `wake` fires; `None` once it has.
+    wake_at: Option<Millis>,
     storage: Storage,
     persist_timer: Option<Timeout>,
     pub(super) live: LiveSocket,
@@ -103,6 +105,7 @@ pub fn provide_query_client(config: &AppConfig) -> QueryClient {
         fetch_gate_open: false,
         parked: Vec::new(),
         wake: None,
+        wake_at: None,
         storage: Storage::Opening,
         persist_timer: None,
         live: LiveSocket::default(),
@@ -207,13 +210,26 @@ impl QueryClient {
     }
 
     fn schedule_wake(&self, at: Millis) {
+        // Commands run in order, and one of them (a fetch the budget defers) may dispatch an
+        // event whose own, earlier wake is scheduled before the batch's later one runs. The
+        // earlier pending timer stays: replacing it left a deferred fetch waiting for the later
+        // deadline (minutes), its page a skeleton. A wake earlier than needed is a no-op tick.
+        if self
+            .read_inner(|inner| inner.wake_at.is_some_and(|pending| pending <= at))
+            .unwrap_or(false)
+        {
+            return;
+        }
         let client = *self;
         let timer = Timeout::new(clock::delay_until(at), move || {
+            client.with_inner(|inner| inner.wake_at = None);
             client.dispatch(CacheEvent::Tick);
         });
-        // Replacing the handle cancels the earlier timer: the cache always asks for the
-        // earliest deadline, so one timer is enough.
-        self.with_inner(|inner| inner.wake = Some(timer));
+        // Replacing the handle cancels the later timer: one timer, at the earliest deadline.
+        self.with_inner(|inner| {
+            inner.wake = Some(timer);
+            inner.wake_at = Some(at);
+        });
     }
 
     /// Sends request `fetch` for `key` when the gate is open and the budget allows.
@@ -479,6 +495,7 @@ impl QueryClient {
             inner.shut_down = true;
             inner.listeners.clear();
             inner.wake = None;
+            inner.wake_at = None;
             inner.restore_gate = None;
             inner.persist_timer = None;
             inner.live.close();
