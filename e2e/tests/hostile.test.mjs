@@ -408,6 +408,60 @@ for (const kind of [...GARBLING, ...REFUSING]) {
   ]);
 }
 
+// A 412 without the server's case, to a change made while the server's copy moved on: the
+// app looks the case up and merges. Made offline, so the app cannot hear of the other change.
+CASES.push(["writes: precondition_without_current after changes elsewhere: looked up, merged or asked", async () => {
+  await withServer("write-precondition-merge", async (server, open) => {
+    const page = await open();
+    const make = async (title) => {
+      const id = uuid();
+      await server.api("/cases", { method: "POST", body: JSON.stringify({ id, title }) });
+      await go(page, `/cases/${id}`);
+      await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+      return id;
+    };
+    await page.goto(server.url + "/sync");
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    const merged = await make("412 merge: other fields");
+    const clashing = await make("412 merge: the same field");
+    await page.context().setOffline(true);
+    for (const id of [merged, clashing]) {
+      await go(page, `/cases/${id}`);
+      await page.getByLabel("Status", { exact: true }).selectOption("resolved");
+    }
+    const elsewhere = async (id, patch) => {
+      const res = await server.api(`/cases/${id}`, { method: "PATCH", headers: { "If-Match": '"1"' }, body: JSON.stringify(patch) });
+      assert.equal(res.status, 200);
+    };
+    await elsewhere(merged, { priority: "critical" });
+    await elsewhere(clashing, { status: "closed" });
+    await server.chaos({ corrupt: "precondition_without_current", corrupt_on: "writes" });
+    await page.context().setOffline(false);
+
+    // Another field changed elsewhere: both changes kept, nothing asked.
+    await go(page, `/cases/${merged}`);
+    await eventually("the other change shows beside mine", async () =>
+      (await page.getByLabel("Priority", { exact: true }).inputValue()) === "critical", 20_000);
+    assert.equal(await page.getByLabel("Status", { exact: true }).inputValue(), "resolved");
+    assert.equal(await page.getByRole("button", { name: "Keep mine" }).count(), 0);
+
+    // The same field changed elsewhere: the person chooses, with both versions shown.
+    await go(page, `/cases/${clashing}`);
+    await page.getByRole("button", { name: "Keep mine" }).waitFor({ timeout: 20_000 });
+    await page.getByRole("button", { name: "Use theirs" }).waitFor();
+    await page.getByRole("button", { name: "Keep mine" }).click();
+    assert.equal(await page.getByLabel("Status", { exact: true }).inputValue(), "resolved");
+
+    await server.calm();
+    await drain(page, "412 merge");
+    assert.equal(await syncCount(page, "dead"), 0);
+    const a = (await server.api(`/cases/${merged}`)).body;
+    assert.deepEqual([a.status, a.priority, a.version], ["resolved", "critical", 3], "both changes, each once");
+    const b = (await server.api(`/cases/${clashing}`)).body;
+    assert.deepEqual([b.status, b.version], ["resolved", 3], "mine kept, once");
+  });
+}]);
+
 // ----- a slow answer -----
 
 CASES.unshift(["reads: slow_drip keeps the page usable, the time limit ends it, and it loads once whole", async () => {
