@@ -14,7 +14,7 @@ use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
     DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
-    QueryOptions, RequestBudget, ServerAnswer,
+    QueryOptions, RequestBudget, RetryPolicy, ServerAnswer,
 };
 use casedesk_model::{Case, CaseListQuery};
 use gloo_timers::callback::Timeout;
@@ -280,6 +280,25 @@ impl QueryClient {
         });
         match plan {
             None | Some(Plan::Wait) => {}
+            // A 429 asked for a longer pause than a person would wait at a skeleton (up to
+            // 10 minutes are believed): the page says so, with "Try again", at once.
+            Some(Plan::Defer(until)) if until.since(now) > RetryPolicy::QUERY.cap => {
+                let minutes = until.since(now).0.div_ceil(60_000);
+                self.dispatch(CacheEvent::FetchFailed {
+                    failure: Failure::Http {
+                        status: 429,
+                        code: Some("rate_limited".to_owned()),
+                        message: format!(
+                            "Too many requests: the server asked this device to pause for \
+                             about {minutes} min."
+                        ),
+                        request_id: None,
+                        retry_after: Some(until.since(now)),
+                    },
+                    key,
+                    fetch,
+                })
+            }
             Some(Plan::Defer(until)) => {
                 self.dispatch(CacheEvent::FetchDeferred { key, fetch, until })
             }
