@@ -181,7 +181,6 @@ async function showsExpected(page, kind, name, expected) {
 async function readCase(kind, expected) {
   await withServer(`read-${kind}`, async (server, open) => {
     await server.chaos({ corrupt: kind, corrupt_on: "reads" });
-    if (kind === "rate_limited_huge_retry_after") return readCaseInTabs(server, open, kind, expected);
     // One tab, as a person would go: each page in turn, then the Sync page.
     const page = await open();
     const names = Object.keys(READ_PAGES);
@@ -199,37 +198,17 @@ async function readCase(kind, expected) {
     // The server answers properly again: "Try again" brings the case, and the other pages
     // load when visited again.
     await server.calm();
+    if (kind === "rate_limited_huge_retry_after") {
+      // The server asked for years; the app believes 10 minutes, for every request of the
+      // tab, and says so on each page. "Try again" says it again; loading the app afresh
+      // starts over.
+      await page.reload();
+    }
     for (const name of [...names].reverse()) {
       if (name !== "detail") await go(page, READ_PAGES[name].path(server));
       await recover(page, READ_PAGES[name].data(page), `${kind} on ${name}`);
     }
   });
-}
-
-/**
- * A 429 with `Retry-After` in years: the app believes up to 10 minutes, and the whole tab
- * holds its requests that long. Each page gets a tab of its own, and recovers by loading
- * the app afresh.
- */
-async function readCaseInTabs(server, open, kind, expected) {
-  const tabs = await Promise.all(
-    Object.keys(READ_PAGES).map(async (name) => {
-      const page = await open();
-      await page.goto(server.url + READ_PAGES[name].path(server));
-      await showsExpected(page, kind, name, expected);
-      return [name, page];
-    }),
-  );
-  const [, dashboard] = tabs[0];
-  await dashboard.getByRole("link", { name: "Sync", exact: true }).click();
-  await dashboard.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
-  await server.calm();
-  await Promise.all(
-    tabs.map(async ([name, page]) => {
-      await page.goto(server.url + READ_PAGES[name].path(server));
-      await recover(page, READ_PAGES[name].data(page), `${kind} on ${name}`);
-    }),
-  );
 }
 
 for (const [kind, expected] of Object.entries(READS)) {
