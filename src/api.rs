@@ -100,6 +100,11 @@ impl Outgoing {
         self.headers.push((name, value));
         self
     }
+
+    /// Whether the request sets a precondition (`If-Match`).
+    fn is_conditional(&self) -> bool {
+        self.headers.iter().any(|(name, _)| *name == "If-Match")
+    }
 }
 
 /// An answer as it arrived, body read to its end.
@@ -145,8 +150,11 @@ impl Incoming {
     /// A write answered with neither success nor an error: a 304 or another 3xx that came
     /// through. It says nothing about whether the change was applied, so it counts as an
     /// unreadable answer (sent again under the same key), never as a refusal.
-    fn write_refusal(&self) -> ApiError {
-        if self.status < 400 {
+    ///
+    /// A 412 to a change sent without `If-Match` is the same: no condition was set, so none
+    /// can have failed, and something in the way answered for the server.
+    fn write_refusal(&self, conditional: bool) -> ApiError {
+        if self.status < 400 || (self.status == 412 && !conditional) {
             return ApiError::Failed(Failure::Decode {
                 message: format!("the server answered {} to a change", self.status),
                 request_id: self.request_id.clone(),
@@ -272,11 +280,12 @@ impl ApiClient {
     pub async fn delete_case(&self, id: Uuid, key: Uuid) -> Exchange<()> {
         let out = Outgoing::new("DELETE", format!("/cases/{id}"))
             .header("Idempotency-Key", key.to_string());
+        let conditional = out.is_conditional();
         self.exchange(out, None, |incoming| {
             if incoming.is_success() {
                 Ok(())
             } else {
-                Err(incoming.write_refusal())
+                Err(incoming.write_refusal(conditional))
             }
         })
         .await
@@ -343,11 +352,12 @@ impl ApiClient {
                 }
             }
         }
+        let conditional = out.is_conditional();
         self.exchange(out, None, |incoming| {
             if incoming.is_success() {
                 incoming.decode()
             } else {
-                Err(incoming.write_refusal())
+                Err(incoming.write_refusal(conditional))
             }
         })
         .await

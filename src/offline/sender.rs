@@ -82,13 +82,25 @@ pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<S
         {
             // A 412 whose body lacks the server's case cannot be merged as it is; with the
             // case looked up, it goes to the merge like any other conflict.
+            // When the server still holds the very version the change was made on, the 412
+            // was not the server's (a proxy's, or a glitch): merging would resend at once,
+            // into the same answer, so it waits out a backoff like any unreadable answer.
             let failure = failure.clone();
             if let Ok(Fetched::Fresh { data, .. }) =
                 api.get_case(outgoing.case_id, None, None).await.result
             {
-                exchange.result = Err(ApiError::Conflict {
-                    failure,
-                    current: Box::new(data),
+                exchange.result = Err(if outgoing.request.if_match == Some(data.version) {
+                    ApiError::Failed(Failure::Decode {
+                        message: "the server refused the change as out of date, yet holds the \
+                                  version it was made on"
+                            .to_owned(),
+                        request_id: failure.request_id().map(str::to_owned),
+                    })
+                } else {
+                    ApiError::Conflict {
+                        failure,
+                        current: Box::new(data),
+                    }
                 });
             }
         }

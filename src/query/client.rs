@@ -15,7 +15,7 @@ use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
     DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
-    QueryOptions, RequestBudget, ServerAnswer,
+    QueryOptions, RequestBudget, RetryPolicy, ServerAnswer,
 };
 use casedesk_model::{Case, CaseListQuery};
 use gloo_timers::callback::Timeout;
@@ -82,6 +82,8 @@ pub(super) struct Inner {
     fetch_gate_open: bool,
     parked: Vec<FetchId>,
     wake: Option<Timeout>,
+    /// When `wake` fires; `None` once it has.
+    wake_at: Option<Millis>,
     storage: Storage,
     persist_timer: Option<Timeout>,
     pub(super) live: LiveSocket,
@@ -108,6 +110,7 @@ pub fn provide_query_client(config: &AppConfig) -> QueryClient {
         fetch_gate_open: false,
         parked: Vec::new(),
         wake: None,
+        wake_at: None,
         storage: Storage::Opening,
         persist_timer: None,
         live: LiveSocket::default(),
@@ -219,13 +222,26 @@ impl QueryClient {
     }
 
     fn schedule_wake(&self, at: Millis) {
+        // Commands run in order, and one of them (a fetch the budget defers) may dispatch an
+        // event whose own, earlier wake is scheduled before the batch's later one runs. The
+        // earlier pending timer stays: replacing it left a deferred fetch waiting for the later
+        // deadline (minutes), its page a skeleton. A wake earlier than needed is a no-op tick.
+        if self
+            .read_inner(|inner| inner.wake_at.is_some_and(|pending| pending <= at))
+            .unwrap_or(false)
+        {
+            return;
+        }
         let client = *self;
         let timer = Timeout::new(clock::delay_until(at), move || {
+            client.with_inner(|inner| inner.wake_at = None);
             client.dispatch(CacheEvent::Tick);
         });
-        // Replacing the handle cancels the earlier timer: the cache always asks for the
-        // earliest deadline, so one timer is enough.
-        self.with_inner(|inner| inner.wake = Some(timer));
+        // Replacing the handle cancels the later timer: one timer, at the earliest deadline.
+        self.with_inner(|inner| {
+            inner.wake = Some(timer);
+            inner.wake_at = Some(at);
+        });
     }
 
     /// Sends request `fetch` for `key` when the gate is open and the budget allows.
@@ -276,6 +292,25 @@ impl QueryClient {
         });
         match plan {
             None | Some(Plan::Wait) => {}
+            // A 429 asked for a longer pause than a person would wait at a skeleton (up to
+            // 10 minutes are believed): the page says so, with "Try again", at once.
+            Some(Plan::Defer(until)) if until.since(now) > RetryPolicy::QUERY.cap => {
+                let minutes = until.since(now).0.div_ceil(60_000);
+                self.dispatch(CacheEvent::FetchFailed {
+                    failure: Failure::Http {
+                        status: 429,
+                        code: Some("rate_limited".to_owned()),
+                        message: format!(
+                            "Too many requests: the server asked this device to pause for \
+                             about {minutes} min."
+                        ),
+                        request_id: None,
+                        retry_after: Some(until.since(now)),
+                    },
+                    key,
+                    fetch,
+                })
+            }
             Some(Plan::Defer(until)) => {
                 self.dispatch(CacheEvent::FetchDeferred { key, fetch, until })
             }
@@ -491,6 +526,7 @@ impl QueryClient {
             inner.shut_down = true;
             inner.listeners.clear();
             inner.wake = None;
+            inner.wake_at = None;
             inner.restore_gate = None;
             inner.persist_timer = None;
             inner.live.close();

@@ -70,6 +70,10 @@ pub(crate) async fn fetch(
         Some((event, Some(failure)))
     };
     match exchange.result {
+        Ok(Fetched::Fresh { data, .. }) if !is_about(&data, target) => failure(Failure::Decode {
+            message: "the answer was about another case than the one asked for".to_owned(),
+            request_id: Some(exchange.request_id),
+        }),
         Ok(Fetched::Fresh {
             data,
             etag,
@@ -89,6 +93,19 @@ pub(crate) async fn fetch(
         Err(ApiError::Failed(f)) => failure(f),
         // A 412 cannot answer a GET; should a proxy invent one, it is just a refusal.
         Err(ApiError::Conflict { failure: f, .. }) => failure(f),
+    }
+}
+
+/// Whether an answer is about what was asked for. A case or its notes answered with another
+/// case's (a proxy or cache mixing answers up) would show that case under this one's
+/// address; a list cannot be checked this way, its items are whatever the server holds.
+fn is_about(data: &QueryData, target: &OverlayTarget) -> bool {
+    match (target, data) {
+        (OverlayTarget::Case(id), QueryData::Case(case)) => case.id == *id,
+        (OverlayTarget::Notes(id), QueryData::Notes(notes)) => {
+            notes.iter().all(|note| note.case_id == *id)
+        }
+        _ => true,
     }
 }
 

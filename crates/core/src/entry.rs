@@ -548,9 +548,13 @@ impl QueryEntry {
             AfterFailure::RetryAt(now + delay)
         } else {
             self.failure_count = self.failure_count.saturating_add(1);
+            // A server asking for a longer wait than the policy would ever make (a 429 with
+            // `Retry-After` in hours) is not waited out behind a skeleton: the person sees
+            // the refusal now, in words, with "Try again".
             let may_retry = failure.class() == FailureClass::Transient
                 && self.is_observed()
-                && policy.allows(self.failure_count);
+                && policy.allows(self.failure_count)
+                && failure.retry_after().is_none_or(|wait| wait <= policy.cap);
             if may_retry {
                 let delay = policy.delay(self.failure_count, failure.retry_after(), rng);
                 AfterFailure::RetryAt(now + delay)

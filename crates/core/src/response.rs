@@ -58,12 +58,18 @@ pub fn decode_body<T: DeserializeOwned>(raw: &RawResponse<'_>) -> Result<T, Fail
                 .to_owned(),
         ));
     }
+    // serde's own words ("invalid type: null, expected struct Case at line 1 column 4")
+    // name the app's types and mean nothing to a person; the request id finds the answer
+    // in the server's log.
     serde_json::from_str(raw.body).map_err(|e| {
-        decode_failure(match e.classify() {
-            Category::Eof => "the answer was cut off before its end".to_owned(),
-            Category::Syntax | Category::Io => format!("the answer is not valid JSON ({e})"),
-            Category::Data => format!("the answer does not have the expected shape ({e})"),
-        })
+        decode_failure(
+            match e.classify() {
+                Category::Eof => "the answer was cut off before its end",
+                Category::Syntax | Category::Io => "the answer is not valid JSON",
+                Category::Data => "the answer does not have the expected shape",
+            }
+            .to_owned(),
+        )
     })
 }
 
@@ -97,17 +103,53 @@ pub fn decode_refusal(raw: &RawResponse<'_>) -> Refusal {
                 current: body.current,
             }
         }
-        Err(_) => Refusal {
-            failure: Failure::Http {
-                status: raw.status,
-                code: None,
-                message: describe_foreign_error(raw),
-                request_id: raw.request_id.map(str::to_owned),
-                retry_after,
+        Err(_) => match serde_json::from_str::<LooseErrorBody>(raw.body) {
+            // Our error shape with a code this app does not know (a newer server's, or a
+            // sign-in layer's `session_expired`): its message is still meant for people.
+            Ok(LooseErrorBody {
+                error:
+                    LooseErrorDetail {
+                        code,
+                        message: Some(message),
+                        request_id,
+                    },
+            }) if !message.trim().is_empty() => Refusal {
+                failure: Failure::Http {
+                    status: raw.status,
+                    code,
+                    message,
+                    request_id: request_id
+                        .filter(|id| !id.is_empty())
+                        .or_else(|| raw.request_id.map(str::to_owned)),
+                    retry_after,
+                },
+                current: None,
             },
-            current: None,
+            _ => Refusal {
+                failure: Failure::Http {
+                    status: raw.status,
+                    code: None,
+                    message: describe_foreign_error(raw),
+                    request_id: raw.request_id.map(str::to_owned),
+                    retry_after,
+                },
+                current: None,
+            },
         },
     }
+}
+
+/// An error body read leniently: every field optional, any code.
+#[derive(serde::Deserialize)]
+struct LooseErrorBody {
+    error: LooseErrorDetail,
+}
+
+#[derive(serde::Deserialize)]
+struct LooseErrorDetail {
+    code: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
 }
 
 /// The longest wait a `Retry-After` is believed for. A server (or a proxy) asking for more
@@ -341,6 +383,39 @@ mod tests {
                 assert_eq!(retry_after, Some(DurationMs(3_000)));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_body_with_a_code_we_do_not_know_keeps_its_message() {
+        let body = r#"{"error":{"code":"session_expired","message":"Your session has expired: sign in again.","request_id":"srv-2"}}"#;
+        match decode_refusal(&raw(401, Some("application/json"), body)).failure {
+            Failure::Http {
+                status: 401,
+                code,
+                message,
+                request_id,
+                ..
+            } => {
+                assert_eq!(code.as_deref(), Some("session_expired"));
+                assert_eq!(message, "Your session has expired: sign in again.");
+                assert_eq!(request_id.as_deref(), Some("srv-2"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn decode_failures_do_not_quote_the_parser() {
+        for body in [
+            "null",
+            r#"{"items":[],"total":"x","page":1,"per_page":1}"#,
+            "{\0<<",
+        ] {
+            let message = decode_message(raw(200, None, body));
+            for jargon in ["struct", "invalid type", "line 1", "control character"] {
+                assert!(!message.contains(jargon), "{message}");
+            }
         }
     }
 

@@ -317,6 +317,18 @@ fn retry_after_is_a_floor_on_the_delay() {
 }
 
 #[test]
+fn a_wait_longer_than_the_policy_would_make_is_shown_as_an_error_at_once() {
+    let mut h = Harness::new();
+    let k = key("a");
+    let fetch = only_fetch(&h.observe(&k)).1;
+    let cmds = h.fail(&k, fetch, http(429, Some(DurationMs::from_secs(600))));
+    assert!(fetches(&cmds).is_empty());
+    let e = h.entry(&k);
+    assert_eq!(e.status(), QueryStatus::Error);
+    assert!(matches!(e.error(), Some(Failure::Http { status: 429, .. })));
+}
+
+#[test]
 fn a_404_is_final_at_once() {
     let mut h = Harness::new();
     let k = key("a");
