@@ -227,8 +227,9 @@ const GARBLING = [
 ];
 // Answers a lenient reader takes as they are: the change settles while the kind is on.
 const READABLE = new Set(["wrong_content_type", "extra_fields"]);
-// Holds that outlast the kind until the page is reloaded (see writeCase).
-const RESTART = new Set(["unauthorized", "rate_limited_huge_retry_after"]);
+// Holds that outlast the kind until the page is reloaded (see writeCase). A queue paused by
+// a 401 is not one: "Sync now" tries again, and a 401 would pause it again.
+const RESTART = new Set(["rate_limited_huge_retry_after"]);
 const REFUSING = [
   "server_error_body", "unauthorized", "precondition_without_current", "rate_limited_no_retry_after",
   "rate_limited_huge_retry_after", "retry_after_date", "redirect",
@@ -366,9 +367,8 @@ async function writeCase(kind) {
       await screenshot(page, `hostile-write-${kind}`);
       await server.calm();
       if (RESTART.has(kind)) {
-        // What the app does today: "Sync now" does not lift these holds (this branch has no
-        // sign-in to resume a queue paused by a 401; a 429's Retry-After, believed up to
-        // 10 minutes, holds every request of the tab). A reload starts afresh, nothing lost.
+        // A 429's Retry-After, believed up to 10 minutes, holds every request of the tab;
+        // "Sync now" does not override it. A reload starts afresh, nothing lost.
         await page.reload();
         await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
       }

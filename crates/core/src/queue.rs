@@ -1009,8 +1009,11 @@ impl ActionQueue {
     }
 
     /// "Sync now": every pending action waiting out a backoff is due at once (attempts keep
-    /// counting, so backoff resumes if the server is still failing).
+    /// counting, so backoff resumes if the server is still failing). A pause for sign-in is
+    /// lifted too: the person asked to try, and a session that is still missing answers 401
+    /// again, which pauses the queue again at once.
     pub fn sync_now(&mut self, now: Millis) -> QueueChanges {
+        self.paused_for_auth = false;
         let mut touched = Touched::default();
         for record in self.records.values_mut() {
             if record.state == ActionState::Pending && record.next_attempt_at > now {

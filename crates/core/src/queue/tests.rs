@@ -484,6 +484,27 @@ fn attempts_made_offline_are_not_counted() {
 }
 
 #[test]
+fn sync_now_tries_a_queue_paused_for_sign_in_again_and_a_new_401_pauses_it_again() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(7);
+    q.on_failure(action_id(1), &http(401, "sign in"), at(1), true, &mut rng);
+    assert!(q.ready(at(10), true).send.is_empty());
+    q.sync_now(at(20));
+    assert!(!q.is_paused_for_auth());
+    assert_eq!(sent(&q.ready(at(20), true)), vec![action_id(1)]);
+    let again = q.on_failure(action_id(1), &http(401, "sign in"), at(30), true, &mut rng);
+    assert_eq!(again.notices, vec![QueueNotice::SignInNeeded]);
+    assert!(q.is_paused_for_auth());
+    assert_eq!(
+        q.get(action_id(1)).unwrap().attempts,
+        0,
+        "nothing lost, nothing counted"
+    );
+}
+
+#[test]
 fn unauthorized_pauses_the_whole_queue_until_sign_in() {
     let mut q = queue();
     q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
