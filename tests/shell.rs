@@ -58,6 +58,7 @@ async fn nav_links_point_to_each_section() {
             ("Dashboard".to_owned(), "/".to_owned()),
             ("Cases".to_owned(), "/cases".to_owned()),
             ("Sync".to_owned(), "/sync".to_owned()),
+            ("Settings".to_owned(), "/settings".to_owned()),
         ]
     );
 }
