@@ -70,6 +70,8 @@ async fn each_route_shows_its_heading() {
         ("/cases", "Cases"),
         ("/cases/new", "New case"),
         ("/sync", "Sync"),
+        ("/settings", "Settings"),
+        ("/devtools", "Devtools"),
         ("/no/such/page", "Not found"),
     ] {
         let app = mount_app_at(path).await;
