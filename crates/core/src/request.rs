@@ -165,6 +165,8 @@ mod tests {
 
     fn case(id: Uuid) -> Case {
         Case {
+            created_by: None,
+            updated_by: None,
             id,
             title: "t".into(),
             description: String::new(),
