@@ -62,7 +62,14 @@ impl Server {
         let mut child = Command::new(binary)
             // --no-auth: the benchmark measures the API, not sign-in (a person's session
             // would add one indexed lookup per request).
-            .args(["--addr", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--no-auth", "--db"])
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--rate-limit-per-sec",
+                "0",
+                "--no-auth",
+                "--db",
+            ])
             .arg(db)
             .args(extra)
             .env("RUST_LOG", "warn")

@@ -35,7 +35,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-/// How often expired idempotency keys are pruned.
+/// How often expired idempotency keys and long-ended sessions are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -386,6 +386,14 @@ async fn prune_forever(db: Db) {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "expired idempotency keys pruned"),
             Err(error) => tracing::warn!(%error, "cannot prune idempotency keys"),
+        }
+        let ended = db
+            .with_writer(|conn| Ok(crate::sessions::prune(conn, clock::now_millis())?))
+            .await;
+        match ended {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "long-ended sessions pruned"),
+            Err(error) => tracing::warn!(%error, "cannot prune sessions"),
         }
     }
 }

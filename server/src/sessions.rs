@@ -116,6 +116,16 @@ pub(crate) fn revoke(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqli
     Ok(())
 }
 
+/// Forgets sessions that ended more than [`SESSION_TTL_MS`] ago (expired or revoked); their
+/// tokens then answer `unauthorized` instead of `session_expired`. Returns how many.
+pub(crate) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    let before = now_ms.saturating_sub(SESSION_TTL_MS);
+    conn.execute(
+        "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1",
+        [before],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
