@@ -10,7 +10,7 @@
 use crate::app::AppState;
 use crate::clock;
 use crate::error::ApiError;
-use crate::people::{GUEST_ID, SERVICE_ID};
+use crate::people;
 use crate::rate_limit::ClientKey;
 use crate::sessions::{self, Lookup, TokenHash};
 use axum::extract::{FromRequestParts, Request, State};
@@ -18,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use casedesk_model::{Person, Role};
+use casedesk_model::Person;
 use uuid::Uuid;
 
 /// The service tokens the server accepts.
@@ -71,31 +71,20 @@ impl Actor {
         self.person.id
     }
 
-    fn fixed(id: Uuid, name: &str, email: &str, role: Role) -> Self {
+    /// Everyone under `--no-auth`.
+    pub(crate) fn guest() -> Self {
         Self {
-            person: Person {
-                id,
-                name: name.to_owned(),
-                email: email.to_owned(),
-                role,
-            },
+            person: people::guest(),
             session: None,
         }
     }
 
-    /// Everyone under `--no-auth`.
-    pub(crate) fn guest() -> Self {
-        Self::fixed(GUEST_ID, "Guest", "guest@casedesk.invalid", Role::Agent)
-    }
-
     /// Whoever holds a service token.
     pub(crate) fn service() -> Self {
-        Self::fixed(
-            SERVICE_ID,
-            "Service",
-            "service@casedesk.invalid",
-            Role::Admin,
-        )
+        Self {
+            person: people::service(),
+            session: None,
+        }
     }
 }
 

@@ -34,6 +34,30 @@ const BUILT_IN: [FixedPerson; 2] = [
     (GUEST_ID, "Guest", "guest@casedesk.invalid", Role::Agent),
 ];
 
+/// The built-in person with `id` (Service or Guest), as requests acting as them show it.
+fn built_in(id: Uuid) -> Person {
+    let (id, name, email, role) = BUILT_IN
+        .into_iter()
+        .find(|(fixed, ..)| *fixed == id)
+        .unwrap_or(BUILT_IN[1]);
+    Person {
+        id,
+        name: name.to_owned(),
+        email: email.to_owned(),
+        role,
+    }
+}
+
+/// Whom a service token acts as.
+pub(crate) fn service() -> Person {
+    built_in(SERVICE_ID)
+}
+
+/// Whom every request without a token acts as under `--no-auth`.
+pub(crate) fn guest() -> Person {
+    built_in(GUEST_ID)
+}
+
 /// The demo people; their first names are the assignees of the demo data before people.
 pub(crate) const DEMO_PEOPLE: [FixedPerson; 4] = [
     (
