@@ -139,4 +139,40 @@ mod tests {
         assert_eq!(token_hash(&a), token_hash(&a));
         assert_ne!(token_hash(&a), token_hash(&b));
     }
+
+    #[tokio::test]
+    async fn sessions_slide_end_and_are_pruned() {
+        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let outcome = db
+            .with_writer(|conn| {
+                let person = people::service();
+                let hash = token_hash("t");
+                let t0 = 1_000_000;
+                let expires = create(conn, &hash, person.id, t0)?;
+                assert_eq!(expires, t0 + SESSION_TTL_MS);
+                let live = |at| lookup(conn, &hash, at);
+                assert!(matches!(live(t0)?, Lookup::Live { slide: false, .. }));
+                // Used after two hours: the expiry should move on.
+                let later = t0 + 2 * SLIDE_STEP_MS;
+                assert!(matches!(live(later)?, Lookup::Live { slide: true, .. }));
+                slide(conn, &hash, later)?;
+                assert!(matches!(
+                    live(later + SESSION_TTL_MS - 1)?,
+                    Lookup::Live { .. }
+                ));
+                assert!(matches!(live(later + SESSION_TTL_MS)?, Lookup::Ended));
+                assert!(matches!(
+                    lookup(conn, &token_hash("u"), t0)?,
+                    Lookup::Unknown
+                ));
+                revoke(conn, &hash, later)?;
+                assert!(matches!(live(later)?, Lookup::Ended));
+                assert_eq!(prune(conn, later + SESSION_TTL_MS - 1)?, 0);
+                assert_eq!(prune(conn, later + SESSION_TTL_MS + 1)?, 1);
+                assert!(matches!(live(later)?, Lookup::Unknown));
+                Ok(())
+            })
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
 }
