@@ -192,7 +192,8 @@ impl ApiClient {
         self
     }
 
-    /// The WebSocket URL of the change events, with the token when there is one.
+    /// The WebSocket URL of the change events. It never carries the token (URLs end up in
+    /// logs): the socket sends [`Self::events_auth_message`] once it opens.
     pub fn events_url(&self) -> String {
         let http = if self.base.starts_with("http") {
             self.base.clone()
@@ -203,10 +204,15 @@ impl ApiClient {
             format!("{origin}{}", self.base)
         };
         let ws = http.replacen("http", "ws", 1);
-        match &self.token {
-            Some(token) => format!("{ws}/events?token={}", js_sys::encode_uri_component(token)),
-            None => format!("{ws}/events"),
-        }
+        format!("{ws}/events")
+    }
+
+    /// The events socket's first message when there is a token,
+    /// `{"type":"auth","token":"…"}` (contract.md §4: the token is not in the URL).
+    pub fn events_auth_message(&self) -> Option<String> {
+        self.token
+            .as_ref()
+            .map(|token| serde_json::json!({"type": "auth", "token": token}).to_string())
     }
 
     /// `GET /cases/{id}`.

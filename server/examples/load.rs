@@ -60,7 +60,16 @@ impl Server {
     fn start(binary: &Path, db: &Path, extra: &[&str]) -> Result<(Self, Duration), String> {
         let started = Instant::now();
         let mut child = Command::new(binary)
-            .args(["--addr", "127.0.0.1:0", "--rate-limit-per-sec", "0", "--db"])
+            // --no-auth: the benchmark measures the API, not sign-in (a person's session
+            // would add one indexed lookup per request).
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--rate-limit-per-sec",
+                "0",
+                "--no-auth",
+                "--db",
+            ])
             .arg(db)
             .args(extra)
             .env("RUST_LOG", "warn")

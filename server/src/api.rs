@@ -7,6 +7,7 @@
 //! publishes the change event, in that order.
 
 use crate::app::AppState;
+use crate::auth::Actor;
 use crate::body::{body_hash, decode_json, read_body, MAX_BODY_BYTES};
 use crate::cases::{self, CaseRecord};
 use crate::clock;
@@ -14,19 +15,19 @@ use crate::conditional;
 use crate::error::ApiError;
 use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
-use crate::{auth, chaos, metrics, rate_limit};
+use crate::{auth, chaos, history, metrics, origin, people, rate_limit, sign_in};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
 use casedesk_model::{
     etag_for_version, version_from_etag, Case, CaseListQuery, CasePatch, ChangeEvent, FieldErrors,
-    NewCase, NewNote, Timestamp,
+    HistoryKind, NewCase, NewNote, Timestamp,
 };
 use rusqlite::Connection;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -45,6 +46,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             get(get_case).patch(patch_case).delete(delete_case),
         )
         .route("/cases/{id}/notes", get(list_notes).post(create_note))
+        .route("/cases/{id}/history", get(case_history))
+        .route("/session", post(sign_in::sign_in).delete(sign_in::sign_out))
+        .route("/me", get(sign_in::me))
+        .route("/users", get(sign_in::users))
         .route("/dashboard/metrics", get(dashboard_metrics))
         .route("/events", get(events::socket))
         .fallback(not_found)
@@ -53,6 +58,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state.clone(), chaos::inject))
         .layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(from_fn_with_state(state.clone(), auth::require))
+        // Outermost: a cross-site request is refused before anything else looks at it.
+        .layer(from_fn_with_state(state.clone(), origin::check_origin))
 }
 
 pub(crate) async fn not_found() -> ApiError {
@@ -85,7 +92,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CaseId {
     }
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("cannot encode: {e}")))
 }
 
@@ -102,6 +109,7 @@ fn validation(fields: FieldErrors) -> ApiError {
 
 async fn list_cases(
     State(state): State<AppState>,
+    actor: Actor,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -115,7 +123,8 @@ async fn list_cases(
                 message: format!("Bad query parameters: {}.", names.join(", ")),
                 fields,
             }
-        })?;
+        })?
+        .resolve_me(&actor.id().to_string());
     let list = state
         .db
         .read(move |tx| Ok::<_, ApiError>(cases::list(tx, &query)?))
@@ -166,6 +175,55 @@ async fn list_notes(
         conditional::hash_etag(&body),
         body,
     ))
+}
+
+/// `GET /cases/{id}/history`: oldest first; a deleted case's too (404 only for an id never
+/// seen).
+async fn case_history(
+    State(state): State<AppState>,
+    CaseId(id): CaseId,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entries = state
+        .db
+        .read(move |tx| {
+            if cases::find(tx, id)?.is_none() {
+                return Err(ApiError::case_not_found(id));
+            }
+            Ok(history::of_case(tx, id)?)
+        })
+        .await?;
+    let body = encode(&entries)?;
+    Ok(conditional::respond(
+        &headers,
+        conditional::hash_etag(&body),
+        body,
+    ))
+}
+
+/// With people on, an assignee must be the id of a person a case can be assigned to; it
+/// is stored in the id's canonical form. Without people (`--no-auth`) it stays free text,
+/// as before people existed.
+fn check_assignee(
+    tx: &Connection,
+    people_on: bool,
+    assignee: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(text) = assignee else {
+        return Ok(None);
+    };
+    if !people_on {
+        return Ok(Some(text));
+    }
+    let id = Uuid::parse_str(text.trim()).ok();
+    match id {
+        Some(id) if people::is_assignable(tx, id)? => Ok(Some(id.to_string())),
+        _ => {
+            let mut fields = FieldErrors::new();
+            fields.insert("assignee", format!("No person has the id `{text}`."));
+            Err(validation(fields))
+        }
+    }
 }
 
 async fn dashboard_metrics(
@@ -274,6 +332,7 @@ fn case_response(status: StatusCode, case: &Case) -> Result<StoredResponse, ApiE
 
 async fn create_case(
     State(state): State<AppState>,
+    actor: Actor,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Body,
@@ -283,17 +342,31 @@ async fn create_case(
     // Body errors are reported after the key is checked: a replay needs no valid body.
     let parsed = decode_json::<NewCase>(&headers, &bytes)
         .and_then(|new| validate_new_case(&new).map(|()| new).map_err(validation));
+    let people_on = state.people;
     mutate(&state, fingerprint, move |tx, now| {
-        let new = parsed?;
+        let mut new = parsed?;
+        new.assignee = check_assignee(tx, people_on, new.assignee)?;
         if cases::find(tx, new.id)?.is_some() {
             return Err(ApiError::AlreadyExists(format!(
                 "A case with id {} already exists (or existed).",
                 new.id
             )));
         }
-        let record = CaseRecord::new(new.into_case(now));
+        let mut case = new.into_case(now);
+        case.created_by = Some(actor.id());
+        case.updated_by = Some(actor.id());
+        let record = CaseRecord::new(case);
         cases::insert(tx, &record)?;
         let case = record.case;
+        let changes = history::created(&case);
+        history::record(
+            tx,
+            case.id,
+            now,
+            Some(actor.id()),
+            HistoryKind::Created,
+            &changes,
+        )?;
         Ok(Change {
             response: case_response(StatusCode::CREATED, &case)?,
             event: Some(ChangeEvent::CaseCreated {
@@ -340,6 +413,7 @@ fn check_version(precondition: Precondition, record: &CaseRecord) -> Result<(), 
 
 async fn patch_case(
     State(state): State<AppState>,
+    actor: Actor,
     CaseId(id): CaseId,
     uri: OriginalUri,
     headers: HeaderMap,
@@ -350,9 +424,14 @@ async fn patch_case(
     let precondition = if_match(&headers).unwrap_or(Err(ApiError::PreconditionRequired));
     let parsed = decode_json::<CasePatch>(&headers, &bytes)
         .and_then(|patch| validate_patch(&patch).map(|()| patch).map_err(validation));
+    let people_on = state.people;
     mutate(&state, fingerprint, move |tx, now| {
         let precondition = precondition?;
-        let patch = parsed?;
+        let mut patch = parsed?;
+        if let Some(assignee) = patch.assignee.take() {
+            let assignee = casedesk_model::case::normalise_assignee(assignee);
+            patch.assignee = Some(check_assignee(tx, people_on, assignee)?);
+        }
         let mut record = cases::find_live(tx, id)?.ok_or_else(|| ApiError::case_not_found(id))?;
         check_version(precondition, &record)?;
         let previous = record.case.clone();
@@ -364,12 +443,22 @@ async fn patch_case(
                 event: None,
             });
         }
+        let changes = history::diff(&previous, &next);
         record.case = next;
+        record.case.updated_by = Some(actor.id());
         record.case.version = previous.version + 1;
         record.case.updated_at = now.max(previous.updated_at);
         record.track_status(Some(previous.status), record.case.updated_at.unix_millis());
         cases::update(tx, &record)?;
         let case = record.case;
+        history::record(
+            tx,
+            id,
+            case.updated_at,
+            Some(actor.id()),
+            HistoryKind::Updated,
+            &changes,
+        )?;
         Ok(Change {
             response: case_response(StatusCode::OK, &case)?,
             event: Some(ChangeEvent::CaseUpdated {
@@ -386,6 +475,7 @@ async fn patch_case(
 /// (the end state, "no such case", holds). An optional `If-Match` is honoured (412).
 async fn delete_case(
     State(state): State<AppState>,
+    actor: Actor,
     CaseId(id): CaseId,
     uri: OriginalUri,
     headers: HeaderMap,
@@ -407,7 +497,8 @@ async fn delete_case(
             check_version(precondition, &record)?;
         }
         let at = now.max(record.case.updated_at);
-        cases::mark_deleted(tx, id, record.case.version + 1, at)?;
+        cases::mark_deleted(tx, id, record.case.version + 1, at, actor.id())?;
+        history::record(tx, id, at, Some(actor.id()), HistoryKind::Deleted, &[])?;
         Ok(Change {
             event: Some(ChangeEvent::CaseDeleted { id, at }),
             ..gone
@@ -418,6 +509,7 @@ async fn delete_case(
 
 async fn create_note(
     State(state): State<AppState>,
+    actor: Actor,
     CaseId(case_id): CaseId,
     uri: OriginalUri,
     headers: HeaderMap,
@@ -438,8 +530,23 @@ async fn create_note(
                 new.id
             )));
         }
-        let note = new.into_note(case_id, now);
+        // The author is whoever the session says, whatever the body claims.
+        let mut note = new.into_note(case_id, now);
+        note.author = actor.person.name.clone();
+        note.author_id = Some(actor.id());
         cases::insert_note(tx, &note)?;
+        history::record(
+            tx,
+            case_id,
+            now,
+            Some(actor.id()),
+            HistoryKind::NoteAdded,
+            &[casedesk_model::FieldChange {
+                field: "note".to_owned(),
+                from: serde_json::Value::Null,
+                to: serde_json::Value::String(note.id.to_string()),
+            }],
+        )?;
         Ok(Change {
             response: StoredResponse::json(StatusCode::CREATED, &note, None)?,
             event: Some(ChangeEvent::NoteCreated {

@@ -11,21 +11,23 @@ use crate::config::{Config, Limits};
 use crate::db::Db;
 use crate::error::StartError;
 use crate::events::{EventBus, PeerSockets};
+use crate::origin::Origins;
 use crate::rate_limit::RateLimiter;
+use crate::sign_in::SignInThrottle;
 use crate::static_files::Site;
 use crate::{
-    api, chaos, clock, connections, idempotency, peer, request_id, security_headers, seed,
-    static_files,
+    api, chaos, clock, connections, idempotency, origin, peer, people, request_id,
+    security_headers, seed, static_files,
 };
 use axum::extract::Request as AxumRequest;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
-use axum::middleware::{from_fn, Next};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
@@ -33,7 +35,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-/// How often expired idempotency keys are pruned.
+/// How often expired idempotency keys and long-ended sessions are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -46,6 +48,13 @@ pub(crate) struct AppState {
     pub(crate) chaos: Arc<Chaos>,
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     pub(crate) tokens: Arc<Tokens>,
+    /// People on (the default): every request but `/health` and sign-in needs a token.
+    pub(crate) people: bool,
+    pub(crate) sign_in: Arc<SignInThrottle>,
+    /// The origins allowed besides the server's own (`--cors-origin`).
+    pub(crate) origins: Arc<Origins>,
+    /// The `Host` values served under `--no-auth`, known once the listener is bound.
+    pub(crate) served_hosts: Arc<OnceLock<Vec<String>>>,
     pub(crate) ws_ping_interval: Duration,
     pub(crate) limits: Limits,
     /// Events sockets open per peer address.
@@ -57,6 +66,7 @@ pub(crate) struct AppState {
 fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     let limits = state.limits;
     let api = api::routes(&state);
+    let host_check = from_fn_with_state(state.clone(), origin::check_host);
     let chaos_routes = Router::new()
         .route(
             "/__chaos",
@@ -89,6 +99,9 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
+    // Before CORS and everything else: under `--no-auth`, a request for a host this
+    // server does not serve (DNS rebinding) gets nothing.
+    app = app.layer(host_check);
     app.layer(
         TraceLayer::new_for_http()
             .make_span_with(|request: &Request<_>| {
@@ -170,6 +183,9 @@ pub(crate) struct Prepared {
     pub(crate) db: Db,
     /// Sending `true` closes the open events sockets.
     pub(crate) stop: watch::Sender<bool>,
+    /// To be filled once the listener is bound (the `--no-auth` host check).
+    pub(crate) served_hosts: Arc<OnceLock<Vec<String>>>,
+    pub(crate) origins: Arc<Origins>,
 }
 
 /// Checks the flags, opens (and seeds) the database, and builds the router.
@@ -183,12 +199,23 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
     if seed_demo {
         let count = config.demo_cases;
         let started = std::time::Instant::now();
+        let demo_hash =
+            tokio::task::spawn_blocking(|| people::hash_password(people::DEMO_PASSWORD))
+                .await
+                .map_err(|e| StartError::Seed(e.to_string()))?
+                .map_err(|e| StartError::Seed(e.to_string()))?;
         let inserted = db
-            .with_writer(move |conn| Ok(seed::seed(conn, count, clock::now())?))
+            .with_writer(move |conn| Ok(seed::seed(conn, count, clock::now(), &demo_hash)?))
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
         tracing::info!(inserted, elapsed = ?started.elapsed(), "demo data seeded");
+        announce_demo_people();
     }
+    let sign_in = SignInThrottle::new(
+        config.sign_in_max_failures,
+        Duration::from_secs(config.sign_in_window_s),
+    )
+    .map_err(|e| StartError::Seed(e.to_string()))?;
 
     let (stop, shutdown) = watch::channel(false);
     let state = AppState {
@@ -213,21 +240,35 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
         )
         .map(Arc::new),
         tokens: Arc::new(Tokens::new(config.auth_tokens.clone())),
+        people: !config.no_auth,
+        sign_in: Arc::new(sign_in),
+        origins: Arc::new(Origins::new(&config.cors_origins)),
+        served_hosts: Arc::new(OnceLock::new()),
         ws_ping_interval: config.ws_ping_interval(),
         limits: config.limits(),
         sockets: Arc::new(PeerSockets::default()),
         shutdown,
     };
+    let served_hosts = Arc::clone(&state.served_hosts);
+    let origins = Arc::clone(&state.origins);
     Ok(Prepared {
         router: router(state, config, cors),
         db,
         stop,
+        served_hosts,
+        origins,
     })
 }
 
 /// Runs the server until SIGTERM, SIGINT or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let Prepared { router, db, stop } = prepare(&config).await?;
+    let Prepared {
+        router,
+        db,
+        stop,
+        served_hosts,
+        origins,
+    } = prepare(&config).await?;
     let pruner = tokio::spawn(prune_forever(db));
 
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -237,6 +278,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             source,
         })?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
+    // Set once, here; nothing else sets it, so this cannot fail.
+    let _ = served_hosts.set(origin::served_hosts(local, &origins));
+    if config.no_auth {
+        tracing::warn!("--no-auth: anyone who reaches this port acts as Guest (demos only)");
+    }
     announce(local);
 
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
@@ -266,6 +312,69 @@ fn announce(addr: SocketAddr) {
     let _ = stdout.flush();
 }
 
+/// How to sign in to a new demo database, on standard error (standard output carries only
+/// the `listening on` line).
+fn announce_demo_people() {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "casedesk: demo people (password `{}`):",
+        people::DEMO_PASSWORD
+    );
+    for (_, name, email, role) in people::DEMO_PEOPLE {
+        let _ = writeln!(stderr, "  {email}  {name} ({})", role.as_str());
+    }
+}
+
+/// `casedesk-server user add`: adds a person to the database of `config.db` with the
+/// password given (read from standard input by the caller).
+pub async fn add_user(
+    config: &Config,
+    email: &str,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> Result<casedesk_model::Person, StartError> {
+    let email = email.trim();
+    let name = name.trim();
+    if !email.contains('@') || name.is_empty() {
+        return Err(StartError::AddPerson(
+            "give an email (with @) and a name".into(),
+        ));
+    }
+    if password.chars().count() < 8 {
+        return Err(StartError::AddPerson(
+            "the password (standard input) must have at least 8 characters".into(),
+        ));
+    }
+    let role = casedesk_model::Role::parse(role)
+        .ok_or_else(|| StartError::AddPerson(format!("`{role}` is not a role")))?;
+    let (db, _) = Db::open(&config.db)?;
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || people::hash_password(&password))
+        .await
+        .map_err(|e| StartError::AddPerson(e.to_string()))?
+        .map_err(|e| StartError::AddPerson(e.to_string()))?;
+    let person = casedesk_model::Person {
+        id: uuid::Uuid::now_v7(),
+        name: name.to_owned(),
+        email: email.to_owned(),
+        role,
+    };
+    let added = person.clone();
+    db.with_writer(move |conn| {
+        Ok(people::insert(
+            conn,
+            &added,
+            Some(&hash),
+            clock::now_millis(),
+        ))
+    })
+    .await?
+    .map_err(|e| StartError::AddPerson(e.to_string()))?;
+    Ok(person)
+}
+
 async fn prune_forever(db: Db) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     loop {
@@ -277,6 +386,14 @@ async fn prune_forever(db: Db) {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "expired idempotency keys pruned"),
             Err(error) => tracing::warn!(%error, "cannot prune idempotency keys"),
+        }
+        let ended = db
+            .with_writer(|conn| Ok(crate::sessions::prune(conn, clock::now_millis())?))
+            .await;
+        match ended {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "long-ended sessions pruned"),
+            Err(error) => tracing::warn!(%error, "cannot prune sessions"),
         }
     }
 }

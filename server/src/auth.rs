@@ -1,16 +1,27 @@
-//! Bearer-token auth: when the server has tokens (`--auth-token`), every `/api/v1`
-//! endpoint but `/health` needs `Authorization: Bearer <token>`; the events socket may
-//! pass it as `?token=` instead, since browsers cannot set headers on a WebSocket.
+//! Who a request acts as (contract.md §4), put in the request by [`require`] on `/api/v1`.
+//!
+//! A bearer token is either a service token (`--auth-token`, acting as the person
+//! "Service") or a session's (`POST /session`). With people on (the default) every endpoint
+//! but `/health` and `POST /session` needs one; the events socket may instead send it as its
+//! first message (see `events`), since browsers cannot set headers on a WebSocket and a
+//! token in a URL ends up in logs. Under `--no-auth` a request without a token acts as
+//! "Guest"; one that sends a token must still send a valid one.
 
 use crate::app::AppState;
+use crate::clock;
 use crate::error::ApiError;
+use crate::people;
 use crate::rate_limit::ClientKey;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap};
+use crate::sessions::{self, Lookup, TokenHash};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use casedesk_model::Person;
+use uuid::Uuid;
 
-/// The tokens the server accepts; empty means auth is off.
+/// The service tokens the server accepts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Tokens(Vec<String>);
 
@@ -19,30 +30,73 @@ impl Tokens {
         Self(tokens.into_iter().filter(|t| !t.is_empty()).collect())
     }
 
-    /// The identity a candidate token proves, if the server accepts it. Every token is
+    /// The place of the service token `candidate` is, if it is one. Every token is
     /// compared, so the time does not tell which one matched.
-    fn identify(&self, candidate: &str) -> Option<Identity> {
+    fn identify(&self, candidate: &str) -> Option<usize> {
         self.0
             .iter()
             .enumerate()
             .fold(None, |found, (index, token)| {
                 let matches = constant_time_eq(token.as_bytes(), candidate.as_bytes());
-                found.or(matches.then_some(Identity::token(index)))
+                found.or(matches.then_some(index))
             })
     }
 }
 
-/// Who a request authenticated as: one of the server's tokens (by its place in the list, so
-/// no secret is copied around). Put in the request's extensions by [`require`]; the rate
-/// limiter keys on it.
+/// Who a request authenticated as, as the rate limiter keys it (no secret is kept here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Identity {
-    token: usize,
+pub(crate) enum Identity {
+    /// A service token, by its place in the list.
+    Service(usize),
+    /// A signed-in person.
+    Person(Uuid),
 }
 
+#[cfg(test)]
 impl Identity {
     pub(crate) fn token(index: usize) -> Self {
-        Self { token: index }
+        Self::Service(index)
+    }
+}
+
+/// The person a request acts as, and the session it came with (for sign-out).
+#[derive(Clone, Debug)]
+pub(crate) struct Actor {
+    pub(crate) person: Person,
+    pub(crate) session: Option<TokenHash>,
+}
+
+impl Actor {
+    pub(crate) fn id(&self) -> Uuid {
+        self.person.id
+    }
+
+    /// Everyone under `--no-auth`.
+    pub(crate) fn guest() -> Self {
+        Self {
+            person: people::guest(),
+            session: None,
+        }
+    }
+
+    /// Whoever holds a service token.
+    pub(crate) fn service() -> Self {
+        Self {
+            person: people::service(),
+            session: None,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -64,47 +118,96 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn query_token(query: Option<&str>) -> Option<String> {
-    form_urlencoded::parse(query?.as_bytes())
-        .find(|(name, _)| name == "token")
-        .map(|(_, value)| value.into_owned())
+/// The person `token` proves, with the identity the rate limiter keys on. A live session's
+/// expiry is moved on (best effort: a failure to write it only shortens the session).
+pub(crate) async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<(Actor, Identity), ApiError> {
+    if let Some(index) = state.tokens.identify(token) {
+        return Ok((Actor::service(), Identity::Service(index)));
+    }
+    let hash = sessions::token_hash(token);
+    let now_ms = clock::shifted(state.chaos.clock_offset_ms()).unix_millis();
+    let found = state
+        .db
+        .read(move |tx| Ok::<_, ApiError>(sessions::lookup(tx, &hash, now_ms)?))
+        .await?;
+    match found {
+        Lookup::Live { person, slide } => {
+            if slide {
+                let slid = state
+                    .db
+                    .write(
+                        move |tx| Ok::<_, ApiError>(sessions::slide(tx, &hash, now_ms)?),
+                        |_| {},
+                    )
+                    .await;
+                if let Err(error) = slid {
+                    tracing::warn!(%error, "cannot move a session's expiry on");
+                }
+            }
+            let identity = Identity::Person(person.id);
+            Ok((
+                Actor {
+                    person,
+                    session: Some(hash),
+                },
+                identity,
+            ))
+        }
+        Lookup::Ended => Err(ApiError::SessionExpired),
+        Lookup::Unknown => Err(ApiError::Unauthorized),
+    }
 }
 
-/// The middleware on `/api/v1`, outside the rate limiter: an accepted token puts its
-/// [`Identity`] in the request; a refused request spends its peer address's rate-limit
-/// bucket before it is answered 401 (so it is 429 once that is empty).
+/// The middleware on `/api/v1`, outside the rate limiter: puts the [`Actor`] (and the
+/// [`Identity`] the limiter keys on) in the request. A refused request spends its peer
+/// address's rate-limit bucket before it is answered 401 (so it is 429 once that is empty).
 pub(crate) async fn require(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if state.tokens.0.is_empty() || request.uri().path() == "/health" {
+    let path = request.uri().path().to_owned();
+    let open = path == "/health" || (path == "/session" && request.method() == Method::POST);
+    if open {
         return next.run(request).await;
     }
-    let from_header = bearer_token(request.headers()).map(str::to_owned);
-    let from_query = if request.uri().path() == "/events" {
-        query_token(request.uri().query())
-    } else {
-        None
+    let token = bearer_token(request.headers()).map(str::to_owned);
+    let result: Result<Option<(Actor, Option<Identity>)>, ApiError> = match token {
+        Some(token) => authenticate(&state, &token)
+            .await
+            .map(|(actor, identity)| Some((actor, Some(identity)))),
+        // Guests have no identity: the limiter keys them by address.
+        None if !state.people => Ok(Some((Actor::guest(), None))),
+        // The events socket may authenticate with its first message instead.
+        None if path == "/events" => Ok(None),
+        None => Err(ApiError::Unauthorized),
     };
-    let identity = from_header
-        .iter()
-        .chain(from_query.iter())
-        .find_map(|token| state.tokens.identify(token));
-    if let Some(identity) = identity {
-        request.extensions_mut().insert(identity);
-        next.run(request).await
-    } else if let Err(too_many) =
-        crate::rate_limit::spend(&state, ClientKey::peer(request.extensions()))
-    {
-        too_many.into_response()
-    } else {
-        let mut response = ApiError::Unauthorized.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Bearer"),
-        );
-        response
+    match result {
+        Ok(found) => {
+            if let Some((actor, identity)) = found {
+                request.extensions_mut().insert(actor);
+                if let Some(identity) = identity {
+                    request.extensions_mut().insert(identity);
+                }
+            }
+            next.run(request).await
+        }
+        Err(refused) => {
+            if let Err(too_many) =
+                crate::rate_limit::spend(&state, ClientKey::peer(request.extensions()))
+            {
+                return too_many.into_response();
+            }
+            let mut response = refused.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
     }
 }
 
@@ -125,10 +228,8 @@ mod tests {
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer_token(&headers), None);
         let tokens = Tokens::new(vec!["s3cret".into(), String::new()]);
-        assert!(tokens.identify("s3cret").is_some());
+        assert_eq!(tokens.identify("s3cret"), Some(0));
         assert!(tokens.identify("s3cre").is_none());
         assert!(tokens.identify("").is_none());
-        assert_eq!(tokens.identify("s3cret"), Some(Identity::token(0)));
-        assert_eq!(query_token(Some("a=1&token=x%20y")), Some("x y".into()));
     }
 }

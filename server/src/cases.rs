@@ -7,14 +7,16 @@
 //! precision. Deleted cases keep their row (`deleted_at` set) so their ids stay taken.
 
 use casedesk_model::{
-    Case, CaseList, CaseListQuery, CaseSort, CaseStatus, Note, Priority, Timestamp,
+    AssigneeFilter, Case, CaseList, CaseListQuery, CaseSort, CaseStatus, Note, Priority, Timestamp,
 };
 use rusqlite::types::{FromSqlError, Value};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-const CASE_COLUMNS: &str =
-    "id, title, description, status, priority, assignee, tags, created_at, updated_at, version";
+const CASE_COLUMNS: &str = "id, title, description, status, priority, assignee, tags, \
+     created_at, updated_at, version, created_by, updated_by";
+/// The first column after [`CASE_COLUMNS`].
+const AFTER_CASE: usize = 12;
 
 /// A case row with the bookkeeping the wire format does not show.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +82,11 @@ fn uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
     Ok(Uuid::from_bytes(bytes))
 }
 
+fn optional_uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Uuid>> {
+    let bytes: Option<[u8; 16]> = row.get(column)?;
+    Ok(bytes.map(Uuid::from_bytes))
+}
+
 /// Reads the columns of [`CASE_COLUMNS`], starting at column 0.
 fn case_from_row(row: &Row<'_>) -> rusqlite::Result<Case> {
     let status: String = row.get(3)?;
@@ -92,6 +99,8 @@ fn case_from_row(row: &Row<'_>) -> rusqlite::Result<Case> {
         .map_err(|e| conversion_error(6, format!("tags are not a JSON list: {e}")))?;
     let version: i64 = row.get(9)?;
     Ok(Case {
+        created_by: optional_uuid(row, 10)?,
+        updated_by: optional_uuid(row, 11)?,
         id: uuid(row, 0)?,
         title: row.get(1)?,
         description: row.get(2)?,
@@ -140,9 +149,9 @@ pub(crate) fn find(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<CaseR
         |row| {
             Ok(CaseRecord {
                 case: case_from_row(row)?,
-                resolved_at: row.get(10)?,
-                closed_at: row.get(11)?,
-                deleted: row.get::<_, Option<i64>>(12)?.is_some(),
+                resolved_at: row.get(AFTER_CASE)?,
+                closed_at: row.get(AFTER_CASE + 1)?,
+                deleted: row.get::<_, Option<i64>>(AFTER_CASE + 2)?.is_some(),
             })
         },
     )
@@ -158,8 +167,9 @@ pub(crate) fn insert(conn: &Connection, record: &CaseRecord) -> rusqlite::Result
     let case = &record.case;
     conn.execute(
         "INSERT INTO cases (id, title, description, status, priority, assignee, tags,
-             created_at, updated_at, version, resolved_at, closed_at, deleted_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
+             created_at, updated_at, version, resolved_at, closed_at, deleted_at, created_by,
+             updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, ?13, ?14)",
         params![
             case.id.as_bytes(),
             case.title,
@@ -173,6 +183,8 @@ pub(crate) fn insert(conn: &Connection, record: &CaseRecord) -> rusqlite::Result
             version_value(case.version),
             record.resolved_at,
             record.closed_at,
+            case.created_by.as_ref().map(Uuid::as_bytes),
+            case.updated_by.as_ref().map(Uuid::as_bytes),
         ],
     )?;
     Ok(())
@@ -183,7 +195,7 @@ pub(crate) fn update(conn: &Connection, record: &CaseRecord) -> rusqlite::Result
     conn.execute(
         "UPDATE cases SET title = ?2, description = ?3, status = ?4, priority = ?5,
              assignee = ?6, tags = ?7, updated_at = ?8, version = ?9, resolved_at = ?10,
-             closed_at = ?11
+             closed_at = ?11, updated_by = ?12
          WHERE id = ?1",
         params![
             case.id.as_bytes(),
@@ -197,21 +209,29 @@ pub(crate) fn update(conn: &Connection, record: &CaseRecord) -> rusqlite::Result
             version_value(case.version),
             record.resolved_at,
             record.closed_at,
+            case.updated_by.as_ref().map(Uuid::as_bytes),
         ],
     )?;
     Ok(())
 }
 
-/// Marks a case deleted at `at`, at `version`.
+/// Marks a case deleted at `at`, at `version`, by `by`.
 pub(crate) fn mark_deleted(
     conn: &Connection,
     id: Uuid,
     version: u64,
     at: Timestamp,
+    by: Uuid,
 ) -> rusqlite::Result<()> {
     conn.execute(
-        "UPDATE cases SET deleted_at = ?2, updated_at = ?2, version = ?3 WHERE id = ?1",
-        params![id.as_bytes(), at.unix_millis(), version_value(version)],
+        "UPDATE cases SET deleted_at = ?2, updated_at = ?2, version = ?3, updated_by = ?4
+         WHERE id = ?1",
+        params![
+            id.as_bytes(),
+            at.unix_millis(),
+            version_value(version),
+            by.as_bytes()
+        ],
     )?;
     Ok(())
 }
@@ -248,6 +268,16 @@ pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result
     if let Some(priority) = query.priority {
         values.push(Value::Integer(priority_rank(priority)));
         filter.push_str(&format!(" AND priority = ?{}", values.len()));
+    }
+    match &query.assignee {
+        None => {}
+        Some(AssigneeFilter::Person(id)) => {
+            values.push(Value::Text(id.clone()));
+            filter.push_str(&format!(" AND assignee = ?{}", values.len()));
+        }
+        Some(AssigneeFilter::Unassigned) => filter.push_str(" AND assignee IS NULL"),
+        // The handler resolves `me`; unresolved, it matches nothing, as in the model.
+        Some(AssigneeFilter::Me) => filter.push_str(" AND 0"),
     }
     if let Some(text) = search.clone() {
         // SQLite's built-in lower() folds ASCII only, exactly like to_ascii_lowercase, and
@@ -287,7 +317,7 @@ pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result
     let items = statement
         .query_map(rusqlite::params_from_iter(page_values.iter()), |row| {
             if search.is_some() && counted.is_none() {
-                counted = Some(row.get::<_, i64>(10)?);
+                counted = Some(row.get::<_, i64>(AFTER_CASE)?);
             }
             case_from_row(row)
         })?
@@ -307,6 +337,7 @@ pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result
 
 fn note_from_row(row: &Row<'_>) -> rusqlite::Result<Note> {
     Ok(Note {
+        author_id: optional_uuid(row, 5)?,
         id: uuid(row, 0)?,
         case_id: uuid(row, 1)?,
         body: row.get(2)?,
@@ -318,7 +349,7 @@ fn note_from_row(row: &Row<'_>) -> rusqlite::Result<Note> {
 /// The notes of a case, oldest first (arrival order breaks ties).
 pub(crate) fn notes(conn: &Connection, case_id: Uuid) -> rusqlite::Result<Vec<Note>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, case_id, body, author, created_at FROM notes
+        "SELECT id, case_id, body, author, created_at, author_id FROM notes
          WHERE case_id = ?1 ORDER BY created_at, seq",
     )?;
     let notes = statement
@@ -337,13 +368,15 @@ pub(crate) fn note_exists(conn: &Connection, id: Uuid) -> rusqlite::Result<bool>
 
 pub(crate) fn insert_note(conn: &Connection, note: &Note) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO notes (id, case_id, body, author, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO notes (id, case_id, body, author, created_at, author_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             note.id.as_bytes(),
             note.case_id.as_bytes(),
             note.body,
             note.author,
             note.created_at.unix_millis(),
+            note.author_id.as_ref().map(Uuid::as_bytes),
         ],
     )?;
     Ok(())
@@ -356,6 +389,8 @@ mod tests {
 
     fn case(n: u128, title: &str, description: &str, priority: Priority, updated: i64) -> Case {
         Case {
+            created_by: None,
+            updated_by: None,
             id: Uuid::from_u128(n),
             title: title.into(),
             description: description.into(),

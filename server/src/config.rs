@@ -31,13 +31,39 @@ pub struct Config {
     #[arg(long, env = "CASEDESK_STATIC_DIR")]
     pub static_dir: Option<PathBuf>,
 
-    /// Accepted bearer token (repeatable; comma-separated in the environment). None: auth off.
+    /// Service token, acting as the person "Service" (repeatable; comma-separated in the
+    /// environment).
     #[arg(
         long = "auth-token",
         env = "CASEDESK_AUTH_TOKEN",
         value_delimiter = ','
     )]
     pub auth_tokens: Vec<String>,
+
+    /// Run without people: a request without a token acts as "Guest" (demos only). The
+    /// `Host` header must then name this server (against DNS rebinding).
+    #[arg(long, env = "CASEDESK_NO_AUTH")]
+    pub no_auth: bool,
+
+    /// Failed sign-ins one email or one address may make within the window; then 429.
+    #[arg(
+        long,
+        env = "CASEDESK_SIGN_IN_MAX_FAILURES",
+        default_value_t = 10,
+        hide = true,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub sign_in_max_failures: u32,
+
+    /// The window of `--sign-in-max-failures`, in seconds.
+    #[arg(
+        long,
+        env = "CASEDESK_SIGN_IN_WINDOW_S",
+        default_value_t = 900,
+        hide = true,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub sign_in_window_s: u64,
 
     /// Origin allowed by CORS (repeatable; comma-separated in the environment).
     #[arg(
@@ -139,6 +165,34 @@ pub struct Config {
         hide = true
     )]
     pub event_buffer: usize,
+
+    /// A task other than serving (`user add`); none: serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary can do besides serving.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Manage people.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `casedesk-server user …`
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a person to the database (`--db`); the password is read from standard input
+    /// (its first line), so it appears in no process list or shell history.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `agent` (the default) or `admin`.
+        #[arg(long, default_value = "agent", value_parser = ["agent", "admin"])]
+        role: String,
+    },
 }
 
 impl Config {
@@ -270,6 +324,8 @@ mod tests {
         assert_eq!(config.db, "data/casedesk.db");
         assert!(!config.seed_demo && !config.no_seed_demo && !config.allow_chaos);
         assert!(config.auth_tokens.is_empty() && config.cors_origins.is_empty());
+        assert!(!config.no_auth, "people are on by default");
+        assert!(config.command.is_none());
         assert_eq!(config.chaos_latency_ms, LatencyRange::default());
     }
 
@@ -288,5 +344,28 @@ mod tests {
         assert_eq!(config.auth_tokens, vec!["a", "b"]);
         assert_eq!(config.chaos_fail_rate, 0.5);
         assert!(Config::try_parse_from(["casedesk-server", "--chaos-fail-rate", "2"]).is_err());
+    }
+
+    #[test]
+    fn user_add_is_a_subcommand_after_the_flags() {
+        let config = Config::try_parse_from([
+            "casedesk-server",
+            "--db",
+            "x.db",
+            "user",
+            "add",
+            "--email",
+            "a@b.c",
+            "--name",
+            "A B",
+            "--role",
+            "admin",
+        ])
+        .unwrap();
+        assert_eq!(config.db, "x.db");
+        assert!(matches!(
+            config.command,
+            Some(Command::User(UserCommand::Add { ref role, .. })) if role == "admin"
+        ));
     }
 }

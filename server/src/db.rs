@@ -27,10 +27,18 @@ pub enum DbError {
     TooNew { found: i64, known: i64 },
 }
 
+/// One schema step: SQL, then optionally Rust for what SQL says badly (data mapping).
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
+}
+
 /// The schema, one step per version. `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: cases, notes and idempotency keys.
-    r#"
+    Migration {
+        then: None,
+        sql: r#"
     CREATE TABLE cases (
         id          BLOB PRIMARY KEY,   -- 16 bytes: memcmp order equals Uuid's Ord
         title       TEXT NOT NULL,
@@ -78,11 +86,14 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
     "#,
+    },
     // 2: covering indexes led by `deleted_at`. Partial indexes made SQLite fetch every row
     // to re-check `deleted_at IS NULL` (160 ms to count 100,000 cases); these answer the
     // counts, the metrics and each sort order (with the filter columns, so filtering while
     // walking a sort order needs no row lookups) from the index alone.
-    r#"
+    Migration {
+        then: None,
+        sql: r#"
     DROP INDEX cases_updated_asc;
     DROP INDEX cases_updated_desc;
     DROP INDEX cases_created_asc;
@@ -99,6 +110,48 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX cases_by_priority_asc  ON cases(deleted_at, priority, id, status);
     CREATE INDEX cases_by_priority_desc ON cases(deleted_at, priority DESC, id, status);
     "#,
+    },
+    // 3: people, sessions and history (contract.md §4). Every case and note stays; a
+    // free-text assignee becomes the id of the demo person it names, else null (see
+    // `people::migrate_legacy`).
+    Migration {
+        then: Some(crate::people::migrate_legacy),
+        sql: r#"
+    CREATE TABLE people (
+        id            BLOB PRIMARY KEY,
+        name          TEXT NOT NULL,
+        email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role          TEXT NOT NULL,      -- agent | admin
+        password_hash TEXT,               -- Argon2id PHC string; NULL: cannot sign in
+        created_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,      -- SHA-256 of the token; the token is never stored
+        person_id  BLOB NOT NULL REFERENCES people(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,      -- moved on as the session is used (sliding)
+        revoked_at INTEGER                -- kept, so a revoked token answers session_expired
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+
+    CREATE TABLE history (
+        seq      INTEGER PRIMARY KEY,     -- commit order, the order of the history
+        id       BLOB NOT NULL UNIQUE,
+        case_id  BLOB NOT NULL,
+        at       INTEGER NOT NULL,
+        actor_id BLOB,
+        kind     TEXT NOT NULL,           -- created | updated | deleted | note_added
+        changes  TEXT NOT NULL            -- JSON [{field, from, to}]
+    );
+    CREATE INDEX history_by_case ON history(case_id, seq);
+
+    ALTER TABLE cases ADD COLUMN created_by BLOB;
+    ALTER TABLE cases ADD COLUMN updated_by BLOB;
+    ALTER TABLE notes ADD COLUMN author_id BLOB;
+    CREATE INDEX cases_by_assignee ON cases(deleted_at, assignee);
+    "#,
+    },
 ];
 
 /// The schema version this server writes.
@@ -279,7 +332,10 @@ fn migrate(conn: &mut Connection) -> Result<bool, DbError> {
     })?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for step in MIGRATIONS.get(done..).unwrap_or_default() {
-        tx.execute_batch(step)?;
+        tx.execute_batch(step.sql)?;
+        if let Some(then) = step.then {
+            then(&tx)?;
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
@@ -328,7 +384,7 @@ mod tests {
         let path = path.to_str().unwrap();
         {
             let conn = Connection::open(path).unwrap();
-            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[0].sql).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
             conn.execute(
                 "INSERT INTO cases VALUES (x'00112233445566778899aabbccddeeff', 't', '', 'open',

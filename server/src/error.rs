@@ -21,6 +21,12 @@ pub(crate) enum ApiError {
     },
     #[error("A valid `Authorization: Bearer <token>` header is required.")]
     Unauthorized,
+    #[error("The email or the password is wrong.")]
+    InvalidCredentials,
+    #[error("The session has expired or was signed out: sign in again.")]
+    SessionExpired,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -57,6 +63,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::BadParameters { .. } => ErrorCode::BadRequest,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::SessionExpired => ErrorCode::SessionExpired,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::IdempotencyConflict => ErrorCode::IdempotencyConflict,
@@ -81,6 +90,7 @@ impl ApiError {
     pub(crate) fn for_status(status: StatusCode) -> Self {
         match status.as_u16() {
             401 => Self::Unauthorized,
+            403 => Self::Forbidden("Forbidden.".into()),
             404 => Self::NotFound("No such resource.".into()),
             405 => Self::MethodNotAllowed("This method is not allowed on this path.".into()),
             413 => Self::PayloadTooLarge {
@@ -208,4 +218,6 @@ pub enum StartError {
     CorsWildcard,
     #[error("cannot seed demo data: {0}")]
     Seed(String),
+    #[error("cannot add the person: {0}")]
+    AddPerson(String),
 }

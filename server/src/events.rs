@@ -1,5 +1,11 @@
 //! Change events over the `/api/v1/events` WebSocket.
 //!
+//! A socket authenticates with its upgrade (an `Authorization` header, for clients that can
+//! set one; nothing under `--no-auth`) or else with its first message,
+//! `{"type":"auth","token":"…"}`, within 5 s: browsers cannot set headers on a WebSocket,
+//! and a token in the URL would end up in logs and history. The upgrade's `Origin` is
+//! checked first (`origin`), against cross-site WebSocket hijacking.
+//!
 //! Writers publish one [`ChangeEvent`] per accepted change, after commit, into a bounded
 //! tokio broadcast channel: publishing never waits, whatever the clients do. Each socket
 //! has its own task ([`pump`]) that forwards events as JSON text and, every interval, sends
@@ -17,6 +23,7 @@
 //! within `--ws-pong-timeout-ms` is closed, so dead peers do not hold sockets for ever.
 
 use crate::app::AppState;
+use crate::auth::{self, Actor};
 use crate::chaos::Chaos;
 use crate::connections::ConnectionPermit;
 use crate::error::ApiError;
@@ -32,6 +39,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
+
+/// How long a socket that did not authenticate with its upgrade has to send its
+/// `{"type":"auth"}` message.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long one message may take to reach a client before it is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,13 +163,62 @@ pub(crate) async fn socket(
     };
     let shutdown = state.shutdown.clone();
     let chaos = state.chaos.clone();
+    // Authenticated already (a bearer header, or a guest under `--no-auth`)? Otherwise the
+    // first message must be `{"type":"auth","token":"…"}`.
+    let authenticated = parts.extensions.get::<Actor>().is_some();
     upgrade
         .max_message_size(limits.ws_max_message_bytes)
         .max_frame_size(limits.ws_max_message_bytes)
-        .on_upgrade(move |socket| async move {
-            serve_socket(socket, events, heartbeat, shutdown, chaos).await;
+        .on_upgrade(move |mut socket| async move {
+            if authenticated || authenticate_in_band(&mut socket, &state).await {
+                serve_socket(socket, events, heartbeat, shutdown, chaos).await;
+            }
             drop((slot, connection));
         })
+}
+
+/// Reads the socket's first message as `{"type":"auth","token":"…"}` within
+/// [`AUTH_TIMEOUT`] and checks the token (a session's or a service token). On failure the
+/// socket is closed with code 1008 (policy violation) and the error code as the reason
+/// (`unauthorized` or `session_expired`), and no event is sent.
+async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> bool {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, async {
+        loop {
+            match socket.recv().await {
+                // Pings and pongs may come before; they are not the message.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Text(text))) => return Some(text.to_string()),
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let token = first.and_then(|text| {
+        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (value.get("type")?.as_str()? == "auth")
+            .then(|| value.get("token")?.as_str().map(str::to_owned))
+            .flatten()
+    });
+    let refusal = match token {
+        Some(token) => match auth::authenticate(state, &token).await {
+            Ok(_) => return true,
+            Err(error) => error.code(),
+        },
+        None => casedesk_model::ErrorCode::Unauthorized,
+    };
+    let reason = serde_json::to_value(refusal)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unauthorized".into());
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::POLICY,
+            reason: reason.into(),
+        })))
+        .await;
+    false
 }
 
 /// When the server pings and how long it waits for the answer.

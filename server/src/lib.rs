@@ -6,8 +6,8 @@
 //! - `app`: the shared state, the router and its layers, start-up and graceful shutdown.
 //!   `connections` accepts and serves connections (connection cap, header timeout, peer
 //!   address). A request passes `security_headers` → `request_id` (id, error bodies) →
-//!   tracing → CORS → the request timeout → then either `api` (auth → rate limit → chaos →
-//!   body limit → handler), `/__chaos` (loopback peers only), or `static_files`.
+//!   tracing → the `Host` check (`--no-auth`) → CORS → the request timeout → then either
+//!   `api` (origin → auth → rate limit → chaos → body limit → handler), `/__chaos` (loopback peers only), or `static_files`.
 //! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
 //!   idempotency protocol (`idempotency`) inside the write transaction and publishes
 //!   change events (`events`) after commit.
@@ -17,6 +17,12 @@
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
 //!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:
 //!   the client's address as the limits count it.
+//! - People (contract.md §4): `people` (people and passwords in SQL, the built-in and demo
+//!   people, the migration of free-text assignees), `sessions` (tokens, stored hashed,
+//!   sliding expiry), `sign_in` (`/session`, `/me`, `/users`, the sign-in throttle),
+//!   `history` (a case's history, written in each change's transaction), `origin` (the
+//!   `Origin` check against CSRF and cross-site sockets; the `Host` check under
+//!   `--no-auth` against DNS rebinding). `auth` resolves who a request acts as.
 //! - `seed`: deterministic demo data.
 //! - `error`: [`ApiError`](error) rendered as the contract's error body; [`StartError`].
 
@@ -34,15 +40,20 @@ mod connections;
 mod db;
 mod error;
 mod events;
+mod history;
 mod idempotency;
 mod metrics;
+mod origin;
 mod peer;
+mod people;
 mod rate_limit;
 mod request_id;
 mod security_headers;
 mod seed;
+mod sessions;
+mod sign_in;
 mod static_files;
 
-pub use app::run;
+pub use app::{add_user, run};
 pub use config::Config;
 pub use error::StartError;

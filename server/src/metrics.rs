@@ -107,6 +107,8 @@ mod tests {
             Timestamp::parse(text).unwrap()
         }
         let make = move |n: u128, status: CaseStatus, created: &str| Case {
+            created_by: None,
+            updated_by: None,
             id: Uuid::from_u128(n),
             title: "t".into(),
             description: String::new(),

@@ -5,10 +5,16 @@
 //! Cases come from IT, facilities and HR incident templates; priorities lean to medium;
 //! older cases are mostly resolved or closed, recent ones mostly open; critical ones are
 //! resolved fastest. Each gets 0–4 notes between its creation and its last update.
+//!
+//! The demo people (`people::DEMO_PEOPLE`, password `casedesk-demo`) are seeded first; cases
+//! are assigned to them, created and changed by them, and get history entries: created,
+//! the status changes that brought them where they are, and each note.
 
 use crate::cases::{priority_rank, CaseRecord};
 use crate::clock::DAY_MS;
+use crate::{history, people};
 use casedesk_model::{Case, CaseStatus, Priority, Timestamp};
+use casedesk_model::{FieldChange, HistoryKind};
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
@@ -77,6 +83,8 @@ const PLACES: &[&str] = &[
     "print corner",
     "quiet room",
 ];
+/// The assignee names of the demo data before people; only their count is used now, so the
+/// draws (and the generated cases) stay as they were.
 const ASSIGNEES: &[&str] = &["dana", "lee", "sam", "priya", "marco", "aiko", "jonas"];
 const NOTE_LINES: &[&str] = &[
     "Picked this up, looking into it now.",
@@ -168,7 +176,18 @@ fn mean_hours_to_resolve(priority: Priority) -> f64 {
 /// A generated case with its notes.
 struct DemoCase {
     record: CaseRecord,
-    notes: Vec<(Uuid, String, String, i64)>,
+    notes: Vec<(Uuid, String, DemoPerson, i64)>,
+}
+
+/// A demo person as the seed uses them: `(id, name)`.
+type DemoPerson = (Uuid, &'static str);
+
+/// The demo person behind one of the old free-text assignee names; the draw stays the same
+/// (so the generated cases do), and each name maps to one person.
+fn demo_person(index: usize) -> DemoPerson {
+    let people = people::DEMO_PEOPLE;
+    let (id, name, ..) = people[index % people.len()];
+    (id, name)
 }
 
 fn generate(rng: &mut Rng, now_ms: i64) -> DemoCase {
@@ -210,20 +229,24 @@ fn generate(rng: &mut Rng, now_ms: i64) -> DemoCase {
     };
     let assignee = match status {
         CaseStatus::Open if rng.unit() < 0.5 => None,
-        _ => Some((*rng.pick(ASSIGNEES)).to_owned()),
+        _ => Some(demo_person(rng.below(ASSIGNEES.len()))),
     };
+    // Whoever is assigned made the changes; unassigned cases were opened by the admin.
+    let actor = assignee.unwrap_or_else(|| demo_person(0));
     let mut tags: Vec<String> = template.tags.iter().map(|t| (*t).to_owned()).collect();
     if priority == Priority::Critical && rng.unit() < 0.5 {
         tags.push("urgent".into());
     }
     let ms = |t: i64| Timestamp::from_unix_millis(t).unwrap_or(Timestamp::UNIX_EPOCH);
     let case = Case {
+        created_by: Some(actor.0),
+        updated_by: Some(actor.0),
         id: rng.uuid(),
         title: fill(template.title, rng),
         description: fill(template.description, rng),
         status,
         priority,
-        assignee: assignee.clone(),
+        assignee: assignee.map(|(id, _)| id.to_string()),
         tags,
         created_at: ms(created),
         updated_at: ms(updated),
@@ -237,9 +260,7 @@ fn generate(rng: &mut Rng, now_ms: i64) -> DemoCase {
     let mut at = created;
     for _ in 0..note_count {
         at += ((updated - at).max(60_000) as f64 * rng.unit() * 0.6) as i64 + 60_000;
-        let author = assignee
-            .clone()
-            .unwrap_or_else(|| (*rng.pick(ASSIGNEES)).to_owned());
+        let author = assignee.unwrap_or_else(|| demo_person(rng.below(ASSIGNEES.len())));
         notes.push((
             rng.uuid(),
             (*rng.pick(NOTE_LINES)).to_owned(),
@@ -259,20 +280,29 @@ fn generate(rng: &mut Rng, now_ms: i64) -> DemoCase {
 }
 
 /// Writes `count` demo cases (with notes) in one transaction; returns how many were new.
-pub(crate) fn seed(conn: &mut Connection, count: u32, now: Timestamp) -> rusqlite::Result<usize> {
+///
+/// The demo people come first, with `demo_password_hash` (people who have a password keep it).
+pub(crate) fn seed(
+    conn: &mut Connection,
+    count: u32,
+    now: Timestamp,
+    demo_password_hash: &str,
+) -> rusqlite::Result<usize> {
     let mut rng = Rng(SEED);
     let now_ms = now.unix_millis();
     let tx = conn.transaction()?;
+    people::seed_demo(&tx, demo_password_hash)?;
     let mut inserted = 0;
     {
         let mut insert_case = tx.prepare(
             "INSERT OR IGNORE INTO cases (id, title, description, status, priority, assignee,
-                 tags, created_at, updated_at, version, resolved_at, closed_at, deleted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)",
+                 tags, created_at, updated_at, version, resolved_at, closed_at, deleted_at,
+                 created_by, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, ?13, ?13)",
         )?;
         let mut insert_note = tx.prepare(
-            "INSERT OR IGNORE INTO notes (id, case_id, body, author, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO notes (id, case_id, body, author, created_at, author_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for _ in 0..count {
             let demo = generate(&mut rng, now_ms);
@@ -291,24 +321,75 @@ pub(crate) fn seed(conn: &mut Connection, count: u32, now: Timestamp) -> rusqlit
                 case.version as i64,
                 demo.record.resolved_at,
                 demo.record.closed_at,
+                case.created_by.as_ref().map(Uuid::as_bytes),
             ])?;
             if added == 0 {
                 continue;
             }
             inserted += 1;
-            for (id, body, author, at) in &demo.notes {
+            write_history(&tx, &demo)?;
+            for (id, body, (author_id, author), at) in &demo.notes {
                 insert_note.execute(params![
                     id.as_bytes(),
                     case.id.as_bytes(),
                     body,
                     author,
-                    at
+                    at,
+                    author_id.as_bytes()
                 ])?;
             }
         }
     }
     tx.commit()?;
     Ok(inserted)
+}
+
+/// A demo case's history, in time order: its creation (as open), each status step up to
+/// the one it is in, and its notes.
+fn write_history(tx: &Connection, demo: &DemoCase) -> rusqlite::Result<()> {
+    let case = &demo.record.case;
+    let ms = |t: i64| Timestamp::from_unix_millis(t).unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut opened = case.clone();
+    opened.status = CaseStatus::Open;
+    let mut entries: Vec<(i64, Option<Uuid>, HistoryKind, Vec<FieldChange>)> = vec![(
+        case.created_at.unix_millis(),
+        case.created_by,
+        HistoryKind::Created,
+        history::created(&opened),
+    )];
+    let mut previous = CaseStatus::Open;
+    let steps = [
+        (CaseStatus::InProgress, None),
+        (CaseStatus::Resolved, demo.record.resolved_at),
+        (CaseStatus::Closed, demo.record.closed_at),
+    ];
+    for (status, at) in steps {
+        if status > case.status {
+            break;
+        }
+        let change = FieldChange {
+            field: "status".into(),
+            from: serde_json::to_value(previous).unwrap_or_default(),
+            to: serde_json::to_value(status).unwrap_or_default(),
+        };
+        let at = at.unwrap_or(case.updated_at.unix_millis());
+        entries.push((at, case.updated_by, HistoryKind::Updated, vec![change]));
+        previous = status;
+    }
+    for (id, _, (author_id, _), at) in &demo.notes {
+        let change = FieldChange {
+            field: "note".into(),
+            from: serde_json::Value::Null,
+            to: serde_json::Value::String(id.to_string()),
+        };
+        entries.push((*at, Some(*author_id), HistoryKind::NoteAdded, vec![change]));
+    }
+    // A stable sort keeps creation first when a note shares its instant.
+    entries.sort_by_key(|(at, ..)| *at);
+    for (at, actor, kind, changes) in entries {
+        history::record(tx, case.id, ms(at), actor, kind, &changes)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -324,8 +405,8 @@ mod tests {
             .unwrap();
         let (first, second, metrics) = rt
             .block_on(db.with_writer(move |conn| {
-                let first = seed(conn, 500, now)?;
-                let second = seed(conn, 500, now)?;
+                let first = seed(conn, 500, now, "$argon2id$demo")?;
+                let second = seed(conn, 500, now, "$argon2id$demo")?;
                 Ok((first, second, crate::metrics::compute(conn, now)?))
             }))
             .unwrap();

@@ -172,6 +172,12 @@ impl QueryClient {
             if inner.live.generation != generation {
                 return None;
             }
+            // Authenticate before anything else; a failed send shows as a closed socket.
+            if let (Some(auth), Some(connection)) =
+                (inner.api.events_auth_message(), &inner.live.connection)
+            {
+                let _ = connection.socket.send_with_str(&auth);
+            }
             inner.live.attempt = 0;
             inner.live.watchdog = Some(self.watchdog(generation));
             let client = *self;

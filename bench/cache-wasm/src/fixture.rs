@@ -56,6 +56,8 @@ fn id_from(n: u64, salt: u64) -> Uuid {
 pub(crate) fn case(n: usize) -> Case {
     let updated = NOW_MS - DAY_MS - n as u64 * 60_000;
     Case {
+        created_by: None,
+        updated_by: None,
         id: case_id(n),
         title: format!("Printer {n} jams"),
         description: "Floor 3, by the window; the paper tray clicks and the display shows E-42."
@@ -85,6 +87,7 @@ fn notes(case_n: usize) -> Vec<Note> {
     let case_id = case_id(case_n);
     (0..3u64)
         .map(|k| Note {
+            author_id: None,
             id: id_from(case_n as u64 * 3 + k, 0x0000_0e7e),
             case_id,
             body: "Called the vendor; a technician comes on Tuesday morning.".into(),

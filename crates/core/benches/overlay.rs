@@ -27,6 +27,8 @@ fn at(ms: u64) -> Timestamp {
 fn case(n: usize) -> Case {
     let updated = NOW_MS - DAY_MS - n as u64 * 60_000;
     Case {
+        created_by: None,
+        updated_by: None,
         id: Uuid::from_u128(n as u128 + 1),
         title: format!("Printer {n} jams"),
         description: "Floor 3".into(),

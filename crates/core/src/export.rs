@@ -73,6 +73,8 @@ mod tests {
 
     fn case(title: &str, description: &str, tags: &[&str]) -> Case {
         Case {
+            created_by: None,
+            updated_by: None,
             id: Uuid::from_u128(0x0191_c7a2_5b7e_7c3a_9f10_2f6d_3c1b_9e44),
             title: title.into(),
             description: description.into(),

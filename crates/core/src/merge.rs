@@ -260,6 +260,8 @@ mod tests {
 
     fn base() -> Case {
         Case {
+            created_by: None,
+            updated_by: None,
             id: Uuid::from_u128(7),
             title: "Printer jams".into(),
             description: "Floor 3".into(),

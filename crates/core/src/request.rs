@@ -127,6 +127,9 @@ impl ActionRequest {
                 }
                 let mut expected = new.clone().into_case(case.created_at);
                 expected.updated_at = case.updated_at;
+                // Authorship is the server's to set (from the session), never the body's.
+                expected.created_by = case.created_by;
+                expected.updated_by = case.updated_by;
                 expected == *case
             }
             (RequestBody::NewNote(new), ServerAnswer::Note(note)) => {
@@ -165,6 +168,8 @@ mod tests {
 
     fn case(id: Uuid) -> Case {
         Case {
+            created_by: None,
+            updated_by: None,
             id,
             title: "t".into(),
             description: String::new(),
@@ -297,7 +302,11 @@ mod tests {
         let new = new_case(id);
         let create = creation(&new);
         let stamp = Timestamp::from_unix_millis(1_000).unwrap();
-        let landed = new.clone().into_case(stamp);
+        let mut landed = new.clone().into_case(stamp);
+        assert!(create.is_earlier_arrival(&ServerAnswer::Case(landed.clone())));
+        // The server names who created it; that is not a difference.
+        landed.created_by = Some(Uuid::from_u128(77));
+        landed.updated_by = landed.created_by;
         assert!(create.is_earlier_arrival(&ServerAnswer::Case(landed.clone())));
 
         let different = Case {

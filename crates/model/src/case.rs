@@ -112,7 +112,8 @@ pub struct Case {
     pub description: String,
     pub status: CaseStatus,
     pub priority: Priority,
-    /// Who works on it; `None` when nobody does yet.
+    /// Who works on it: a person's id (as text); `None` when nobody does yet. Without
+    /// people (`--no-auth`), the server keeps it as free text.
     #[serde(default)]
     pub assignee: Option<String>,
     #[serde(default)]
@@ -121,6 +122,13 @@ pub struct Case {
     pub updated_at: Timestamp,
     /// Starts at 1 and grows by one on every accepted change; the case's ETag.
     pub version: u64,
+    /// Who created it (set by the server from the session); `None` for cases older than
+    /// people, and absent from older servers' answers.
+    #[serde(default)]
+    pub created_by: Option<Uuid>,
+    /// Who changed it last (set by the server from the session).
+    #[serde(default)]
+    pub updated_by: Option<Uuid>,
 }
 
 impl Case {
@@ -172,6 +180,8 @@ impl NewCase {
             created_at: now,
             updated_at: now,
             version: 1,
+            created_by: None,
+            updated_by: None,
         }
     }
 }

@@ -12,6 +12,12 @@ pub enum ErrorCode {
     BadRequest,
     /// 401: missing or invalid bearer token.
     Unauthorized,
+    /// 401: sign-in with an unknown email or a wrong password (the same answer for both).
+    InvalidCredentials,
+    /// 401: the session's token expired or was revoked; sign in again.
+    SessionExpired,
+    /// 403: a request from a foreign `Origin` or to a `Host` the server does not serve.
+    Forbidden,
     /// 404: no such resource.
     NotFound,
     /// 405: the path exists but not with this method.
@@ -43,7 +49,8 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::BadRequest => 400,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::InvalidCredentials | Self::SessionExpired => 401,
+            Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::IdempotencyConflict | Self::AlreadyExists => 409,

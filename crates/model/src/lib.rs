@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`case`]: `Case`, its status and priority, the create body and the PATCH body.
 //! - [`note`]: `Note` and its create body.
+//! - [`person`]: people, sign-in and sessions, and a case's history (contract §4).
 //! - [`list`]: the case list query (filters, sort, paging) and its page of results.
 //! - [`metrics`]: the dashboard metrics.
 //! - [`event`]: change events pushed over the WebSocket.
@@ -17,15 +18,17 @@ pub mod event;
 pub mod list;
 pub mod metrics;
 pub mod note;
+pub mod person;
 pub mod timestamp;
 pub mod validate;
 
 pub use case::{Case, CasePatch, CaseStatus, NewCase, Priority};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::ChangeEvent;
-pub use list::{CaseList, CaseListQuery, CaseSort};
+pub use list::{AssigneeFilter, CaseList, CaseListQuery, CaseSort};
 pub use metrics::{DashboardMetrics, DayCount, PriorityCounts, StatusCounts};
 pub use note::{NewNote, Note};
+pub use person::{FieldChange, HistoryEntry, HistoryKind, Person, Role, Session, SignIn};
 pub use timestamp::Timestamp;
 pub use validate::FieldErrors;
 

@@ -85,6 +85,39 @@ impl CaseSort {
     }
 }
 
+/// The `assignee` filter of `GET /cases`: `<id>`, `me` or `none`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssigneeFilter {
+    /// Cases assigned to this person (their id as text).
+    Person(String),
+    /// Cases assigned to whoever asks; resolve it with [`CaseListQuery::resolve_me`]
+    /// before [`CaseListQuery::matches`] (unresolved, it matches nothing).
+    Me,
+    /// Cases assigned to nobody.
+    Unassigned,
+}
+
+impl AssigneeFilter {
+    /// Reads a query value: `me`, `none`, or anything else as a person.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "me" => Self::Me,
+            "none" => Self::Unassigned,
+            other => Self::Person(other.to_owned()),
+        }
+    }
+
+    /// The query value (`me`, `none`, or the person).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Person(id) => id,
+            Self::Me => "me",
+            Self::Unassigned => "none",
+        }
+    }
+}
+
 /// The query of `GET /cases`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CaseListQuery {
@@ -96,6 +129,9 @@ pub struct CaseListQuery {
     /// 1-based.
     pub page: u32,
     pub per_page: u32,
+    /// Only the cases of one assignee (absent in older stored queries).
+    #[serde(default)]
+    pub assignee: Option<AssigneeFilter>,
 }
 
 impl Default for CaseListQuery {
@@ -107,6 +143,7 @@ impl Default for CaseListQuery {
             sort: CaseSort::default(),
             page: 1,
             per_page: DEFAULT_PER_PAGE,
+            assignee: None,
         }
     }
 }
@@ -140,6 +177,7 @@ impl CaseListQuery {
                     ),
                 },
                 "q" => query.q = Some(value.to_owned()),
+                "assignee" => query.assignee = Some(AssigneeFilter::parse(value)),
                 "sort" => match CaseSort::parse(value) {
                     Some(s) => query.sort = s,
                     None => errors.insert(
@@ -183,6 +221,9 @@ impl CaseListQuery {
         if let Some(q) = self.search_text() {
             pairs.push(("q", q.to_owned()));
         }
+        if let Some(assignee) = &self.assignee {
+            pairs.push(("assignee", assignee.as_str().to_owned()));
+        }
         if self.sort != CaseSort::default() {
             pairs.push(("sort", self.sort.as_str().to_owned()));
         }
@@ -208,6 +249,15 @@ impl CaseListQuery {
         if self.priority.is_some_and(|p| p != case.priority) {
             return false;
         }
+        let assignee_matches = match &self.assignee {
+            None => true,
+            Some(AssigneeFilter::Person(id)) => case.assignee.as_deref() == Some(id.as_str()),
+            Some(AssigneeFilter::Unassigned) => case.assignee.is_none(),
+            Some(AssigneeFilter::Me) => false,
+        };
+        if !assignee_matches {
+            return false;
+        }
         match self.search_text() {
             None => true,
             Some(q) => {
@@ -216,6 +266,15 @@ impl CaseListQuery {
                     || case.description.to_ascii_lowercase().contains(&needle)
             }
         }
+    }
+
+    /// This query with `assignee=me` made `me`'s id, as the server does for whoever asks.
+    pub fn resolve_me(&self, me: &str) -> Self {
+        let mut query = self.clone();
+        if query.assignee == Some(AssigneeFilter::Me) {
+            query.assignee = Some(AssigneeFilter::Person(me.to_owned()));
+        }
+        query
     }
 
     /// The same filters and order on another page.
@@ -258,6 +317,8 @@ mod tests {
 
     fn case(n: u128, priority: Priority, updated: i64) -> Case {
         Case {
+            created_by: None,
+            updated_by: None,
             id: Uuid::from_u128(n),
             title: format!("Case {n}"),
             description: "Printer TONER low".into(),
@@ -272,6 +333,23 @@ mod tests {
     }
 
     #[test]
+    fn the_assignee_filter_reads_me_none_and_ids() {
+        let query = CaseListQuery::from_pairs([("assignee", "me")]).unwrap();
+        assert_eq!(query.assignee, Some(AssigneeFilter::Me));
+        let mut mine = case(1, Priority::Low, 0);
+        mine.assignee = Some("abc".into());
+        assert!(!query.matches(&mine), "unresolved `me` matches nothing");
+        assert!(query.resolve_me("abc").matches(&mine));
+        assert!(!query.resolve_me("xyz").matches(&mine));
+        let none = CaseListQuery::from_pairs([("assignee", "none")]).unwrap();
+        assert!(!none.matches(&mine));
+        assert!(none.matches(&case(2, Priority::Low, 0)));
+        let by_id = CaseListQuery::from_pairs([("assignee", "abc")]).unwrap();
+        assert!(by_id.matches(&mine));
+        assert_eq!(by_id.to_pairs(), vec![("assignee", "abc".to_owned())]);
+    }
+
+    #[test]
     fn pairs_round_trip_and_defaults_are_omitted() {
         let query = CaseListQuery {
             status: Some(CaseStatus::InProgress),
@@ -280,6 +358,7 @@ mod tests {
             sort: CaseSort::PriorityDesc,
             page: 3,
             per_page: 50,
+            assignee: Some(AssigneeFilter::Unassigned),
         };
         let pairs = query.to_pairs();
         assert_eq!(
@@ -287,6 +366,7 @@ mod tests {
             vec![
                 ("status", "in_progress".to_owned()),
                 ("q", "printer".to_owned()),
+                ("assignee", "none".to_owned()),
                 ("sort", "-priority".to_owned()),
                 ("page", "3".to_owned())
             ]

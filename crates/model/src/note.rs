@@ -10,8 +10,12 @@ pub struct Note {
     pub id: Uuid,
     pub case_id: Uuid,
     pub body: String,
+    /// The author's name, kept for older clients; the server sets it from the session.
     pub author: String,
     pub created_at: Timestamp,
+    /// The author (set by the server from the session); `None` for notes older than people.
+    #[serde(default)]
+    pub author_id: Option<Uuid>,
 }
 
 /// The body of `POST /cases/{id}/notes`.
@@ -20,7 +24,8 @@ pub struct NewNote {
     /// Chosen by the client, like a case's id.
     pub id: Uuid,
     pub body: String,
-    /// Who wrote it; the server records "anonymous" when absent or blank.
+    /// Ignored by servers with people (the session says who wrote it); kept so older
+    /// clients' bodies still decode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
 }
@@ -42,6 +47,7 @@ impl NewNote {
             body: self.body,
             author,
             created_at: now,
+            author_id: None,
         }
     }
 }

@@ -168,17 +168,46 @@ async fn a_client_ping_is_answered_with_its_id_and_server_pings_still_come() {
     ));
 }
 
-#[tokio::test]
-async fn the_socket_takes_its_token_in_the_query() {
-    let server = Server::start(&["--auth-token", "s3cret"]);
-    let refused = tokio_tungstenite::connect_async(server.ws_url("/api/v1/events")).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status().as_u16(), 401)
+/// The next message is a close frame with code 1008 and `reason`, within 10 s.
+async fn expect_closed(socket: &mut Socket, reason: &str) {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("closed in time");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1008);
+                assert_eq!(frame.reason.as_str(), reason);
+                return;
+            }
+            Some(Ok(Message::Text(text))) => panic!("no event before auth: {text}"),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
         }
-        other => panic!("expected a 401, got {other:?}"),
     }
-    let mut socket = connect(&server, "?token=s3cret").await;
+}
+
+async fn send_auth(socket: &mut Socket, token: &str) {
+    let auth = json!({"type": "auth", "token": token}).to_string();
+    socket.send(Message::Text(auth.into())).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_socket_authenticates_with_its_first_message_not_its_url() {
+    let server = Server::start(&["--auth-token", "s3cret"]);
+    // A token in the URL is not read: the socket waits for its auth message.
+    let mut in_url = connect(&server, "?token=s3cret").await;
+    in_url
+        .send(Message::Text(json!({"type": "pong"}).to_string().into()))
+        .await
+        .unwrap();
+    expect_closed(&mut in_url, "unauthorized").await;
+    let mut wrong = connect(&server, "").await;
+    send_auth(&mut wrong, "guess").await;
+    expect_closed(&mut wrong, "unauthorized").await;
+
+    let mut socket = connect(&server, "").await;
+    send_auth(&mut socket, "s3cret").await;
     let response = server
         .post_json("/api/v1/cases", &new_case("Authorised"))
         .bearer_auth("s3cret")
@@ -190,6 +219,71 @@ async fn the_socket_takes_its_token_in_the_query() {
         next_event(&mut socket, false).await,
         ChangeEvent::CaseCreated { .. }
     ));
+}
+
+#[tokio::test]
+async fn a_signed_out_session_cannot_open_the_socket() {
+    let server = Server::start_demo(0, &[]);
+    let session = crate::support::sign_in(&server, "dana@example.com", "casedesk-demo").await;
+    let token = session["token"].as_str().unwrap();
+    let mut socket = connect(&server, "").await;
+    send_auth(&mut socket, token).await;
+    let created = server
+        .post_json("/api/v1/cases", &new_case("Seen"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    assert!(matches!(
+        next_event(&mut socket, false).await,
+        ChangeEvent::CaseCreated { .. }
+    ));
+    let out = server
+        .request(Method::DELETE, "/api/v1/session")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 204);
+    let mut again = connect(&server, "").await;
+    send_auth(&mut again, token).await;
+    expect_closed(&mut again, "session_expired").await;
+}
+
+/// Opens the socket with an `Origin` header; the upgrade's HTTP status.
+async fn upgrade_from(server: &Server, origin: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server
+        .ws_url("/api/v1/events")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", origin.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_socket_from_a_foreign_origin_is_refused_and_our_own_accepted() {
+    let server = Server::start(&[
+        "--auth-token",
+        "s3cret",
+        "--cors-origin",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(upgrade_from(&server, "http://evil.example").await, 403);
+    assert_eq!(upgrade_from(&server, "null").await, 403);
+    assert_eq!(upgrade_from(&server, &server.base).await, 101);
+    assert_eq!(upgrade_from(&server, "http://127.0.0.1:9").await, 101);
+    // Without people too: the check does not depend on auth.
+    let open = Server::start(&[]);
+    assert_eq!(upgrade_from(&open, "http://evil.example").await, 403);
+    assert_eq!(upgrade_from(&open, &open.base).await, 101);
 }
 
 #[tokio::test]

@@ -22,6 +22,14 @@ fn addr(server: &Server) -> String {
     server.base.trim_start_matches("http://").to_owned()
 }
 
+/// A hand-made request with its `Host: x` made this server's address: the test servers
+/// run with `--no-auth`, which refuses requests for other hosts (DNS rebinding).
+fn with_host(server: &Server, raw: &[u8]) -> Vec<u8> {
+    let text =
+        String::from_utf8_lossy(raw).replacen("Host: x", &format!("Host: {}", addr(server)), 1);
+    text.into_bytes()
+}
+
 /// Reads until the server closes the connection; returns what it sent.
 async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut all = Vec::new();
@@ -44,7 +52,10 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let server = Server::start(&["--header-read-timeout-ms", "200"]);
     let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
     stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .write_all(&with_host(
+            &server,
+            b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+        ))
         .await
         .unwrap();
     let answer = read_to_close(&mut stream).await;
@@ -54,7 +65,10 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // A connection kept alive after an answer, then left idle, is closed the same way.
     let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
     stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(&with_host(
+            &server,
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        ))
         .await
         .unwrap();
     let answer = read_to_close(&mut stream).await;
@@ -66,10 +80,11 @@ async fn a_request_whose_body_never_arrives_is_answered_408() {
     let server = Server::start(&["--request-timeout-ms", "300"]);
     let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
     stream
-        .write_all(
+        .write_all(&with_host(
+            &server,
             b"POST /api/v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
               Content-Length: 100\r\n\r\n{\"id\":",
-        )
+        ))
         .await
         .unwrap();
     let mut answer = Vec::new();
@@ -101,14 +116,17 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     for _ in 0..2 {
         let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
         stream
-            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .write_all(&with_host(&server, b"GET /health HTTP/1.1\r\nHost: x\r\n"))
             .await
             .unwrap();
         holders.push(stream);
     }
     let mut waiting = TcpStream::connect(addr(&server)).await.unwrap();
     waiting
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(&with_host(
+            &server,
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ))
         .await
         .unwrap();
     // Not served while both places are taken. (This can only miss a broken cap on a very
@@ -207,11 +225,12 @@ async fn a_socket_that_answers_no_ping_is_closed() {
     // A hand-made client that upgrades and then never answers anything.
     let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
     stream
-        .write_all(
+        .write_all(&with_host(
+            &server,
             b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\
               Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
               Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
+        ))
         .await
         .unwrap();
     let received = read_to_close(&mut stream).await;
@@ -238,8 +257,9 @@ async fn a_client_that_answers_pings_keeps_its_socket() {
 
 #[tokio::test]
 async fn random_bearers_do_not_get_fresh_buckets() {
-    // Auth off: the bearer means nothing, the peer address is the client. 0.01/s: no
-    // token comes back during the test.
+    // Without people a request may come without a token, but a bearer it sends must be
+    // valid: a random one is 401 and spends its peer address's bucket. 0.01/s: no token
+    // comes back during the test.
     let server = Server::start(&["--rate-limit-per-sec", "0.01", "--rate-limit-burst", "3"]);
     for _ in 0..3 {
         let response = server
@@ -248,7 +268,7 @@ async fn random_bearers_do_not_get_fresh_buckets() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     let response = server
         .get("/api/v1/cases")
@@ -393,9 +413,12 @@ async fn sigterm_closes_sockets_and_idle_connections_and_the_server_exits() {
     let mut socket = open_socket(&server).await.unwrap();
     // A kept-alive connection, idle after its answer.
     let mut idle = TcpStream::connect(addr(&server)).await.unwrap();
-    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    idle.write_all(&with_host(
+        &server,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    ))
+    .await
+    .unwrap();
     let mut buf = [0u8; 1024];
     let n = idle.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));

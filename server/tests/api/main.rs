@@ -12,6 +12,8 @@ mod hostile;
 mod idempotency;
 mod limits;
 mod metrics;
+mod migration;
+mod people;
 mod process;
 mod security;
 mod static_site;

@@ -21,7 +21,7 @@ async fn a_restart_keeps_cases_and_idempotency_keys() {
     let db = server.db.clone();
     let dir = server.stop_keep_db();
 
-    let again = Server::start_raw(&db, &["--rate-limit-per-sec", "0"], &[]);
+    let again = Server::start_raw(&db, &["--rate-limit-per-sec", "0", "--no-auth"], &[]);
     assert_eq!(
         again.list("").await["total"],
         1,
@@ -51,7 +51,7 @@ async fn a_restart_keeps_cases_and_idempotency_keys() {
 async fn a_new_database_gets_demo_data_once() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
-    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0"], &[]);
+    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0", "--no-auth"], &[]);
     let list = server.list("per_page=1").await;
     assert_eq!(list["total"], 500);
     let metrics: serde_json::Value = server
@@ -64,11 +64,15 @@ async fn a_new_database_gets_demo_data_once() {
         .unwrap();
     assert!(metrics["mean_hours_to_resolve"].as_f64().unwrap() > 0.0);
     drop(server);
-    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0"], &[]);
+    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0", "--no-auth"], &[]);
     assert_eq!(server.list("per_page=1").await["total"], 500);
     // --seed-demo on a seeded database adds nothing new (same ids).
     drop(server);
-    let server = Server::start_raw(&db, &["--seed-demo", "--rate-limit-per-sec", "0"], &[]);
+    let server = Server::start_raw(
+        &db,
+        &["--seed-demo", "--rate-limit-per-sec", "0", "--no-auth"],
+        &[],
+    );
     assert_eq!(server.list("per_page=1").await["total"], 500);
 }
 

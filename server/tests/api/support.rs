@@ -27,11 +27,38 @@ const NO_RATE_LIMIT: &[&str] = &["--rate-limit-per-sec", "0"];
 
 impl Server {
     /// A server on a fresh temp database, with `args` after the test defaults
-    /// (`--no-seed-demo --rate-limit-per-sec 0`).
+    /// (`--no-seed-demo --rate-limit-per-sec 0`, and `--no-auth` unless `args` name a
+    /// service token: the tests of everything but people run without people).
     pub fn start(args: &[&str]) -> Self {
+        let people = args.contains(&"--auth-token");
+        Self::start_with(args, people)
+    }
+
+    /// A server with people on (the default), on a fresh temp database with no demo data.
+    pub fn start_people(args: &[&str]) -> Self {
+        Self::start_with(args, true)
+    }
+
+    /// A server with people on and a small demo database (demo people, password
+    /// `casedesk-demo`, and `cases` demo cases), with `args` after those.
+    pub fn start_demo(cases: u32, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("demo.db");
+        let cases = cases.to_string();
+        let mut all = vec!["--rate-limit-per-sec", "0", "--demo-cases", cases.as_str()];
+        all.extend_from_slice(args);
+        let mut server = Self::start_raw(&db, &all, &[]);
+        server._dir = Some(dir);
+        server
+    }
+
+    fn start_with(args: &[&str], people: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("casedesk.db");
         let mut all: Vec<&str> = QUIET_DEFAULTS.to_vec();
+        if !people {
+            all.push("--no-auth");
+        }
         if !args.contains(&"--rate-limit-per-sec") {
             all.extend_from_slice(NO_RATE_LIMIT);
         }
@@ -178,6 +205,51 @@ pub fn client() -> Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+/// Adds a person through `casedesk-server user add` on `db` (the password on standard
+/// input); returns the new person's id as printed on standard output.
+pub fn add_user(db: &Path, email: &str, name: &str, role: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casedesk-server"))
+        .arg("--db")
+        .arg(db)
+        .args([
+            "user", "add", "--email", email, "--name", name, "--role", role,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start casedesk-server user add");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "user add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Signs in; returns the whole answer (`token`, `user`, `expires_at`), asserting 200.
+pub async fn sign_in(server: &Server, email: &str, password: &str) -> Value {
+    let response = server
+        .post_json(
+            "/api/v1/session",
+            &json!({"email": email, "password": password}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "signing in as {email}");
+    response.json().await.unwrap()
 }
 
 /// The body of a new case.

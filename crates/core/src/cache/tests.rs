@@ -94,6 +94,7 @@ pub(crate) fn key(name: &str) -> QueryKey {
 
 pub(crate) fn notes(n: u128) -> QueryData {
     QueryData::Notes(vec![casedesk_model::Note {
+        author_id: None,
         id: Uuid::from_u128(n),
         case_id: Uuid::from_u128(1),
         body: format!("note {n}"),
@@ -108,6 +109,8 @@ pub(crate) fn ts(ms: i64) -> Timestamp {
 
 pub(crate) fn case(id: u128, version: u64) -> Case {
     Case {
+        created_by: None,
+        updated_by: None,
         id: Uuid::from_u128(id),
         title: format!("case {id}"),
         description: String::new(),

@@ -26,6 +26,8 @@ pub fn ts(millis: u64) -> Timestamp {
 
 pub fn case(n: u128, status: CaseStatus, priority: Priority, updated: u64) -> Case {
     Case {
+        created_by: None,
+        updated_by: None,
         id: case_id(n),
         title: format!("Case {n}"),
         description: String::new(),
@@ -114,6 +116,7 @@ pub fn note_action(n: u128, case_id: Uuid, note_n: u128, body: &str, at: u64) ->
 
 pub fn note(n: u128, case_id: Uuid, at: u64) -> Note {
     Note {
+        author_id: None,
         id: Uuid::from_u128(3_000_000 + n),
         case_id,
         body: "server".into(),

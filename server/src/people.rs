@@ -1,0 +1,326 @@
+//! People in SQL, their passwords, and the fixed people every database has.
+//!
+//! Passwords are stored as Argon2id PHC strings (salt and parameters inside): a slow,
+//! memory-hard, salted hash, so a stolen database does not give the passwords away cheaply.
+//! Two people are built in and can never sign in: "Service" (whom `--auth-token` acts as)
+//! and "Guest" (everyone under `--no-auth`). The demo people have fixed ids so that a
+//! free-text assignee of an older database ("dana") maps to the same person everywhere.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use casedesk_model::{Person, Role};
+use rusqlite::types::FromSqlError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+/// The password of every demo person (contract.md §4), stated at start-up.
+pub(crate) const DEMO_PASSWORD: &str = "casedesk-demo";
+
+/// Whom a service token (`--auth-token`) acts as.
+pub(crate) const SERVICE_ID: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_5e71);
+/// Whom every request acts as under `--no-auth`.
+pub(crate) const GUEST_ID: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_9e57);
+
+/// A person the server knows from the start: `(id, name, email, role)`.
+type FixedPerson = (Uuid, &'static str, &'static str, Role);
+
+const BUILT_IN: [FixedPerson; 2] = [
+    (
+        SERVICE_ID,
+        "Service",
+        "service@casedesk.invalid",
+        Role::Admin,
+    ),
+    (GUEST_ID, "Guest", "guest@casedesk.invalid", Role::Agent),
+];
+
+/// The built-in person with `id` (Service or Guest), as requests acting as them show it.
+fn built_in(id: Uuid) -> Person {
+    let (id, name, email, role) = BUILT_IN
+        .into_iter()
+        .find(|(fixed, ..)| *fixed == id)
+        .unwrap_or(BUILT_IN[1]);
+    Person {
+        id,
+        name: name.to_owned(),
+        email: email.to_owned(),
+        role,
+    }
+}
+
+/// Whom a service token acts as.
+pub(crate) fn service() -> Person {
+    built_in(SERVICE_ID)
+}
+
+/// Whom every request without a token acts as under `--no-auth`.
+pub(crate) fn guest() -> Person {
+    built_in(GUEST_ID)
+}
+
+/// The demo people; their first names are the assignees of the demo data before people.
+pub(crate) const DEMO_PEOPLE: [FixedPerson; 4] = [
+    (
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_d001),
+        "Dana Reyes",
+        "dana@example.com",
+        Role::Admin,
+    ),
+    (
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_d002),
+        "Sam Okafor",
+        "sam@example.com",
+        Role::Agent,
+    ),
+    (
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_d003),
+        "Priya Natarajan",
+        "priya@example.com",
+        Role::Agent,
+    ),
+    (
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_d004),
+        "Lee Chen",
+        "lee@example.com",
+        Role::Agent,
+    ),
+];
+
+/// Why a password could not be hashed (only a broken random source or parameters).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot hash the password: {0}")]
+pub(crate) struct HashError(String);
+
+/// The Argon2id PHC string of `password`, with a fresh random salt and the crate's default
+/// parameters (Argon2id, 19 MiB, 2 passes: OWASP's recommended minimum).
+pub(crate) fn hash_password(password: &str) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| HashError(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// Whether `password` matches the stored PHC string; a malformed one matches nothing.
+pub(crate) fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A person with what only the server sees.
+#[derive(Clone, Debug)]
+pub(crate) struct PersonRecord {
+    pub(crate) person: Person,
+    /// `None`: this person cannot sign in (built-in people, people of a migration).
+    pub(crate) password_hash: Option<String>,
+}
+
+const PERSON_COLUMNS: &str = "id, name, email, role, password_hash";
+
+fn record_from_row(row: &Row<'_>) -> rusqlite::Result<PersonRecord> {
+    let id: [u8; 16] = row.get(0)?;
+    let role: String = row.get(3)?;
+    let role = Role::parse(&role).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            Box::new(FromSqlError::Other(
+                format!("`{role}` is not a role").into(),
+            )),
+        )
+    })?;
+    Ok(PersonRecord {
+        person: Person {
+            id: Uuid::from_bytes(id),
+            name: row.get(1)?,
+            email: row.get(2)?,
+            role,
+        },
+        password_hash: row.get(4)?,
+    })
+}
+
+/// The person with this email (compared case-insensitively).
+pub(crate) fn by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<PersonRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {PERSON_COLUMNS} FROM people WHERE email = ?1"
+    ))?
+    .query_row([email.trim()], record_from_row)
+    .optional()
+}
+
+pub(crate) fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Person>> {
+    conn.prepare_cached(&format!(
+        "SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"
+    ))?
+    .query_row([id.as_bytes()], record_from_row)
+    .optional()
+    .map(|found| found.map(|r| r.person))
+}
+
+/// Every person but the built-in ones (Service, Guest), by name: whom a case can be
+/// assigned to.
+pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<Person>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {PERSON_COLUMNS} FROM people WHERE id NOT IN (?1, ?2) ORDER BY name, id"
+    ))?;
+    let people = statement
+        .query_map(
+            [SERVICE_ID.as_bytes(), GUEST_ID.as_bytes()],
+            record_from_row,
+        )?
+        .map(|r| r.map(|r| r.person))
+        .collect();
+    people
+}
+
+/// Whether a case may be assigned to `id`: a person other than the built-in ones.
+pub(crate) fn is_assignable(conn: &Connection, id: Uuid) -> rusqlite::Result<bool> {
+    if id == SERVICE_ID || id == GUEST_ID {
+        return Ok(false);
+    }
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM people WHERE id = ?1)",
+        [id.as_bytes()],
+        |row| row.get(0),
+    )
+}
+
+/// Why a person could not be added.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AddError {
+    #[error("a person with the email {0} already exists")]
+    EmailTaken(String),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Adds a person; the email must be new.
+pub(crate) fn insert(
+    conn: &Connection,
+    person: &Person,
+    password_hash: Option<&str>,
+    now_ms: i64,
+) -> Result<(), AddError> {
+    if by_email(conn, &person.email)?.is_some() {
+        return Err(AddError::EmailTaken(person.email.clone()));
+    }
+    conn.execute(
+        "INSERT INTO people (id, name, email, role, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            person.id.as_bytes(),
+            person.name,
+            person.email.trim(),
+            person.role.as_str(),
+            password_hash,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_fixed(
+    conn: &Connection,
+    (id, name, email, role): FixedPerson,
+    password_hash: Option<&str>,
+) -> rusqlite::Result<()> {
+    // An existing row keeps its password unless it has none yet.
+    conn.execute(
+        "INSERT INTO people (id, name, email, role, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0)
+         ON CONFLICT (id) DO UPDATE SET password_hash = coalesce(password_hash, excluded.password_hash)",
+        params![id.as_bytes(), name, email, role.as_str(), password_hash],
+    )?;
+    Ok(())
+}
+
+/// Migration step: the built-in people, then each free-text assignee (and note author)
+/// mapped to the demo person it names, else cleared. See [`legacy_person`].
+pub(crate) fn migrate_legacy(conn: &Connection) -> rusqlite::Result<()> {
+    for fixed in BUILT_IN {
+        insert_fixed(conn, fixed, None)?;
+    }
+    let assignees: Vec<String> = conn
+        .prepare("SELECT DISTINCT assignee FROM cases WHERE assignee IS NOT NULL")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for text in assignees {
+        let mapped = legacy_person(&text);
+        if let Some(person) = mapped {
+            // A person a migration adds has no password: an admin gives them one with
+            // `user add`-style tooling later; nobody can sign in as them meanwhile.
+            insert_fixed(conn, person, None)?;
+        }
+        conn.execute(
+            "UPDATE cases SET assignee = ?2 WHERE assignee = ?1",
+            params![text, mapped.map(|(id, ..)| id.to_string())],
+        )?;
+    }
+    let authors: Vec<String> = conn
+        .prepare("SELECT DISTINCT author FROM notes")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for text in authors {
+        if let Some(person) = legacy_person(&text) {
+            insert_fixed(conn, person, None)?;
+            conn.execute(
+                "UPDATE notes SET author_id = ?2 WHERE author = ?1",
+                params![text, person.0.as_bytes()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The demo person a free-text name means: equal, ignoring case and surrounding spaces, to
+/// a demo person's full name or to their first name (the part before the first space, as
+/// the demo data before people wrote them: "dana").
+pub(crate) fn legacy_person(text: &str) -> Option<FixedPerson> {
+    let wanted = text.trim().to_lowercase();
+    if wanted.is_empty() {
+        return None;
+    }
+    DEMO_PEOPLE.into_iter().find(|(_, name, ..)| {
+        let name = name.to_lowercase();
+        let first = name.split(' ').next().unwrap_or_default();
+        wanted == name || wanted == first
+    })
+}
+
+/// Seeds the demo people with [`DEMO_PASSWORD`] (kept for those who already have one).
+pub(crate) fn seed_demo(conn: &Connection, demo_password_hash: &str) -> rusqlite::Result<()> {
+    for fixed in DEMO_PEOPLE {
+        insert_fixed(conn, fixed, Some(demo_password_hash))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_names_map_by_full_or_first_name() {
+        assert_eq!(legacy_person(" Dana ").map(|p| p.1), Some("Dana Reyes"));
+        assert_eq!(legacy_person("lee chen").map(|p| p.1), Some("Lee Chen"));
+        assert_eq!(legacy_person("marco"), None);
+        assert_eq!(legacy_person("Reyes"), None);
+        assert_eq!(legacy_person(""), None);
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct hors", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+}

@@ -1,0 +1,178 @@
+//! Sessions in SQL: a sign-in's random token, of which only the SHA-256 is stored, and its
+//! sliding expiry.
+//!
+//! A token is 32 random bytes (256 bits) from the operating system, base64url-encoded. Only
+//! its hash is kept: whoever reads the database (a backup, a stolen disk) cannot use the
+//! sessions in it, while a lookup stays one indexed equality (a fast hash suffices for a
+//! value with 256 bits of entropy; a slow one is for guessable passwords). A session
+//! expires 30 days after it was last used; using it moves the expiry on, at most once an
+//! hour so that reads do not each write. Signing out marks it revoked; the row stays so a
+//! revoked token answers `session_expired` rather than looking unknown.
+
+use crate::clock::DAY_MS;
+use crate::people;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use casedesk_model::Person;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How long a session lives without being used.
+pub(crate) const SESSION_TTL_MS: i64 = 30 * DAY_MS;
+/// The expiry moves on only when it would move by more than this.
+const SLIDE_STEP_MS: i64 = 3_600_000;
+
+/// The SHA-256 of a token: what the database holds instead of the token.
+pub(crate) type TokenHash = [u8; 32];
+
+/// The operating system could not give random bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness for a session token: {0}")]
+pub(crate) struct RandomError(String);
+
+/// A fresh token: 32 random bytes, base64url without padding (43 characters).
+pub(crate) fn new_token() -> Result<String, RandomError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub(crate) fn token_hash(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Stores a new session for `person_id`; returns its expiry (Unix milliseconds).
+pub(crate) fn create(
+    conn: &Connection,
+    hash: &TokenHash,
+    person_id: Uuid,
+    now_ms: i64,
+) -> rusqlite::Result<i64> {
+    let expires_at = now_ms.saturating_add(SESSION_TTL_MS);
+    conn.execute(
+        "INSERT INTO sessions (token_hash, person_id, created_at, expires_at, revoked_at)
+         VALUES (?1, ?2, ?3, ?4, NULL)",
+        params![hash.as_slice(), person_id.as_bytes(), now_ms, expires_at],
+    )?;
+    Ok(expires_at)
+}
+
+/// What a presented token is worth.
+#[derive(Clone, Debug)]
+pub(crate) enum Lookup {
+    /// A live session of `person`; `slide` says its expiry should be moved on.
+    Live { person: Person, slide: bool },
+    /// It was a session, now expired or revoked.
+    Ended,
+    /// No session ever had this token.
+    Unknown,
+}
+
+pub(crate) fn lookup(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqlite::Result<Lookup> {
+    let row: Option<([u8; 16], i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT person_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
+        )?
+        .query_row([hash.as_slice()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let Some((person_id, expires_at, revoked_at)) = row else {
+        return Ok(Lookup::Unknown);
+    };
+    if revoked_at.is_some() || now_ms >= expires_at {
+        return Ok(Lookup::Ended);
+    }
+    Ok(match people::by_id(conn, Uuid::from_bytes(person_id))? {
+        Some(person) => Lookup::Live {
+            person,
+            slide: now_ms.saturating_add(SESSION_TTL_MS) - expires_at > SLIDE_STEP_MS,
+        },
+        None => Lookup::Ended,
+    })
+}
+
+/// Moves a live session's expiry to 30 days from `now_ms` (never back).
+pub(crate) fn slide(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sessions SET expires_at = max(expires_at, ?2)
+         WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3",
+        params![
+            hash.as_slice(),
+            now_ms.saturating_add(SESSION_TTL_MS),
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Ends a session for good (sign-out).
+pub(crate) fn revoke(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
+        params![hash.as_slice(), now_ms],
+    )?;
+    Ok(())
+}
+
+/// Forgets sessions that ended more than [`SESSION_TTL_MS`] ago (expired or revoked); their
+/// tokens then answer `unauthorized` instead of `session_expired`. Returns how many.
+pub(crate) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    let before = now_ms.saturating_sub(SESSION_TTL_MS);
+    conn.execute(
+        "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1",
+        [before],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hashed() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a), token_hash(&a));
+        assert_ne!(token_hash(&a), token_hash(&b));
+    }
+
+    #[tokio::test]
+    async fn sessions_slide_end_and_are_pruned() {
+        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let outcome = db
+            .with_writer(|conn| {
+                let person = people::service();
+                let hash = token_hash("t");
+                let t0 = 1_000_000;
+                let expires = create(conn, &hash, person.id, t0)?;
+                assert_eq!(expires, t0 + SESSION_TTL_MS);
+                let live = |at| lookup(conn, &hash, at);
+                assert!(matches!(live(t0)?, Lookup::Live { slide: false, .. }));
+                // Used after two hours: the expiry should move on.
+                let later = t0 + 2 * SLIDE_STEP_MS;
+                assert!(matches!(live(later)?, Lookup::Live { slide: true, .. }));
+                slide(conn, &hash, later)?;
+                assert!(matches!(
+                    live(later + SESSION_TTL_MS - 1)?,
+                    Lookup::Live { .. }
+                ));
+                assert!(matches!(live(later + SESSION_TTL_MS)?, Lookup::Ended));
+                assert!(matches!(
+                    lookup(conn, &token_hash("u"), t0)?,
+                    Lookup::Unknown
+                ));
+                revoke(conn, &hash, later)?;
+                assert!(matches!(live(later)?, Lookup::Ended));
+                assert_eq!(prune(conn, later + SESSION_TTL_MS - 1)?, 0);
+                assert_eq!(prune(conn, later + SESSION_TTL_MS + 1)?, 1);
+                assert!(matches!(live(later)?, Lookup::Unknown));
+                Ok(())
+            })
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+}
