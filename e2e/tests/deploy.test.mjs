@@ -154,9 +154,10 @@ test("a captive portal's page is shown while online but never becomes the app th
  * `proxy.failing` is set it answers every page (not the API) itself with a 502 error page,
  * as a proxy does when the app's server is down.
  */
-async function startProxy(target) {
-  const upstream = new URL(target);
-  const proxy = { failing: false };
+async function startProxy() {
+  // The upstream is set once the server behind it runs (it is started knowing the proxy's
+  // address, which it must accept as a host and origin of its own).
+  const proxy = { failing: false, upstream: null };
   const server = createServer((req, res) => {
     if (proxy.failing && !req.url.startsWith("/api/")) {
       res.writeHead(502, { "content-type": "text/html" });
@@ -164,7 +165,7 @@ async function startProxy(target) {
       return;
     }
     const out = forward(
-      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+      { host: proxy.upstream.hostname, port: proxy.upstream.port, path: req.url, method: req.method, headers: req.headers },
       (answer) => {
         res.writeHead(answer.statusCode, answer.headers);
         answer.pipe(res);
@@ -184,8 +185,9 @@ async function startProxy(target) {
 }
 
 test("a proxy's 502 page opens the app the worker keeps instead", async () => {
-  const own = await startServer();
-  const proxy = await startProxy(own.url);
+  const proxy = await startProxy();
+  const own = await startServer({ args: ["--cors-origin", proxy.url] });
+  proxy.upstream = new URL(own.url);
   const context = await browser.newContext();
   try {
     const page = await watchedPage(context);
