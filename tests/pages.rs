@@ -573,11 +573,31 @@ async fn case_detail_edits_status_and_lists_notes_oldest_first() {
     })
     .await;
     app.button("Save description").unwrap().click();
+    // The text stays until the change is queued; then the button goes and the change shows
+    // as saving until the server has it.
+    wait_until("the description is queued", 10, || {
+        app.button("Save description").is_none()
+    })
+    .await;
+    assert_eq!(
+        app.labelled("Description")
+            .unchecked_into::<web_sys::HtmlTextAreaElement>()
+            .value(),
+        "Fan rattles under load.",
+        "the person's text never flashes back to the old one"
+    );
     wait_until("all three are saved", 10, || {
         app.query(".field-sync").is_none()
     })
     .await;
-    let saved = server_case(case.id).await;
+    let mut saved = server_case(case.id).await;
+    for _ in 0..250 {
+        if saved.description == "Fan rattles under load." {
+            break;
+        }
+        gloo_timers::future::TimeoutFuture::new(20).await;
+        saved = server_case(case.id).await;
+    }
     assert_eq!(saved.assignee.as_deref(), Some("lee"));
     assert_eq!(saved.tags, vec!["hardware".to_owned(), "fan".to_owned()]);
     assert_eq!(saved.description, "Fan rattles under load.");

@@ -248,6 +248,20 @@ fn send_patch(
     id: Uuid,
     patch: CasePatch,
 ) {
+    send_patch_then(queue, alerts, errors, id, patch, || {});
+}
+
+/// As [`send_patch`], then `stored` once the change is on the device (queued), so an editor
+/// keeps the person's text on screen until then: cleared earlier, the old text would flash
+/// back with no "Saving…" until the queue answers.
+fn send_patch_then(
+    queue: OfflineQueue,
+    alerts: Alerts,
+    errors: RwSignal<FieldErrors>,
+    id: Uuid,
+    patch: CasePatch,
+    stored: impl FnOnce() + 'static,
+) {
     if let Err(fields) = validate_patch(&patch) {
         errors.set(fields);
         return;
@@ -255,8 +269,10 @@ fn send_patch(
     errors.set(FieldErrors::new());
     spawn_local(async move {
         match queue.update_case(id, patch).await {
-            Ok(()) => {}
-            Err(EnqueueError::Invalid(fields)) => errors.set(fields),
+            Ok(()) => stored(),
+            Err(EnqueueError::Invalid(fields)) => {
+                errors.try_set(fields);
+            }
             Err(other) => alerts.error(format!("The change was not saved: {other}.")),
         }
     });
@@ -306,8 +322,9 @@ fn TitleEditor(
             errors.set(fields);
             return;
         }
-        send_patch(queue, alerts, errors, id, patch);
-        draft.set(None);
+        send_patch_then(queue, alerts, errors, id, patch, move || {
+            draft.try_set(None);
+        });
     };
     let escape = move |ev: KeyboardEvent| {
         if ev.key() == "Escape" {
@@ -433,13 +450,17 @@ fn CaseBody(
     let shown_description = move || draft.get().unwrap_or_else(description);
     let save_description = move |_| {
         if let Some(text) = draft.get_untracked() {
-            if text != description() {
-                send(CasePatch {
-                    description: Some(text),
-                    ..CasePatch::default()
-                });
+            if text == description() {
+                draft.set(None);
+                return;
             }
-            draft.set(None);
+            let patch = CasePatch {
+                description: Some(text),
+                ..CasePatch::default()
+            };
+            send_patch_then(queue, alerts, errors, id, patch, move || {
+                draft.try_set(None);
+            });
         }
     };
 
