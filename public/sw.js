@@ -97,13 +97,13 @@ async function firstAnswer(network) {
   try {
     response = await withTimeout(network, NAVIGATION_TIMEOUT_MS);
   } catch (error) {
-    const cached = await caches.match(SHELL, { cacheName: CACHE });
+    const cached = await caches.match(SHELL, { cacheName: CACHE, ignoreVary: true });
     // No shell cached yet: all we can do is wait for the network (or its error).
     return cached || network;
   }
   if (response.status >= 500) {
     // A proxy's or a maintenance page's 5xx: the server is out of reach, the app is not.
-    const cached = await caches.match(SHELL, { cacheName: CACHE });
+    const cached = await caches.match(SHELL, { cacheName: CACHE, ignoreVary: true });
     if (cached) return cached;
   }
   return response;
@@ -124,7 +124,10 @@ async function keepIfThisBuild(response) {
 
 async function cacheFirst(request) {
   const cache = await caches.open(CACHE);
-  const cached = await cache.match(request);
+  // A hashed name is its content, whatever the request's headers: with CORS origins
+  // configured the server adds `Vary: Origin`, and the page's module preload (which sends an
+  // Origin) would otherwise miss the copy precached without one and go to the network.
+  const cached = await cache.match(request, { ignoreVary: true });
   if (cached) return cached;
   const response = await fetch(request);
   if (isRealAsset(new URL(request.url).pathname, response)) await cache.put(request, response.clone());
