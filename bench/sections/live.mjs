@@ -64,9 +64,9 @@ export async function run(ctx) {
   return `Two browser contexts show the same case; the status is changed in one through its select and
 timed until the other's select shows it: the action through the queue to the server (debug
 build, loopback), the change event over the WebSocket, the invalidation, the refetch and the
-render. ${CHANGES} changes. Most of it is deliberate: the client gathers change events for
-\`LiveCoalescer::DEFAULT_WINDOW\` (200 ms today) before it invalidates, so a burst of changes
-costs one refetch.
+render. ${CHANGES} changes. The first change event of a burst is applied at once; later ones
+are gathered for \`LiveCoalescer::DEFAULT_WINDOW\` (200 ms today) and applied together, so a
+burst costs one refetch per window.
 
 ${table(["", "median", "range"], [["change in one page → shown in the other", ms(median(times)), `${ms(Math.min(...times))} – ${ms(Math.max(...times))}`]])}`;
 }
