@@ -58,13 +58,12 @@ pub fn App(
     let query = provide_query_client(&config);
     provide_network_status();
     // The queue lives in IndexedDB: ask the browser not to clear it under storage pressure.
-    provide_storage_persistence(
-        crate::settings::load(&config.storage_namespace).ask_persistent_storage,
-    );
+    let settings = crate::settings::load(&config.storage_namespace);
+    provide_storage_persistence(settings.ask_persistent_storage);
     provide_alerts();
     // The write side after the read side it feeds and the alerts it speaks through.
     let queue = provide_offline_queue(&config, query);
-    provide_settings(&config, query, queue);
+    provide_settings(&config, settings, query, queue);
     provide_context(config);
     register_app_shell();
     view! {

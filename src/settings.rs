@@ -90,16 +90,18 @@ impl SettingsHandle {
     }
 }
 
-/// Loads the settings, applies them to the query client and the queue (now and on every
-/// change, from this tab or another), and provides them as context.
+/// Puts `loaded` (the settings as [`load`] read them at start-up) in force on the query
+/// client and the queue, now and on every change from this tab or another, and provides
+/// them as context.
 pub fn provide_settings(
     config: &AppConfig,
+    loaded: Settings,
     query: QueryClient,
     queue: OfflineQueue,
 ) -> SettingsHandle {
     let namespace = config.storage_namespace.clone();
     let handle = SettingsHandle {
-        current: RwSignal::new(load(&namespace)),
+        current: RwSignal::new(loaded),
         namespace: StoredValue::new(namespace.clone()),
     };
     Effect::new(move |_| {

@@ -155,14 +155,7 @@ fn finish(mut response: Response, cache: &'static str, policy: String) -> Respon
     if let Ok(value) = HeaderValue::from_str(&policy) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // `nosniff`, `Referrer-Policy` and framing: the outermost layer (`security_headers`).
     response
 }
 

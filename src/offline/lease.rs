@@ -7,6 +7,7 @@ use super::now;
 use super::runtime::Runtime;
 use casedesk_core::{DurationMs, Lease, LeaseDecision, LeaseTerms, Millis};
 use indexed_db_futures::database::Database;
+use indexed_db_futures::object_store::ObjectStore;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use std::rc::{Rc, Weak};
@@ -55,15 +56,7 @@ impl DrainerLease {
             .build()
             .map_err(fail)?;
         let store = tx.object_store(STORE).map_err(fail)?;
-        let stored: Option<String> = store
-            .get(KEY)
-            .primitive()
-            .map_err(fail)?
-            .await
-            .map_err(fail)?;
-        // A record this version cannot read is treated as no lease: it can only be a
-        // leftover, and a live holder rewrites it within one renewal.
-        let stored = stored.and_then(|json| serde_json::from_str::<Lease>(&json).ok());
+        let stored = read_lease(&store).await?;
         let decision = self.terms.decide(stored.as_ref(), self.me, now);
         if let LeaseDecision::Take(lease) = &decision {
             let json = serde_json::to_string(lease).map_err(|e| e.to_string())?;
@@ -84,19 +77,25 @@ impl DrainerLease {
             .build()
             .map_err(fail)?;
         let store = tx.object_store(STORE).map_err(fail)?;
-        let stored: Option<String> = store
-            .get(KEY)
-            .primitive()
-            .map_err(fail)?
-            .await
-            .map_err(fail)?;
-        let stored = stored.and_then(|json| serde_json::from_str::<Lease>(&json).ok());
+        let stored = read_lease(&store).await?;
         if LeaseTerms::may_release(stored.as_ref(), self.me) {
             drop(store.delete(KEY).primitive().map_err(fail)?);
         }
         drop(store);
         crate::platform::idb::commit(tx).await.map_err(fail)
     }
+}
+
+/// The lease as stored. A record this version cannot read is treated as no lease: it can
+/// only be a leftover, and a live holder rewrites it within one renewal.
+async fn read_lease(store: &ObjectStore<'_>) -> Result<Option<Lease>, String> {
+    let stored: Option<String> = store
+        .get(KEY)
+        .primitive()
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(stored.and_then(|json| serde_json::from_str::<Lease>(&json).ok()))
 }
 
 /// Takes part in the lease for as long as the runtime lives: renews it while holding it,

@@ -159,7 +159,7 @@ pub const MAX_RETRY_AFTER: DurationMs = DurationMs(10 * 60 * 1_000);
 
 /// Reads `Retry-After` as whole seconds (the form our server sends), at most
 /// [`MAX_RETRY_AFTER`]; anything else gives `None`, which means "use the normal backoff".
-pub fn parse_retry_after(value: &str) -> Option<DurationMs> {
+fn parse_retry_after(value: &str) -> Option<DurationMs> {
     value
         .trim()
         .parse::<u64>()
