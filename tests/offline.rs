@@ -736,6 +736,46 @@ async fn retrying_a_dead_letter_sends_it_again_under_the_same_key() {
 }
 
 #[wasm_bindgen_test]
+async fn a_retry_after_date_from_the_server_is_waited_out() {
+    let ns = namespace("retry-date");
+    let tab = open_tab(&ns).await;
+    // The server refuses with 503 and `Retry-After` as an HTTP date 3 s ahead (whole
+    // seconds, so 2–3 s). The queue's own backoff here is at most 200 ms.
+    set_chaos(r#"{"corrupt":"retry_after_date","corrupt_on":"writes","retry_after_s":3}"#).await;
+    let id = tab
+        .queue
+        .create_case(new_case("Retry-After date"))
+        .await
+        .unwrap();
+    let action = tab.queue.records().get_untracked()[0].id();
+    wait_until("a refused first attempt", 5, || {
+        tab.queue
+            .records()
+            .get_untracked()
+            .iter()
+            .any(|r| r.id() == action && r.last_error.is_some())
+    })
+    .await;
+    let record = tab
+        .queue
+        .records()
+        .get_untracked()
+        .into_iter()
+        .find(|r| r.id() == action)
+        .unwrap();
+    let wait = record.next_attempt_at.0 as f64 - js_sys::Date::now();
+    assert!(
+        wait > 1_000.0,
+        "the next attempt is {wait} ms away: the date was not honoured"
+    );
+    assert_eq!(tab.sender.count(), 1, "nothing sent before the date");
+    clear_chaos().await;
+    tab.drained(10).await;
+    assert_eq!(tab.dead(), 0);
+    assert!(server_case(id).await.is_some());
+}
+
+#[wasm_bindgen_test]
 async fn a_429_waits_for_retry_after() {
     let ns = namespace("429");
     let tab = open_tab(&ns).await;

@@ -169,6 +169,8 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
         ])
         .expose_headers([
             header::ETAG,
+            // The app measures a `Retry-After` date against the server's own clock.
+            header::DATE,
             request_id::X_REQUEST_ID,
             header::RETRY_AFTER,
             HeaderName::from_static("idempotent-replayed"),
