@@ -47,10 +47,19 @@ function compareCases(sort, a, b) {
 function matches(query, c) {
   if (query.status != null && query.status !== c.status) return false;
   if (query.priority != null && query.priority !== c.priority) return false;
+  if (!assigneeMatches(query.assignee, c.assignee)) return false;
   const q = query.q?.trim();
   if (!q) return true;
   const needle = q.toLowerCase();
   return c.title.toLowerCase().includes(needle) || c.description.toLowerCase().includes(needle);
+}
+
+/** The `assignee` filter (`AssigneeFilter`, serialised by serde): `{ person }`, `"me"`, `"unassigned"`. */
+function assigneeMatches(filter, assignee) {
+  if (filter == null) return true;
+  if (filter === "unassigned") return assignee == null;
+  if (filter === "me") return false; // unresolved `me` matches nothing
+  return assignee === filter.person;
 }
 
 function normaliseAssignee(assignee) {
@@ -109,6 +118,10 @@ export function changeOf(action, states, page, knownCase) {
         created_at: stamp,
         updated_at: stamp,
         version: 0,
+        // The server sets authorship from the session; an optimistic creation has none yet
+        // (`NewCase::into_case`).
+        created_by: null,
+        updated_by: null,
       };
     }
   } else if (kind === "UpdateCase" && before !== null) {
