@@ -12,6 +12,7 @@ use crate::body::{body_hash, decode_json, read_body, MAX_BODY_BYTES};
 use crate::cases::{self, CaseRecord};
 use crate::clock;
 use crate::conditional;
+use crate::db::Sql;
 use crate::error::ApiError;
 use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
@@ -29,7 +30,6 @@ use casedesk_model::{
     etag_for_version, version_from_etag, Case, CaseListQuery, CasePatch, ChangeEvent, FieldErrors,
     HistoryKind, NewCase, NewNote, Timestamp,
 };
-use rusqlite::Connection;
 use tower_http::limit::RequestBodyLimitLayer;
 use uuid::Uuid;
 
@@ -205,7 +205,7 @@ async fn case_history(
 /// is stored in the id's canonical form. Without people (`--no-auth`) it stays free text,
 /// as before people existed.
 fn check_assignee(
-    tx: &Connection,
+    tx: &dyn Sql,
     people_on: bool,
     assignee: Option<String>,
 ) -> Result<Option<String>, ApiError> {
@@ -282,7 +282,7 @@ async fn mutate<F>(
     change: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&Connection, Timestamp) -> Result<Change, ApiError> + Send + 'static,
+    F: FnOnce(&dyn Sql, Timestamp) -> Result<Change, ApiError> + Send + 'static,
 {
     let events = state.events.clone();
     let clock_offset_ms = state.chaos.clock_offset_ms();
@@ -356,7 +356,12 @@ async fn create_case(
         case.created_by = Some(actor.id());
         case.updated_by = Some(actor.id());
         let record = CaseRecord::new(case);
-        cases::insert(tx, &record)?;
+        if !cases::insert(tx, &record)? {
+            return Err(ApiError::AlreadyExists(format!(
+                "A case with id {} already exists (or existed).",
+                record.case.id
+            )));
+        }
         let case = record.case;
         let changes = history::created(&case);
         history::record(
@@ -524,17 +529,16 @@ async fn create_note(
         if cases::find_live(tx, case_id)?.is_none() {
             return Err(ApiError::case_not_found(case_id));
         }
-        if cases::note_exists(tx, new.id)? {
-            return Err(ApiError::AlreadyExists(format!(
-                "A note with id {} already exists.",
-                new.id
-            )));
-        }
         // The author is whoever the session says, whatever the body claims.
         let mut note = new.into_note(case_id, now);
         note.author = actor.person.name.clone();
         note.author_id = Some(actor.id());
-        cases::insert_note(tx, &note)?;
+        if !cases::insert_note(tx, &note)? {
+            return Err(ApiError::AlreadyExists(format!(
+                "A note with id {} already exists.",
+                note.id
+            )));
+        }
         history::record(
             tx,
             case_id,

@@ -194,8 +194,8 @@ pub(crate) struct Prepared {
 pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
     // Flags first, so a bad one is refused before anything is created.
     let cors = cors(&config.cors_origins)?;
-    let (db, was_new) = Db::open(&config.db)?;
-    tracing::info!(db = %config.db, was_new, schema = crate::db::SCHEMA_VERSION, "database ready");
+    let (db, was_new) = Db::open(&config.db).await?;
+    tracing::info!(engine = ?db.engine(), was_new, schema = db.schema_version(), "database ready");
 
     let seed_demo = config.seed_demo || (was_new && !config.no_seed_demo);
     if seed_demo {
@@ -207,7 +207,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
                 .map_err(|e| StartError::Seed(e.to_string()))?
                 .map_err(|e| StartError::Seed(e.to_string()))?;
         let inserted = db
-            .with_writer(move |conn| Ok(seed::seed(conn, count, clock::now(), &demo_hash)?))
+            .with_writer(move |conn| seed::seed(conn, count, clock::now(), &demo_hash))
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
         tracing::info!(inserted, elapsed = ?started.elapsed(), "demo data seeded");
@@ -351,7 +351,7 @@ pub async fn add_user(
     }
     let role = casedesk_model::Role::parse(role)
         .ok_or_else(|| StartError::AddPerson(format!("`{role}` is not a role")))?;
-    let (db, _) = Db::open(&config.db)?;
+    let (db, _) = Db::open(&config.db).await?;
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || people::hash_password(&password))
         .await
@@ -382,7 +382,7 @@ async fn prune_forever(db: Db) {
     loop {
         every.tick().await;
         let pruned = db
-            .with_writer(|conn| Ok(idempotency::prune(conn, clock::now_millis())?))
+            .with_writer(|conn| idempotency::prune(conn, clock::now_millis()))
             .await;
         match pruned {
             Ok(0) => {}
@@ -390,7 +390,7 @@ async fn prune_forever(db: Db) {
             Err(error) => tracing::warn!(%error, "cannot prune idempotency keys"),
         }
         let ended = db
-            .with_writer(|conn| Ok(crate::sessions::prune(conn, clock::now_millis())?))
+            .with_writer(|conn| crate::sessions::prune(conn, clock::now_millis()))
             .await;
         match ended {
             Ok(0) => {}

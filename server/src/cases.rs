@@ -6,11 +6,10 @@
 //! tie-break `id ASC` equals the model's. Times are Unix milliseconds, the model's
 //! precision. Deleted cases keep their row (`deleted_at` set) so their ids stay taken.
 
+use crate::db::{DbError, Engine, Sql, SqlRow, SqlValue};
 use casedesk_model::{
     AssigneeFilter, Case, CaseList, CaseListQuery, CaseSort, CaseStatus, Note, Priority, Timestamp,
 };
-use rusqlite::types::{FromSqlError, Value};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 const CASE_COLUMNS: &str = "id, title, description, status, priority, assignee, tags, \
@@ -63,54 +62,34 @@ impl CaseRecord {
     }
 }
 
-fn conversion_error(column: usize, message: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        Box::new(FromSqlError::Other(message.into())),
-    )
-}
-
-fn timestamp(row: &Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
-    let millis: i64 = row.get(column)?;
-    Timestamp::from_unix_millis(millis)
-        .ok_or_else(|| conversion_error(column, format!("{millis} ms is not a time")))
-}
-
-fn uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
-    let bytes: [u8; 16] = row.get(column)?;
-    Ok(Uuid::from_bytes(bytes))
-}
-
-fn optional_uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Uuid>> {
-    let bytes: Option<[u8; 16]> = row.get(column)?;
-    Ok(bytes.map(Uuid::from_bytes))
-}
-
 /// Reads the columns of [`CASE_COLUMNS`], starting at column 0.
-fn case_from_row(row: &Row<'_>) -> rusqlite::Result<Case> {
-    let status: String = row.get(3)?;
-    let status = CaseStatus::parse(&status)
-        .ok_or_else(|| conversion_error(3, format!("`{status}` is not a status")))?;
-    let priority = priority_from_rank(row.get(4)?)
-        .ok_or_else(|| conversion_error(4, "bad priority rank".into()))?;
-    let tags: String = row.get(6)?;
-    let tags: Vec<String> = serde_json::from_str(&tags)
-        .map_err(|e| conversion_error(6, format!("tags are not a JSON list: {e}")))?;
-    let version: i64 = row.get(9)?;
+fn case_from_row(row: &SqlRow) -> Result<Case, DbError> {
+    let status = row.text(3)?;
+    let status = CaseStatus::parse(&status).ok_or_else(|| DbError::Decode {
+        column: 3,
+        message: format!("`{status}` is not a status"),
+    })?;
+    let priority = priority_from_rank(row.int(4)?).ok_or_else(|| DbError::Decode {
+        column: 4,
+        message: "bad priority rank".into(),
+    })?;
+    let tags: Vec<String> = serde_json::from_str(&row.text(6)?).map_err(|e| DbError::Decode {
+        column: 6,
+        message: format!("tags are not a JSON list: {e}"),
+    })?;
     Ok(Case {
-        created_by: optional_uuid(row, 10)?,
-        updated_by: optional_uuid(row, 11)?,
-        id: uuid(row, 0)?,
-        title: row.get(1)?,
-        description: row.get(2)?,
+        created_by: row.opt_uuid(10)?,
+        updated_by: row.opt_uuid(11)?,
+        id: row.uuid(0)?,
+        title: row.text(1)?,
+        description: row.text(2)?,
         status,
         priority,
-        assignee: row.get(5)?,
+        assignee: row.opt_text(5)?,
         tags,
-        created_at: timestamp(row, 7)?,
-        updated_at: timestamp(row, 8)?,
-        version: u64::try_from(version).unwrap_or(0),
+        created_at: row.time(7)?,
+        updated_at: row.time(8)?,
+        version: u64::try_from(row.int(9)?).unwrap_or(0),
     })
 }
 
@@ -139,77 +118,81 @@ fn version_value(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
 }
 
-/// The case with `id`, deleted or not.
-pub(crate) fn find(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<CaseRecord>> {
-    conn.query_row(
-        &format!(
-            "SELECT {CASE_COLUMNS}, resolved_at, closed_at, deleted_at FROM cases WHERE id = ?1"
-        ),
-        [id.as_bytes()],
-        |row| {
+/// The case with `id`, deleted or not. In a write transaction on PostgreSQL the row stays
+/// locked until commit, so a concurrent change of the same case (on any server) waits and
+/// then checks its `If-Match` against this one's result.
+pub(crate) fn find(conn: &dyn Sql, id: Uuid) -> Result<Option<CaseRecord>, DbError> {
+    let sql = format!(
+        "SELECT {CASE_COLUMNS}, resolved_at, closed_at, deleted_at FROM cases WHERE id = ?1{}",
+        conn.lock_clause()
+    );
+    conn.query_opt(&sql, &[id.into()])?
+        .map(|row| {
             Ok(CaseRecord {
-                case: case_from_row(row)?,
-                resolved_at: row.get(AFTER_CASE)?,
-                closed_at: row.get(AFTER_CASE + 1)?,
-                deleted: row.get::<_, Option<i64>>(AFTER_CASE + 2)?.is_some(),
+                case: case_from_row(&row)?,
+                resolved_at: row.opt_int(AFTER_CASE)?,
+                closed_at: row.opt_int(AFTER_CASE + 1)?,
+                deleted: row.opt_int(AFTER_CASE + 2)?.is_some(),
             })
-        },
-    )
-    .optional()
+        })
+        .transpose()
 }
 
 /// The case with `id` unless it is unknown or deleted.
-pub(crate) fn find_live(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<CaseRecord>> {
+pub(crate) fn find_live(conn: &dyn Sql, id: Uuid) -> Result<Option<CaseRecord>, DbError> {
     Ok(find(conn, id)?.filter(|record| !record.deleted))
 }
 
-pub(crate) fn insert(conn: &Connection, record: &CaseRecord) -> rusqlite::Result<()> {
+/// Inserts a new case; false (and nothing changed) when its id is taken, also by a
+/// creation another server committed meanwhile.
+pub(crate) fn insert(conn: &dyn Sql, record: &CaseRecord) -> Result<bool, DbError> {
     let case = &record.case;
-    conn.execute(
+    let added = conn.execute(
         "INSERT INTO cases (id, title, description, status, priority, assignee, tags,
              created_at, updated_at, version, resolved_at, closed_at, deleted_at, created_by,
              updated_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, ?13, ?14)",
-        params![
-            case.id.as_bytes(),
-            case.title,
-            case.description,
-            case.status.as_str(),
-            priority_rank(case.priority),
-            case.assignee,
-            tags_json(&case.tags),
-            case.created_at.unix_millis(),
-            case.updated_at.unix_millis(),
-            version_value(case.version),
-            record.resolved_at,
-            record.closed_at,
-            case.created_by.as_ref().map(Uuid::as_bytes),
-            case.updated_by.as_ref().map(Uuid::as_bytes),
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, ?13, ?14)
+         ON CONFLICT (id) DO NOTHING",
+        &[
+            case.id.into(),
+            case.title.as_str().into(),
+            case.description.as_str().into(),
+            case.status.as_str().into(),
+            priority_rank(case.priority).into(),
+            case.assignee.as_deref().into(),
+            tags_json(&case.tags).into(),
+            case.created_at.unix_millis().into(),
+            case.updated_at.unix_millis().into(),
+            version_value(case.version).into(),
+            record.resolved_at.into(),
+            record.closed_at.into(),
+            case.created_by.into(),
+            case.updated_by.into(),
         ],
     )?;
-    Ok(())
+    Ok(added > 0)
 }
 
-pub(crate) fn update(conn: &Connection, record: &CaseRecord) -> rusqlite::Result<()> {
+pub(crate) fn update(conn: &dyn Sql, record: &CaseRecord) -> Result<(), DbError> {
     let case = &record.case;
     conn.execute(
         "UPDATE cases SET title = ?2, description = ?3, status = ?4, priority = ?5,
              assignee = ?6, tags = ?7, updated_at = ?8, version = ?9, resolved_at = ?10,
              closed_at = ?11, updated_by = ?12
          WHERE id = ?1",
-        params![
-            case.id.as_bytes(),
-            case.title,
-            case.description,
-            case.status.as_str(),
-            priority_rank(case.priority),
-            case.assignee,
-            tags_json(&case.tags),
-            case.updated_at.unix_millis(),
-            version_value(case.version),
-            record.resolved_at,
-            record.closed_at,
-            case.updated_by.as_ref().map(Uuid::as_bytes),
+        &[
+            case.id.into(),
+            case.title.as_str().into(),
+            case.description.as_str().into(),
+            case.status.as_str().into(),
+            priority_rank(case.priority).into(),
+            case.assignee.as_deref().into(),
+            tags_json(&case.tags).into(),
+            case.updated_at.unix_millis().into(),
+            version_value(case.version).into(),
+            record.resolved_at.into(),
+            record.closed_at.into(),
+            case.updated_by.into(),
         ],
     )?;
     Ok(())
@@ -217,20 +200,20 @@ pub(crate) fn update(conn: &Connection, record: &CaseRecord) -> rusqlite::Result
 
 /// Marks a case deleted at `at`, at `version`, by `by`.
 pub(crate) fn mark_deleted(
-    conn: &Connection,
+    conn: &dyn Sql,
     id: Uuid,
     version: u64,
     at: Timestamp,
     by: Uuid,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     conn.execute(
         "UPDATE cases SET deleted_at = ?2, updated_at = ?2, version = ?3, updated_by = ?4
          WHERE id = ?1",
-        params![
-            id.as_bytes(),
-            at.unix_millis(),
-            version_value(version),
-            by.as_bytes()
+        &[
+            id.into(),
+            at.unix_millis().into(),
+            version_value(version).into(),
+            by.into(),
         ],
     )?;
     Ok(())
@@ -247,60 +230,62 @@ fn order_by(sort: CaseSort) -> &'static str {
     }
 }
 
+/// The search condition on parameter `?n` (already lower-cased ASCII): a substring of the
+/// title or the description, ignoring ASCII case, with no wildcards. SQLite's lower()
+/// folds ASCII only, like `to_ascii_lowercase`; PostgreSQL's does too under the "C"
+/// collation.
+fn search_condition(engine: Engine, n: usize) -> String {
+    match engine {
+        Engine::Sqlite => {
+            format!(" AND (instr(lower(title), ?{n}) > 0 OR instr(lower(description), ?{n}) > 0)")
+        }
+        Engine::Postgres => format!(
+            " AND (strpos(lower(title COLLATE \"C\"), ?{n}) > 0 \
+               OR strpos(lower(description COLLATE \"C\"), ?{n}) > 0)"
+        ),
+    }
+}
+
 /// One page of live cases matching `query`, and how many match in all.
 ///
 /// Without a search, the count and the page each come from a covering index. A search
 /// must look at every row, so it is done in one table scan that also counts the matches
 /// (`count(*) OVER ()`); `+deleted_at` keeps SQLite from walking an index and fetching
 /// each row from it, which is slower for all but the most common words.
-pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result<CaseList> {
+pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, DbError> {
     let search = query.search_text().map(str::to_ascii_lowercase);
     let mut filter = String::from(if search.is_some() {
         "+deleted_at IS NULL"
     } else {
         "deleted_at IS NULL"
     });
-    let mut values: Vec<Value> = Vec::new();
+    let mut values: Vec<SqlValue> = Vec::new();
     if let Some(status) = query.status {
-        values.push(Value::Text(status.as_str().to_owned()));
+        values.push(status.as_str().into());
         filter.push_str(&format!(" AND status = ?{}", values.len()));
     }
     if let Some(priority) = query.priority {
-        values.push(Value::Integer(priority_rank(priority)));
+        values.push(priority_rank(priority).into());
         filter.push_str(&format!(" AND priority = ?{}", values.len()));
     }
     match &query.assignee {
         None => {}
         Some(AssigneeFilter::Person(id)) => {
-            values.push(Value::Text(id.clone()));
+            values.push(id.as_str().into());
             filter.push_str(&format!(" AND assignee = ?{}", values.len()));
         }
         Some(AssigneeFilter::Unassigned) => filter.push_str(" AND assignee IS NULL"),
         // The handler resolves `me`; unresolved, it matches nothing, as in the model.
-        Some(AssigneeFilter::Me) => filter.push_str(" AND 0"),
+        Some(AssigneeFilter::Me) => filter.push_str(" AND 1 = 0"),
     }
     if let Some(text) = search.clone() {
-        // SQLite's built-in lower() folds ASCII only, exactly like to_ascii_lowercase, and
-        // instr() takes the text literally (no LIKE wildcards).
-        values.push(Value::Text(text));
-        let n = values.len();
-        filter.push_str(&format!(
-            " AND (instr(lower(title), ?{n}) > 0 OR instr(lower(description), ?{n}) > 0)"
-        ));
+        values.push(text.into());
+        filter.push_str(&search_condition(conn.engine(), values.len()));
     }
-    let count_sql = format!("SELECT count(*) FROM cases WHERE {filter}");
-    let count = |values: &[Value]| -> rusqlite::Result<u64> {
-        let total: i64 = conn
-            .prepare_cached(&count_sql)?
-            .query_row(rusqlite::params_from_iter(values.iter()), |row| row.get(0))?;
-        Ok(u64::try_from(total).unwrap_or(0))
-    };
 
     let mut page_values = values.clone();
-    page_values.push(Value::Integer(i64::from(query.per_page)));
-    page_values.push(Value::Integer(
-        i64::try_from(query.offset()).unwrap_or(i64::MAX),
-    ));
+    page_values.push(i64::from(query.per_page).into());
+    page_values.push(i64::try_from(query.offset()).unwrap_or(i64::MAX).into());
     let n = page_values.len();
     let window = if search.is_some() {
         ", count(*) OVER ()"
@@ -312,20 +297,24 @@ pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result
         order_by(query.sort),
         n - 1
     );
-    let mut statement = conn.prepare_cached(&sql)?;
-    let mut counted = None;
-    let items = statement
-        .query_map(rusqlite::params_from_iter(page_values.iter()), |row| {
-            if search.is_some() && counted.is_none() {
-                counted = Some(row.get::<_, i64>(AFTER_CASE)?);
-            }
-            case_from_row(row)
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = conn.query(&sql, &page_values)?;
+    let counted = match rows.first() {
+        Some(row) if search.is_some() => Some(row.count(AFTER_CASE)?),
+        _ => None,
+    };
+    let items = rows
+        .iter()
+        .map(case_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     let total = match counted {
-        Some(total) => u64::try_from(total).unwrap_or(0),
+        Some(total) => total,
         // No search, or a page past the last match: count on their own.
-        None => count(&values)?,
+        None => conn
+            .query_one(
+                &format!("SELECT count(*) FROM cases WHERE {filter}"),
+                &values,
+            )?
+            .count(0)?,
     };
     Ok(CaseList {
         items,
@@ -335,51 +324,45 @@ pub(crate) fn list(conn: &Connection, query: &CaseListQuery) -> rusqlite::Result
     })
 }
 
-fn note_from_row(row: &Row<'_>) -> rusqlite::Result<Note> {
+fn note_from_row(row: &SqlRow) -> Result<Note, DbError> {
     Ok(Note {
-        author_id: optional_uuid(row, 5)?,
-        id: uuid(row, 0)?,
-        case_id: uuid(row, 1)?,
-        body: row.get(2)?,
-        author: row.get(3)?,
-        created_at: timestamp(row, 4)?,
+        author_id: row.opt_uuid(5)?,
+        id: row.uuid(0)?,
+        case_id: row.uuid(1)?,
+        body: row.text(2)?,
+        author: row.text(3)?,
+        created_at: row.time(4)?,
     })
 }
 
 /// The notes of a case, oldest first (arrival order breaks ties).
-pub(crate) fn notes(conn: &Connection, case_id: Uuid) -> rusqlite::Result<Vec<Note>> {
-    let mut statement = conn.prepare_cached(
+pub(crate) fn notes(conn: &dyn Sql, case_id: Uuid) -> Result<Vec<Note>, DbError> {
+    conn.query(
         "SELECT id, case_id, body, author, created_at, author_id FROM notes
          WHERE case_id = ?1 ORDER BY created_at, seq",
-    )?;
-    let notes = statement
-        .query_map([case_id.as_bytes()], note_from_row)?
-        .collect();
-    notes
+        &[case_id.into()],
+    )?
+    .iter()
+    .map(note_from_row)
+    .collect()
 }
 
-pub(crate) fn note_exists(conn: &Connection, id: Uuid) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM notes WHERE id = ?1)",
-        [id.as_bytes()],
-        |row| row.get(0),
-    )
-}
-
-pub(crate) fn insert_note(conn: &Connection, note: &Note) -> rusqlite::Result<()> {
-    conn.execute(
+/// Inserts a note; false (and nothing changed) when its id is taken.
+pub(crate) fn insert_note(conn: &dyn Sql, note: &Note) -> Result<bool, DbError> {
+    let added = conn.execute(
         "INSERT INTO notes (id, case_id, body, author, created_at, author_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            note.id.as_bytes(),
-            note.case_id.as_bytes(),
-            note.body,
-            note.author,
-            note.created_at.unix_millis(),
-            note.author_id.as_ref().map(Uuid::as_bytes),
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO NOTHING",
+        &[
+            note.id.into(),
+            note.case_id.into(),
+            note.body.as_str().into(),
+            note.author.as_str().into(),
+            note.created_at.unix_millis().into(),
+            note.author_id.into(),
         ],
     )?;
-    Ok(())
+    Ok(added > 0)
 }
 
 #[cfg(test)]
@@ -426,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn sql_filters_and_order_equal_the_models() {
-        let (db, _) = Db::open(":memory:").unwrap();
+        let (db, _) = Db::memory();
         let all = sample();
         let rows = all.clone();
         db.with_writer(move |conn| {
@@ -460,18 +443,12 @@ mod tests {
                     expected.sort_by(|a, b| sort.compare(a, b));
                     let page: Vec<Case> = expected.iter().skip(7).take(7).cloned().collect();
                     let q2 = query.clone();
-                    let got = db
-                        .read(move |tx| list(tx, &q2).map_err(crate::db::DbError::from))
-                        .await
-                        .unwrap();
+                    let got = db.read(move |tx| list(tx, &q2)).await.unwrap();
                     assert_eq!(got.total, expected.len() as u64, "{query:?}");
                     assert_eq!(got.items, page, "{query:?}");
                     // Past the last page: no items, the same total.
                     let beyond = query.with_page(50);
-                    let got = db
-                        .read(move |tx| list(tx, &beyond).map_err(crate::db::DbError::from))
-                        .await
-                        .unwrap();
+                    let got = db.read(move |tx| list(tx, &beyond)).await.unwrap();
                     assert!(got.items.is_empty());
                     assert_eq!(got.total, expected.len() as u64, "{query:?}");
                 }

@@ -15,7 +15,8 @@ pub struct Config {
     #[arg(long, env = "CASEDESK_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// SQLite database path; `:memory:` for a throwaway database.
+    /// SQLite database path; `:memory:` for a throwaway database; `postgres://USER@HOST:PORT/DB`
+    /// (or `postgresql://…`) for PostgreSQL, which any number of servers may share.
     #[arg(long, env = "CASEDESK_DB", default_value = "data/casedesk.db")]
     pub db: String,
 

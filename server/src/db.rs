@@ -1,21 +1,25 @@
-//! The SQLite database: one writer connection behind a mutex (so writes, and the
-//! idempotency keys recorded with them, are serialised) and a few read-only connections
-//! for concurrent reads (WAL mode lets them read while the writer writes). Every use runs
-//! on tokio's blocking pool. The schema is created and migrated at start-up.
+//! The database behind one interface with two engines: SQLite (`sqlite`, the embedded
+//! default) and PostgreSQL (`postgres`, any number of servers on one database). Every
+//! use is a closure run in one transaction on tokio's blocking pool and given the
+//! transaction as [`Sql`]; the SQL modules are written once against it.
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+mod postgres;
+mod sql;
+mod sqlite;
 
-/// How many read-only connections a file database gets.
-const READERS: usize = 4;
+pub(crate) use sql::{lock_key_of, Engine, Sql, SqlRow, SqlValue};
+
+use std::sync::Arc;
 
 /// A failure of the database layer itself (not of a request).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("`{0}` is not a PostgreSQL address such as postgres://user@host:5432/db")]
+    Url(String),
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: String,
@@ -25,283 +29,118 @@ pub enum DbError {
     Task(String),
     #[error("the database is at schema version {found}, newer than this server's {known}")]
     TooNew { found: i64, known: i64 },
+    #[error("a stored value cannot be read (column {column}): {message}")]
+    Decode { column: usize, message: String },
 }
-
-/// One schema step: SQL, then optionally Rust for what SQL says badly (data mapping).
-struct Migration {
-    sql: &'static str,
-    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
-}
-
-/// The schema, one step per version. `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[Migration] = &[
-    // 1: cases, notes and idempotency keys.
-    Migration {
-        then: None,
-        sql: r#"
-    CREATE TABLE cases (
-        id          BLOB PRIMARY KEY,   -- 16 bytes: memcmp order equals Uuid's Ord
-        title       TEXT NOT NULL,
-        description TEXT NOT NULL,
-        status      TEXT NOT NULL,      -- open | in_progress | resolved | closed
-        priority    INTEGER NOT NULL,   -- 0 low, 1 medium, 2 high, 3 critical
-        assignee    TEXT,
-        tags        TEXT NOT NULL,      -- JSON array of strings
-        created_at  INTEGER NOT NULL,   -- Unix milliseconds, UTC
-        updated_at  INTEGER NOT NULL,
-        version     INTEGER NOT NULL,
-        resolved_at INTEGER,            -- when it last entered `resolved` (kept when closed)
-        closed_at   INTEGER,            -- when it last entered `closed`
-        deleted_at  INTEGER             -- deleted cases stay, so their ids stay taken
-    ) WITHOUT ROWID;
-    CREATE INDEX cases_updated_asc   ON cases(updated_at, id)      WHERE deleted_at IS NULL;
-    CREATE INDEX cases_updated_desc  ON cases(updated_at DESC, id) WHERE deleted_at IS NULL;
-    CREATE INDEX cases_created_asc   ON cases(created_at, id)      WHERE deleted_at IS NULL;
-    CREATE INDEX cases_created_desc  ON cases(created_at DESC, id) WHERE deleted_at IS NULL;
-    CREATE INDEX cases_priority_asc  ON cases(priority, id)        WHERE deleted_at IS NULL;
-    CREATE INDEX cases_priority_desc ON cases(priority DESC, id)   WHERE deleted_at IS NULL;
-    CREATE INDEX cases_status        ON cases(status)              WHERE deleted_at IS NULL;
-    CREATE INDEX cases_resolved      ON cases(resolved_at)         WHERE deleted_at IS NULL;
-
-    CREATE TABLE notes (
-        seq        INTEGER PRIMARY KEY,  -- arrival order, the tie-break of created_at
-        id         BLOB NOT NULL UNIQUE,
-        case_id    BLOB NOT NULL REFERENCES cases(id),
-        body       TEXT NOT NULL,
-        author     TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-    );
-    CREATE INDEX notes_by_case ON notes(case_id, created_at, seq);
-
-    CREATE TABLE idempotency_keys (
-        key          BLOB PRIMARY KEY,
-        method       TEXT NOT NULL,
-        path         TEXT NOT NULL,
-        body_hash    BLOB NOT NULL,
-        status       INTEGER NOT NULL,
-        etag         TEXT,
-        content_type TEXT,
-        body         BLOB NOT NULL,
-        created_at   INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
-    "#,
-    },
-    // 2: covering indexes led by `deleted_at`. Partial indexes made SQLite fetch every row
-    // to re-check `deleted_at IS NULL` (160 ms to count 100,000 cases); these answer the
-    // counts, the metrics and each sort order (with the filter columns, so filtering while
-    // walking a sort order needs no row lookups) from the index alone.
-    Migration {
-        then: None,
-        sql: r#"
-    DROP INDEX cases_updated_asc;
-    DROP INDEX cases_updated_desc;
-    DROP INDEX cases_created_asc;
-    DROP INDEX cases_created_desc;
-    DROP INDEX cases_priority_asc;
-    DROP INDEX cases_priority_desc;
-    DROP INDEX cases_status;
-    DROP INDEX cases_resolved;
-    CREATE INDEX cases_live ON cases(deleted_at, status, priority, created_at, resolved_at, closed_at);
-    CREATE INDEX cases_by_updated_asc   ON cases(deleted_at, updated_at, id, status, priority);
-    CREATE INDEX cases_by_updated_desc  ON cases(deleted_at, updated_at DESC, id, status, priority);
-    CREATE INDEX cases_by_created_asc   ON cases(deleted_at, created_at, id, status, priority);
-    CREATE INDEX cases_by_created_desc  ON cases(deleted_at, created_at DESC, id, status, priority);
-    CREATE INDEX cases_by_priority_asc  ON cases(deleted_at, priority, id, status);
-    CREATE INDEX cases_by_priority_desc ON cases(deleted_at, priority DESC, id, status);
-    "#,
-    },
-    // 3: people, sessions and history (contract.md §4). Every case and note stays; a
-    // free-text assignee becomes the id of the demo person it names, else null (see
-    // `people::migrate_legacy`).
-    Migration {
-        then: Some(crate::people::migrate_legacy),
-        sql: r#"
-    CREATE TABLE people (
-        id            BLOB PRIMARY KEY,
-        name          TEXT NOT NULL,
-        email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        role          TEXT NOT NULL,      -- agent | admin
-        password_hash TEXT,               -- Argon2id PHC string; NULL: cannot sign in
-        created_at    INTEGER NOT NULL
-    ) WITHOUT ROWID;
-
-    CREATE TABLE sessions (
-        token_hash BLOB PRIMARY KEY,      -- SHA-256 of the token; the token is never stored
-        person_id  BLOB NOT NULL REFERENCES people(id),
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,      -- moved on as the session is used (sliding)
-        revoked_at INTEGER                -- kept, so a revoked token answers session_expired
-    ) WITHOUT ROWID;
-    CREATE INDEX sessions_expiry ON sessions(expires_at);
-
-    CREATE TABLE history (
-        seq      INTEGER PRIMARY KEY,     -- commit order, the order of the history
-        id       BLOB NOT NULL UNIQUE,
-        case_id  BLOB NOT NULL,
-        at       INTEGER NOT NULL,
-        actor_id BLOB,
-        kind     TEXT NOT NULL,           -- created | updated | deleted | note_added
-        changes  TEXT NOT NULL            -- JSON [{field, from, to}]
-    );
-    CREATE INDEX history_by_case ON history(case_id, seq);
-
-    ALTER TABLE cases ADD COLUMN created_by BLOB;
-    ALTER TABLE cases ADD COLUMN updated_by BLOB;
-    ALTER TABLE notes ADD COLUMN author_id BLOB;
-    CREATE INDEX cases_by_assignee ON cases(deleted_at, assignee);
-    "#,
-    },
-];
-
-/// The schema version this server writes.
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The database: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub(crate) struct Db {
-    inner: Arc<Inner>,
+    inner: Arc<Store>,
 }
 
-struct Inner {
-    writer: Mutex<Connection>,
-    /// Empty for `:memory:`, whose connections cannot share one database: reads then use
-    /// the writer.
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
+enum Store {
+    Sqlite(sqlite::SqliteDb),
+    Postgres(postgres::PgDb),
+}
+
+/// Whether `--db` names a PostgreSQL database rather than a SQLite file.
+pub(crate) fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
 impl Db {
-    /// Opens (creating if needed) and migrates the database at `path`, or an in-memory one
-    /// for `:memory:`. Returns whether the database was new (had no schema).
-    pub(crate) fn open(path: &str) -> Result<(Self, bool), DbError> {
-        let memory = path == ":memory:";
-        if !memory {
-            if let Some(folder) = Path::new(path).parent() {
-                if !folder.as_os_str().is_empty() {
-                    std::fs::create_dir_all(folder).map_err(|source| DbError::Folder {
-                        path: folder.display().to_string(),
-                        source,
-                    })?;
-                }
-            }
-        }
-        let mut writer = if memory {
-            Connection::open_in_memory()?
-        } else {
-            Connection::open(path)?
-        };
-        writer.busy_timeout(std::time::Duration::from_secs(5))?;
-        if !memory {
-            // WAL: readers never wait for the writer. FULL sync: every commit reaches the
-            // disk before the write returns, so a change the server has answered survives a
-            // power failure (NORMAL, the usual WAL pairing, may lose the last commits, and the
-            // app deletes an action from its queue once the server has said yes).
-            writer.pragma_update(None, "journal_mode", "WAL")?;
-            writer.pragma_update(None, "synchronous", "FULL")?;
-        }
-        writer.pragma_update(None, "foreign_keys", true)?;
-        let was_new = migrate(&mut writer)?;
-
-        let mut readers = Vec::new();
-        if !memory {
-            for _ in 0..READERS {
-                let reader = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                reader.busy_timeout(std::time::Duration::from_secs(5))?;
-                readers.push(Mutex::new(reader));
-            }
-        }
-        let db = Self {
-            inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
-                readers,
-                next_reader: AtomicUsize::new(0),
-            }),
-        };
-        Ok((db, was_new))
+    /// Opens (creating if needed) and migrates the database `--db` names: a
+    /// `postgres://…` URL, a SQLite file, or `:memory:`. Returns whether it was new.
+    pub(crate) async fn open(db: &str) -> Result<(Self, bool), DbError> {
+        let db = db.to_owned();
+        run_blocking(move || {
+            let (store, was_new) = if is_postgres_url(&db) {
+                let (pg, was_new) = postgres::PgDb::open(&db)?;
+                (Store::Postgres(pg), was_new)
+            } else {
+                let (lite, was_new) = sqlite::SqliteDb::open(&db)?;
+                (Store::Sqlite(lite), was_new)
+            };
+            Ok((
+                Self {
+                    inner: Arc::new(store),
+                },
+                was_new,
+            ))
+        })
+        .await
     }
 
-    /// Runs `read` on a read connection, inside one read transaction (a consistent snapshot).
+    /// A throwaway in-memory SQLite database, opened on the calling thread (unit tests).
+    #[cfg(test)]
+    pub(crate) fn memory() -> (Self, bool) {
+        let (lite, was_new) = sqlite::SqliteDb::open(":memory:").unwrap_or_else(|e| {
+            panic!("an in-memory database always opens: {e}");
+        });
+        (
+            Self {
+                inner: Arc::new(Store::Sqlite(lite)),
+            },
+            was_new,
+        )
+    }
+
+    pub(crate) fn engine(&self) -> Engine {
+        match &*self.inner {
+            Store::Sqlite(_) => Engine::Sqlite,
+            Store::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The schema version this server writes on this engine.
+    pub(crate) fn schema_version(&self) -> i64 {
+        match &*self.inner {
+            Store::Sqlite(_) => sqlite::SCHEMA_VERSION,
+            Store::Postgres(_) => postgres::SCHEMA_VERSION,
+        }
+    }
+
+    /// Runs `read` inside one read transaction (a consistent snapshot).
     pub(crate) async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, E> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        run_blocking(move || {
-            let mut conn = inner.reader()?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Deferred)
-                .map_err(DbError::from)?;
-            let value = read(&tx)?;
-            // Ending a read transaction cannot lose anything; a failure here is harmless.
-            let _ = tx.finish();
-            Ok(value)
+        run_blocking(move || match &*inner {
+            Store::Sqlite(db) => db.read(read),
+            Store::Postgres(db) => db.read(read),
         })
         .await
     }
 
-    /// Runs `write` in one immediate transaction on the writer connection and commits it if
-    /// `write` succeeds; then calls `after_commit` while still holding the writer, so that
-    /// whatever it does (publishing change events) happens in commit order.
+    /// Runs `write` in one write transaction and commits it if `write` succeeds; then calls
+    /// `after_commit` (on SQLite while still holding the writer, so in commit order).
     pub(crate) async fn write<T, E, F, A>(&self, write: F, after_commit: A) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, E> + Send + 'static,
         A: FnOnce(&T) + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        run_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            let value = write(&tx)?;
-            tx.commit().map_err(DbError::from)?;
-            after_commit(&value);
-            Ok(value)
+        run_blocking(move || match &*inner {
+            Store::Sqlite(db) => db.write(write, after_commit),
+            Store::Postgres(db) => db.write(write, after_commit),
         })
         .await
     }
 
-    /// Runs `job` with the writer connection itself (start-up work: seeding, pruning).
+    /// Runs `job` in one write transaction (start-up work: seeding, pruning).
     pub(crate) async fn with_writer<T, F>(&self, job: F) -> Result<T, DbError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&dyn Sql) -> Result<T, DbError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        run_blocking(move || job(&mut lock(&inner.writer))).await
+        self.write(job, |_| {}).await
     }
-}
-
-impl Inner {
-    fn reader(&self) -> Result<MutexGuard<'_, Connection>, DbError> {
-        if self.readers.is_empty() {
-            return Ok(lock(&self.writer));
-        }
-        // Take the first idle reader; if all are busy, wait on one in turn.
-        for reader in &self.readers {
-            if let Ok(guard) = reader.try_lock() {
-                return Ok(guard);
-            }
-        }
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        Ok(lock(&self.readers[start % self.readers.len()]))
-    }
-}
-
-/// Locks a connection. A poisoned mutex only means a thread panicked while holding it;
-/// SQLite rolls back any transaction left open, so the connection is still sound.
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn run_blocking<T, E, F>(job: F) -> Result<T, E>
@@ -313,101 +152,5 @@ where
     match tokio::task::spawn_blocking(job).await {
         Ok(result) => result,
         Err(join) => Err(E::from(DbError::Task(join.to_string()))),
-    }
-}
-
-/// Brings the schema up to [`SCHEMA_VERSION`]; true when the database had no schema.
-fn migrate(conn: &mut Connection) -> Result<bool, DbError> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(DbError::TooNew {
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    // A negative version was not written by us; treat it like one from the future.
-    let done = usize::try_from(found).map_err(|_| DbError::TooNew {
-        found,
-        known: SCHEMA_VERSION,
-    })?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for step in MIGRATIONS.get(done..).unwrap_or_default() {
-        tx.execute_batch(step.sql)?;
-        if let Some(then) = step.then {
-            then(&tx)?;
-        }
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(found == 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrating_twice_is_a_no_op_and_a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/x.db");
-        let path = path.to_str().unwrap();
-        let (_, was_new) = Db::open(path).unwrap();
-        assert!(was_new);
-        let (_, was_new) = Db::open(path).unwrap();
-        assert!(!was_new);
-        let conn = Connection::open(path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-        assert!(matches!(Db::open(path), Err(DbError::TooNew { .. })));
-    }
-
-    #[test]
-    fn the_writer_syncs_every_commit_to_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("durable.db");
-        let (db, _) = Db::open(path.to_str().unwrap()).unwrap();
-        let conn = db.inner.writer.lock().unwrap();
-        let journal: String = conn
-            .pragma_query_value(None, "journal_mode", |row| row.get(0))
-            .unwrap();
-        let synchronous: i64 = conn
-            .pragma_query_value(None, "synchronous", |row| row.get(0))
-            .unwrap();
-        assert_eq!(journal, "wal");
-        assert_eq!(synchronous, 2, "synchronous=FULL (2), not NORMAL (1)");
-    }
-
-    #[test]
-    fn a_version_1_database_is_migrated_with_its_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let path = path.to_str().unwrap();
-        {
-            let conn = Connection::open(path).unwrap();
-            conn.execute_batch(MIGRATIONS[0].sql).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO cases VALUES (x'00112233445566778899aabbccddeeff', 't', '', 'open',
-                 1, NULL, '[]', 0, 0, 1, NULL, NULL, NULL)",
-                [],
-            )
-            .unwrap();
-        }
-        let (_, was_new) = Db::open(path).unwrap();
-        assert!(!was_new);
-        let conn = Connection::open(path).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        let (cases, live_index): (i64, i64) = conn
-            .query_row(
-                "SELECT (SELECT count(*) FROM cases),
-                        (SELECT count(*) FROM sqlite_master WHERE name = 'cases_live')",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!((cases, live_index), (1, 1));
     }
 }

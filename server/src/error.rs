@@ -114,13 +114,6 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(error: rusqlite::Error) -> Self {
-        tracing::error!(%error, "database error");
-        Self::Internal("database error".into())
-    }
-}
-
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
         tracing::error!(%error, "database error");

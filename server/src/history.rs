@@ -2,9 +2,8 @@
 //! transaction (so a change and its entry commit together or not at all), read oldest
 //! first. A deleted case's history stays readable: it is the record of who deleted it.
 
+use crate::db::{DbError, Sql};
 use casedesk_model::{Case, FieldChange, HistoryEntry, HistoryKind, Timestamp};
-use rusqlite::types::FromSqlError;
-use rusqlite::{params, Connection};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -57,60 +56,51 @@ pub(crate) fn diff(before: &Case, after: &Case) -> Vec<FieldChange> {
 
 /// Appends an entry to a case's history.
 pub(crate) fn record(
-    conn: &Connection,
+    conn: &dyn Sql,
     case_id: Uuid,
     at: Timestamp,
     actor_id: Option<Uuid>,
     kind: HistoryKind,
     changes: &[FieldChange],
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     let changes = serde_json::to_string(changes).unwrap_or_else(|_| "[]".into());
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO history (id, case_id, at, actor_id, kind, changes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        Uuid::now_v7().as_bytes(),
-        case_id.as_bytes(),
-        at.unix_millis(),
-        actor_id.as_ref().map(Uuid::as_bytes),
-        kind.as_str(),
-        changes
-    ])?;
+        &[
+            Uuid::now_v7().into(),
+            case_id.into(),
+            at.unix_millis().into(),
+            actor_id.into(),
+            kind.as_str().into(),
+            changes.into(),
+        ],
+    )?;
     Ok(())
 }
 
-fn bad(column: usize, message: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        Box::new(FromSqlError::Other(message.into())),
-    )
-}
-
 /// A case's history, oldest first (commit order).
-pub(crate) fn of_case(conn: &Connection, case_id: Uuid) -> rusqlite::Result<Vec<HistoryEntry>> {
-    let mut statement = conn.prepare_cached(
+pub(crate) fn of_case(conn: &dyn Sql, case_id: Uuid) -> Result<Vec<HistoryEntry>, DbError> {
+    conn.query(
         "SELECT id, at, actor_id, kind, changes FROM history WHERE case_id = ?1 ORDER BY seq",
-    )?;
-    let entries = statement
-        .query_map([case_id.as_bytes()], |row| {
-            let id: [u8; 16] = row.get(0)?;
-            let at: i64 = row.get(1)?;
-            let actor: Option<[u8; 16]> = row.get(2)?;
-            let kind: String = row.get(3)?;
-            let changes: String = row.get(4)?;
-            Ok(HistoryEntry {
-                id: Uuid::from_bytes(id),
-                at: Timestamp::from_unix_millis(at)
-                    .ok_or_else(|| bad(1, format!("{at} ms is not a time")))?,
-                actor_id: actor.map(Uuid::from_bytes),
-                kind: HistoryKind::parse(&kind)
-                    .ok_or_else(|| bad(3, format!("`{kind}` is not a history kind")))?,
-                changes: serde_json::from_str(&changes)
-                    .map_err(|e| bad(4, format!("changes are not JSON: {e}")))?,
-            })
-        })?
-        .collect();
-    entries
+        &[case_id.into()],
+    )?
+    .iter()
+    .map(|row| {
+        let kind = row.text(3)?;
+        Ok(HistoryEntry {
+            id: row.uuid(0)?,
+            at: row.time(1)?,
+            actor_id: row.opt_uuid(2)?,
+            kind: HistoryKind::parse(&kind).ok_or_else(|| DbError::Decode {
+                column: 3,
+                message: format!("`{kind}` is not a history kind"),
+            })?,
+            changes: serde_json::from_str(&row.text(4)?).map_err(|e| DbError::Decode {
+                column: 4,
+                message: format!("changes are not JSON: {e}"),
+            })?,
+        })
+    })
+    .collect()
 }

@@ -4,18 +4,19 @@
 //! it reports, so a crash can never apply a change and forget its key. A repeat with the
 //! same method, path and body gets that response again (status, ETag, content type,
 //! body) and changes nothing; the same key on a different request is a 409. Since all
-//! writes share one connection and run in immediate transactions, two concurrent requests
-//! with one key are serialised: the second sees the first's record. Error answers are not
+//! writers of one key take turns in the database (SQLite writes one transaction at a time;
+//! on PostgreSQL the key is locked for the transaction, across servers), the second of
+//! two concurrent requests with one key sees the first's record. Error answers are not
 //! stored, so a request that failed may be retried with its key. Keys are kept for
 //! [`RETENTION_MS`] (the contract asks for at least 8 days, longer than the app retries),
 //! across restarts. A key past that age counts as absent as soon as it is looked up, not
 //! only once the hourly prune has removed it, so expiry does not depend on the prune's
 //! timing.
 
+use crate::db::{lock_key_of, DbError, Sql};
 use crate::error::ApiError;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
 /// How long keys are kept: 8 days, as the contract promises (the app gives up retrying
@@ -118,79 +119,75 @@ pub(crate) enum Lookup {
 
 /// What the store knows about `request`'s key at `now_ms`. An expired record is deleted
 /// here, inside the caller's transaction, so that [`record`] can store the key afresh.
+/// The key stays locked until the caller's transaction ends.
 pub(crate) fn lookup(
-    conn: &Connection,
+    conn: &dyn Sql,
     request: &Fingerprint,
     now_ms: i64,
-) -> rusqlite::Result<Lookup> {
+) -> Result<Lookup, DbError> {
+    conn.lock_key(lock_key_of(request.key.as_bytes()))?;
     let expired = conn.execute(
         "DELETE FROM idempotency_keys WHERE key = ?1 AND created_at < ?2",
-        params![request.key.as_bytes(), now_ms.saturating_sub(RETENTION_MS)],
+        &[
+            request.key.into(),
+            now_ms.saturating_sub(RETENTION_MS).into(),
+        ],
     )?;
     if expired > 0 {
         return Ok(Lookup::Fresh);
     }
-    let row = conn
-        .query_row(
-            "SELECT method, path, body_hash, status, etag, content_type, body
-             FROM idempotency_keys WHERE key = ?1",
-            [request.key.as_bytes()],
-            |row| {
-                let method: String = row.get(0)?;
-                let path: String = row.get(1)?;
-                let hash: Vec<u8> = row.get(2)?;
-                let status: i64 = row.get(3)?;
-                let stored = StoredResponse {
-                    status: u16::try_from(status).unwrap_or(500),
-                    etag: row.get(4)?,
-                    content_type: row.get(5)?,
-                    body: row.get(6)?,
-                };
-                Ok((method, path, hash, stored))
-            },
-        )
-        .optional()?;
-    Ok(match row {
-        None => Lookup::Fresh,
-        Some((method, path, hash, stored))
-            if method == request.method && path == request.path && hash == request.body_hash =>
-        {
-            Lookup::Replay(stored)
-        }
-        Some(_) => Lookup::Conflict,
-    })
+    let row = conn.query_opt(
+        "SELECT method, path, body_hash, status, etag, content_type, body
+         FROM idempotency_keys WHERE key = ?1",
+        &[request.key.into()],
+    )?;
+    let Some(row) = row else {
+        return Ok(Lookup::Fresh);
+    };
+    let same = row.text(0)? == request.method
+        && row.text(1)? == request.path
+        && row.bytes(2)? == request.body_hash;
+    if !same {
+        return Ok(Lookup::Conflict);
+    }
+    Ok(Lookup::Replay(StoredResponse {
+        status: u16::try_from(row.int(3)?).unwrap_or(500),
+        etag: row.opt_text(4)?,
+        content_type: row.opt_text(5)?,
+        body: row.bytes(6)?,
+    }))
 }
 
 pub(crate) fn record(
-    conn: &Connection,
+    conn: &dyn Sql,
     request: &Fingerprint,
     response: &StoredResponse,
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO idempotency_keys
              (key, method, path, body_hash, status, etag, content_type, body, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            request.key.as_bytes(),
-            request.method,
-            request.path,
-            &request.body_hash[..],
-            i64::from(response.status),
-            response.etag,
-            response.content_type,
-            response.body,
-            now_ms,
+        &[
+            request.key.into(),
+            request.method.as_str().into(),
+            request.path.as_str().into(),
+            request.body_hash.as_slice().into(),
+            i64::from(response.status).into(),
+            response.etag.as_deref().into(),
+            response.content_type.as_deref().into(),
+            response.body.clone().into(),
+            now_ms.into(),
         ],
     )?;
     Ok(())
 }
 
 /// Forgets keys older than [`RETENTION_MS`]; returns how many.
-pub(crate) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+pub(crate) fn prune(conn: &dyn Sql, now_ms: i64) -> Result<u64, DbError> {
     conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at < ?1",
-        [now_ms.saturating_sub(RETENTION_MS)],
+        &[now_ms.saturating_sub(RETENTION_MS).into()],
     )
 }
 
@@ -200,7 +197,7 @@ mod tests {
 
     #[test]
     fn keys_replay_conflict_and_expire() {
-        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let (db, _) = crate::db::Db::memory();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -249,7 +246,7 @@ mod tests {
 
     #[test]
     fn an_expired_key_is_absent_on_lookup_before_any_prune() {
-        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let (db, _) = crate::db::Db::memory();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -1,4 +1,4 @@
-//! The casedesk reference API server: contract.md §1 over axum and SQLite, with
+//! The casedesk reference API server: contract.md §1 over axum and SQLite or PostgreSQL, with
 //! idempotency keys, live change events, fault injection and the built app's static files.
 //!
 //! # Layout
@@ -12,7 +12,8 @@
 //!   idempotency protocol (`idempotency`) inside the write transaction and publishes
 //!   change events (`events`) after commit.
 //! - `cases`, `metrics`: the SQL, equal to the model's filters, order and definitions.
-//! - `db`: SQLite (one writer, read-only readers, WAL), the schema and its migrations.
+//! - `db`: the storage interface (`Sql`) and its two engines, SQLite (one writer, read-only
+//!   readers, WAL) and PostgreSQL (a pool; row and advisory locks), each with its schema.
 //! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
 //!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:

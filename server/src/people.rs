@@ -6,11 +6,10 @@
 //! and "Guest" (everyone under `--no-auth`). The demo people have fixed ids so that a
 //! free-text assignee of an older database ("dana") maps to the same person everywhere.
 
+use crate::db::{DbError, Engine, Sql, SqlRow};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use casedesk_model::{Person, Role};
-use rusqlite::types::FromSqlError;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 /// The password of every demo person (contract.md §4), stated at start-up.
@@ -123,73 +122,71 @@ pub(crate) struct PersonRecord {
 
 const PERSON_COLUMNS: &str = "id, name, email, role, password_hash";
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<PersonRecord> {
-    let id: [u8; 16] = row.get(0)?;
-    let role: String = row.get(3)?;
-    let role = Role::parse(&role).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Text,
-            Box::new(FromSqlError::Other(
-                format!("`{role}` is not a role").into(),
-            )),
-        )
+fn record_from_row(row: &SqlRow) -> Result<PersonRecord, DbError> {
+    let role = row.text(3)?;
+    let role = Role::parse(&role).ok_or_else(|| DbError::Decode {
+        column: 3,
+        message: format!("`{role}` is not a role"),
     })?;
     Ok(PersonRecord {
         person: Person {
-            id: Uuid::from_bytes(id),
-            name: row.get(1)?,
-            email: row.get(2)?,
+            id: row.uuid(0)?,
+            name: row.text(1)?,
+            email: row.text(2)?,
             role,
         },
-        password_hash: row.get(4)?,
+        password_hash: row.opt_text(4)?,
     })
 }
 
-/// The person with this email (compared case-insensitively).
-pub(crate) fn by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<PersonRecord>> {
-    conn.prepare_cached(&format!(
-        "SELECT {PERSON_COLUMNS} FROM people WHERE email = ?1"
-    ))?
-    .query_row([email.trim()], record_from_row)
-    .optional()
+/// The person with this email (compared case-insensitively: SQLite's column is NOCASE,
+/// PostgreSQL's unique index is on lower(email)).
+pub(crate) fn by_email(conn: &dyn Sql, email: &str) -> Result<Option<PersonRecord>, DbError> {
+    let condition = match conn.engine() {
+        Engine::Sqlite => "email = ?1",
+        Engine::Postgres => "lower(email) = lower(?1)",
+    };
+    conn.query_opt(
+        &format!("SELECT {PERSON_COLUMNS} FROM people WHERE {condition}"),
+        &[email.trim().into()],
+    )?
+    .as_ref()
+    .map(record_from_row)
+    .transpose()
 }
 
-pub(crate) fn by_id(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<Person>> {
-    conn.prepare_cached(&format!(
-        "SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"
-    ))?
-    .query_row([id.as_bytes()], record_from_row)
-    .optional()
-    .map(|found| found.map(|r| r.person))
+pub(crate) fn by_id(conn: &dyn Sql, id: Uuid) -> Result<Option<Person>, DbError> {
+    conn.query_opt(
+        &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"),
+        &[id.into()],
+    )?
+    .as_ref()
+    .map(|row| record_from_row(row).map(|r| r.person))
+    .transpose()
 }
 
 /// Every person but the built-in ones (Service, Guest), by name: whom a case can be
 /// assigned to.
-pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<Person>> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {PERSON_COLUMNS} FROM people WHERE id NOT IN (?1, ?2) ORDER BY name, id"
-    ))?;
-    let people = statement
-        .query_map(
-            [SERVICE_ID.as_bytes(), GUEST_ID.as_bytes()],
-            record_from_row,
-        )?
-        .map(|r| r.map(|r| r.person))
-        .collect();
-    people
+pub(crate) fn list(conn: &dyn Sql) -> Result<Vec<Person>, DbError> {
+    conn.query(
+        &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id NOT IN (?1, ?2) ORDER BY name, id"),
+        &[SERVICE_ID.into(), GUEST_ID.into()],
+    )?
+    .iter()
+    .map(|row| record_from_row(row).map(|r| r.person))
+    .collect()
 }
 
 /// Whether a case may be assigned to `id`: a person other than the built-in ones.
-pub(crate) fn is_assignable(conn: &Connection, id: Uuid) -> rusqlite::Result<bool> {
+pub(crate) fn is_assignable(conn: &dyn Sql, id: Uuid) -> Result<bool, DbError> {
     if id == SERVICE_ID || id == GUEST_ID {
         return Ok(false);
     }
-    conn.query_row(
+    conn.query_one(
         "SELECT EXISTS (SELECT 1 FROM people WHERE id = ?1)",
-        [id.as_bytes()],
-        |row| row.get(0),
-    )
+        &[id.into()],
+    )?
+    .bool(0)
 }
 
 /// Why a person could not be added.
@@ -198,12 +195,12 @@ pub(crate) enum AddError {
     #[error("a person with the email {0} already exists")]
     EmailTaken(String),
     #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] DbError),
 }
 
 /// Adds a person; the email must be new.
 pub(crate) fn insert(
-    conn: &Connection,
+    conn: &dyn Sql,
     person: &Person,
     password_hash: Option<&str>,
     now_ms: i64,
@@ -214,44 +211,52 @@ pub(crate) fn insert(
     conn.execute(
         "INSERT INTO people (id, name, email, role, password_hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            person.id.as_bytes(),
-            person.name,
-            person.email.trim(),
-            person.role.as_str(),
-            password_hash,
-            now_ms
+        &[
+            person.id.into(),
+            person.name.as_str().into(),
+            person.email.trim().into(),
+            person.role.as_str().into(),
+            password_hash.into(),
+            now_ms.into(),
         ],
     )?;
     Ok(())
 }
 
 fn insert_fixed(
-    conn: &Connection,
+    conn: &dyn Sql,
     (id, name, email, role): FixedPerson,
     password_hash: Option<&str>,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     // An existing row keeps its password unless it has none yet.
     conn.execute(
         "INSERT INTO people (id, name, email, role, password_hash, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 0)
-         ON CONFLICT (id) DO UPDATE SET password_hash = coalesce(password_hash, excluded.password_hash)",
-        params![id.as_bytes(), name, email, role.as_str(), password_hash],
+         ON CONFLICT (id) DO UPDATE
+         SET password_hash = coalesce(people.password_hash, excluded.password_hash)",
+        &[
+            id.into(),
+            name.into(),
+            email.into(),
+            role.as_str().into(),
+            password_hash.into(),
+        ],
     )?;
     Ok(())
 }
 
 /// Migration step: the built-in people, then each free-text assignee (and note author)
 /// mapped to the demo person it names, else cleared. See [`legacy_person`].
-pub(crate) fn migrate_legacy(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn migrate_legacy(conn: &dyn Sql) -> Result<(), DbError> {
     for fixed in BUILT_IN {
         insert_fixed(conn, fixed, None)?;
     }
-    let assignees: Vec<String> = conn
-        .prepare("SELECT DISTINCT assignee FROM cases WHERE assignee IS NOT NULL")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for text in assignees {
+    let assignees = conn.query(
+        "SELECT DISTINCT assignee FROM cases WHERE assignee IS NOT NULL",
+        &[],
+    )?;
+    for row in assignees {
+        let text = row.text(0)?;
         let mapped = legacy_person(&text);
         if let Some(person) = mapped {
             // A person a migration adds has no password: an admin gives them one with
@@ -260,19 +265,20 @@ pub(crate) fn migrate_legacy(conn: &Connection) -> rusqlite::Result<()> {
         }
         conn.execute(
             "UPDATE cases SET assignee = ?2 WHERE assignee = ?1",
-            params![text, mapped.map(|(id, ..)| id.to_string())],
+            &[
+                text.as_str().into(),
+                mapped.map(|(id, ..)| id.to_string()).into(),
+            ],
         )?;
     }
-    let authors: Vec<String> = conn
-        .prepare("SELECT DISTINCT author FROM notes")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for text in authors {
+    let authors = conn.query("SELECT DISTINCT author FROM notes", &[])?;
+    for row in authors {
+        let text = row.text(0)?;
         if let Some(person) = legacy_person(&text) {
             insert_fixed(conn, person, None)?;
             conn.execute(
                 "UPDATE notes SET author_id = ?2 WHERE author = ?1",
-                params![text, person.0.as_bytes()],
+                &[text.as_str().into(), person.0.into()],
             )?;
         }
     }
@@ -295,7 +301,7 @@ pub(crate) fn legacy_person(text: &str) -> Option<FixedPerson> {
 }
 
 /// Seeds the demo people with [`DEMO_PASSWORD`] (kept for those who already have one).
-pub(crate) fn seed_demo(conn: &Connection, demo_password_hash: &str) -> rusqlite::Result<()> {
+pub(crate) fn seed_demo(conn: &dyn Sql, demo_password_hash: &str) -> Result<(), DbError> {
     for fixed in DEMO_PEOPLE {
         insert_fixed(conn, fixed, Some(demo_password_hash))?;
     }

@@ -12,10 +12,10 @@
 
 use crate::cases::{priority_rank, CaseRecord};
 use crate::clock::DAY_MS;
+use crate::db::{DbError, Sql};
 use crate::{history, people};
 use casedesk_model::{Case, CaseStatus, Priority, Timestamp};
 use casedesk_model::{FieldChange, HistoryKind};
-use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -279,74 +279,73 @@ fn generate(rng: &mut Rng, now_ms: i64) -> DemoCase {
     }
 }
 
-/// Writes `count` demo cases (with notes) in one transaction; returns how many were new.
+/// Writes `count` demo cases (with notes) in the caller's transaction; returns how many
+/// were new.
 ///
 /// The demo people come first, with `demo_password_hash` (people who have a password keep it).
 pub(crate) fn seed(
-    conn: &mut Connection,
+    tx: &dyn Sql,
     count: u32,
     now: Timestamp,
     demo_password_hash: &str,
-) -> rusqlite::Result<usize> {
+) -> Result<usize, DbError> {
     let mut rng = Rng(SEED);
     let now_ms = now.unix_millis();
-    let tx = conn.transaction()?;
-    people::seed_demo(&tx, demo_password_hash)?;
+    people::seed_demo(tx, demo_password_hash)?;
     let mut inserted = 0;
-    {
-        let mut insert_case = tx.prepare(
-            "INSERT OR IGNORE INTO cases (id, title, description, status, priority, assignee,
+    for _ in 0..count {
+        let demo = generate(&mut rng, now_ms);
+        let case = &demo.record.case;
+        let tags = serde_json::to_string(&case.tags).unwrap_or_else(|_| "[]".into());
+        let added = tx.execute(
+            "INSERT INTO cases (id, title, description, status, priority, assignee,
                  tags, created_at, updated_at, version, resolved_at, closed_at, deleted_at,
                  created_by, updated_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, ?13, ?13)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, ?13, ?13)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                case.id.into(),
+                case.title.as_str().into(),
+                case.description.as_str().into(),
+                case.status.as_str().into(),
+                priority_rank(case.priority).into(),
+                case.assignee.as_deref().into(),
+                tags.into(),
+                case.created_at.unix_millis().into(),
+                case.updated_at.unix_millis().into(),
+                i64::try_from(case.version).unwrap_or(1).into(),
+                demo.record.resolved_at.into(),
+                demo.record.closed_at.into(),
+                case.created_by.into(),
+            ],
         )?;
-        let mut insert_note = tx.prepare(
-            "INSERT OR IGNORE INTO notes (id, case_id, body, author, created_at, author_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for _ in 0..count {
-            let demo = generate(&mut rng, now_ms);
-            let case = &demo.record.case;
-            let tags = serde_json::to_string(&case.tags).unwrap_or_else(|_| "[]".into());
-            let added = insert_case.execute(params![
-                case.id.as_bytes(),
-                case.title,
-                case.description,
-                case.status.as_str(),
-                priority_rank(case.priority),
-                case.assignee,
-                tags,
-                case.created_at.unix_millis(),
-                case.updated_at.unix_millis(),
-                case.version as i64,
-                demo.record.resolved_at,
-                demo.record.closed_at,
-                case.created_by.as_ref().map(Uuid::as_bytes),
-            ])?;
-            if added == 0 {
-                continue;
-            }
-            inserted += 1;
-            write_history(&tx, &demo)?;
-            for (id, body, (author_id, author), at) in &demo.notes {
-                insert_note.execute(params![
-                    id.as_bytes(),
-                    case.id.as_bytes(),
-                    body,
-                    author,
-                    at,
-                    author_id.as_bytes()
-                ])?;
-            }
+        if added == 0 {
+            continue;
+        }
+        inserted += 1;
+        write_history(tx, &demo)?;
+        for (id, body, (author_id, author), at) in &demo.notes {
+            tx.execute(
+                "INSERT INTO notes (id, case_id, body, author, created_at, author_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    (*id).into(),
+                    case.id.into(),
+                    body.as_str().into(),
+                    (*author).into(),
+                    (*at).into(),
+                    (*author_id).into(),
+                ],
+            )?;
         }
     }
-    tx.commit()?;
     Ok(inserted)
 }
 
 /// A demo case's history, in time order: its creation (as open), each status step up to
 /// the one it is in, and its notes.
-fn write_history(tx: &Connection, demo: &DemoCase) -> rusqlite::Result<()> {
+fn write_history(tx: &dyn Sql, demo: &DemoCase) -> Result<(), DbError> {
     let case = &demo.record.case;
     let ms = |t: i64| Timestamp::from_unix_millis(t).unwrap_or(Timestamp::UNIX_EPOCH);
     let mut opened = case.clone();
@@ -399,7 +398,7 @@ mod tests {
     #[test]
     fn demo_data_is_deterministic_realistic_and_idempotent() {
         let now = Timestamp::parse("2026-11-21T10:00:00Z").unwrap();
-        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let (db, _) = crate::db::Db::memory();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -10,11 +10,11 @@
 //! revoked token answers `session_expired` rather than looking unknown.
 
 use crate::clock::DAY_MS;
+use crate::db::{DbError, Engine, Sql};
 use crate::people;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use casedesk_model::Person;
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -44,16 +44,21 @@ pub(crate) fn token_hash(token: &str) -> TokenHash {
 
 /// Stores a new session for `person_id`; returns its expiry (Unix milliseconds).
 pub(crate) fn create(
-    conn: &Connection,
+    conn: &dyn Sql,
     hash: &TokenHash,
     person_id: Uuid,
     now_ms: i64,
-) -> rusqlite::Result<i64> {
+) -> Result<i64, DbError> {
     let expires_at = now_ms.saturating_add(SESSION_TTL_MS);
     conn.execute(
         "INSERT INTO sessions (token_hash, person_id, created_at, expires_at, revoked_at)
          VALUES (?1, ?2, ?3, ?4, NULL)",
-        params![hash.as_slice(), person_id.as_bytes(), now_ms, expires_at],
+        &[
+            hash.as_slice().into(),
+            person_id.into(),
+            now_ms.into(),
+            expires_at.into(),
+        ],
     )?;
     Ok(expires_at)
 }
@@ -69,22 +74,19 @@ pub(crate) enum Lookup {
     Unknown,
 }
 
-pub(crate) fn lookup(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqlite::Result<Lookup> {
-    let row: Option<([u8; 16], i64, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT person_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
-        )?
-        .query_row([hash.as_slice()], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .optional()?;
-    let Some((person_id, expires_at, revoked_at)) = row else {
+pub(crate) fn lookup(conn: &dyn Sql, hash: &TokenHash, now_ms: i64) -> Result<Lookup, DbError> {
+    let row = conn.query_opt(
+        "SELECT person_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
+        &[hash.as_slice().into()],
+    )?;
+    let Some(row) = row else {
         return Ok(Lookup::Unknown);
     };
+    let (person_id, expires_at, revoked_at) = (row.uuid(0)?, row.int(1)?, row.opt_int(2)?);
     if revoked_at.is_some() || now_ms >= expires_at {
         return Ok(Lookup::Ended);
     }
-    Ok(match people::by_id(conn, Uuid::from_bytes(person_id))? {
+    Ok(match people::by_id(conn, person_id)? {
         Some(person) => Lookup::Live {
             person,
             slide: now_ms.saturating_add(SESSION_TTL_MS) - expires_at > SLIDE_STEP_MS,
@@ -94,35 +96,41 @@ pub(crate) fn lookup(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqli
 }
 
 /// Moves a live session's expiry to 30 days from `now_ms` (never back).
-pub(crate) fn slide(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqlite::Result<()> {
+pub(crate) fn slide(conn: &dyn Sql, hash: &TokenHash, now_ms: i64) -> Result<(), DbError> {
+    let greater = match conn.engine() {
+        Engine::Sqlite => "max",
+        Engine::Postgres => "greatest",
+    };
     conn.execute(
-        "UPDATE sessions SET expires_at = max(expires_at, ?2)
-         WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3",
-        params![
-            hash.as_slice(),
-            now_ms.saturating_add(SESSION_TTL_MS),
-            now_ms
+        &format!(
+            "UPDATE sessions SET expires_at = {greater}(expires_at, ?2)
+             WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3"
+        ),
+        &[
+            hash.as_slice().into(),
+            now_ms.saturating_add(SESSION_TTL_MS).into(),
+            now_ms.into(),
         ],
     )?;
     Ok(())
 }
 
 /// Ends a session for good (sign-out).
-pub(crate) fn revoke(conn: &Connection, hash: &TokenHash, now_ms: i64) -> rusqlite::Result<()> {
+pub(crate) fn revoke(conn: &dyn Sql, hash: &TokenHash, now_ms: i64) -> Result<(), DbError> {
     conn.execute(
         "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
-        params![hash.as_slice(), now_ms],
+        &[hash.as_slice().into(), now_ms.into()],
     )?;
     Ok(())
 }
 
 /// Forgets sessions that ended more than [`SESSION_TTL_MS`] ago (expired or revoked); their
 /// tokens then answer `unauthorized` instead of `session_expired`. Returns how many.
-pub(crate) fn prune(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+pub(crate) fn prune(conn: &dyn Sql, now_ms: i64) -> Result<u64, DbError> {
     let before = now_ms.saturating_sub(SESSION_TTL_MS);
     conn.execute(
         "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1",
-        [before],
+        &[before.into()],
     )
 }
 
@@ -142,7 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_slide_end_and_are_pruned() {
-        let (db, _) = crate::db::Db::open(":memory:").unwrap();
+        let (db, _) = crate::db::Db::memory();
         let outcome = db
             .with_writer(|conn| {
                 let person = people::service();

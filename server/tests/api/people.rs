@@ -565,7 +565,7 @@ async fn without_people_the_host_must_be_this_server() {
 #[tokio::test]
 async fn user_add_reads_the_password_from_standard_input() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("people.db");
+    let db = crate::support::db_in(dir.path(), "people.db");
     let id = add_user(
         &db,
         "ines@example.com",

@@ -50,7 +50,7 @@ async fn a_restart_keeps_cases_and_idempotency_keys() {
 #[tokio::test]
 async fn a_new_database_gets_demo_data_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("demo.db");
+    let db = crate::support::db_in(dir.path(), "demo.db");
     let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0", "--no-auth"], &[]);
     let list = server.list("per_page=1").await;
     assert_eq!(list["total"], 500);
@@ -79,7 +79,7 @@ async fn a_new_database_gets_demo_data_once() {
 #[tokio::test]
 async fn flags_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("env.db");
+    let db = crate::support::db_in(dir.path(), "env.db");
     let server = Server::start_raw(
         &db,
         &[],

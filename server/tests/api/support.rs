@@ -1,5 +1,9 @@
 //! Starts the real `casedesk-server` binary on a free loopback port with a temp database,
 //! and small helpers for talking to it.
+//!
+//! The suite is compiled twice: as `api` it runs on SQLite files, as `api_postgres`
+//! (`tests/api_postgres/main.rs`) on PostgreSQL, with a fresh database per server in one throwaway cluster
+//! per test run (`pg_cluster`).
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -10,6 +14,33 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tempfile::TempDir;
 use uuid::Uuid;
+
+#[path = "pg_cluster.rs"]
+mod pg_cluster;
+
+/// Which engine this build of the suite runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub fn engine() -> Engine {
+    if env!("CARGO_CRATE_NAME") == "api_postgres" {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    }
+}
+
+/// A fresh database for a server: a SQLite file named `file` in `dir`, or (on PostgreSQL)
+/// the URL of a new empty database, given as a path so that either goes to `--db`.
+pub fn db_in(dir: &Path, file: &str) -> PathBuf {
+    match engine() {
+        Engine::Sqlite => dir.join(file),
+        Engine::Postgres => PathBuf::from(pg_cluster::fresh_database()),
+    }
+}
 
 /// A running server; killed (by its own process id) when dropped.
 pub struct Server {
@@ -43,7 +74,7 @@ impl Server {
     /// `casedesk-demo`, and `cases` demo cases), with `args` after those.
     pub fn start_demo(cases: u32, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("demo.db");
+        let db = db_in(dir.path(), "demo.db");
         let cases = cases.to_string();
         let mut all = vec!["--rate-limit-per-sec", "0", "--demo-cases", cases.as_str()];
         all.extend_from_slice(args);
@@ -54,7 +85,7 @@ impl Server {
 
     fn start_with(args: &[&str], people: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("casedesk.db");
+        let db = db_in(dir.path(), "casedesk.db");
         let mut all: Vec<&str> = QUIET_DEFAULTS.to_vec();
         if !people {
             all.push("--no-auth");

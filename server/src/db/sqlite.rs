@@ -1,0 +1,425 @@
+//! The SQLite engine: one writer connection behind a mutex (SQLite writes one transaction
+//! at a time anyway) and a few read-only connections reading beside it (WAL mode); every
+//! use runs on tokio's blocking pool. Its schema and migrations (`PRAGMA user_version`).
+
+use super::sql::{Engine, Sql, SqlRow, SqlValue};
+use super::DbError;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// How many read-only connections a file database gets.
+const READERS: usize = 4;
+
+/// Rust run after a step's SQL, in the same transaction.
+type AfterStep = fn(&dyn Sql) -> Result<(), DbError>;
+
+/// One schema step: SQL, then optionally Rust for what SQL says badly (data mapping).
+struct Migration {
+    sql: &'static str,
+    then: Option<AfterStep>,
+}
+
+/// The schema, one step per version. `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[Migration] = &[
+    // 1: cases, notes and idempotency keys.
+    Migration {
+        then: None,
+        sql: r#"
+    CREATE TABLE cases (
+        id          BLOB PRIMARY KEY,   -- 16 bytes: memcmp order equals Uuid's Ord
+        title       TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status      TEXT NOT NULL,      -- open | in_progress | resolved | closed
+        priority    INTEGER NOT NULL,   -- 0 low, 1 medium, 2 high, 3 critical
+        assignee    TEXT,
+        tags        TEXT NOT NULL,      -- JSON array of strings
+        created_at  INTEGER NOT NULL,   -- Unix milliseconds, UTC
+        updated_at  INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        resolved_at INTEGER,            -- when it last entered `resolved` (kept when closed)
+        closed_at   INTEGER,            -- when it last entered `closed`
+        deleted_at  INTEGER             -- deleted cases stay, so their ids stay taken
+    ) WITHOUT ROWID;
+    CREATE INDEX cases_updated_asc   ON cases(updated_at, id)      WHERE deleted_at IS NULL;
+    CREATE INDEX cases_updated_desc  ON cases(updated_at DESC, id) WHERE deleted_at IS NULL;
+    CREATE INDEX cases_created_asc   ON cases(created_at, id)      WHERE deleted_at IS NULL;
+    CREATE INDEX cases_created_desc  ON cases(created_at DESC, id) WHERE deleted_at IS NULL;
+    CREATE INDEX cases_priority_asc  ON cases(priority, id)        WHERE deleted_at IS NULL;
+    CREATE INDEX cases_priority_desc ON cases(priority DESC, id)   WHERE deleted_at IS NULL;
+    CREATE INDEX cases_status        ON cases(status)              WHERE deleted_at IS NULL;
+    CREATE INDEX cases_resolved      ON cases(resolved_at)         WHERE deleted_at IS NULL;
+
+    CREATE TABLE notes (
+        seq        INTEGER PRIMARY KEY,  -- arrival order, the tie-break of created_at
+        id         BLOB NOT NULL UNIQUE,
+        case_id    BLOB NOT NULL REFERENCES cases(id),
+        body       TEXT NOT NULL,
+        author     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX notes_by_case ON notes(case_id, created_at, seq);
+
+    CREATE TABLE idempotency_keys (
+        key          BLOB PRIMARY KEY,
+        method       TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        body_hash    BLOB NOT NULL,
+        status       INTEGER NOT NULL,
+        etag         TEXT,
+        content_type TEXT,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_keys_age ON idempotency_keys(created_at);
+    "#,
+    },
+    // 2: covering indexes led by `deleted_at`. Partial indexes made SQLite fetch every row
+    // to re-check `deleted_at IS NULL` (160 ms to count 100,000 cases); these answer the
+    // counts, the metrics and each sort order (with the filter columns, so filtering while
+    // walking a sort order needs no row lookups) from the index alone.
+    Migration {
+        then: None,
+        sql: r#"
+    DROP INDEX cases_updated_asc;
+    DROP INDEX cases_updated_desc;
+    DROP INDEX cases_created_asc;
+    DROP INDEX cases_created_desc;
+    DROP INDEX cases_priority_asc;
+    DROP INDEX cases_priority_desc;
+    DROP INDEX cases_status;
+    DROP INDEX cases_resolved;
+    CREATE INDEX cases_live ON cases(deleted_at, status, priority, created_at, resolved_at, closed_at);
+    CREATE INDEX cases_by_updated_asc   ON cases(deleted_at, updated_at, id, status, priority);
+    CREATE INDEX cases_by_updated_desc  ON cases(deleted_at, updated_at DESC, id, status, priority);
+    CREATE INDEX cases_by_created_asc   ON cases(deleted_at, created_at, id, status, priority);
+    CREATE INDEX cases_by_created_desc  ON cases(deleted_at, created_at DESC, id, status, priority);
+    CREATE INDEX cases_by_priority_asc  ON cases(deleted_at, priority, id, status);
+    CREATE INDEX cases_by_priority_desc ON cases(deleted_at, priority DESC, id, status);
+    "#,
+    },
+    // 3: people, sessions and history (contract.md §4). Every case and note stays; a
+    // free-text assignee becomes the id of the demo person it names, else null (see
+    // `people::migrate_legacy`).
+    Migration {
+        then: Some(crate::people::migrate_legacy),
+        sql: r#"
+    CREATE TABLE people (
+        id            BLOB PRIMARY KEY,
+        name          TEXT NOT NULL,
+        email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role          TEXT NOT NULL,      -- agent | admin
+        password_hash TEXT,               -- Argon2id PHC string; NULL: cannot sign in
+        created_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,      -- SHA-256 of the token; the token is never stored
+        person_id  BLOB NOT NULL REFERENCES people(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,      -- moved on as the session is used (sliding)
+        revoked_at INTEGER                -- kept, so a revoked token answers session_expired
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+
+    CREATE TABLE history (
+        seq      INTEGER PRIMARY KEY,     -- commit order, the order of the history
+        id       BLOB NOT NULL UNIQUE,
+        case_id  BLOB NOT NULL,
+        at       INTEGER NOT NULL,
+        actor_id BLOB,
+        kind     TEXT NOT NULL,           -- created | updated | deleted | note_added
+        changes  TEXT NOT NULL            -- JSON [{field, from, to}]
+    );
+    CREATE INDEX history_by_case ON history(case_id, seq);
+
+    ALTER TABLE cases ADD COLUMN created_by BLOB;
+    ALTER TABLE cases ADD COLUMN updated_by BLOB;
+    ALTER TABLE notes ADD COLUMN author_id BLOB;
+    CREATE INDEX cases_by_assignee ON cases(deleted_at, assignee);
+    "#,
+    },
+];
+
+/// The schema version this engine writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) struct SqliteDb {
+    writer: Mutex<Connection>,
+    /// Empty for `:memory:`, whose connections cannot share one database: reads then use
+    /// the writer.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) and migrates the database at `path`, or an in-memory one
+    /// for `:memory:`. Returns whether the database was new (had no schema).
+    pub(crate) fn open(path: &str) -> Result<(Self, bool), DbError> {
+        let memory = path == ":memory:";
+        if !memory {
+            if let Some(folder) = Path::new(path).parent() {
+                if !folder.as_os_str().is_empty() {
+                    std::fs::create_dir_all(folder).map_err(|source| DbError::Folder {
+                        path: folder.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        let mut writer = if memory {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path)?
+        };
+        writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        if !memory {
+            // WAL: readers never wait for the writer. FULL sync: every commit reaches the
+            // disk before the write returns, so a change the server has answered survives a
+            // power failure (NORMAL, the usual WAL pairing, may lose the last commits, and the
+            // app deletes an action from its queue once the server has said yes).
+            writer.pragma_update(None, "journal_mode", "WAL")?;
+            writer.pragma_update(None, "synchronous", "FULL")?;
+        }
+        writer.pragma_update(None, "foreign_keys", true)?;
+        let was_new = migrate(&mut writer)?;
+
+        let mut readers = Vec::new();
+        if !memory {
+            for _ in 0..READERS {
+                let reader = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                readers.push(Mutex::new(reader));
+            }
+        }
+        let db = Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        };
+        Ok((db, was_new))
+    }
+
+    /// Runs `read` in one deferred transaction on a reader (a consistent snapshot).
+    pub(crate) fn read<T, E, F>(&self, read: F) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: FnOnce(&dyn Sql) -> Result<T, E>,
+    {
+        let mut conn = self.reader();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(DbError::from)?;
+        let value = read(&*tx)?;
+        // Ending a read transaction cannot lose anything; a failure here is harmless.
+        let _ = tx.finish();
+        Ok(value)
+    }
+
+    /// Runs `write` in one immediate transaction, commits, then calls `after_commit` while
+    /// still holding the writer, so that what it does happens in commit order.
+    pub(crate) fn write<T, E, F, A>(&self, write: F, after_commit: A) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: FnOnce(&dyn Sql) -> Result<T, E>,
+        A: FnOnce(&T),
+    {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        let value = write(&*tx)?;
+        tx.commit().map_err(DbError::from)?;
+        after_commit(&value);
+        Ok(value)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return lock(&self.writer);
+        }
+        // Take the first idle reader; if all are busy, wait on one in turn.
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        lock(&self.readers[start % self.readers.len()])
+    }
+}
+
+/// Locks a connection. A poisoned mutex only means a thread panicked while holding it;
+/// SQLite rolls back any transaction left open, so the connection is still sound.
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            SqlValue::Null => ToSqlOutput::Owned(rusqlite::types::Value::Null),
+            SqlValue::Int(n) => ToSqlOutput::from(*n),
+            SqlValue::Real(x) => ToSqlOutput::from(*x),
+            SqlValue::Text(text) => ToSqlOutput::from(text.as_str()),
+            SqlValue::Bytes(bytes) => ToSqlOutput::from(bytes.as_slice()),
+        })
+    }
+}
+
+impl Sql for Connection {
+    fn engine(&self) -> Engine {
+        Engine::Sqlite
+    }
+
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, DbError> {
+        let changed = self
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(params.iter()))?;
+        Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<SqlRow>, DbError> {
+        let mut statement = self.prepare_cached(sql)?;
+        let columns = statement.column_count();
+        let mut rows = statement.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for column in 0..columns {
+                values.push(match row.get_ref(column)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(n) => SqlValue::Int(n),
+                    ValueRef::Real(x) => SqlValue::Real(x),
+                    ValueRef::Text(bytes) => {
+                        SqlValue::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                            DbError::Decode {
+                                column,
+                                message: "text is not UTF-8".into(),
+                            }
+                        })?)
+                    }
+                    ValueRef::Blob(bytes) => SqlValue::Bytes(bytes.to_vec()),
+                });
+            }
+            out.push(SqlRow(values));
+        }
+        Ok(out)
+    }
+
+    fn lock_clause(&self) -> &'static str {
+        ""
+    }
+
+    fn lock_key(&self, _key: i64) -> Result<(), DbError> {
+        Ok(())
+    }
+}
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; true when the database had no schema.
+fn migrate(conn: &mut Connection) -> Result<bool, DbError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(DbError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    // A negative version was not written by us; treat it like one from the future.
+    let done = usize::try_from(found).map_err(|_| DbError::TooNew {
+        found,
+        known: SCHEMA_VERSION,
+    })?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for step in MIGRATIONS.get(done..).unwrap_or_default() {
+        tx.execute_batch(step.sql)?;
+        if let Some(then) = step.then {
+            then(&*tx)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(found == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.db");
+        let path = path.to_str().unwrap();
+        let (_, was_new) = SqliteDb::open(path).unwrap();
+        assert!(was_new);
+        let (_, was_new) = SqliteDb::open(path).unwrap();
+        assert!(!was_new);
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(SqliteDb::open(path), Err(DbError::TooNew { .. })));
+    }
+
+    #[test]
+    fn the_writer_syncs_every_commit_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("durable.db");
+        let (db, _) = SqliteDb::open(path.to_str().unwrap()).unwrap();
+        let conn = db.writer();
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        let synchronous: i64 = conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(synchronous, 2, "synchronous=FULL (2), not NORMAL (1)");
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let path = path.to_str().unwrap();
+        {
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO cases VALUES (x'00112233445566778899aabbccddeeff', 't', '', 'open',
+                 1, NULL, '[]', 0, 0, 1, NULL, NULL, NULL)",
+                [],
+            )
+            .unwrap();
+        }
+        let (_, was_new) = SqliteDb::open(path).unwrap();
+        assert!(!was_new);
+        let conn = Connection::open(path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let (cases, live_index): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM cases),
+                        (SELECT count(*) FROM sqlite_master WHERE name = 'cases_live')",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((cases, live_index), (1, 1));
+    }
+}

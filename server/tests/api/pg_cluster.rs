@@ -1,0 +1,159 @@
+//! One throwaway PostgreSQL cluster per run of the `api_postgres` suite: initdb in a temp
+//! folder (as the `postgres` user when the tests run as root, which PostgreSQL refuses),
+//! a free loopback port, its unix socket in that folder; a fresh database per server.
+//! A watcher shell holds a pipe from this process: when the test process ends, however it
+//! ends, the pipe closes and the watcher stops the cluster by its pid and removes the folder.
+//! Missing PostgreSQL binaries fail the suite loudly (never a silent skip).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+struct Cluster {
+    port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+    /// Holds the watcher's standard input open; never read.
+    _watcher: Mutex<Child>,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A new empty database in the run's cluster; its `postgres://` URL.
+pub fn fresh_database() -> String {
+    let cluster = CLUSTER.get_or_init(start);
+    let name = format!("t{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let status = cluster
+        .command("createdb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "casedesk",
+        ])
+        .arg(&name)
+        .status()
+        .expect("run createdb");
+    assert!(status.success(), "createdb {name} failed");
+    format!("postgres://casedesk@127.0.0.1:{}/{name}", cluster.port)
+}
+
+/// The folder of PostgreSQL's programs: `CASEDESK_PG_BIN`, else Debian's PostgreSQL 15.
+fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("CASEDESK_PG_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
+    assert!(
+        dir.join("initdb").exists() && dir.join("pg_ctl").exists(),
+        "the PostgreSQL suite needs PostgreSQL's programs in {} (Debian's postgresql-15, \
+         installed by scripts/setup; or set CASEDESK_PG_BIN)",
+        dir.display()
+    );
+    dir
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl Cluster {
+    /// One of PostgreSQL's programs, run as `postgres` when we are root.
+    fn command(&self, program: &str) -> Command {
+        program_command(&self.bin, self.as_postgres, program)
+    }
+}
+
+fn program_command(bin: &Path, as_postgres: bool, program: &str) -> Command {
+    let path = bin.join(program);
+    if as_postgres {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(path);
+        command
+    } else {
+        Command::new(path)
+    }
+}
+
+fn start() -> Cluster {
+    let bin = bin_dir();
+    let as_postgres = is_root();
+    let dir = tempfile::Builder::new()
+        .prefix("casedesk-pg-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    if as_postgres {
+        let status = Command::new("chown")
+            .arg("postgres")
+            .arg(&dir)
+            .status()
+            .expect("run chown");
+        assert!(status.success(), "chown postgres {}", dir.display());
+    }
+    let data = dir.join("data");
+    let output = program_command(&bin, as_postgres, "initdb")
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-U", "casedesk", "--no-sync", "-E", "UTF8"])
+        .output()
+        .expect("run initdb");
+    assert!(
+        output.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let port = free_port();
+    // A throwaway cluster: durability settings off, for speed.
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        dir.display()
+    );
+    let output = program_command(&bin, as_postgres, "pg_ctl")
+        .arg("-D")
+        .arg(&data)
+        .args(["-o", &options, "-l"])
+        .arg(dir.join("log"))
+        .args(["-w", "start"])
+        .stdout(Stdio::null())
+        .output()
+        .expect("run pg_ctl start");
+    assert!(
+        output.status.success(),
+        "pg_ctl start failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Stops the cluster by the pid in postmaster.pid once our end of the pipe closes.
+    let script = format!(
+        "read _; pid=$(head -n 1 '{data}/postmaster.pid'); kill -INT \"$pid\"; \
+         while kill -0 \"$pid\" 2>/dev/null; do sleep 0.1; done; rm -rf '{dir}'",
+        data = data.display(),
+        dir = dir.display()
+    );
+    let watcher = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the cluster's watcher");
+    Cluster {
+        port,
+        bin,
+        as_postgres,
+        _watcher: Mutex::new(watcher),
+    }
+}

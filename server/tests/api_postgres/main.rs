@@ -1,0 +1,34 @@
+//! The HTTP suite of `tests/api` again, on PostgreSQL: the same files (one suite, not a
+//! copy); `support` reads the engine from this crate's name and gives each server a fresh
+//! database in one throwaway cluster per run.
+
+#[path = "../api/caching.rs"]
+mod caching;
+#[path = "../api/cases.rs"]
+mod cases;
+#[path = "../api/chaos.rs"]
+mod chaos;
+#[path = "../api/errors.rs"]
+mod errors;
+#[path = "../api/events.rs"]
+mod events;
+#[path = "../api/hostile.rs"]
+mod hostile;
+#[path = "../api/idempotency.rs"]
+mod idempotency;
+#[path = "../api/limits.rs"]
+mod limits;
+#[path = "../api/metrics.rs"]
+mod metrics;
+#[path = "../api/migration.rs"]
+mod migration;
+#[path = "../api/people.rs"]
+mod people;
+#[path = "../api/process.rs"]
+mod process;
+#[path = "../api/security.rs"]
+mod security;
+#[path = "../api/static_site.rs"]
+mod static_site;
+#[path = "../api/support.rs"]
+mod support;
