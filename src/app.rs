@@ -1,7 +1,6 @@
 //! The app's root: the router with the routes of contract.md §2, inside the layout every page
 //! shares (header with the nav and the sync indicator, the main area, the alert region).
 
-use crate::api::ApiClient;
 use crate::components::alert_region::{provide_alerts, AlertRegion};
 use crate::components::local_time::provide_shared_clock;
 use crate::components::queue_depth::provide_queue_depth_history;
@@ -14,38 +13,17 @@ use crate::pages::{
     devtools::DevtoolsPage, new_case::NewCasePage, not_found::NotFoundPage, settings::SettingsPage,
     sync::SyncPage,
 };
+use crate::platform::env::{provide_environment, Environment};
 use crate::platform::network::provide_network_status;
 use crate::platform::persistence::provide_storage_persistence;
 use crate::platform::service_worker::{register_app_shell, reload_into_new_build_on_next_page};
-use crate::query::provide_query_client;
+use crate::query::provide_query_client_with;
 use crate::settings::provide_settings;
 use leptos::prelude::*;
+// Re-exported where it used to live, for code written before it moved.
+pub use crate::config::{use_app_config, AppConfig};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
-
-/// What one running app talks to and where it keeps its state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AppConfig {
-    /// Where the API is: the app's own origin in production, a test server in tests.
-    pub api: ApiClient,
-    /// Prefix of every IndexedDB database, BroadcastChannel and Web Lock name the app uses,
-    /// so tests (or two apps on one origin) never share stored state or elect each other.
-    pub storage_namespace: String,
-}
-
-impl Default for AppConfig {
-    fn default() -> Self {
-        Self {
-            api: ApiClient::same_origin(),
-            storage_namespace: "casedesk".to_owned(),
-        }
-    }
-}
-
-/// The running app's configuration, from context (the default outside the app).
-pub fn use_app_config() -> AppConfig {
-    use_context::<AppConfig>().unwrap_or_default()
-}
 
 /// The whole app.
 #[component]
@@ -55,14 +33,18 @@ pub fn App(
     config: Option<AppConfig>,
 ) -> impl IntoView {
     let config = config.unwrap_or_default();
-    let query = provide_query_client(&config);
-    provide_network_status();
+    // The world outside, built once: every part below reads time, randomness and the
+    // window's events from it.
+    let env = Environment::browser();
+    provide_environment(env.clone());
+    let query = provide_query_client_with(&config, env.clone());
+    provide_network_status(&env);
     // The queue lives in IndexedDB: ask the browser not to clear it under storage pressure.
     let settings = crate::settings::load(&config.storage_namespace);
     provide_storage_persistence(settings.ask_persistent_storage);
     provide_alerts();
     // The write side after the read side it feeds and the alerts it speaks through.
-    let queue = provide_offline_queue(&config, query);
+    let queue = provide_offline_queue(&config, env, query);
     provide_settings(&config, settings, query, queue);
     provide_context(config);
     register_app_shell();

@@ -3,14 +3,15 @@
 //! # Layout
 //! - [`api`]: the typed HTTP client for the casedesk API.
 //! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
+//! - [`config`]: what a running app talks to and where it keeps its state (`AppConfig`).
 //! - [`pages`]: one module per route of contract.md §2.
 //! - [`components`]: pieces several pages use.
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
 //! - [`query`]: the query client and hooks: cached server data with pending actions on top.
 //! - [`settings`]: the person's settings on this device (conflict policy, list freshness).
-//! - [`platform`]: thin adapters over browser APIs (network status, clock, events, locks,
-//!   broadcast, service worker, IndexedDB's abort reasons).
+//! - [`platform`]: thin adapters over browser APIs, and the environment (clock, timers,
+//!   randomness, online/focus/visibility) the query client and the queue are given once.
 //!
 //! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
 //! contract's types live in `casedesk-model`.
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod app;
 pub mod components;
+pub mod config;
 pub mod offline;
 pub mod pages;
 pub mod platform;
@@ -25,3 +27,4 @@ pub mod query;
 pub mod settings;
 
 pub use app::App;
+pub use config::AppConfig;

@@ -33,10 +33,10 @@ pub use bridge::QueryBridge;
 pub use sender::{ActionSender, HttpSender, OutgoingAction};
 pub use store::{StorageError, UnreadableRecord, SCHEMA_VERSION};
 
-use crate::app::AppConfig;
 use crate::components::alert_region::use_alerts;
+use crate::config::AppConfig;
 use crate::platform::broadcast::Channel;
-use crate::platform::network::navigator_online;
+use crate::platform::env::{use_environment, Environment, WindowEvent};
 use casedesk_core::queue::PendingConflict;
 use casedesk_core::{
     ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Millis, QueueChanges, QueueConfig,
@@ -45,16 +45,11 @@ use casedesk_core::{
 use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
 use casedesk_model::{CasePatch, FieldErrors, NewCase, NewNote};
 use leptos::prelude::*;
-use runtime::{BrowserRandom, Gate, News, Runtime, Signals};
+use runtime::{Gate, News, Runtime, Signals};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use uuid::Uuid;
-
-/// The browser's clock as the core reads it.
-pub(crate) fn now() -> Millis {
-    Millis(js_sys::Date::now().max(0.0) as u64)
-}
 
 /// Why a change was not queued.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -143,12 +138,14 @@ pub struct OfflineQueue {
     sync_states: Memo<HashMap<Uuid, SyncState>>,
 }
 
-/// Starts the queue for the running app (after the query client) and provides it as context.
+/// Starts the queue for the running app (after the query client) in `env`, and provides it
+/// as context.
 pub fn provide_offline_queue(
     config: &AppConfig,
+    env: Environment,
     query: impl QueryBridge + 'static,
 ) -> OfflineQueue {
-    let queue = OfflineQueue::start(config, Rc::new(query), OfflineOptions::default());
+    let queue = OfflineQueue::start_with(config, env, Rc::new(query), OfflineOptions::default());
     provide_context(queue);
     queue
 }
@@ -164,11 +161,22 @@ impl OfflineQueue {
     /// lock released, when that owner is cleaned up). Not put in context: tests use this to
     /// run several instances, like several tabs, in one page.
     pub fn start(config: &AppConfig, bridge: Rc<dyn QueryBridge>, options: OfflineOptions) -> Self {
+        Self::start_with(config, use_environment(), bridge, options)
+    }
+
+    /// [`OfflineQueue::start`] in `env`: its clock, randomness and window events.
+    pub fn start_with(
+        config: &AppConfig,
+        env: Environment,
+        bridge: Rc<dyn QueryBridge>,
+        options: OfflineOptions,
+    ) -> Self {
         let namespace = config.storage_namespace.clone();
+        let online = env.window().online();
         let signals = Signals {
             changed: Trigger::new(),
             status: RwSignal::new(QueueStatus {
-                online: navigator_online(),
+                online,
                 ..QueueStatus::default()
             }),
             unreadable: RwSignal::new(Vec::new()),
@@ -196,7 +204,7 @@ impl OfflineQueue {
             disposed: Cell::new(false),
             draining: Cell::new(false),
             recovered: Cell::new(false),
-            online: Cell::new(navigator_online()),
+            online: Cell::new(online),
             paused_elsewhere: Cell::new(false),
             last_sync_at: Cell::new(None),
             last_error: RefCell::new(None),
@@ -207,7 +215,9 @@ impl OfflineQueue {
             overlay_signature: RefCell::new(Vec::new()),
             settled_in_run: Cell::new(0),
             buffered: RefCell::new(Vec::new()),
-            rng: RefCell::new(BrowserRandom),
+            rng: RefCell::new(env.random()),
+            window: RefCell::new(None),
+            env,
         });
         connect(&runtime, &namespace);
         wasm_bindgen_futures::spawn_local(worker::run(Rc::clone(&runtime), wake_rx));
@@ -237,6 +247,13 @@ impl OfflineQueue {
             records,
             sync_states,
         }
+    }
+
+    /// The queue's clock (the browser's once the queue is gone).
+    fn now(&self) -> Millis {
+        self.runtime
+            .try_with_value(|runtime| runtime.now())
+            .unwrap_or_else(crate::platform::clock::now)
     }
 
     fn runtime(&self) -> Result<Rc<Runtime>, EnqueueError> {
@@ -338,7 +355,7 @@ impl OfflineQueue {
         if runtime.store.is_superseded() {
             return Err(EnqueueError::Superseded);
         }
-        let now = now();
+        let now = runtime.now();
         let mut changes = QueueChanges::default();
         let mut ids = Vec::with_capacity(kinds.len());
         {
@@ -371,7 +388,8 @@ impl OfflineQueue {
     /// "Retry" on a dead letter: queued again with a fresh attempt budget and the same
     /// idempotency key (with the actions that died with it).
     pub fn retry(&self, action_id: Uuid) -> Result<(), QueueError> {
-        self.person_change(|queue| queue.retry_dead(action_id, now()))
+        let now = self.now();
+        self.person_change(|queue| queue.retry_dead(action_id, now))
     }
 
     /// The person's conflict policy (Settings): the next 412 this instance merges uses it.
@@ -394,8 +412,9 @@ impl OfflineQueue {
         action_id: Uuid,
         choice: ConflictChoice,
     ) -> Result<(), QueueError> {
+        let now = self.now();
         self.person_change(|queue| {
-            queue.on_conflict_resolved(action_id, &choice, Uuid::new_v4(), now())
+            queue.on_conflict_resolved(action_id, &choice, Uuid::new_v4(), now)
         })
     }
 
@@ -425,7 +444,7 @@ impl OfflineQueue {
             return;
         };
         if runtime.draining.get() {
-            let changes = runtime.queue.borrow_mut().sync_now(now());
+            let changes = runtime.queue.borrow_mut().sync_now(runtime.now());
             runtime.commit_soon(changes, News::default());
         } else {
             runtime.post(&serde_json::to_string(&tabs::TabMessage::SyncNow).unwrap_or_default());
@@ -443,7 +462,10 @@ impl OfflineQueue {
             runtime.sender.set_api(api);
         }
         if runtime.draining.get() {
-            let changes = runtime.queue.borrow_mut().resume_after_sign_in(now());
+            let changes = runtime
+                .queue
+                .borrow_mut()
+                .resume_after_sign_in(runtime.now());
             runtime.commit_soon(changes, News::default());
         } else {
             runtime.post(&serde_json::to_string(&tabs::TabMessage::SignedIn).unwrap_or_default());
@@ -583,37 +605,29 @@ fn connect(runtime: &Rc<Runtime>, namespace: &str) {
         }
     }
 
-    let mut listeners = runtime.listeners.borrow_mut();
     let weak = Rc::downgrade(runtime);
-    listeners.push(window_event_listener_untyped("online", move |_| {
-        if let Some(runtime) = weak.upgrade() {
-            runtime.online.set(true);
-            if runtime.draining.get() && runtime.loaded.is_open() {
-                // The network is back: whatever waits out a backoff goes now.
-                let changes = runtime.queue.borrow_mut().sync_now(now());
-                runtime.commit_soon(changes, News::default());
-            }
-            runtime.refresh();
-            runtime.wake();
-        }
-    }));
-    let weak = Rc::downgrade(runtime);
-    listeners.push(window_event_listener_untyped("offline", move |_| {
-        if let Some(runtime) = weak.upgrade() {
-            runtime.online.set(false);
-            runtime.refresh();
-        }
-    }));
-    let weak = Rc::downgrade(runtime);
-    listeners.push(window_event_listener_untyped(
-        "visibilitychange",
-        move |_| {
-            let visible = web_sys::window()
-                .and_then(|w| w.document())
-                .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
-            if let (true, Some(runtime)) = (visible, weak.upgrade()) {
+    let subscription = runtime.env.window().subscribe(move |event| {
+        let Some(runtime) = weak.upgrade() else {
+            return;
+        };
+        match event {
+            WindowEvent::Online => {
+                runtime.online.set(true);
+                if runtime.draining.get() && runtime.loaded.is_open() {
+                    // The network is back: whatever waits out a backoff goes now.
+                    let changes = runtime.queue.borrow_mut().sync_now(runtime.now());
+                    runtime.commit_soon(changes, News::default());
+                }
+                runtime.refresh();
                 runtime.wake();
             }
-        },
-    ));
+            WindowEvent::Offline => {
+                runtime.online.set(false);
+                runtime.refresh();
+            }
+            WindowEvent::Shown => runtime.wake(),
+            WindowEvent::Focused | WindowEvent::Hidden => {}
+        }
+    });
+    *runtime.window.borrow_mut() = Some(subscription);
 }

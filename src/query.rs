@@ -16,6 +16,6 @@ pub mod live;
 mod request;
 mod storage;
 
-pub use client::{provide_query_client, use_query_client, QueryClient};
+pub use client::{provide_query_client, provide_query_client_with, use_query_client, QueryClient};
 pub use hooks::{use_case, use_case_list, use_metrics, use_notes, QueryView};
 pub use live::LiveStatus;

@@ -3,7 +3,7 @@
 //! `localStorage` under the app's namespace (read at once at start-up, and seen by every
 //! tab through the `storage` event); nothing secret is in them.
 
-use crate::app::AppConfig;
+use crate::config::AppConfig;
 use crate::offline::OfflineQueue;
 use crate::query::QueryClient;
 use casedesk_core::{ConflictPolicy, DurationMs};

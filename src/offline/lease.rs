@@ -3,7 +3,6 @@
 //! `{namespace}-lease` database, taken and renewed by compare-and-set inside one readwrite
 //! transaction. The rules (who holds, until when, takeover) are `casedesk_core::lease`'s.
 
-use super::now;
 use super::runtime::Runtime;
 use casedesk_core::{DurationMs, Lease, LeaseDecision, LeaseTerms, Millis};
 use indexed_db_futures::database::Database;
@@ -145,8 +144,8 @@ pub async fn run(runtime: Weak<Runtime>, namespace: String, terms: LeaseTerms) {
             let _ = lease.release().await;
             return;
         };
+        let now = live.now();
         drop(live);
-        let now = now();
         let decision = lease.try_take(now).await;
         let Some(live) = runtime.upgrade().filter(|r| r.takes_part()) else {
             let _ = lease.release().await;

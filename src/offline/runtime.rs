@@ -7,12 +7,13 @@ use super::bridge::QueryBridge;
 use super::sender::ActionSender;
 use super::store::{QueueStore, StorageError, UnreadableRecord};
 use super::tabs::{Outbox, TabChanges, TabMessage};
-use super::{now, BatchProgress, QueueStatus, StorageStatus};
+use super::{BatchProgress, QueueStatus, StorageStatus};
 use crate::components::alert_region::Alerts;
 use crate::platform::broadcast::Channel;
+use crate::platform::env::{Environment, SharedRandom, Subscription};
 use crate::platform::locks::LockRequest;
 use casedesk_core::{
-    Action, ActionKind, ActionQueue, Lease, LeaseTerms, Millis, QueueChanges, Random, ServerAnswer,
+    Action, ActionKind, ActionQueue, Lease, LeaseTerms, Millis, QueueChanges, ServerAnswer,
 };
 use casedesk_model::Case;
 use futures::channel::mpsc::UnboundedSender;
@@ -72,15 +73,6 @@ impl Gate {
     }
 }
 
-/// Jitter from `Math.random`.
-pub struct BrowserRandom;
-
-impl Random for BrowserRandom {
-    fn next_unit(&mut self) -> f64 {
-        js_sys::Math::random()
-    }
-}
-
 /// The state of one queue instance (one per tab in the app; tests make several).
 pub struct Runtime {
     pub queue: RefCell<ActionQueue>,
@@ -123,10 +115,19 @@ pub struct Runtime {
     pub settled_in_run: Cell<usize>,
     /// Messages from other tabs that arrived before the stored queue was loaded.
     pub buffered: RefCell<Vec<TabMessage>>,
-    pub rng: RefCell<BrowserRandom>,
+    pub rng: RefCell<SharedRandom>,
+    /// The online, offline and visibility events this queue follows (dropped at shutdown).
+    pub window: RefCell<Option<Subscription>>,
+    /// The clock, randomness and window events it was started in.
+    pub env: Environment,
 }
 
 impl Runtime {
+    /// The time in the queue's environment.
+    pub fn now(&self) -> Millis {
+        self.env.now()
+    }
+
     /// Asks the worker loop to look at the queue again.
     pub fn wake(&self) {
         let _ = self.wake_tx.unbounded_send(());
@@ -380,7 +381,7 @@ impl Runtime {
             let doublings = self.storage_failures.get().min(6);
             let delay = (1_000u64 << doublings).min(60_000);
             self.storage_retry
-                .set(Some(now() + casedesk_core::DurationMs(delay)));
+                .set(Some(self.now() + casedesk_core::DurationMs(delay)));
         }
         self.refresh();
         self.wake();
@@ -472,14 +473,14 @@ impl Runtime {
             TabMessage::Changes(changes) => self.absorb_changes(*changes),
             TabMessage::SyncNow => {
                 if self.draining.get() {
-                    let changes = self.queue.borrow_mut().sync_now(now());
+                    let changes = self.queue.borrow_mut().sync_now(self.now());
                     self.commit_soon(changes, News::default());
                     self.wake();
                 }
             }
             TabMessage::SignedIn => {
                 if self.draining.get() {
-                    let changes = self.queue.borrow_mut().resume_after_sign_in(now());
+                    let changes = self.queue.borrow_mut().resume_after_sign_in(self.now());
                     self.commit_soon(changes, News::default());
                     self.wake();
                 }
@@ -627,6 +628,7 @@ impl Runtime {
         for listener in self.listeners.borrow_mut().drain(..) {
             listener.remove();
         }
+        self.window.borrow_mut().take();
         self.loaded.open();
         self.wake();
     }

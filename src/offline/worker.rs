@@ -4,7 +4,6 @@
 //! back to the queue. It sleeps until `next_wake`, an enqueue, an answer, `online`, a
 //! visible tab or "Sync now" wakes it.
 
-use super::now;
 use super::runtime::{News, Runtime};
 use super::sender::OutgoingAction;
 use crate::api::ApiError;
@@ -29,7 +28,7 @@ pub async fn run(runtime: Rc<Runtime>, mut wake: UnboundedReceiver<()>) {
         }
         let next = tick(&runtime);
         let wait = next
-            .map(|at| at.0.saturating_sub(now().0))
+            .map(|at| at.0.saturating_sub(runtime.now().0))
             .unwrap_or(IDLE_TICK_MS)
             .min(IDLE_TICK_MS);
         let timer =
@@ -45,7 +44,7 @@ pub async fn run(runtime: Rc<Runtime>, mut wake: UnboundedReceiver<()>) {
 /// One look at the queue: retries storage, recovers a dead drainer's in-flight actions,
 /// sweeps retention, sends what is due. Returns when to look again.
 fn tick(runtime: &Rc<Runtime>) -> Option<Millis> {
-    let now = now();
+    let now = runtime.now();
     let mut next = None;
     if let Some(at) = runtime.storage_retry.get() {
         if at <= now {
@@ -143,7 +142,7 @@ async fn send(runtime: Rc<Runtime>, outgoing: OutgoingAction) {
         failure,
         &exchange.request_id,
     );
-    let now = now();
+    let now = runtime.now();
     let id = outgoing.id;
     let (changes, news) = match exchange.result {
         Ok(answer) => {

@@ -5,10 +5,9 @@
 use super::live::{LiveSocket, LiveStats, LiveStatus};
 use super::{request, storage};
 use crate::api::ApiClient;
-use crate::app::{use_app_config, AppConfig};
-use crate::platform::clock::{self, BrowserRandom};
-use crate::platform::events::EventListener;
-use crate::platform::network::navigator_online;
+use crate::config::{use_app_config, AppConfig};
+use crate::platform::env::WindowEvent;
+use crate::platform::env::{use_environment, Environment, SharedRandom, Subscription, Timer};
 use casedesk_core::diagnostics::{ErrorRecord, RequestOutcome, RequestSample};
 use casedesk_core::inspect::{self, CacheRow, KeyFilter};
 use casedesk_core::overlay::{self, KnownCases};
@@ -18,7 +17,6 @@ use casedesk_core::{
     QueryOptions, RequestBudget, RetryPolicy, ServerAnswer,
 };
 use casedesk_model::{Case, CaseListQuery};
-use gloo_timers::callback::Timeout;
 use indexed_db_futures::database::Database;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -29,11 +27,11 @@ use web_sys::AbortController;
 /// How long the first fetches wait for the stored cache, so they can revalidate it (a cheap
 /// 304) instead of downloading everything again. Past this, storage is slow (a cold disk, a
 /// huge store) and the network goes ahead; the restore still lands when it can.
-const RESTORE_GATE_MS: u32 = 300;
+const RESTORE_GATE_MS: DurationMs = DurationMs(300);
 
 /// How long changes gather before they are written: one transaction per second at most,
 /// however busy the cache, and a crash loses at most a second of (re-fetchable) answers.
-const PERSIST_THROTTLE_MS: u32 = 1_000;
+const PERSIST_THROTTLE_MS: DurationMs = DurationMs(1_000);
 
 /// The handle every view and the action queue use. `Copy`; its state lives in the reactive
 /// owner that `provide_query_client` ran in, and goes when that owner is cleaned up.
@@ -65,9 +63,11 @@ enum Storage {
 /// The client's state; not `Send`, so it lives in local storage.
 pub(super) struct Inner {
     pub(super) api: ApiClient,
+    /// The clock, timers, randomness and window events, as given at creation.
+    pub(super) env: Environment,
     pub(super) cache: QueryCache,
     budget: RequestBudget,
-    pub(super) rng: BrowserRandom,
+    pub(super) rng: SharedRandom,
     /// Live actions in queue order, as the queue last said.
     pending: Vec<Action>,
     /// One trigger per key some view has looked at.
@@ -81,27 +81,35 @@ pub(super) struct Inner {
     /// Until the stored cache is read (or `RESTORE_GATE_MS` passed), fetches wait here.
     fetch_gate_open: bool,
     parked: Vec<FetchId>,
-    wake: Option<Timeout>,
+    wake: Option<Timer>,
     /// When `wake` fires; `None` once it has.
     wake_at: Option<Millis>,
     storage: Storage,
-    persist_timer: Option<Timeout>,
+    persist_timer: Option<Timer>,
     pub(super) live: LiveSocket,
-    listeners: Vec<EventListener>,
-    restore_gate: Option<Timeout>,
+    window: Option<Subscription>,
+    restore_gate: Option<Timer>,
     pub(super) shut_down: bool,
 }
 
-/// Creates the app's query client, starts reading the stored cache and the live updates,
-/// follows focus and network events, and provides the client as context.
+/// Creates the app's query client in the environment from context (the browser's outside
+/// one); see [`provide_query_client_with`].
 pub fn provide_query_client(config: &AppConfig) -> QueryClient {
-    let now = clock::now();
-    let online = navigator_online();
+    provide_query_client_with(config, use_environment())
+}
+
+/// Creates the app's query client in `env` (its clock, timers, randomness and window
+/// events), starts reading the stored cache and the live updates, follows focus and
+/// network events, and provides the client as context.
+pub fn provide_query_client_with(config: &AppConfig, env: Environment) -> QueryClient {
+    let now = env.now();
+    let online = env.window().online();
     let inner = Inner {
         api: config.api.clone(),
+        rng: env.random(),
+        env,
         cache: QueryCache::new(CacheConfig::default(), online),
         budget: RequestBudget::new(BudgetConfig::DEFAULT, now),
-        rng: BrowserRandom,
         pending: Vec::new(),
         triggers: HashMap::new(),
         list_stale_time: None,
@@ -114,7 +122,7 @@ pub fn provide_query_client(config: &AppConfig) -> QueryClient {
         storage: Storage::Opening,
         persist_timer: None,
         live: LiveSocket::default(),
-        listeners: Vec::new(),
+        window: None,
         restore_gate: None,
         shut_down: false,
     };
@@ -164,11 +172,18 @@ impl QueryClient {
         self.inner.try_with_value(f)
     }
 
+    /// The environment's time (the browser's once the client is gone). Not to be called
+    /// inside `with_inner`/`read_inner`: there, read `inner.env`.
+    pub(super) fn now(&self) -> Millis {
+        self.read_inner(|inner| inner.env.now())
+            .unwrap_or_else(crate::platform::clock::now)
+    }
+
     // ---- the reducer and its commands ----
 
     /// Feeds one event to the cache and carries out what it asks.
     pub(super) fn dispatch(&self, event: CacheEvent) {
-        let now = clock::now();
+        let now = self.now();
         let commands = self.with_inner(|inner| {
             if inner.shut_down {
                 return Vec::new();
@@ -233,13 +248,12 @@ impl QueryClient {
             return;
         }
         let client = *self;
-        let timer = Timeout::new(clock::delay_until(at), move || {
-            client.with_inner(|inner| inner.wake_at = None);
-            client.dispatch(CacheEvent::Tick);
-        });
         // Replacing the handle cancels the later timer: one timer, at the earliest deadline.
         self.with_inner(|inner| {
-            inner.wake = Some(timer);
+            inner.wake = Some(inner.env.timeout_at(at, move || {
+                client.with_inner(|inner| inner.wake_at = None);
+                client.dispatch(CacheEvent::Tick);
+            }));
             inner.wake_at = Some(at);
         });
     }
@@ -257,7 +271,7 @@ impl QueryClient {
                 controller: Option<AbortController>,
             },
         }
-        let now = clock::now();
+        let now = self.now();
         let plan = self.with_inner(|inner| {
             if inner.shut_down {
                 return Plan::Wait;
@@ -341,7 +355,7 @@ impl QueryClient {
     }
 
     fn finish_fetch(&self, fetch: FetchId, answer: Option<(CacheEvent, Option<Failure>)>) {
-        let now = clock::now();
+        let now = self.now();
         let Some(Some((event, failure))) = self.with_inner(|inner| {
             inner.aborts.remove(&fetch);
             answer
@@ -389,8 +403,13 @@ impl QueryClient {
 
     fn start_restore(&self, namespace: String) {
         let client = *self;
-        let gate = Timeout::new(RESTORE_GATE_MS, move || client.open_fetch_gate());
-        self.with_inner(|inner| inner.restore_gate = Some(gate));
+        self.with_inner(|inner| {
+            inner.restore_gate = Some(
+                inner
+                    .env
+                    .timeout(RESTORE_GATE_MS, move || client.open_fetch_gate()),
+            )
+        });
         spawn_local(async move {
             let outcome = match storage::open(&namespace).await {
                 Ok(db) => match storage::read_all(&db).await {
@@ -443,9 +462,11 @@ impl QueryClient {
         let client = *self;
         self.with_inner(|inner| {
             if inner.persist_timer.is_none() && !inner.shut_down {
-                inner.persist_timer = Some(Timeout::new(PERSIST_THROTTLE_MS, move || {
-                    client.flush();
-                }));
+                inner.persist_timer = Some(
+                    inner
+                        .env
+                        .timeout(PERSIST_THROTTLE_MS, move || client.flush()),
+                );
             }
         });
     }
@@ -489,42 +510,30 @@ impl QueryClient {
     // ---- focus and network ----
 
     fn listen_to_the_window(&self) {
-        let Some(window) = web_sys::window() else {
-            return;
-        };
         let client = *self;
-        let mut listeners = Vec::new();
-        listeners.extend(EventListener::new(&window, "focus", move |_| {
-            client.dispatch(CacheEvent::WindowFocused)
-        }));
-        if let Some(document) = window.document() {
-            let doc = document.clone();
-            listeners.extend(EventListener::new(
-                &document,
-                "visibilitychange",
-                move |_| {
-                    if doc.visibility_state() == web_sys::VisibilityState::Visible {
-                        client.dispatch(CacheEvent::WindowFocused);
-                    }
-                },
-            ));
-        }
-        listeners.extend(EventListener::new(&window, "online", move |_| {
-            client.dispatch(CacheEvent::NetworkOnline);
-            client.live_online();
-        }));
-        listeners.extend(EventListener::new(&window, "offline", move |_| {
-            client.dispatch(CacheEvent::NetworkOffline);
-            client.live_offline();
-        }));
-        self.with_inner(|inner| inner.listeners = listeners);
+        self.with_inner(|inner| {
+            inner.window = Some(inner.env.window().subscribe(move |event| match event {
+                WindowEvent::Focused | WindowEvent::Shown => {
+                    client.dispatch(CacheEvent::WindowFocused)
+                }
+                WindowEvent::Online => {
+                    client.dispatch(CacheEvent::NetworkOnline);
+                    client.live_online();
+                }
+                WindowEvent::Offline => {
+                    client.dispatch(CacheEvent::NetworkOffline);
+                    client.live_offline();
+                }
+                WindowEvent::Hidden => {}
+            }))
+        });
     }
 
     /// Stops everything: requests, timers, the socket, the listeners; writes what is unsaved.
     fn shut_down(&self) {
         let state = self.with_inner(|inner| {
             inner.shut_down = true;
-            inner.listeners.clear();
+            inner.window = None;
             inner.wake = None;
             inner.wake_at = None;
             inner.restore_gate = None;
@@ -699,7 +708,7 @@ impl QueryClient {
     }
 
     fn diagnostics_now(&self) -> DiagnosticsSnapshot {
-        let now = clock::now();
+        let now = self.now();
         self.read_inner(|inner| inner.cache.diagnostics_snapshot(now))
             .unwrap_or_else(|| {
                 QueryCache::new(CacheConfig::default(), true).diagnostics_snapshot(now)
@@ -727,7 +736,7 @@ impl QueryClient {
     /// entry changes (read them inside a reactive closure).
     pub fn cache_rows(&self, filter: &KeyFilter) -> Vec<CacheRow> {
         self.diagnostics_changed.track();
-        let now = clock::now();
+        let now = self.now();
         self.read_inner(|inner| inspect::cache_rows(&inner.cache, now, filter))
             .unwrap_or_default()
     }
@@ -798,7 +807,7 @@ impl QueryClient {
         failure: Option<&Failure>,
         request_id: &str,
     ) {
-        let now = clock::now();
+        let now = self.now();
         let duration = DurationMs(if elapsed_ms.is_finite() && elapsed_ms > 0.0 {
             elapsed_ms.round() as u64
         } else {
@@ -837,14 +846,14 @@ impl QueryClient {
 
     /// Takes a token from the request budget the queries share, or says when to ask again.
     pub fn budget_acquire(&self) -> Result<(), Millis> {
-        let now = clock::now();
+        let now = self.now();
         self.with_inner(|inner| inner.budget.try_acquire(now))
             .unwrap_or(Ok(()))
     }
 
     /// The server said 429: every request, query or action, holds off.
     pub fn on_rate_limited(&self, retry_after: Option<DurationMs>) {
-        let now = clock::now();
+        let now = self.now();
         self.with_inner(|inner| inner.budget.on_rate_limited(retry_after, now));
     }
 }

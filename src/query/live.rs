@@ -6,8 +6,7 @@
 //! for the Devtools page.
 
 use super::client::QueryClient;
-use crate::platform::clock;
-use crate::platform::network::navigator_online;
+use crate::platform::env::Timer;
 use casedesk_core::{CacheEvent, DurationMs, LiveCoalescer, Millis, QueryKey, RetryPolicy};
 use casedesk_model::{ChangeEvent, Timestamp};
 use gloo_timers::callback::{Interval, Timeout};
@@ -69,9 +68,9 @@ pub(super) struct LiveSocket {
     /// The socket was open before: the next open is a reconnect, after a gap.
     was_live: bool,
     connect_started: Millis,
-    reconnect: Option<Timeout>,
+    reconnect: Option<Timer>,
     watchdog: Option<Timeout>,
-    flush: Option<Timeout>,
+    flush: Option<Timer>,
     coalescer: LiveCoalescer,
     /// Measures the round trip while the socket is open.
     round_trip_timer: Option<Interval>,
@@ -121,11 +120,11 @@ impl QueryClient {
             if inner.shut_down {
                 return Err(LiveStatus::Offline);
             }
-            if !navigator_online() {
+            if !inner.env.window().online() {
                 return Err(LiveStatus::Offline);
             }
             inner.live.generation = inner.live.generation.wrapping_add(1);
-            inner.live.connect_started = clock::now();
+            inner.live.connect_started = inner.env.now();
             let generation = inner.live.generation;
             let Ok(socket) = WebSocket::new(&inner.api.events_url()) else {
                 return Ok(Some(generation));
@@ -251,16 +250,17 @@ impl QueryClient {
         });
         if let Some(Some(at)) = sent {
             let round_trip = (monotonic_ms() - at).max(0.0);
+            let now = self.now();
             self.live_stats.try_update(|stats| {
                 stats.round_trip_ms = Some(round_trip);
-                stats.measured_at = Some(clock::now());
+                stats.measured_at = Some(now);
             });
         }
     }
 
     fn live_message(&self, generation: u64, text: Option<String>) {
         let client = *self;
-        let now = clock::now();
+        let now = self.now();
         if let Some(id) = text.as_deref().and_then(parse_pong) {
             let current = self
                 .read_inner(|inner| inner.live.generation == generation)
@@ -288,7 +288,7 @@ impl QueryClient {
                 }
                 Some(event) => {
                     if let Some(at) = inner.live.coalescer.push(event, now) {
-                        inner.live.flush = Some(Timeout::new(clock::delay_until(at), move || {
+                        inner.live.flush = Some(inner.env.timeout_at(at, move || {
                             client.live_flush();
                         }));
                     }
@@ -312,7 +312,7 @@ impl QueryClient {
     /// The socket closed, failed to open, or went silent: try again after a backoff.
     fn live_lost(&self, generation: u64) {
         let client = *self;
-        let now = clock::now();
+        let now = self.now();
         let status = self.with_inner(|inner| {
             if inner.live.generation != generation || inner.shut_down {
                 return None;
@@ -324,14 +324,14 @@ impl QueryClient {
             inner.live.watchdog = None;
             inner.live.round_trip_timer = None;
             inner.live.ping_sent = None;
-            if !navigator_online() {
+            if !inner.env.window().online() {
                 return Some(LiveStatus::Offline);
             }
             inner.live.attempt = inner.live.attempt.saturating_add(1);
             let attempt = inner.live.attempt;
             let delay = RECONNECT.delay(attempt, None, &mut inner.rng);
             let next_at = now + delay;
-            inner.live.reconnect = Some(Timeout::new(clock::delay_until(next_at), move || {
+            inner.live.reconnect = Some(inner.env.timeout_at(next_at, move || {
                 client.live_connect();
             }));
             Some(LiveStatus::Reconnecting { attempt, next_at })

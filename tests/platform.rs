@@ -1,0 +1,190 @@
+//! The environment the glue is given once (`platform::env`), in headless Chromium against the
+//! real reference server: a test's manual clock and window events reach the query client and
+//! the queue through it, so time-driven behaviour is tested without waiting for time.
+
+#![cfg(target_arch = "wasm32")]
+
+mod support;
+
+use casedesk::components::alert_region::provide_alerts;
+use casedesk::config::AppConfig;
+use casedesk::offline::{OfflineOptions, OfflineQueue};
+use casedesk::platform::env::{Environment, ManualClock, WindowEvent, WindowEvents};
+use casedesk::query::{provide_query_client_with, use_case, QueryClient};
+use casedesk_core::inspect::KeyFilter;
+use casedesk_core::{ActionState, DurationMs, Millis, QueryKey, QueryOptions};
+use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, Priority};
+use leptos::prelude::*;
+use std::cell::RefCell;
+use std::rc::Rc;
+use support::dom::{mount_view, settle, Mounted};
+use support::{api, wait_until};
+use uuid::Uuid;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A reading far from the browser's own clock, so nothing passes by accident of real time.
+const START: Millis = Millis(1_000_000_000);
+
+fn config(test: &str) -> AppConfig {
+    AppConfig {
+        api: api(),
+        storage_namespace: format!("platform-{test}-{}", Uuid::new_v4().simple()),
+    }
+}
+
+fn new_case(title: &str) -> NewCase {
+    NewCase {
+        id: Uuid::now_v7(),
+        title: title.to_owned(),
+        description: "made by tests/platform.rs".to_owned(),
+        status: CaseStatus::Open,
+        priority: Priority::Medium,
+        assignee: None,
+        tags: vec![],
+    }
+}
+
+async fn create(title: &str) -> Case {
+    api()
+        .create_case(&new_case(title), Uuid::new_v4())
+        .await
+        .result
+        .unwrap()
+}
+
+/// Mounts `build` under a new owner with `env` in context; returns what it built.
+fn mount<R: 'static>(
+    env: Environment,
+    build: impl FnOnce(Environment) -> R + 'static,
+) -> (Mounted, R) {
+    let out: Rc<RefCell<Option<R>>> = Rc::new(RefCell::new(None));
+    let slot = out.clone();
+    let mounted = mount_view(None, move || {
+        casedesk::platform::env::provide_environment(env.clone());
+        *slot.borrow_mut() = Some(build(env));
+    });
+    let result = out.borrow_mut().take().unwrap();
+    (mounted, result)
+}
+
+fn is_stale(client: &QueryClient, key: &QueryKey) -> bool {
+    client
+        .cache_rows(&KeyFilter::default())
+        .into_iter()
+        .find(|row| &row.key == key)
+        .is_some_and(|row| row.stale)
+}
+
+#[wasm_bindgen_test]
+async fn a_query_goes_stale_when_the_manual_clock_passes_its_stale_time() {
+    let case = create("Fresh until the clock moves").await;
+    let id = case.id;
+    let key = QueryKey::case(id);
+    let clock = ManualClock::new(START);
+    let window = WindowEvents::manual(true);
+    let env = Environment::manual(clock.clone(), window.clone());
+    let config = config("stale");
+    let (_mounted, (client, view)) = mount(env, move |env| {
+        let client = provide_query_client_with(&config, env);
+        (client, use_case(Signal::stored(Some(id))))
+    });
+    wait_until("the case shows", 5, || view.data.get_untracked().is_some()).await;
+    wait_until("the fetch has settled", 5, || {
+        !view.is_fetching.get_untracked()
+    })
+    .await;
+
+    // Someone else renames the case on the server.
+    let renamed = api()
+        .update_case(
+            id,
+            &CasePatch {
+                title: Some("Renamed elsewhere".to_owned()),
+                ..CasePatch::default()
+            },
+            case.version,
+            Uuid::new_v4(),
+        )
+        .await
+        .result
+        .unwrap();
+
+    // Just before the stale time the data is fresh: regaining the focus fetches nothing.
+    clock.advance(DurationMs(QueryOptions::DEFAULT_STALE_TIME.0 - 1));
+    assert!(!is_stale(&client, &key), "fresh until its stale time");
+    window.emit(WindowEvent::Focused);
+    assert!(
+        !view.is_fetching.get_untracked(),
+        "a fresh query is not refetched on focus"
+    );
+    settle().await;
+    assert_eq!(view.data.get_untracked().map(|c| c.title), Some(case.title));
+
+    // Past it, the same focus refetches and the screen shows the server's new title.
+    clock.advance(DurationMs(2));
+    assert!(
+        is_stale(&client, &key),
+        "stale once the clock passed its stale time"
+    );
+    window.emit(WindowEvent::Focused);
+    wait_until("the renamed case shows", 5, || {
+        view.data.get_untracked().map(|c| c.title) == Some(renamed.title.clone())
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn the_queue_reads_time_and_the_network_from_its_environment() {
+    let clock = ManualClock::new(START);
+    let window = WindowEvents::manual(true);
+    let env = Environment::manual(clock.clone(), window.clone());
+    let config = config("queue");
+    let (_mounted, (client, queue)) = mount(env, move |env| {
+        let client = provide_query_client_with(&config, env.clone());
+        provide_alerts();
+        let queue =
+            OfflineQueue::start_with(&config, env, Rc::new(client), OfflineOptions::default());
+        (client, queue)
+    });
+    queue.ready().await;
+
+    // The environment says offline (the browser does not): the queue believes it.
+    window.emit(WindowEvent::Offline);
+    settle().await;
+    assert!(
+        !queue.status().get_untracked().online,
+        "the queue follows its environment"
+    );
+
+    let id = queue
+        .create_case(new_case("Queued at the test's time"))
+        .await
+        .unwrap();
+    let records = queue.records().get_untracked();
+    let record = records
+        .iter()
+        .find(|r| r.action.case_id() == id)
+        .expect("the creation is queued");
+    assert_eq!(
+        record.action.created_at, START,
+        "stamped by the environment's clock"
+    );
+    assert_eq!(record.state, ActionState::Pending);
+    assert!(
+        client.view_case(id).is_some(),
+        "shown at once through the overlay"
+    );
+
+    // Back online in the environment: the queue sends it, and the server has it.
+    window.emit(WindowEvent::Online);
+    wait_until("the creation is confirmed", 10, || {
+        queue.pending_count().get_untracked() == 0
+    })
+    .await;
+    let fetched = api().get_case(id, None, None).await.result.unwrap();
+    assert!(
+        matches!(fetched, casedesk::api::Fetched::Fresh { data, .. } if data.title == "Queued at the test's time")
+    );
+}
