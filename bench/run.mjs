@@ -5,14 +5,17 @@
 //
 // Usage (scripts/bench passes its arguments here):
 //   node bench/run.mjs [--only name,name] [--quick] [--native] [--queue] [--out FILE]
+//
+// With --only, the sections not run keep what the file already says about them (each says
+// which run measured it), so one section can be measured again without losing the others.
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // In this order: `online` reads what `queue` measured.
-const SECTIONS = ["size", "paint", "cache", "queue", "online", "live", "native"];
+const SECTIONS = ["size", "paint", "phone", "cache", "queue", "online", "live", "native"];
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -55,6 +58,12 @@ function machine() {
   ].join("\n");
 }
 
+/** When and at which commit a section was measured. */
+function stamp() {
+  const dirty = sh("git", ["status", "--porcelain", "--untracked-files=no"]) !== "" ? ", with uncommitted changes" : "";
+  return `${new Date().toISOString().replace(/\.\d+Z$/, "Z")} at ${sh("git", ["rev-parse", "--short=12", "HEAD"])}${dirty}${ctx.quick ? ", --quick" : ""}`;
+}
+
 const started = Date.now();
 const loadAtStart = loadavg();
 const parts = [];
@@ -75,8 +84,36 @@ for (const name of SECTIONS) {
     body = `_Failed this time: ${String(error.message ?? error).split("\n")[0]}_`;
   }
   timings.push(`${name} ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  parts.push(`## ${section.title}\n\n${body}\n`);
+  parts.push({ name, text: `## ${section.title}\n\n_Measured ${stamp()}._\n\n${body}\n` });
 }
+
+/** The sections of an earlier file, by name (found by their titles). */
+async function earlierSections(path) {
+  if (!existsSync(path)) return new Map();
+  const text = readFileSync(path, "utf8");
+  const chunks = text.split(/^(?=## )/m).slice(1);
+  // A section written before sections carried their own date was measured by the run the
+  // file's header describes.
+  const date = text.match(/^- Date: (.+)$/m)?.[1] ?? "?";
+  const commit = text.match(/^- Commit: (\S+)/m)?.[1] ?? "?";
+  const dated = (chunk) =>
+    /^_Measured /m.test(chunk) ? chunk : chunk.replace(/\n\n/, `\n\n_Measured ${date} at ${commit}._\n\n`);
+  const found = new Map();
+  for (const name of SECTIONS) {
+    const { title } = await import(`./sections/${name}.mjs`);
+    const chunk = chunks.find((c) => c.startsWith(`## ${title}\n`));
+    if (chunk) found.set(name, dated(chunk.trimEnd()) + "\n");
+  }
+  return found;
+}
+
+// Sections not run this time keep their earlier text, in the usual order.
+const kept = only ? await earlierSections(out) : new Map();
+const ordered = SECTIONS.flatMap((name) => {
+  const fresh = parts.find((p) => p.name === name);
+  if (fresh) return [fresh.text];
+  return kept.has(name) ? [kept.get(name)] : [];
+});
 
 const doc = `# casedesk benchmarks
 
@@ -84,9 +121,9 @@ Written by \`scripts/bench\`${ctx.quick ? " (--quick: fewer runs, rougher figure
 benchmark, not a test: figures move with the machine and its load (this one may be shared).
 
 ${machine()}
-- Sections run: ${timings.join(", ")}; total ${((Date.now() - started) / 1000).toFixed(0)} s
+- Sections run${only ? " this time (the others are from earlier runs, as each says)" : ""}: ${timings.join(", ")}; total ${((Date.now() - started) / 1000).toFixed(0)} s
 
-${parts.join("\n")}`;
+${ordered.join("\n")}`;
 writeFileSync(out, doc);
 ctx.log(`wrote ${out}`);
 if (failed.length) {

@@ -1,0 +1,147 @@
+// Section: the dashboard on a phone. Headless Chromium slowed down through the DevTools
+// protocol (CDP) to a mid-range phone on slow 4G: the CPU 4× slower, 150 ms round trip,
+// 1.6 Mbit/s down, 750 kbit/s up. From navigation start to the first frame at which the
+// dashboard's "Open" count shows a number, cold (fresh context) and warm (same context: cache
+// in IndexedDB, shell from the service worker). The release build as it is, and the same build
+// without the early data fetch of index.html (a copy of dist/ with that script removed), so
+// the table shows what overlapping the data request with the wasm download is worth.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { distDir, launchBrowser, startServer, watchedPage } from "../../e2e/lib/harness.mjs";
+import { table } from "../lib/format.mjs";
+import { ensureAppAndServer, median, ms } from "../lib/app.mjs";
+
+export const title = "On a phone: the dashboard with data on slow 4G and a 4× slower CPU";
+
+// Lighthouse's "slow 4G" figures as issue 15 states them, and its mid-range phone CPU.
+const PROFILE = { latencyMs: 150, downKbit: 1600, upKbit: 750, cpuSlowdown: 4 };
+const METRICS_PATH = "/api/v1/dashboard/metrics";
+// The marker index.html puts around its early-fetch script, so the bench can drop it.
+const EARLY_FETCH = /<script data-early-fetch>[\s\S]*?<\/script>\s*/;
+
+/** A new page of `context`, throttled to the phone profile before it navigates. */
+async function phonePage(context) {
+  const page = await watchedPage(context);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false,
+    latency: PROFILE.latencyMs,
+    downloadThroughput: (PROFILE.downKbit * 1000) / 8,
+    uploadThroughput: (PROFILE.upKbit * 1000) / 8,
+  });
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: PROFILE.cpuSlowdown });
+  return page;
+}
+
+/** One visit: ms to the dashboard with data, first contentful paint, when the wasm arrived and when the metrics request started. */
+async function visit(context, url) {
+  const page = await phonePage(context);
+  await page.goto(url, { waitUntil: "commit" });
+  const handle = await page.waitForFunction(
+    () => {
+      const card = document.querySelector('[data-testid="metric-open"]');
+      return card && /\d/.test(card.textContent) ? performance.now() : false;
+    },
+    null,
+    { polling: "raf", timeout: 120_000 },
+  );
+  const at = await handle.jsonValue();
+  const timing = await page.evaluate((metricsPath) => {
+    const entries = performance.getEntriesByType("resource");
+    const wasm = entries.find((e) => e.name.endsWith(".wasm"));
+    const metrics = entries.find((e) => new URL(e.name).pathname === metricsPath);
+    return {
+      fcp: performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null,
+      wasmEnd: wasm ? wasm.responseEnd : null,
+      metricsStart: metrics ? metrics.startTime : null,
+    };
+  }, METRICS_PATH);
+  if (page.panics.length) throw new Error(`the app panicked: ${page.panics[0]}`);
+  await page.close();
+  return { at, ...timing };
+}
+
+/** `visits` cold visits (a fresh context each), then `visits` warm ones in one context. */
+async function measure(browser, url, visits) {
+  const cold = [];
+  for (let i = 0; i < visits; i++) {
+    const context = await browser.newContext();
+    cold.push(await visit(context, url));
+    await context.close();
+  }
+  const context = await browser.newContext();
+  const warm = [];
+  try {
+    await visit(context, url);
+    // The cache is written to IndexedDB within a second of a change (throttled), and the
+    // service worker takes a moment to install; the warm visits need both.
+    await new Promise((r) => setTimeout(r, 3_000));
+    for (let i = 0; i < visits; i++) warm.push(await visit(context, url));
+  } finally {
+    await context.close();
+  }
+  return { cold, warm };
+}
+
+/** A copy of dist/ whose index.html has no early-fetch script; null when it has none. */
+function distWithoutEarlyFetch() {
+  const html = readFileSync(join(distDir, "index.html"), "utf8");
+  if (!EARLY_FETCH.test(html)) return null;
+  const dir = mkdtempSync(join(tmpdir(), "casedesk-bench-dist-"));
+  cpSync(distDir, dir, { recursive: true });
+  writeFileSync(join(dir, "index.html"), html.replace(EARLY_FETCH, ""));
+  return dir;
+}
+
+export async function run(ctx) {
+  ensureAppAndServer(ctx);
+  const visits = ctx.quick ? 5 : 7;
+  const variants = [["as built", distDir]];
+  const plain = distWithoutEarlyFetch();
+  if (plain) variants.push(["without the early fetch", plain]);
+  const rows = [];
+  const browser = await launchBrowser();
+  try {
+    for (const [name, staticDir] of variants) {
+      const server = await startServer({ seedDemo: true, staticDir });
+      try {
+        ctx.log(`phone: ${name}, ${visits} cold and ${visits} warm visits`);
+        const { cold, warm } = await measure(browser, `${server.url}/`, visits);
+        for (const [kind, list] of [["cold", cold], ["warm", warm]]) {
+          const pick = (field) => list.map((v) => v[field]).filter((v) => v !== null);
+          const at = pick("at");
+          const show = (values) => (values.length ? ms(median(values)) : "–");
+          rows.push([
+            `${kind}, ${name}`,
+            `**${ms(median(at))}**`,
+            `${ms(Math.min(...at))} – ${ms(Math.max(...at))}`,
+            show(pick("fcp")),
+            show(pick("wasmEnd")),
+            show(pick("metricsStart")),
+          ]);
+          console.log(`phone ${kind}, ${name}: ${ms(median(at))}`);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    await browser.close();
+    if (plain) rmSync(plain, { recursive: true, force: true });
+  }
+  return `Headless Chromium throttled through the DevTools protocol to a phone on slow 4G: CPU
+${PROFILE.cpuSlowdown}× slower (\`Emulation.setCPUThrottlingRate\`), ${PROFILE.latencyMs} ms round trip, ${PROFILE.downKbit / 1000} Mbit/s down and
+${PROFILE.upKbit} kbit/s up (\`Network.emulateNetworkConditions\`, per page). The release build served by the
+reference server (debug build, demo data, \`--no-auth\`, compressing its answers) on loopback. From
+navigation start to the first frame at which the dashboard's "Open" count shows a number;
+${visits} visits of each kind, median (bold) and range, and the medians of the first contentful paint,
+of when the wasm finished downloading and of when the metrics request started (resource timing;
+on a warm visit the shell comes from the service worker and the data first from IndexedDB).
+Cold: a fresh browser context each visit. Warm: one context, after a first visit.
+${plain ? `"Without the early fetch": the same build from a copy of \`dist/\` whose \`index.html\` lacks the
+script that starts the dashboard's request before the wasm arrives.` : `This build has no early fetch in \`index.html\`, so there is no "without" row.`}
+
+${table(["visit", "dashboard with data", "range", "first contentful paint", "wasm downloaded", "metrics request started"], rows)}`;
+}
