@@ -4,7 +4,8 @@
 //! Reads run on a read connection and answer through [`conditional::respond`] (ETag,
 //! 304). Changes go through [`mutate`]: one immediate transaction that checks the
 //! idempotency key, applies the change, records the key with the response, commits and
-//! publishes the change event, in that order.
+//! publishes the change event, in that order (on PostgreSQL the event is sent with
+//! NOTIFY inside the transaction, see `pg_events`).
 
 use crate::app::AppState;
 use crate::auth::Actor;
@@ -12,11 +13,11 @@ use crate::body::{body_hash, decode_json, read_body, MAX_BODY_BYTES};
 use crate::cases::{self, CaseRecord};
 use crate::clock;
 use crate::conditional;
-use crate::db::Sql;
+use crate::db::{Engine, Sql};
 use crate::error::ApiError;
 use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
-use crate::{auth, chaos, history, metrics, origin, people, rate_limit, sign_in};
+use crate::{auth, chaos, history, metrics, origin, people, pg_events, rate_limit, sign_in};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -285,6 +286,7 @@ where
     F: FnOnce(&dyn Sql, Timestamp) -> Result<Change, ApiError> + Send + 'static,
 {
     let events = state.events.clone();
+    let engine = state.db.engine();
     let clock_offset_ms = state.chaos.clock_offset_ms();
     let outcome = state
         .db
@@ -299,15 +301,22 @@ where
                     }
                 }
                 let applied = change(tx, now)?;
+                if let (Engine::Postgres, Some(event)) = (engine, &applied.event) {
+                    // Every server hears it at commit, in commit order, this one included.
+                    pg_events::notify(tx, event)?;
+                }
                 if let Some(request) = &fingerprint {
                     idempotency::record(tx, request, &applied.response, now.unix_millis())?;
                 }
                 Ok(Outcome::Applied(applied))
             },
             move |outcome| {
-                if let Outcome::Applied(Change {
-                    event: Some(event), ..
-                }) = outcome
+                if let (
+                    Engine::Sqlite,
+                    Outcome::Applied(Change {
+                        event: Some(event), ..
+                    }),
+                ) = (engine, outcome)
                 {
                     events.publish(event.clone());
                 }

@@ -251,6 +251,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
         sockets: Arc::new(PeerSockets::default()),
         shutdown,
     };
+    crate::pg_events::start(db.clone(), state.events.clone()).await?;
     let served_hosts = Arc::clone(&state.served_hosts);
     let origins = Arc::clone(&state.origins);
     Ok(Prepared {
@@ -388,6 +389,14 @@ async fn prune_forever(db: Db) {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "expired idempotency keys pruned"),
             Err(error) => tracing::warn!(%error, "cannot prune idempotency keys"),
+        }
+        if db.engine() == crate::db::Engine::Postgres {
+            let stored = db
+                .with_writer(|conn| crate::pg_events::prune(conn, clock::now_millis()))
+                .await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, "cannot prune stored change events");
+            }
         }
         let ended = db
             .with_writer(|conn| crate::sessions::prune(conn, clock::now_millis()))

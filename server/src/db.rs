@@ -101,6 +101,14 @@ impl Db {
         }
     }
 
+    /// PostgreSQL's connection settings (for the change-event listener), if on PostgreSQL.
+    pub(crate) fn postgres_config(&self) -> Option<::postgres::Config> {
+        match &*self.inner {
+            Store::Sqlite(_) => None,
+            Store::Postgres(pg) => Some(pg.config().clone()),
+        }
+    }
+
     /// Runs `read` inside one read transaction (a consistent snapshot).
     pub(crate) async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where

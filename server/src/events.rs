@@ -353,6 +353,11 @@ pub(crate) async fn pump<Tx, Rx>(
         };
         let outgoing = tokio::select! {
             event = events.recv() => match event {
+                // A resync from the bus (the server's listener was interrupted) ends the
+                // socket like a lag does: the client refetches and reconnects.
+                Ok(event @ ChangeEvent::Resync { .. }) => {
+                    vec![Outgoing::Text(encode(&event)), Outgoing::Close]
+                }
                 Ok(event) => vec![Outgoing::Text(encode(&event))],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     let resync = ChangeEvent::Resync {

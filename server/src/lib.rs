@@ -14,6 +14,7 @@
 //! - `cases`, `metrics`: the SQL, equal to the model's filters, order and definitions.
 //! - `db`: the storage interface (`Sql`) and its two engines, SQLite (one writer, read-only
 //!   readers, WAL) and PostgreSQL (a pool; row and advisory locks), each with its schema.
+//!   `pg_events`: change events between servers on one PostgreSQL (LISTEN/NOTIFY).
 //! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
 //!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:
@@ -47,6 +48,7 @@ mod metrics;
 mod origin;
 mod peer;
 mod people;
+mod pg_events;
 mod rate_limit;
 mod request_id;
 mod security_headers;

@@ -25,7 +25,8 @@ const MIGRATION_LOCK: i64 = 0x6361_7365_6465_736b; // "casedesk"
 /// Step 1 is the whole schema SQLite reached in three (people, sessions and history
 /// included). Ids are 16-byte `BYTEA` (byte order equals `Uuid`'s `Ord`, like SQLite's
 /// BLOBs), times `BIGINT` Unix milliseconds.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE cases (
         id          BYTEA PRIMARY KEY,
         title       TEXT NOT NULL,
@@ -106,7 +107,16 @@ const MIGRATIONS: &[&str] = &[r#"
         changes  TEXT NOT NULL
     );
     CREATE INDEX history_by_case ON history (case_id, seq);
-    "#];
+    "#,
+    // 2: change events too long for NOTIFY's payload, fetched by id (`pg_events`).
+    r#"
+    CREATE TABLE event_overflow (
+        seq     BIGSERIAL PRIMARY KEY,
+        payload TEXT NOT NULL,
+        at      BIGINT NOT NULL
+    );
+    "#,
+];
 
 /// The schema version this engine writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -144,6 +154,11 @@ impl PgDb {
             next: AtomicUsize::new(0),
         };
         Ok((db, was_new))
+    }
+
+    /// The connection settings, for the change-event listener's own connection.
+    pub(crate) fn config(&self) -> &postgres::Config {
+        &self.config
     }
 
     /// Runs `read` in a read-only repeatable-read transaction (one consistent snapshot).

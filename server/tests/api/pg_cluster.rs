@@ -42,6 +42,35 @@ pub fn fresh_database() -> String {
     format!("postgres://casedesk@127.0.0.1:{}/{name}", cluster.port)
 }
 
+/// Runs `sql` on the database at `url` with psql; its unaligned output.
+// Only the PostgreSQL-only tests (`tests/api_postgres/servers.rs`) use it; the SQLite
+// build of the suite compiles it unused.
+#[allow(dead_code)]
+pub fn psql(url: &str, sql: &str) -> String {
+    let cluster = CLUSTER.get_or_init(start);
+    let output = cluster
+        .command("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// The folder of PostgreSQL's programs: `CASEDESK_PG_BIN`, else Debian's PostgreSQL 15.
 fn bin_dir() -> PathBuf {
     let dir = std::env::var_os("CASEDESK_PG_BIN")

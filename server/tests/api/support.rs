@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 #[path = "pg_cluster.rs"]
-mod pg_cluster;
+pub mod pg_cluster;
 
 /// Which engine this build of the suite runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,3 +32,6 @@ mod security;
 mod static_site;
 #[path = "../api/support.rs"]
 mod support;
+
+/// Only on PostgreSQL: several servers on one database.
+mod servers;

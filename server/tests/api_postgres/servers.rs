@@ -1,0 +1,206 @@
+//! Two servers on one PostgreSQL database (contract.md §5): idempotency keys and `If-Match`
+//! are decided by the database, and a change accepted by one reaches the sockets of both.
+
+use crate::support::pg_cluster::psql;
+use crate::support::{db_in, new_case, Server};
+use casedesk_model::ChangeEvent;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const FLAGS: &[&str] = &["--no-seed-demo", "--no-auth", "--rate-limit-per-sec", "0"];
+
+/// Two servers on one fresh database; its URL too.
+fn two_servers() -> (Server, Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(dir.path(), "shared");
+    let a = Server::start_raw(&db, FLAGS, &[]);
+    let b = Server::start_raw(&db, FLAGS, &[]);
+    (a, b, db.to_string_lossy().into_owned())
+}
+
+async fn connect(server: &Server) -> Socket {
+    let (socket, response) = tokio_tungstenite::connect_async(server.ws_url("/api/v1/events"))
+        .await
+        .expect("the socket opens");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+/// The next change event, pings skipped, within 10 s; `None` once the socket closes.
+async fn next_event(socket: &mut Socket) -> Option<ChangeEvent> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an event in time");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let event: ChangeEvent = serde_json::from_str(&text).unwrap();
+                if event != ChangeEvent::Ping {
+                    return Some(event);
+                }
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_replayed_on_the_other_server_returns_the_stored_answer() {
+    let (a, b, _) = two_servers();
+    let key = Uuid::new_v4().to_string();
+    let body = new_case("Sent to A, retried on B");
+    let first = a
+        .post_json("/api/v1/cases", &body)
+        .header("Idempotency-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first = first.text().await.unwrap();
+    let replay = b
+        .post_json("/api/v1/cases", &body)
+        .header("Idempotency-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status().as_u16(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.text().await.unwrap(), first);
+    assert_eq!(b.list("").await["total"], 1);
+}
+
+#[tokio::test]
+async fn one_key_sent_to_both_servers_at_once_applies_once() {
+    let (a, b, _) = two_servers();
+    for round in 0..10 {
+        let key = Uuid::new_v4().to_string();
+        let body = new_case(&format!("Raced {round}"));
+        let send = |server: &Server| {
+            server
+                .post_json("/api/v1/cases", &body)
+                .header("Idempotency-Key", &key)
+                .send()
+        };
+        let (x, y) = tokio::join!(send(&a), send(&b));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!((x.status().as_u16(), y.status().as_u16()), (201, 201));
+        assert_eq!(x.text().await.unwrap(), y.text().await.unwrap());
+    }
+    assert_eq!(a.list("").await["total"], 10);
+}
+
+#[tokio::test]
+async fn concurrent_patches_with_one_version_through_both_servers_one_wins() {
+    let (a, b, _) = two_servers();
+    let case = a.create(new_case("Contested")).await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    for version in 1..=10u64 {
+        let (x, y) = tokio::join!(
+            a.patch(&id, version, json!({"title": format!("A {version}")})),
+            b.patch(&id, version, json!({"title": format!("B {version}")})),
+        );
+        let mut statuses = [x.status().as_u16(), y.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 412], "round {version}");
+    }
+    let now: Value = b
+        .get(&format!("/api/v1/cases/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["version"], 11);
+    let history: Value = a
+        .get(&format!("/api/v1/cases/{id}/history"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history.as_array().unwrap().len(),
+        11,
+        "one entry per change"
+    );
+}
+
+#[tokio::test]
+async fn a_change_made_through_a_arrives_on_a_socket_of_b_in_commit_order() {
+    let (a, b, _) = two_servers();
+    let mut on_b = connect(&b).await;
+    let mut on_a = connect(&a).await;
+    let case = a.create(new_case("Seen everywhere")).await;
+    let id: Uuid = case["id"].as_str().unwrap().parse().unwrap();
+    // Alternate servers: each socket sees every version, in order, once.
+    for version in 1..=6u64 {
+        let through = if version % 2 == 0 { &a } else { &b };
+        let response = through
+            .patch(
+                &id.to_string(),
+                version,
+                json!({"title": format!("v{}", version + 1)}),
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    for socket in [&mut on_b, &mut on_a] {
+        match next_event(socket).await {
+            Some(ChangeEvent::CaseCreated {
+                id: got, version, ..
+            }) => {
+                assert_eq!((got, version), (id, 1));
+            }
+            other => panic!("expected the creation, got {other:?}"),
+        }
+        for expected in 2..=7u64 {
+            match next_event(socket).await {
+                Some(ChangeEvent::CaseUpdated {
+                    id: got, version, ..
+                }) => {
+                    assert_eq!((got, version), (id, expected));
+                }
+                other => panic!("expected version {expected}, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_loses_its_listener_tells_its_sockets_to_resync_and_listens_again() {
+    let (a, b, url) = two_servers();
+    let mut on_b = connect(&b).await;
+    // Cut every LISTEN connection (both servers'): PostgreSQL ends those sessions.
+    let cut = psql(
+        &url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    );
+    assert_eq!(cut, "2", "each server had one listening connection");
+    match next_event(&mut on_b).await {
+        Some(ChangeEvent::Resync { reason }) => assert!(reason.contains("refetch"), "{reason}"),
+        other => panic!("expected a resync, got {other:?}"),
+    }
+    assert!(
+        next_event(&mut on_b).await.is_none(),
+        "then the socket closes"
+    );
+    // A new socket on B hears changes made through A again.
+    let mut again = connect(&b).await;
+    let case = a.create(new_case("After the cut")).await;
+    match next_event(&mut again).await {
+        Some(ChangeEvent::CaseCreated { id, .. }) => {
+            assert_eq!(id.to_string(), case["id"].as_str().unwrap());
+        }
+        other => panic!("expected the creation, got {other:?}"),
+    }
+}
