@@ -29,6 +29,7 @@ mod store;
 mod tabs;
 mod worker;
 
+pub use announce::death_reason;
 pub use bridge::QueryBridge;
 pub use sender::{ActionSender, HttpSender, OutgoingAction};
 pub use store::{StorageError, UnreadableRecord, SCHEMA_VERSION};

@@ -479,11 +479,13 @@ async fn a_refused_creation_dead_letters_its_dependents_and_rolls_back_their_ove
     assert!(tab.queue.records_for(other).get_untracked().is_empty());
     let records = tab.queue.records().get_untracked();
     assert!(records.iter().all(|r| r.state == ActionState::Dead));
-    assert!(records[0]
-        .dead_reason
-        .as_deref()
-        .unwrap_or("")
-        .contains("409"));
+    assert!(matches!(
+        &records[0].dead_reason,
+        Some(casedesk_core::DeathReason::Refused(Failure::Http {
+            status: 409,
+            ..
+        }))
+    ));
     assert_eq!(server_notes(taken.id).await, 0);
 
     // Discarding the creation takes its dependents along, announced.

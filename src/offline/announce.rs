@@ -1,6 +1,8 @@
-//! What the person is told about the queue, in plain sentences for the alert region.
+//! What the person is told about the queue, in plain sentences: the alerts, the storage
+//! banner, and why a change was given up. The one place the write side's data (notices,
+//! death reasons) becomes words.
 
-use casedesk_core::QueueNotice;
+use casedesk_core::{DeathReason, DurationMs, QueueNotice};
 
 /// The alert a notice raises, if any: `(is_error, sentence)`.
 pub fn sentence(notice: &QueueNotice) -> Option<(bool, String)> {
@@ -10,7 +12,10 @@ pub fn sentence(notice: &QueueNotice) -> Option<(bool, String)> {
             description,
             reason,
             ..
-        } => Some((true, format!("Undone: {description}. {reason}"))),
+        } => Some((
+            true,
+            format!("Undone: {description}. {}", death_reason(reason)),
+        )),
         QueueNotice::NeedsChoice { description, .. } => Some((
             true,
             format!(
@@ -71,3 +76,84 @@ pub fn unreadable(count: usize) -> String {
 
 /// Said once storage works again.
 pub const STORAGE_BACK: &str = "Changes are saved on this device again.";
+
+/// Why a change was given up, as a sentence.
+pub fn death_reason(reason: &DeathReason) -> String {
+    match reason {
+        DeathReason::Refused(failure) => failure.describe(),
+        DeathReason::GaveUp { attempts, last } => {
+            format!("Gave up after {attempts} attempts: {}", last.describe())
+        }
+        DeathReason::Expired { retention, last } => format!(
+            "Still failing after {}: {}",
+            readable_duration(*retention),
+            last.describe()
+        ),
+        DeathReason::ConflictUnreadable(failure) => format!(
+            "The case changed on the server, and its new version could not be read: {}",
+            failure.describe()
+        ),
+        DeathReason::UnexpectedConflict { status } => {
+            format!("The server refused ({status}): the case changed.")
+        }
+        DeathReason::CaseNotCreated { title } => {
+            format!("Not sent because creating “{title}” failed.")
+        }
+        DeathReason::Described(words) => words.clone(),
+    }
+}
+
+/// `7 days`, `1 hour`, `30 minutes`.
+fn readable_duration(duration: DurationMs) -> String {
+    let minutes = duration.0 / 60_000;
+    let (count, unit) = if minutes >= 24 * 60 && minutes.is_multiple_of(24 * 60) {
+        (minutes / (24 * 60), "day")
+    } else if minutes >= 60 && minutes.is_multiple_of(60) {
+        (minutes / 60, "hour")
+    } else {
+        (minutes, "minute")
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use casedesk_core::Failure;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn durations_read_plainly() {
+        assert_eq!(
+            readable_duration(DurationMs::from_mins(7 * 24 * 60)),
+            "7 days"
+        );
+        assert_eq!(readable_duration(DurationMs::from_mins(60)), "1 hour");
+        assert_eq!(readable_duration(DurationMs::from_mins(90)), "90 minutes");
+        assert_eq!(readable_duration(DurationMs::from_mins(1)), "1 minute");
+    }
+
+    #[wasm_bindgen_test]
+    fn reasons_read_as_the_previous_release_wrote_them() {
+        let expired = DeathReason::Expired {
+            retention: DurationMs::from_mins(7 * 24 * 60),
+            last: Failure::Timeout,
+        };
+        assert_eq!(
+            death_reason(&expired),
+            "Still failing after 7 days: The server took too long to answer."
+        );
+        let cascade = DeathReason::CaseNotCreated {
+            title: "New printer".into(),
+        };
+        assert_eq!(
+            death_reason(&cascade),
+            "Not sent because creating “New printer” failed."
+        );
+        let stored = DeathReason::Described("The server refused (422): no".into());
+        assert_eq!(death_reason(&stored), "The server refused (422): no");
+    }
+}

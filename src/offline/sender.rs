@@ -2,32 +2,14 @@
 //! inject answers (a 429, being offline) or to watch what is sent.
 
 use crate::api::{ApiClient, ApiError, Exchange, Fetched};
-use casedesk_core::request::{ActionRequest, Method, RequestBody};
+use casedesk_core::request::Route;
 use casedesk_core::{Failure, ServerAnswer};
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
-use uuid::Uuid;
 
-/// One attempt of an action, as the worker hands it to a sender.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutgoingAction {
-    pub id: Uuid,
-    /// The case the action touches (the `{id}` of its path).
-    pub case_id: Uuid,
-    pub request: ActionRequest,
-}
-
-impl OutgoingAction {
-    /// The request's route, for diagnostics (`PATCH /cases/{id}`).
-    pub fn label(&self) -> &'static str {
-        match (&self.request.method, &self.request.body) {
-            (Method::Post, RequestBody::NewNote(_)) => "POST /cases/{id}/notes",
-            (Method::Post, _) => "POST /cases",
-            (Method::Patch, _) => "PATCH /cases/{id}",
-            (Method::Delete, _) => "DELETE /cases/{id}",
-        }
-    }
-}
+/// One attempt of an action, as the worker hands it to a sender: core's `Outgoing` (the
+/// action's id and its request, route included) as it is.
+pub use casedesk_core::queue::Outgoing as OutgoingAction;
 
 /// Sends one attempt and reports the server's answer.
 pub trait ActionSender {
@@ -71,14 +53,14 @@ impl ActionSender for HttpSender {
 pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<ServerAnswer> {
     let mut exchange = send_once(api, outgoing).await;
     match &exchange.result {
-        Ok(answer) if !outgoing.request.confirmed_by(outgoing.case_id, answer) => {
+        Ok(answer) if !outgoing.request.confirmed_by(answer) => {
             exchange.result = Err(ApiError::Failed(Failure::Decode {
                 message: "the answer was about another case or note than the one sent".to_owned(),
                 request_id: Some(exchange.request_id.clone()),
             }));
         }
         Err(ApiError::Failed(failure @ Failure::Http { status: 412, .. }))
-            if matches!(outgoing.request.body, RequestBody::Patch(_)) =>
+            if outgoing.request.route.if_match().is_some() =>
         {
             // A 412 whose body lacks the server's case cannot be merged as it is; with the
             // case looked up, it goes to the merge like any other conflict.
@@ -86,10 +68,12 @@ pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<S
             // was not the server's (a proxy's, or a glitch): merging would resend at once,
             // into the same answer, so it waits out a backoff like any unreadable answer.
             let failure = failure.clone();
-            if let Ok(Fetched::Fresh { data, .. }) =
-                api.get_case(outgoing.case_id, None, None).await.result
+            if let Ok(Fetched::Fresh { data, .. }) = api
+                .get_case(outgoing.request.route.case_id(), None, None)
+                .await
+                .result
             {
-                exchange.result = Err(if outgoing.request.if_match == Some(data.version) {
+                exchange.result = Err(if outgoing.request.route.if_match() == Some(data.version) {
                     ApiError::Failed(Failure::Decode {
                         message: "the server refused the change as out of date, yet holds the \
                                   version it was made on"
@@ -120,55 +104,41 @@ pub async fn send_with(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<S
 
 /// What the server holds under the id a creation sent, if it can be read now.
 async fn look_up_existing(api: &ApiClient, outgoing: &OutgoingAction) -> Option<ServerAnswer> {
-    match &outgoing.request.body {
-        RequestBody::NewCase(case) => match api.get_case(case.id, None, None).await.result {
+    match &outgoing.request.route {
+        Route::CreateCase(case) => match api.get_case(case.id, None, None).await.result {
             Ok(Fetched::Fresh { data, .. }) => Some(ServerAnswer::Case(data)),
             _ => None,
         },
-        RequestBody::NewNote(note) => {
-            match api.list_notes(outgoing.case_id, None, None).await.result {
-                Ok(Fetched::Fresh { data, .. }) => data
-                    .into_iter()
-                    .find(|n| n.id == note.id)
-                    .map(ServerAnswer::Note),
-                _ => None,
-            }
-        }
-        RequestBody::Patch(_) | RequestBody::Empty => None,
+        Route::AddNote { case_id, note } => match api.list_notes(*case_id, None, None).await.result
+        {
+            Ok(Fetched::Fresh { data, .. }) => data
+                .into_iter()
+                .find(|n| n.id == note.id)
+                .map(ServerAnswer::Note),
+            _ => None,
+        },
+        Route::UpdateCase { .. } | Route::DeleteCase { .. } => None,
     }
 }
 
 async fn send_once(api: &ApiClient, outgoing: &OutgoingAction) -> Exchange<ServerAnswer> {
-    let request = &outgoing.request;
-    let key = request.idempotency_key;
-    let case_id = outgoing.case_id;
-    match (&request.method, &request.body) {
-        (Method::Post, RequestBody::NewCase(case)) => {
-            answer(api.create_case(case, key).await, ServerAnswer::Case)
+    let key = outgoing.request.idempotency_key;
+    match &outgoing.request.route {
+        Route::CreateCase(case) => answer(api.create_case(case, key).await, ServerAnswer::Case),
+        Route::UpdateCase {
+            id,
+            patch,
+            if_match,
+        } => answer(
+            api.update_case(*id, patch, *if_match, key).await,
+            ServerAnswer::Case,
+        ),
+        Route::DeleteCase { id } => {
+            answer(api.delete_case(*id, key).await, |()| ServerAnswer::Deleted)
         }
-        (Method::Patch, RequestBody::Patch(patch)) => {
-            // Core gives every update its `If-Match`; version 0 (never a server version)
-            // would come back as a 412 and go to the merge, never apply blindly.
-            let if_match = request.if_match.unwrap_or(0);
-            answer(
-                api.update_case(case_id, patch, if_match, key).await,
-                ServerAnswer::Case,
-            )
+        Route::AddNote { case_id, note } => {
+            answer(api.add_note(*case_id, note, key).await, ServerAnswer::Note)
         }
-        (Method::Delete, _) => answer(api.delete_case(case_id, key).await, |()| {
-            ServerAnswer::Deleted
-        }),
-        (Method::Post, RequestBody::NewNote(note)) => {
-            answer(api.add_note(case_id, note, key).await, ServerAnswer::Note)
-        }
-        _ => Exchange {
-            result: Err(ApiError::Failed(Failure::Decode {
-                message: "this change cannot be sent (its stored request is malformed)".to_owned(),
-                request_id: None,
-            })),
-            request_id: String::new(),
-            elapsed_ms: 0.0,
-        },
     }
 }
 

@@ -73,25 +73,11 @@ fn tick(runtime: &Rc<Runtime>) -> Option<Millis> {
     }
     let (dispatch, budget_wait) = take_due(runtime, now);
     if !dispatch.send.is_empty() {
-        let outgoing: Vec<OutgoingAction> = {
-            let queue = runtime.queue.borrow();
-            dispatch
-                .send
-                .iter()
-                .filter_map(|o| {
-                    Some(OutgoingAction {
-                        id: o.id,
-                        case_id: queue.get(o.id)?.action.case_id(),
-                        request: o.request.clone(),
-                    })
-                })
-                .collect()
-        };
         // The in-flight marks are stored alongside, not before, the sends: a crash between
         // the two leaves them pending in the store, and they are re-sent under the same key,
         // which is what recovering an in-flight mark does anyway.
         runtime.commit_soon(dispatch.changes, News::default());
-        for action in outgoing {
+        for action in dispatch.send {
             wasm_bindgen_futures::spawn_local(send(Rc::clone(runtime), action));
         }
     }
@@ -137,7 +123,7 @@ async fn send(runtime: Rc<Runtime>, outgoing: OutgoingAction) {
     }
     let failure = exchange.result.as_ref().err().and_then(ApiError::failure);
     runtime.bridge.record_request(
-        outgoing.label(),
+        outgoing.request.route.label(),
         exchange.elapsed_ms,
         failure,
         &exchange.request_id,

@@ -131,11 +131,10 @@ fn CaseMissing(
                 ActionKind::CreateCase { case }
                     if case.id == id && r.state == ActionState::Dead =>
                 {
-                    Some(
-                        r.dead_reason
-                            .clone()
-                            .unwrap_or_else(|| "the server refused it".to_owned()),
-                    )
+                    Some(r.dead_reason.as_ref().map_or_else(
+                        || "the server refused it".to_owned(),
+                        crate::offline::death_reason,
+                    ))
                 }
                 _ => None,
             })

@@ -7,7 +7,9 @@ use crate::components::alert_region::use_alerts;
 use crate::components::charts::sparkline::Sparkline;
 use crate::components::local_time::{format_relative, now_millis, use_clock, LocalTime};
 use crate::components::queue_depth::use_queue_depth_history;
-use crate::offline::{use_offline_queue, QueueStatus, StorageStatus, UnreadableRecord};
+use crate::offline::{
+    death_reason, use_offline_queue, QueueStatus, StorageStatus, UnreadableRecord,
+};
 use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
 use crate::platform::persistence::{use_storage_persistence, Persistence};
@@ -468,8 +470,8 @@ fn DeadLetter(
     let id = record.id();
     let reason = record
         .dead_reason
-        .clone()
-        .unwrap_or_else(|| "The server refused it.".to_owned());
+        .as_ref()
+        .map_or_else(|| "The server refused it.".to_owned(), death_reason);
     // The reason usually is the last error in words: then only its request id is new.
     let last_error = record.last_error.as_ref().and_then(|failure| {
         if failure.describe() == reason {

@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 #[cfg(test)]
 mod properties;
+mod reason;
+
+pub use reason::DeathReason;
 
 /// How the queue behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,8 +90,9 @@ pub struct QueuedAction {
     /// Not sent before this.
     pub next_attempt_at: Millis,
     pub last_error: Option<Failure>,
-    /// Why it is dead, in plain words.
-    pub dead_reason: Option<String>,
+    /// Why it is dead (records from before reasons were data hold words: `Described`).
+    #[serde(default, deserialize_with = "reason::read_stored")]
+    pub dead_reason: Option<DeathReason>,
     /// The action whose death took this one with it (its case's creation).
     pub dead_because_of: Option<Uuid>,
     /// The creation of this action's case, while that creation is still queued.
@@ -143,7 +147,7 @@ pub enum QueueNotice {
     RolledBack {
         id: Uuid,
         description: String,
-        reason: String,
+        reason: DeathReason,
     },
     /// A 412 needs the person's choice.
     NeedsChoice { id: Uuid, description: String },
@@ -668,13 +672,15 @@ impl ActionQueue {
                     record.attempts = record.attempts.saturating_add(1);
                 }
                 if !offline && now >= record.give_up_at {
-                    Some(retention_reason(retention, failure))
+                    Some(DeathReason::Expired {
+                        retention,
+                        last: failure.clone(),
+                    })
                 } else if !policy.allows(record.attempts) {
-                    Some(format!(
-                        "Gave up after {} attempts: {}",
-                        record.attempts,
-                        failure.describe()
-                    ))
+                    Some(DeathReason::GaveUp {
+                        attempts: record.attempts,
+                        last: failure.clone(),
+                    })
                 } else {
                     // Offline, the worker waits for the `online` event and then sends at
                     // once; a device that claims to be online while requests say otherwise
@@ -688,16 +694,13 @@ impl ActionQueue {
                     None
                 }
             }
-            FailureClass::Permanent => Some(failure.describe()),
+            FailureClass::Permanent => Some(DeathReason::Refused(failure.clone())),
             FailureClass::Unauthorized => {
                 record.next_attempt_at = now;
                 pause = true;
                 None
             }
-            FailureClass::Conflict => Some(format!(
-                "The case changed on the server, and its new version could not be read: {}",
-                failure.describe()
-            )),
+            FailureClass::Conflict => Some(DeathReason::ConflictUnreadable(failure.clone())),
         };
         if pause && !self.paused_for_auth {
             self.paused_for_auth = true;
@@ -711,7 +714,7 @@ impl ActionQueue {
 
     /// Makes `id` a dead letter with `reason`, and with it every action waiting for it (the
     /// actions on a case whose creation died), each labelled with why.
-    fn kill(&mut self, id: Uuid, reason: String, touched: &mut Touched) {
+    fn kill(&mut self, id: Uuid, reason: DeathReason, touched: &mut Touched) {
         let Some(record) = self.get_mut(id) else {
             return;
         };
@@ -777,7 +780,7 @@ impl ActionQueue {
             // Only updates send `If-Match`; a 412 on anything else is the server's mistake.
             self.kill(
                 id,
-                "The server refused (412): the case changed.".to_owned(),
+                DeathReason::UnexpectedConflict { status: 412 },
                 &mut touched,
             );
             return self.report(touched);
@@ -974,16 +977,22 @@ impl ActionQueue {
     /// worker tick.
     pub fn sweep(&mut self, now: Millis) -> QueueChanges {
         let retention = self.config.retention;
-        let expired: Vec<(Uuid, String)> = self
-            .records
-            .values()
-            .filter(|r| r.state == ActionState::Pending && now >= r.give_up_at)
-            .filter_map(|r| {
-                let failure = r.last_error.as_ref()?;
-                (failure.write_class() == FailureClass::Transient && !failure.is_offline())
-                    .then(|| (r.id(), retention_reason(retention, failure)))
-            })
-            .collect();
+        let expired: Vec<(Uuid, DeathReason)> =
+            self.records
+                .values()
+                .filter(|r| r.state == ActionState::Pending && now >= r.give_up_at)
+                .filter_map(|r| {
+                    let failure = r.last_error.as_ref()?;
+                    (failure.write_class() == FailureClass::Transient && !failure.is_offline())
+                        .then(|| {
+                            let reason = DeathReason::Expired {
+                                retention,
+                                last: failure.clone(),
+                            };
+                            (r.id(), reason)
+                        })
+                })
+                .collect();
         let mut touched = Touched::default();
         for (id, reason) in expired {
             self.kill(id, reason, &mut touched);
@@ -1026,35 +1035,13 @@ impl ActionQueue {
 }
 
 /// Why an action on a case whose creation died was not sent.
-fn cascade_reason(creation: &Action) -> String {
-    match &creation.kind {
-        ActionKind::CreateCase { case } => {
-            format!("Not sent because creating “{}” failed.", case.title.trim())
-        }
-        _ => format!("Not sent because “{}” failed.", creation.describe()),
-    }
-}
-
-fn retention_reason(retention: DurationMs, failure: &Failure) -> String {
-    format!(
-        "Still failing after {}: {}",
-        readable_duration(retention),
-        failure.describe()
-    )
-}
-
-/// `7 days`, `1 hour`, `30 minutes`.
-fn readable_duration(duration: DurationMs) -> String {
-    let minutes = duration.0 / 60_000;
-    let (count, unit) = if minutes >= 24 * 60 && minutes.is_multiple_of(24 * 60) {
-        (minutes / (24 * 60), "day")
-    } else if minutes >= 60 && minutes.is_multiple_of(60) {
-        (minutes / 60, "hour")
-    } else {
-        (minutes, "minute")
+fn cascade_reason(creation: &Action) -> DeathReason {
+    let title = match &creation.kind {
+        ActionKind::CreateCase { case } => case.title.trim().to_owned(),
+        // Only creations have dependents; were another kind to, its case has no title here.
+        _ => String::new(),
     };
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {unit}{plural}")
+    DeathReason::CaseNotCreated { title }
 }
 
 #[cfg(test)]

@@ -24,85 +24,116 @@ impl Method {
     }
 }
 
-/// The JSON body of an action's request.
+/// The endpoint an action goes to, with what it sends there: one variant per route, so the
+/// HTTP adapter matches once and never re-derives the route from a method and a body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum RequestBody {
-    NewCase(NewCase),
-    Patch(CasePatch),
-    NewNote(NewNote),
-    /// `DELETE` has no body.
-    Empty,
+pub enum Route {
+    /// `POST /cases`.
+    CreateCase(NewCase),
+    /// `PATCH /cases/{id}` with `If-Match: "<if_match>"`.
+    UpdateCase {
+        id: Uuid,
+        patch: CasePatch,
+        if_match: u64,
+    },
+    /// `DELETE /cases/{id}` (no body).
+    DeleteCase { id: Uuid },
+    /// `POST /cases/{case_id}/notes`.
+    AddNote { case_id: Uuid, note: NewNote },
+}
+
+impl Route {
+    pub fn method(&self) -> Method {
+        match self {
+            Self::CreateCase(_) | Self::AddNote { .. } => Method::Post,
+            Self::UpdateCase { .. } => Method::Patch,
+            Self::DeleteCase { .. } => Method::Delete,
+        }
+    }
+
+    /// The route's pattern, for diagnostics (`PATCH /cases/{id}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::CreateCase(_) => "POST /cases",
+            Self::UpdateCase { .. } => "PATCH /cases/{id}",
+            Self::DeleteCase { .. } => "DELETE /cases/{id}",
+            Self::AddNote { .. } => "POST /cases/{id}/notes",
+        }
+    }
+
+    /// The path below the API prefix (`/api/v1`).
+    pub fn path(&self) -> String {
+        match self {
+            Self::CreateCase(_) => "/cases".to_owned(),
+            Self::UpdateCase { id, .. } | Self::DeleteCase { id } => format!("/cases/{id}"),
+            Self::AddNote { case_id, .. } => format!("/cases/{case_id}/notes"),
+        }
+    }
+
+    /// The version sent as `If-Match` (updates only).
+    pub fn if_match(&self) -> Option<u64> {
+        match self {
+            Self::UpdateCase { if_match, .. } => Some(*if_match),
+            _ => None,
+        }
+    }
+
+    /// The case the request is about (the `{id}` of its path, or the case it creates).
+    pub fn case_id(&self) -> Uuid {
+        match self {
+            Self::CreateCase(case) => case.id,
+            Self::UpdateCase { id, .. } | Self::DeleteCase { id } => *id,
+            Self::AddNote { case_id, .. } => *case_id,
+        }
+    }
 }
 
 /// Everything needed to send one attempt of an action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRequest {
-    pub method: Method,
-    /// Below the API prefix (`/api/v1`): `/cases`, `/cases/{id}`, `/cases/{id}/notes`.
-    pub path: String,
-    pub body: RequestBody,
+    pub route: Route,
     /// Sent as `Idempotency-Key` on every attempt.
     pub idempotency_key: Uuid,
-    /// Sent as `If-Match: "<version>"` (updates only).
-    pub if_match: Option<u64>,
 }
 
 impl ActionRequest {
     /// The request that carries `action` now.
     pub fn for_action(action: &Action) -> Self {
-        let (method, path, body, if_match) = match &action.kind {
-            ActionKind::CreateCase { case } => (
-                Method::Post,
-                "/cases".to_owned(),
-                RequestBody::NewCase(case.clone()),
-                None,
-            ),
+        let route = match &action.kind {
+            ActionKind::CreateCase { case } => Route::CreateCase(case.clone()),
             ActionKind::UpdateCase {
                 id,
                 patch,
                 base_version,
                 ..
-            } => (
-                Method::Patch,
-                format!("/cases/{id}"),
-                RequestBody::Patch(patch.clone()),
-                Some(*base_version),
-            ),
-            ActionKind::DeleteCase { id, .. } => (
-                Method::Delete,
-                format!("/cases/{id}"),
-                RequestBody::Empty,
-                None,
-            ),
-            ActionKind::AddNote { case_id, note } => (
-                Method::Post,
-                format!("/cases/{case_id}/notes"),
-                RequestBody::NewNote(note.clone()),
-                None,
-            ),
+            } => Route::UpdateCase {
+                id: *id,
+                patch: patch.clone(),
+                if_match: *base_version,
+            },
+            ActionKind::DeleteCase { id, .. } => Route::DeleteCase { id: *id },
+            ActionKind::AddNote { case_id, note } => Route::AddNote {
+                case_id: *case_id,
+                note: note.clone(),
+            },
         };
         Self {
-            method,
-            path,
-            body,
+            route,
             idempotency_key: action.idempotency_key,
-            if_match,
         }
     }
-}
 
-impl ActionRequest {
-    /// Whether `answer` can be the confirmation of this request on `case_id`: the case or
-    /// note it carries is the one this request names. A success answer about another case
-    /// (a proxy mixing up answers, a broken server) must not be written over ours.
-    pub fn confirmed_by(&self, case_id: Uuid, answer: &ServerAnswer) -> bool {
-        match (&self.body, answer) {
-            (RequestBody::NewCase(new), ServerAnswer::Case(case)) => case.id == new.id,
-            (RequestBody::Patch(_), ServerAnswer::Case(case)) => case.id == case_id,
-            (RequestBody::NewNote(new), ServerAnswer::Note(note)) => {
-                note.id == new.id && note.case_id == case_id
+    /// Whether `answer` can be the confirmation of this request: the case or note it carries
+    /// is the one this request names. A success answer about another case (a proxy mixing up
+    /// answers, a broken server) must not be written over ours.
+    pub fn confirmed_by(&self, answer: &ServerAnswer) -> bool {
+        match (&self.route, answer) {
+            (Route::CreateCase(new), ServerAnswer::Case(case)) => case.id == new.id,
+            (Route::UpdateCase { id, .. }, ServerAnswer::Case(case)) => case.id == *id,
+            (Route::AddNote { case_id, note: new }, ServerAnswer::Note(note)) => {
+                note.id == new.id && note.case_id == *case_id
             }
-            (RequestBody::Empty, ServerAnswer::Deleted) => true,
+            (Route::DeleteCase { .. }, ServerAnswer::Deleted) => true,
             _ => false,
         }
     }
@@ -117,8 +148,8 @@ impl ActionRequest {
     /// changed since (version > 1) is accepted as ours, since only its creator knew the id
     /// before it existed.
     pub fn is_earlier_arrival(&self, existing: &ServerAnswer) -> bool {
-        match (&self.body, existing) {
-            (RequestBody::NewCase(new), ServerAnswer::Case(case)) => {
+        match (&self.route, existing) {
+            (Route::CreateCase(new), ServerAnswer::Case(case)) => {
                 if case.id != new.id {
                     return false;
                 }
@@ -132,7 +163,7 @@ impl ActionRequest {
                 expected.updated_by = case.updated_by;
                 expected == *case
             }
-            (RequestBody::NewNote(new), ServerAnswer::Note(note)) => {
+            (Route::AddNote { note: new, .. }, ServerAnswer::Note(note)) => {
                 note.id == new.id && note.body == new.body
             }
             _ => false,
@@ -199,9 +230,12 @@ mod tests {
             Millis(0),
         );
         let request = ActionRequest::for_action(&update);
-        assert_eq!(request.method.as_str(), "PATCH");
-        assert_eq!(request.path, format!("/cases/{id}"));
-        assert_eq!(request.if_match, Some(4));
+        assert_eq!(request.route.method().as_str(), "PATCH");
+        assert_eq!(request.route.path(), format!("/cases/{id}"));
+        assert!(matches!(
+            request.route,
+            Route::UpdateCase { if_match: 4, .. }
+        ));
         assert_eq!(request.idempotency_key, key);
 
         let note = Action::new(
@@ -218,9 +252,10 @@ mod tests {
             Millis(0),
         );
         let request = ActionRequest::for_action(&note);
-        assert_eq!(request.method, Method::Post);
-        assert_eq!(request.path, format!("/cases/{id}/notes"));
-        assert_eq!(request.if_match, None);
+        assert_eq!(request.route.method(), Method::Post);
+        assert_eq!(request.route.path(), format!("/cases/{id}/notes"));
+        assert_eq!(request.route.label(), "POST /cases/{id}/notes");
+        assert_eq!(request.route.case_id(), id);
 
         let delete = Action::new(
             Uuid::from_u128(4),
@@ -232,8 +267,8 @@ mod tests {
             Millis(0),
         );
         let request = ActionRequest::for_action(&delete);
-        assert_eq!(request.method, Method::Delete);
-        assert_eq!(request.body, RequestBody::Empty);
+        assert_eq!(request.route.method(), Method::Delete);
+        assert_eq!(request.route, Route::DeleteCase { id });
     }
 
     fn creation(new: &NewCase) -> ActionRequest {
@@ -273,9 +308,9 @@ mod tests {
     fn an_answer_about_another_case_or_note_confirms_nothing() {
         let id = Uuid::from_u128(9);
         let create = creation(&new_case(id));
-        assert!(create.confirmed_by(id, &ServerAnswer::Case(case(id))));
-        assert!(!create.confirmed_by(id, &ServerAnswer::Case(case(Uuid::from_u128(8)))));
-        assert!(!create.confirmed_by(id, &ServerAnswer::Deleted));
+        assert!(create.confirmed_by(&ServerAnswer::Case(case(id))));
+        assert!(!create.confirmed_by(&ServerAnswer::Case(case(Uuid::from_u128(8)))));
+        assert!(!create.confirmed_by(&ServerAnswer::Deleted));
 
         let new = NewNote {
             id: Uuid::from_u128(5),
@@ -285,15 +320,15 @@ mod tests {
         let add = note_request(id, &new);
         let stamp = Timestamp::from_unix_millis(0).unwrap();
         let ours = new.clone().into_note(id, stamp);
-        assert!(add.confirmed_by(id, &ServerAnswer::Note(ours.clone())));
+        assert!(add.confirmed_by(&ServerAnswer::Note(ours.clone())));
         let elsewhere = new.clone().into_note(Uuid::from_u128(7), stamp);
-        assert!(!add.confirmed_by(id, &ServerAnswer::Note(elsewhere)));
+        assert!(!add.confirmed_by(&ServerAnswer::Note(elsewhere)));
         let other = NewNote {
             id: Uuid::from_u128(6),
             ..new
         }
         .into_note(id, stamp);
-        assert!(!add.confirmed_by(id, &ServerAnswer::Note(other)));
+        assert!(!add.confirmed_by(&ServerAnswer::Note(other)));
     }
 
     #[test]
