@@ -7,7 +7,6 @@
 //! publishes the change event, in that order (on PostgreSQL the event is sent with
 //! NOTIFY inside the transaction, see `pg_events`).
 
-use crate::app::AppState;
 use crate::auth::Actor;
 use crate::body::{body_hash, decode_json, read_body, MAX_BODY_BYTES};
 use crate::cases::{self, CaseRecord};
@@ -17,6 +16,7 @@ use crate::db::{Engine, Sql};
 use crate::error::ApiError;
 use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
+use crate::state::AppState;
 use crate::{auth, chaos, history, metrics, origin, people, pg_events, rate_limit, sign_in};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};

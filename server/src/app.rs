@@ -7,13 +7,14 @@
 
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, ChaosSettings};
-use crate::config::{Config, Limits};
+use crate::config::Config;
 use crate::db::Db;
 use crate::error::StartError;
 use crate::events::{EventBus, PeerSockets};
 use crate::origin::Origins;
 use crate::rate_limit::RateLimiter;
 use crate::sign_in::SignInThrottle;
+use crate::state::AppState;
 use crate::static_files::Site;
 use crate::{
     api, chaos, clock, connections, idempotency, origin, peer, people, request_id,
@@ -39,29 +40,6 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// What every request can reach; cheap to clone.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) db: Db,
-    pub(crate) events: EventBus,
-    pub(crate) chaos: Arc<Chaos>,
-    pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
-    pub(crate) tokens: Arc<Tokens>,
-    /// People on (the default): every request but `/health` and sign-in needs a token.
-    pub(crate) people: bool,
-    pub(crate) sign_in: Arc<SignInThrottle>,
-    /// The origins allowed besides the server's own (`--cors-origin`).
-    pub(crate) origins: Arc<Origins>,
-    /// The `Host` values served under `--no-auth`, known once the listener is bound.
-    pub(crate) served_hosts: Arc<OnceLock<Vec<String>>>,
-    pub(crate) ws_ping_interval: Duration,
-    pub(crate) limits: Limits,
-    /// Events sockets open per peer address.
-    pub(crate) sockets: Arc<PeerSockets>,
-    /// Becomes `true` when the server stops; open sockets close.
-    pub(crate) shutdown: watch::Receiver<bool>,
-}
 
 fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     let limits = state.limits;

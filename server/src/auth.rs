@@ -7,12 +7,12 @@
 //! token in a URL ends up in logs. Under `--no-auth` a request without a token acts as
 //! "Guest"; one that sends a token must still send a valid one.
 
-use crate::app::AppState;
 use crate::clock;
 use crate::error::ApiError;
 use crate::people;
 use crate::rate_limit::ClientKey;
 use crate::sessions::{self, Lookup, TokenHash};
+use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};

@@ -230,31 +230,70 @@ fn order_by(sort: CaseSort) -> &'static str {
     }
 }
 
-/// The search condition on parameter `?n` (already lower-cased ASCII): a substring of the
-/// title or the description, ignoring ASCII case, with no wildcards. SQLite's lower()
-/// folds ASCII only, like `to_ascii_lowercase`; PostgreSQL's does too under the "C"
-/// collation.
-fn search_condition(engine: Engine, n: usize) -> String {
+/// The fewest characters an index search can look up (one trigram).
+const INDEXED_SEARCH_CHARS: usize = 3;
+
+/// The search condition for `text` (already lower-cased ASCII), its parameters appended
+/// to `values`: a substring of the title or the description, ignoring ASCII case, with no
+/// wildcards (the model's `CaseListQuery::matches`).
+///
+/// - SQLite: with 3 characters or more, the FTS5 trigram index (`case_search`) finds the
+///   candidates; FTS5 folds case more widely than ASCII, so `instr` over lower() (which
+///   folds ASCII only) then keeps exactly the model's matches. Shorter text is a scan.
+/// - PostgreSQL: `LIKE` over lower() in the "C" collation (ASCII folding), which the
+///   pg_trgm GIN indexes serve from 3 characters on; shorter text is a scan.
+fn search_condition(engine: Engine, text: &str, values: &mut Vec<SqlValue>) -> String {
     match engine {
         Engine::Sqlite => {
-            format!(" AND (instr(lower(title), ?{n}) > 0 OR instr(lower(description), ?{n}) > 0)")
+            values.push(text.into());
+            let n = values.len();
+            let exact =
+                format!("(instr(lower(title), ?{n}) > 0 OR instr(lower(description), ?{n}) > 0)");
+            if text.chars().count() < INDEXED_SEARCH_CHARS {
+                return format!(" AND {exact}");
+            }
+            // One FTS5 phrase: the text's trigrams, consecutive, in one column.
+            values.push(format!("\"{}\"", text.replace('"', "\"\"")).into());
+            let m = values.len();
+            format!(
+                " AND id IN (SELECT i.case_id FROM case_search s \
+                   JOIN case_search_ids i ON i.seq = s.rowid WHERE case_search MATCH ?{m}) \
+                 AND {exact}"
+            )
         }
-        Engine::Postgres => format!(
-            " AND (strpos(lower(title COLLATE \"C\"), ?{n}) > 0 \
-               OR strpos(lower(description COLLATE \"C\"), ?{n}) > 0)"
-        ),
+        Engine::Postgres => {
+            let mut pattern = String::from("%");
+            for c in text.chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern.push('%');
+            values.push(pattern.into());
+            let n = values.len();
+            format!(
+                " AND (lower(title COLLATE \"C\") LIKE ?{n} \
+                   OR lower(description COLLATE \"C\") LIKE ?{n})"
+            )
+        }
     }
 }
 
 /// One page of live cases matching `query`, and how many match in all.
 ///
-/// Without a search, the count and the page each come from a covering index. A search
-/// must look at every row, so it is done in one table scan that also counts the matches
-/// (`count(*) OVER ()`); `+deleted_at` keeps SQLite from walking an index and fetching
-/// each row from it, which is slower for all but the most common words.
+/// Without a search, the count and the page each come from a covering index. A search is
+/// served by the engine's trigram index (see [`search_condition`]) and counts its matches
+/// in the same query (`count(*) OVER ()`). On SQLite, a search too short for the index
+/// is one table scan; `+deleted_at` keeps SQLite from walking an index and fetching each
+/// row from it, which is slower for all but the most common words.
 pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, DbError> {
     let search = query.search_text().map(str::to_ascii_lowercase);
-    let mut filter = String::from(if search.is_some() {
+    let scan = conn.engine() == Engine::Sqlite
+        && search
+            .as_ref()
+            .is_some_and(|text| text.chars().count() < INDEXED_SEARCH_CHARS);
+    let mut filter = String::from(if scan {
         "+deleted_at IS NULL"
     } else {
         "deleted_at IS NULL"
@@ -278,9 +317,8 @@ pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, Db
         // The handler resolves `me`; unresolved, it matches nothing, as in the model.
         Some(AssigneeFilter::Me) => filter.push_str(" AND 1 = 0"),
     }
-    if let Some(text) = search.clone() {
-        values.push(text.into());
-        filter.push_str(&search_condition(conn.engine(), values.len()));
+    if let Some(text) = &search {
+        filter.push_str(&search_condition(conn.engine(), text, &mut values));
     }
 
     let mut page_values = values.clone();

@@ -26,10 +26,10 @@ mod hostile;
 
 pub(crate) use hostile::Corrupted;
 
-use crate::app::AppState;
 use crate::body::{decode_json, read_body};
 use crate::config::LatencyRange;
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::Message;
 use axum::extract::{Request, State};

@@ -22,12 +22,12 @@
 //! neither with a Pong frame (browsers send one by themselves) nor with `{"type":"pong"}`
 //! within `--ws-pong-timeout-ms` is closed, so dead peers do not hold sockets for ever.
 
-use crate::app::AppState;
 use crate::auth::{self, Actor};
 use crate::chaos::Chaos;
 use crate::connections::ConnectionPermit;
 use crate::error::ApiError;
 use crate::peer;
+use crate::state::AppState;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;

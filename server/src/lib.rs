@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: the command line (contract.md §3), each flag also `CASEDESK_<FLAG>`.
-//! - `app`: the shared state, the router and its layers, start-up and graceful shutdown.
+//! - `state`: what every request can reach (`AppState`). `app`: the router and its layers,
+//!   start-up and graceful shutdown.
 //!   `connections` accepts and serves connections (connection cap, header timeout, peer
 //!   address). A request passes `security_headers` → `request_id` (id, error bodies) →
 //!   tracing → the `Host` check (`--no-auth`) → CORS → the request timeout → then either
@@ -55,6 +56,7 @@ mod security_headers;
 mod seed;
 mod sessions;
 mod sign_in;
+mod state;
 mod static_files;
 
 pub use app::{add_user, run};

@@ -13,8 +13,8 @@
 //!   `[::1]` (with the port), or the host of a `--cors-origin`. With people on, such a page
 //!   has no token and gets 401 anyway.
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;

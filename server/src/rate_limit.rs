@@ -16,10 +16,10 @@
 //! makes, while an app draining thousands of queued actions is slowed to that pace (it
 //! obeys `Retry-After`), not broken.
 
-use crate::app::AppState;
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::peer;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::Extensions;
 use axum::middleware::Next;

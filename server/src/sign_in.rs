@@ -9,7 +9,6 @@
 //! bounds password guessing against one person and from one address.
 
 use crate::api::{encode, JSON_CONTENT_TYPE};
-use crate::app::AppState;
 use crate::auth::Actor;
 use crate::body::{decode_json, read_body};
 use crate::clock;
@@ -17,6 +16,7 @@ use crate::conditional;
 use crate::error::ApiError;
 use crate::people;
 use crate::sessions;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

@@ -116,6 +116,15 @@ const MIGRATIONS: &[&str] = &[
         at      BIGINT NOT NULL
     );
     "#,
+    // 3: search served by an index: pg_trgm GIN indexes on the lower-cased ("C" collation,
+    // ASCII folding like the model's) title and description, used by `LIKE '%…%'`.
+    r#"
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX cases_title_trgm ON cases
+        USING gin (lower(title COLLATE "C") gin_trgm_ops) WHERE deleted_at IS NULL;
+    CREATE INDEX cases_description_trgm ON cases
+        USING gin (lower(description COLLATE "C") gin_trgm_ops) WHERE deleted_at IS NULL;
+    "#,
 ];
 
 /// The schema version this engine writes.

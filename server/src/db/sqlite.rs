@@ -141,6 +141,33 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX cases_by_assignee ON cases(deleted_at, assignee);
     "#,
     },
+    // 4: search served by an index: FTS5 with the trigram tokenizer over titles and
+    // descriptions, kept by triggers. FTS5 rows need an integer rowid and `cases` has none,
+    // so `case_search_ids` numbers the cases. Deleted cases stay in it (their rows are
+    // filtered out by `deleted_at` anyway, and deleting is rare).
+    Migration {
+        then: None,
+        sql: r#"
+    CREATE TABLE case_search_ids (
+        seq     INTEGER PRIMARY KEY,
+        case_id BLOB NOT NULL UNIQUE
+    );
+    CREATE VIRTUAL TABLE case_search USING fts5(title, description, tokenize = 'trigram');
+    INSERT INTO case_search_ids (case_id) SELECT id FROM cases;
+    INSERT INTO case_search (rowid, title, description)
+        SELECT s.seq, c.title, c.description FROM case_search_ids s JOIN cases c ON c.id = s.case_id;
+    CREATE TRIGGER case_search_insert AFTER INSERT ON cases BEGIN
+        INSERT INTO case_search_ids (case_id) VALUES (new.id);
+        INSERT INTO case_search (rowid, title, description)
+            VALUES (last_insert_rowid(), new.title, new.description);
+    END;
+    CREATE TRIGGER case_search_update AFTER UPDATE OF title, description ON cases
+    WHEN new.title IS NOT old.title OR new.description IS NOT old.description BEGIN
+        UPDATE case_search SET title = new.title, description = new.description
+            WHERE rowid = (SELECT seq FROM case_search_ids WHERE case_id = new.id);
+    END;
+    "#,
+    },
 ];
 
 /// The schema version this engine writes.

@@ -194,6 +194,7 @@ async fn the_list_filters_searches_sorts_and_pages_like_the_model() {
         ("printer toner", "", "resolved", "medium"),
         ("Broken chair", "gas lift", "closed", "high"),
         ("Laptop will not boot", "stuck on logo", "open", "high"),
+        ("Ünïcode PRINTER", "Ä and \"quoted\" text", "open", "low"),
     ];
     let mut all = Vec::new();
     for (title, description, status, priority) in specs {
@@ -218,6 +219,16 @@ async fn the_list_filters_searches_sorts_and_pages_like_the_model() {
         "sort=updated_at",
         "sort=-created_at&per_page=2&page=2",
         "q=%20%20&per_page=4",
+        // Search semantics on both engines' indexes: ASCII case folding only, wildcards
+        // and quotes literal, text under 3 characters (too short for a trigram) still works.
+        "q=%C3%A4",
+        "q=%C3%BCn%C3%AF",
+        "q=%C3%9Cn%C3%AF",
+        "q=pa",
+        "q=er_s",
+        "q=%22quoted",
+        "q=PRINTER&status=open",
+        "q=ter&sort=priority&per_page=2&page=2",
     ] {
         let pairs: Vec<(String, String)> = form_pairs(query);
         let model = casedesk_model::CaseListQuery::from_pairs(
@@ -245,7 +256,23 @@ async fn the_list_filters_searches_sorts_and_pages_like_the_model() {
     assert_eq!(cases(server.list("q=%25").await).total, 1);
     // A page past the end is empty but still knows the total.
     let past = cases(server.list("page=9").await);
-    assert_eq!((past.items.len(), past.total), (0, 6));
+    assert_eq!((past.items.len(), past.total), (0, 7));
+    // A changed title is found by its new words only.
+    let chair = all.iter().find(|c| c.title == "Broken chair").unwrap();
+    let response = server
+        .patch(&chair.id.to_string(), 1, json!({"title": "Wobbly stool"}))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(cases(server.list("q=wobbly").await).total, 1);
+    assert_eq!(cases(server.list("q=chair").await).total, 0);
+    // A deleted case is found no more.
+    let response = server
+        .request(Method::DELETE, &format!("/api/v1/cases/{}", chair.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(cases(server.list("q=wobbly").await).total, 0);
 }
 
 fn form_pairs(query: &str) -> Vec<(String, String)> {

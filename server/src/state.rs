@@ -1,0 +1,38 @@
+//! The state every request can reach (`AppState`), apart from `app` (which builds it and
+//! the router) so that the handlers and middleware that read it do not depend on `app`,
+//! nor `app` on them through it.
+
+use crate::auth::Tokens;
+use crate::chaos::Chaos;
+use crate::config::Limits;
+use crate::db::Db;
+use crate::events::{EventBus, PeerSockets};
+use crate::origin::Origins;
+use crate::rate_limit::RateLimiter;
+use crate::sign_in::SignInThrottle;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What every request can reach; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) db: Db,
+    pub(crate) events: EventBus,
+    pub(crate) chaos: Arc<Chaos>,
+    pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
+    pub(crate) tokens: Arc<Tokens>,
+    /// People on (the default): every request but `/health` and sign-in needs a token.
+    pub(crate) people: bool,
+    pub(crate) sign_in: Arc<SignInThrottle>,
+    /// The origins allowed besides the server's own (`--cors-origin`).
+    pub(crate) origins: Arc<Origins>,
+    /// The `Host` values served under `--no-auth`, known once the listener is bound.
+    pub(crate) served_hosts: Arc<OnceLock<Vec<String>>>,
+    pub(crate) ws_ping_interval: Duration,
+    pub(crate) limits: Limits,
+    /// Events sockets open per peer address.
+    pub(crate) sockets: Arc<PeerSockets>,
+    /// Becomes `true` when the server stops; open sockets close.
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
