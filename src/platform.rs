@@ -7,7 +7,7 @@ pub mod clock;
 pub mod download;
 pub mod env;
 pub mod events;
-pub(crate) mod idb;
+pub mod idb;
 pub mod locks;
 pub mod network;
 pub mod persistence;

@@ -4,6 +4,7 @@
 //! transaction. The rules (who holds, until when, takeover) are `casedesk_core::lease`'s.
 
 use super::runtime::Runtime;
+use crate::platform::idb::{self, failed, StorageError};
 use casedesk_core::{DurationMs, Lease, LeaseDecision, LeaseTerms, Millis};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::object_store::ObjectStore;
@@ -24,18 +25,10 @@ pub struct DrainerLease {
 }
 
 impl DrainerLease {
-    async fn open(namespace: &str, terms: LeaseTerms) -> Result<Self, String> {
-        let db = Database::open(&format!("{namespace}-lease"))
-            .with_version(1u8)
-            .with_on_upgrade_needed(|_event, db| {
-                if !db.object_store_names().any(|store| store == STORE) {
-                    db.create_object_store(STORE).build()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        crate::platform::idb::close_on_version_change(&db);
+    async fn open(namespace: &str, terms: LeaseTerms) -> Result<Self, StorageError> {
+        let name = format!("{namespace}-lease");
+        let db = idb::open(&name, 1, idb::ensure_store(STORE), None).await?;
+        idb::close_on_version_change(&db);
         Ok(Self {
             db,
             me: Uuid::new_v4(),
@@ -46,54 +39,59 @@ impl DrainerLease {
     /// Reads the lease and, if this tab may hold it, writes it as this tab's, in one
     /// transaction: IndexedDB runs readwrite transactions on a store one at a time, so what
     /// this reads cannot change before this writes.
-    async fn try_take(&self, now: Millis) -> Result<LeaseDecision, String> {
-        let fail = |e: indexed_db_futures::error::Error| e.to_string();
+    async fn try_take(&self, now: Millis) -> Result<LeaseDecision, StorageError> {
         let tx = self
             .db
             .transaction(STORE)
             .with_mode(TransactionMode::Readwrite)
             .build()
-            .map_err(fail)?;
-        let store = tx.object_store(STORE).map_err(fail)?;
+            .map_err(|e| failed(&e))?;
+        let store = tx.object_store(STORE).map_err(|e| failed(&e))?;
         let stored = read_lease(&store).await?;
         let decision = self.terms.decide(stored.as_ref(), self.me, now);
         if let LeaseDecision::Take(lease) = &decision {
-            let json = serde_json::to_string(lease).map_err(|e| e.to_string())?;
-            drop(store.put(json).with_key(KEY).primitive().map_err(fail)?);
+            let json =
+                serde_json::to_string(lease).map_err(|e| StorageError::Failed(e.to_string()))?;
+            drop(
+                store
+                    .put(json)
+                    .with_key(KEY)
+                    .primitive()
+                    .map_err(|e| failed(&e))?,
+            );
         }
         drop(store);
-        crate::platform::idb::commit(tx).await.map_err(fail)?;
+        idb::commit(tx).await?;
         Ok(decision)
     }
 
     /// Deletes the lease if it is still this tab's, so another tab takes over at once.
-    pub async fn release(&self) -> Result<(), String> {
-        let fail = |e: indexed_db_futures::error::Error| e.to_string();
+    pub async fn release(&self) -> Result<(), StorageError> {
         let tx = self
             .db
             .transaction(STORE)
             .with_mode(TransactionMode::Readwrite)
             .build()
-            .map_err(fail)?;
-        let store = tx.object_store(STORE).map_err(fail)?;
+            .map_err(|e| failed(&e))?;
+        let store = tx.object_store(STORE).map_err(|e| failed(&e))?;
         let stored = read_lease(&store).await?;
         if LeaseTerms::may_release(stored.as_ref(), self.me) {
-            drop(store.delete(KEY).primitive().map_err(fail)?);
+            drop(store.delete(KEY).primitive().map_err(|e| failed(&e))?);
         }
         drop(store);
-        crate::platform::idb::commit(tx).await.map_err(fail)
+        idb::commit(tx).await
     }
 }
 
 /// The lease as stored. A record this version cannot read is treated as no lease: it can
 /// only be a leftover, and a live holder rewrites it within one renewal.
-async fn read_lease(store: &ObjectStore<'_>) -> Result<Option<Lease>, String> {
+async fn read_lease(store: &ObjectStore<'_>) -> Result<Option<Lease>, StorageError> {
     let stored: Option<String> = store
         .get(KEY)
         .primitive()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| failed(&e))?
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(&e))?;
     Ok(stored.and_then(|json| serde_json::from_str::<Lease>(&json).ok()))
 }
 

@@ -2,15 +2,16 @@
 //! JSON, keyed by action id; queue order is the record's `seq`). Each change set is written
 //! in one transaction; a write that fails stays pending here and is retried, never dropped.
 
+pub use crate::platform::idb::StorageError;
+use crate::platform::idb::{self, failed};
 use casedesk_core::{QueueChanges, QueuedAction};
-use futures::future::{select, Either};
 use futures::lock::Mutex;
-use indexed_db_futures::database::{Database, VersionChangeEvent};
+use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::rc::Rc;
 use uuid::Uuid;
 use wasm_bindgen::JsValue;
@@ -26,27 +27,6 @@ pub const ACTIONS: &str = "actions";
 /// How long opening may wait (another tab blocking an upgrade) before the queue works in
 /// memory and tries again later.
 const OPEN_TIMEOUT_MS: u32 = 3_000;
-
-/// Why the queue could not be saved on this device, in words for the person.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum StorageError {
-    #[error("this browser does not offer storage here ({0})")]
-    Unavailable(String),
-    #[error("the device's storage is full")]
-    QuotaExceeded,
-    #[error("another casedesk tab is holding the storage; close it or reload")]
-    Blocked,
-    /// The database was saved by a newer casedesk (its version is above [`SCHEMA_VERSION`]):
-    /// it is left untouched.
-    #[error("this device holds changes saved by a newer version of casedesk, which this version cannot read")]
-    NewerVersion,
-    /// A newer casedesk in another tab is upgrading the database; this tab closed its
-    /// connection so as not to block it.
-    #[error("casedesk was updated in another tab")]
-    Superseded,
-    #[error("the browser refused to save ({0})")]
-    Failed(String),
-}
 
 /// What start-up found in the database.
 pub struct Loaded {
@@ -168,9 +148,7 @@ impl QueueStore {
             drop(store.delete(key).primitive().map_err(|e| failed(&e))?);
         }
         drop(store);
-        crate::platform::idb::commit(tx)
-            .await
-            .map_err(|e| failed(&e))
+        idb::commit(tx).await
     }
 
     /// Whether the database is open.
@@ -277,19 +255,7 @@ impl QueueStore {
 /// Opens `name` at [`SCHEMA_VERSION`], running the upgrade steps a new or older database
 /// needs; gives up after [`OPEN_TIMEOUT_MS`] if another tab blocks the upgrade.
 async fn open(name: &str) -> Result<Database, StorageError> {
-    let request = Database::open(name)
-        .with_version(SCHEMA_VERSION)
-        .with_on_blocked(|_event| Ok(()))
-        .with_on_upgrade_needed(|event: VersionChangeEvent, db: Database| {
-            upgrade(event.old_version(), &db)
-        });
-    let opening = std::pin::pin!(request.into_future());
-    let timeout = gloo_timers::future::TimeoutFuture::new(OPEN_TIMEOUT_MS);
-    match select(opening, timeout).await {
-        Either::Left((Ok(db), _)) => Ok(db),
-        Either::Left((Err(error), _)) => Err(open_error(&error)),
-        Either::Right(_) => Err(StorageError::Blocked),
-    }
+    idb::open(name, SCHEMA_VERSION, upgrade, Some(OPEN_TIMEOUT_MS)).await
 }
 
 /// The schema's steps, each run once when the stored version is below it.
@@ -386,38 +352,5 @@ async fn write_batch(
         }
     }
     drop(store);
-    crate::platform::idb::commit(tx)
-        .await
-        .map_err(|e| failed(&e))
-}
-
-fn open_error(error: &indexed_db_futures::error::OpenDbError) -> StorageError {
-    use indexed_db_futures::error::OpenDbError;
-    match error {
-        OpenDbError::Base(base) => failed(base),
-        other => StorageError::Unavailable(other.to_string()),
-    }
-}
-
-/// Sorts a driver error into what the person is told.
-fn failed(error: &indexed_db_futures::error::Error) -> StorageError {
-    use indexed_db_futures::error::Error;
-    match error {
-        Error::DomException(dom) => {
-            let sys: &JsValue = dom.as_ref();
-            let name = js_sys::Reflect::get(sys, &JsValue::from_str("name"))
-                .ok()
-                .and_then(|n| n.as_string())
-                .unwrap_or_default();
-            match name.as_str() {
-                "QuotaExceededError" => StorageError::QuotaExceeded,
-                "VersionError" => StorageError::NewerVersion,
-                "InvalidStateError" | "UnknownError" | "SecurityError" => {
-                    StorageError::Unavailable(dom.message())
-                }
-                _ => StorageError::Failed(dom.message()),
-            }
-        }
-        other => StorageError::Failed(other.to_string()),
-    }
+    idb::commit(tx).await
 }

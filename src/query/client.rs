@@ -422,7 +422,10 @@ impl QueryClient {
         });
     }
 
-    fn finish_restore(&self, outcome: Result<(Database, storage::Restored), String>) {
+    fn finish_restore(
+        &self,
+        outcome: Result<(Database, storage::Restored), storage::CacheStoreError>,
+    ) {
         let still_here = self.read_inner(|inner| !inner.shut_down).unwrap_or(false);
         if !still_here {
             if let Ok((db, _)) = outcome {
@@ -451,7 +454,7 @@ impl QueryClient {
             }
             Err(error) => {
                 self.with_inner(|inner| inner.storage = Storage::Unavailable);
-                self.storage_error.set(Some(error));
+                self.storage_error.set(Some(error.to_string()));
             }
         }
         self.restored.set(true);
@@ -499,7 +502,7 @@ impl QueryClient {
                 let client = *self;
                 spawn_local(async move {
                     if let Err(error) = storage::write(&db, writes).await {
-                        client.storage_error.try_set(Some(error));
+                        client.storage_error.try_set(Some(error.to_string()));
                     }
                 });
             }

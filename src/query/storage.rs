@@ -1,34 +1,40 @@
 //! The cache's IndexedDB database, `{namespace}-cache`: one record per query key (the key's
 //! JSON array → `persist::encode`'s string). Read whole once at start-up; written only as
-//! deltas. Every failure comes back as a sentence; none stops the app.
+//! deltas. Every failure comes back typed (what was being done, what IndexedDB said); none
+//! stops the app.
 
+use crate::platform::idb::{self, failed, StorageError};
 use casedesk_core::persist::{self, PersistDelta};
 use casedesk_core::PersistedEntry;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 
+/// Why the cache could not be stored: the step that failed, and IndexedDB's reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CacheStoreError {
+    #[error("the offline cache could not be opened ({0})")]
+    Open(StorageError),
+    #[error("the offline cache could not be read ({0})")]
+    Read(StorageError),
+    #[error("the offline cache could not be saved ({0})")]
+    Save(StorageError),
+}
+
 /// The object store holding the records.
 const STORE: &str = "entries";
 
 /// The database's version. The records carry their own schema version
 /// (`persist::SCHEMA_VERSION`), so this only changes if the store layout does.
-const DB_VERSION: u8 = 1;
+const DB_VERSION: u32 = 1;
 
 /// Opens (creating on first use) the cache database of `namespace`.
-pub(crate) async fn open(namespace: &str) -> Result<Database, String> {
+pub(crate) async fn open(namespace: &str) -> Result<Database, CacheStoreError> {
     let name = format!("{namespace}-cache");
-    Database::open(&name)
-        .with_version(DB_VERSION)
-        .with_on_upgrade_needed(|_event, db| {
-            if !db.object_store_names().any(|store| store == STORE) {
-                db.create_object_store(STORE).build()?;
-            }
-            Ok(())
-        })
+    idb::open(&name, DB_VERSION, idb::ensure_store(STORE), None)
         .await
-        .map_err(|e| format!("the offline cache could not be opened ({e})"))
-        .inspect(crate::platform::idb::close_on_version_change)
+        .map_err(CacheStoreError::Open)
+        .inspect(idb::close_on_version_change)
 }
 
 /// What start-up found in the store.
@@ -40,9 +46,8 @@ pub(crate) struct Restored {
 
 /// Reads every record. Bad ones are reported for deletion, never returned; records of a
 /// newer schema are skipped and kept.
-pub(crate) async fn read_all(db: &Database) -> Result<Restored, String> {
-    let fail =
-        |e: indexed_db_futures::error::Error| format!("the offline cache could not be read ({e})");
+pub(crate) async fn read_all(db: &Database) -> Result<Restored, CacheStoreError> {
+    let fail = |e: indexed_db_futures::error::Error| CacheStoreError::Read(failed(&e));
     let tx = db.transaction(STORE).build().map_err(fail)?;
     let store = tx.object_store(STORE).map_err(fail)?;
     // Both lists come in key order from one transaction, so they pair up one to one.
@@ -110,9 +115,8 @@ impl Writes {
 }
 
 /// Applies `writes` in one transaction: all of them or none.
-pub(crate) async fn write(db: &Database, writes: Writes) -> Result<(), String> {
-    let fail =
-        |e: indexed_db_futures::error::Error| format!("the offline cache could not be saved ({e})");
+pub(crate) async fn write(db: &Database, writes: Writes) -> Result<(), CacheStoreError> {
+    let fail = |e: indexed_db_futures::error::Error| CacheStoreError::Save(failed(&e));
     let tx = db
         .transaction(STORE)
         .with_mode(TransactionMode::Readwrite)
@@ -127,5 +131,5 @@ pub(crate) async fn write(db: &Database, writes: Writes) -> Result<(), String> {
         drop(store.delete(key).primitive().map_err(fail)?);
     }
     drop(store);
-    crate::platform::idb::commit(tx).await.map_err(fail)
+    idb::commit(tx).await.map_err(CacheStoreError::Save)
 }
