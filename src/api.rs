@@ -1,6 +1,7 @@
 //! The typed client for the casedesk API (contract.md §1) over `fetch`: one method per
 //! endpoint, every request with its own request id, a time limit and an optional cancel
 //! signal. Bodies are read by `casedesk_core::response`, so no answer can cause a panic.
+//! The first `GET` of the dashboard's data may adopt the answer index.html fetched early.
 
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
 use casedesk_core::{Failure, Millis};
@@ -431,16 +432,35 @@ impl ApiClient {
             init.set_body(&JsValue::from_str(body));
         }
         let url = format!("{}{}", self.base, out.path);
-        let request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(js_failure)?;
-        let window = web_sys::window()
-            .ok_or_else(|| ApiError::Failed(local_failure("no window to send requests from")))?;
-        let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
-            .await
-            .map_err(|e| classify_fetch_error(&e, cancel))?
-            .dyn_into()
-            .map_err(|_| {
-                ApiError::Failed(local_failure("fetch gave something that is not a response"))
-            })?;
+        // index.html's early request is the same GET without a token: adopt it only when this
+        // one would carry none either, and only a success (anything else is asked again).
+        let early = if out.method == "GET" && self.token.is_none() {
+            early_answer(&url).await
+        } else {
+            None
+        };
+        if cancel.is_some_and(AbortSignal::aborted) {
+            return Err(ApiError::Cancelled);
+        }
+        let response = match early {
+            Some(response) => response,
+            None => {
+                let request =
+                    web_sys::Request::new_with_str_and_init(&url, &init).map_err(js_failure)?;
+                let window = web_sys::window().ok_or_else(|| {
+                    ApiError::Failed(local_failure("no window to send requests from"))
+                })?;
+                JsFuture::from(window.fetch_with_request(&request))
+                    .await
+                    .map_err(|e| classify_fetch_error(&e, cancel))?
+                    .dyn_into::<web_sys::Response>()
+                    .map_err(|_| {
+                        ApiError::Failed(local_failure(
+                            "fetch gave something that is not a response",
+                        ))
+                    })?
+            }
+        };
         let header = |name: &str| response.headers().get(name).ok().flatten();
         let status = response.status();
         let text_promise = response.text().map_err(js_failure)?;
@@ -472,6 +492,27 @@ impl ApiClient {
             body,
         })
     }
+}
+
+/// The answer index.html's inline script fetched for `url` before the app started
+/// (`window.__casedeskEarly`: `{url, answer}`, `answer` a promise of a successful response or
+/// null). Taken at most once: the handoff is removed when its URL is asked for, so a later
+/// request always goes to the network.
+async fn early_answer(url: &str) -> Option<web_sys::Response> {
+    let window = web_sys::window()?;
+    let name = JsValue::from_str("__casedeskEarly");
+    let handoff = js_sys::Reflect::get(&window, &name).ok()?;
+    if handoff.is_undefined() || handoff.is_null() {
+        return None;
+    }
+    let for_url = js_sys::Reflect::get(&handoff, &JsValue::from_str("url")).ok()?;
+    if for_url.as_string().as_deref() != Some(url) {
+        return None;
+    }
+    let _ = js_sys::Reflect::delete_property(window.as_ref(), &name);
+    let answer = js_sys::Reflect::get(&handoff, &JsValue::from_str("answer")).ok()?;
+    let answer = answer.dyn_into::<js_sys::Promise>().ok()?;
+    JsFuture::from(answer).await.ok()?.dyn_into().ok()
 }
 
 fn classify_fetch_error(error: &JsValue, cancel: Option<&AbortSignal>) -> ApiError {
