@@ -38,6 +38,7 @@ use crate::components::alert_region::use_alerts;
 use crate::config::AppConfig;
 use crate::platform::broadcast::Channel;
 use crate::platform::env::{use_environment, Environment, WindowEvent};
+use casedesk_core::queue::view::{CaseQueueView, QueueView};
 use casedesk_core::queue::PendingConflict;
 use casedesk_core::{
     ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Millis, QueueChanges, QueueConfig,
@@ -48,7 +49,7 @@ use casedesk_model::{CasePatch, FieldErrors, NewCase, NewNote};
 use leptos::prelude::*;
 use runtime::{Gate, News, Runtime, Signals};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::rc::Rc;
 use uuid::Uuid;
 
@@ -134,9 +135,9 @@ pub struct OfflineOptions {
 pub struct OfflineQueue {
     runtime: StoredValue<Rc<Runtime>, LocalStorage>,
     signals: Signals,
-    /// Computed once per change however many views read it (and only while one does).
-    records: Memo<Vec<QueuedAction>>,
-    sync_states: Memo<HashMap<Uuid, SyncState>>,
+    /// What pages read of the queue, indexed by case: computed once per change however many
+    /// views read it (and only while one does).
+    view: Memo<QueueView>,
 }
 
 /// Starts the queue for the running app (after the query client) in `env`, and provides it
@@ -230,23 +231,16 @@ impl OfflineQueue {
             }
         });
         let changed = signals.changed;
-        let sync_states = Memo::new(move |_| {
+        let view = Memo::new(move |_| {
             changed.track();
             stored
-                .try_with_value(|r| r.queue.borrow().sync_states())
-                .unwrap_or_default()
-        });
-        let records = Memo::new(move |_| {
-            changed.track();
-            stored
-                .try_with_value(|r| r.queue.borrow().records().cloned().collect())
+                .try_with_value(|r| QueueView::of(&r.queue.borrow()))
                 .unwrap_or_default()
         });
         Self {
             runtime: stored,
             signals,
-            records,
-            sync_states,
+            view,
         }
     }
 
@@ -476,15 +470,45 @@ impl OfflineQueue {
 
     // ----- what views read -----
 
-    /// Every queued action (pending, in flight, conflicts, dead letters), in queue order.
-    /// Read it with `.with(..)` to avoid copying the list.
-    pub fn records(&self) -> Signal<Vec<QueuedAction>> {
-        self.records.into()
+    /// The queue as pages read it: every action's step, and each case's view.
+    pub fn view(&self) -> Signal<QueueView> {
+        self.view.into()
     }
 
-    /// The queued actions on case `case_id`, in queue order (what a case page lists).
+    /// What the queue holds about case `case_id`: its fields' and notes' sync, a refused
+    /// creation, the conflict waiting. Changes only when that case's part does.
+    pub fn case_view(&self, case_id: Uuid) -> Signal<CaseQueueView> {
+        let view = self.view;
+        Memo::new(move |_| view.with(|v| v.case(case_id))).into()
+    }
+
+    /// A case's row state (`data-sync`).
+    pub fn sync_state(&self, case_id: Uuid) -> Signal<SyncState> {
+        let view = self.view;
+        Memo::new(move |_| view.with(|v| v.sync_state(case_id))).into()
+    }
+
+    /// The conflict waiting for the person on case `case_id`: its action id and both sides.
+    pub fn conflict_for(&self, case_id: Uuid) -> Signal<Option<(Uuid, PendingConflict)>> {
+        let view = self.view;
+        Signal::derive(move || view.with(|v| v.case(case_id).conflict))
+    }
+
+    /// Every queued record as stored (pending, in flight, conflicts, dead letters), in queue
+    /// order: for exports and tests. Copied on each read; pages read [`Self::view`].
+    pub fn records(&self) -> Signal<Vec<QueuedAction>> {
+        let (runtime, changed) = (self.runtime, self.signals.changed);
+        Signal::derive(move || {
+            changed.track();
+            runtime
+                .try_with_value(|r| r.queue.borrow().records().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The records on case `case_id`, in queue order.
     pub fn records_for(&self, case_id: Uuid) -> Signal<Vec<QueuedAction>> {
-        let records = self.records;
+        let records = self.records();
         Signal::derive(move || {
             records.with(|all| {
                 all.iter()
@@ -505,31 +529,6 @@ impl OfflineQueue {
     pub fn dead_count(&self) -> Signal<usize> {
         let status = self.signals.status;
         Signal::derive(move || status.with(|s| s.dead))
-    }
-
-    /// A case's row state (`data-sync`).
-    pub fn sync_state(&self, case_id: Uuid) -> Signal<SyncState> {
-        let states = self.sync_states;
-        Signal::derive(move || {
-            states.with(|m| m.get(&case_id).copied().unwrap_or(SyncState::Synced))
-        })
-    }
-
-    /// The conflict waiting for the person on case `case_id`: its action id and both sides.
-    pub fn conflict_for(&self, case_id: Uuid) -> Signal<Option<(Uuid, PendingConflict)>> {
-        let (runtime, changed) = (self.runtime, self.signals.changed);
-        Signal::derive(move || {
-            changed.track();
-            runtime
-                .try_with_value(|r| {
-                    r.queue.borrow().conflicts().find_map(|record| {
-                        (record.action.case_id() == case_id)
-                            .then(|| record.conflict.clone().map(|c| (record.id(), c)))
-                            .flatten()
-                    })
-                })
-                .flatten()
-        })
     }
 
     /// Online, draining, paused, counts, last sync and error, oldest age, storage, progress.

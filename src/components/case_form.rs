@@ -225,14 +225,17 @@ pub fn CaseForm(
             return;
         }
         attempted.set(true);
-        let case = draft.with_untracked(|d| d.to_new_case(Uuid::now_v7()));
-        match validate_new_case(&case) {
-            Ok(()) => on_submit.run(case),
-            Err(errors) => {
-                if let Some((_, id)) = FIELDS.iter().find(|(name, _)| errors.get(name).is_some()) {
-                    focus_element(id);
-                }
-            }
+        // The draft's errors are already known (they show as the person types): the form
+        // does not check it again, and the queue checks the case once more as it stores it.
+        let first_bad = browser_errors.with_untracked(|errors| {
+            FIELDS
+                .iter()
+                .find(|(name, _)| errors.get(name).is_some())
+                .map(|(_, id)| *id)
+        });
+        match first_bad {
+            None => on_submit.run(draft.with_untracked(|d| d.to_new_case(Uuid::now_v7()))),
+            Some(id) => focus_element(id),
         }
     };
 

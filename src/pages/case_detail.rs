@@ -9,13 +9,13 @@ use crate::components::case_form::{control_id, focus_element, parse_tags, FieldE
 use crate::components::conflict_panel::ConflictPanel;
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
-use crate::offline::{use_offline_queue, EnqueueError, OfflineQueue};
+use crate::offline::{death_reason, use_offline_queue, EnqueueError, OfflineQueue};
 use crate::platform::network::use_network_status;
 use crate::query::{use_case, use_notes, QueryView};
 use casedesk_core::merge::{CaseField, ConflictChoice};
-use casedesk_core::{ActionKind, ActionState, Failure, QueryStatus, QueuedAction};
+use casedesk_core::queue::view::{CaseQueueView, ChangeSync};
+use casedesk_core::{Failure, QueryStatus};
 use casedesk_model::case::normalise_assignee;
-use casedesk_model::validate::{check_note_body, validate_patch};
 use casedesk_model::{Case, CasePatch, CaseStatus, FieldErrors, Note, Priority};
 use leptos::ev::{Event, KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
@@ -123,23 +123,8 @@ fn CaseMissing(
     id: Option<Uuid>,
 ) -> impl IntoView {
     let queue = use_offline_queue();
-    let records = queue.records();
-    let refused = move || {
-        let id = id?;
-        records.with(|records| {
-            records.iter().find_map(|r| match &r.action.kind {
-                ActionKind::CreateCase { case }
-                    if case.id == id && r.state == ActionState::Dead =>
-                {
-                    Some(r.dead_reason.as_ref().map_or_else(
-                        || "the server refused it".to_owned(),
-                        crate::offline::death_reason,
-                    ))
-                }
-                _ => None,
-            })
-        })
-    };
+    let queued = id.map(|id| queue.case_view(id));
+    let refused = move || queued?.with(|q| q.refused_creation.as_ref().map(death_reason));
     view! {
         <section class="page">
             <h1>"This case does not exist"</h1>
@@ -183,29 +168,6 @@ fn CaseSkeleton() -> impl IntoView {
     }
 }
 
-/// Whether a field's latest change is still on its way, or was refused.
-#[derive(Clone, Debug, PartialEq)]
-enum FieldSync {
-    Pending,
-    Failed,
-}
-
-/// The state of the changes to `field` of case `id` among the queued `records`.
-fn field_sync(records: &[QueuedAction], id: Uuid, field: CaseField) -> Option<FieldSync> {
-    let mut state = None;
-    for record in records.iter().filter(|r| r.action.case_id() == id) {
-        if let ActionKind::UpdateCase { patch, .. } = &record.action.kind {
-            if field.is_in(patch) {
-                if record.state == ActionState::Dead {
-                    return Some(FieldSync::Failed);
-                }
-                state = Some(FieldSync::Pending);
-            }
-        }
-    }
-    state
-}
-
 fn patch_field_name(field: CaseField) -> &'static str {
     match field {
         CaseField::Title => "title",
@@ -220,15 +182,17 @@ fn patch_field_name(field: CaseField) -> &'static str {
 /// "Saving…" or "Not saved" next to a field's label.
 #[component]
 fn FieldSyncMark(
-    /// The field's state among the queued changes.
-    state: Signal<Option<FieldSync>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+    /// The field this mark is about.
+    field: CaseField,
 ) -> impl IntoView {
-    move || match state.get() {
+    move || match queued.with(|q| q.field(field)) {
         None => None,
-        Some(FieldSync::Pending) => {
+        Some(ChangeSync::Saving) => {
             Some(view! { <span class="field-sync" data-sync="pending">"Saving…"</span> }.into_any())
         }
-        Some(FieldSync::Failed) => Some(
+        Some(ChangeSync::NotSaved) => Some(
             view! {
                 <span class="field-sync" data-sync="failed">
                     "Not saved · " <a href="/sync">"details"</a>
@@ -239,42 +203,76 @@ fn FieldSyncMark(
     }
 }
 
-/// Queues `patch` on case `id` after checking it; a refused field gets its message.
-fn send_patch(
+/// The field errors of one form, and how its fields send their changes.
+#[derive(Clone, Copy)]
+struct Editing {
+    id: Uuid,
     queue: OfflineQueue,
     alerts: Alerts,
     errors: RwSignal<FieldErrors>,
-    id: Uuid,
-    patch: CasePatch,
-) {
-    send_patch_then(queue, alerts, errors, id, patch, || {});
 }
 
-/// As [`send_patch`], then `stored` once the change is on the device (queued), so an editor
-/// keeps the person's text on screen until then: cleared earlier, the old text would flash
-/// back with no "Saving…" until the queue answers.
-fn send_patch_then(
-    queue: OfflineQueue,
-    alerts: Alerts,
-    errors: RwSignal<FieldErrors>,
-    id: Uuid,
-    patch: CasePatch,
-    stored: impl FnOnce() + 'static,
-) {
-    if let Err(fields) = validate_patch(&patch) {
-        errors.set(fields);
-        return;
-    }
-    errors.set(FieldErrors::new());
-    spawn_local(async move {
-        match queue.update_case(id, patch).await {
-            Ok(()) => stored(),
-            Err(EnqueueError::Invalid(fields)) => {
-                errors.try_set(fields);
-            }
-            Err(other) => alerts.error(format!("The change was not saved: {other}.")),
+impl Editing {
+    fn new(id: Uuid) -> Self {
+        Self {
+            id,
+            queue: use_offline_queue(),
+            alerts: use_alerts(),
+            errors: RwSignal::new(FieldErrors::new()),
         }
-    });
+    }
+
+    /// Queues `patch`; a refused field gets its message.
+    fn send(self, patch: CasePatch) {
+        self.send_then(patch, || {});
+    }
+
+    /// As [`Editing::send`], then `stored` once the change is on the device (queued), so an
+    /// editor keeps the person's text on screen until then: cleared earlier, the old text
+    /// would flash back with no "Saving…" until the queue answers. The queue checks the
+    /// change (once, for every caller); a refused field gets its message and its editor
+    /// stays open.
+    fn send_then(self, patch: CasePatch, stored: impl FnOnce() + 'static) {
+        let Self {
+            id,
+            queue,
+            alerts,
+            errors,
+        } = self;
+        errors.set(FieldErrors::new());
+        spawn_local(async move {
+            match queue.update_case(id, patch).await {
+                Ok(()) => stored(),
+                Err(EnqueueError::Invalid(fields)) => {
+                    errors.try_set(fields);
+                }
+                Err(other) => alerts.error(format!("The change was not saved: {other}.")),
+            }
+        });
+    }
+
+    fn error(self, field: CaseField) -> Signal<Option<String>> {
+        let errors = self.errors;
+        Signal::derive(move || errors.with(|e| e.get(patch_field_name(field)).map(str::to_owned)))
+    }
+
+    fn invalid(self, field: CaseField) -> impl Fn() -> String + Copy {
+        let errors = self.errors;
+        move || {
+            errors
+                .with(|e| e.get(patch_field_name(field)).is_some())
+                .to_string()
+        }
+    }
+
+    fn described(self, field: CaseField, control: &'static str) -> impl Fn() -> Option<String> {
+        let errors = self.errors;
+        move || {
+            errors
+                .with(|e| e.get(patch_field_name(field)).is_some())
+                .then(|| format!("{control}-error"))
+        }
+    }
 }
 
 /// "Edit title" under the heading: opens a field with "Save title" and "Cancel" (Enter saves,
@@ -286,12 +284,11 @@ fn TitleEditor(
     /// The title as shown, pending changes included.
     title: Signal<String>,
 ) -> impl IntoView {
-    let queue = use_offline_queue();
-    let alerts = use_alerts();
-    let errors = RwSignal::new(FieldErrors::new());
+    let editing = Editing::new(id);
+    let errors = editing.errors;
     // The text being edited; `None` while the title is only shown.
     let draft = RwSignal::new(None::<String>);
-    let error = Signal::derive(move || errors.with(|e| e.get("title").map(str::to_owned)));
+    let error = editing.error(CaseField::Title);
     let open = move |_| {
         errors.set(FieldErrors::new());
         draft.set(Some(title.get_untracked()));
@@ -316,12 +313,8 @@ fn TitleEditor(
             title: Some(next),
             ..CasePatch::default()
         };
-        // Checked here as well as in `send_patch`: the field stays open only when refused.
-        if let Err(fields) = validate_patch(&patch) {
-            errors.set(fields);
-            return;
-        }
-        send_patch_then(queue, alerts, errors, id, patch, move || {
+        // The field closes only once the new title is queued (a refusal keeps it open).
+        editing.send_then(patch, move || {
             draft.try_set(None);
         });
     };
@@ -367,104 +360,75 @@ fn CaseBody(
     /// Its notes, overlaid with pending ones.
     notes: QueryView<Vec<Note>>,
 ) -> impl IntoView {
+    let queued = use_offline_queue().case_view(id);
+    view! {
+        <section class="page case-detail">
+            <p class="breadcrumb"><a href="/cases">"← Cases"</a></p>
+            <CaseHead id=id case=case.data queued=queued />
+            <CaseConflict queued=queued />
+            <div class="case-layout">
+                <CaseFields id=id case=case.data queued=queued />
+                <NotesPanel id=id notes=notes queued=queued />
+            </div>
+        </section>
+    }
+}
+
+/// The title (with its editor), the badges, and when the case was opened and changed.
+#[component]
+fn CaseHead(
+    /// The case's id.
+    id: Uuid,
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+) -> impl IntoView {
+    let title = Signal::derive(move || {
+        case.with(|c| c.as_ref().map(|c| c.title.clone()).unwrap_or_default())
+    });
+    let status =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
+    let priority =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(Priority::Medium, |c| c.priority)));
+    let sync = Signal::derive(move || queued.with(|q| q.sync));
+    let created_at = move || case.with(|c| c.as_ref().map(|c| c.created_at));
+    let updated_at = move || case.with(|c| c.as_ref().map(|c| c.updated_at));
+    let version = move || case.with(|c| c.as_ref().map_or(0, |c| c.version));
+    view! {
+        <div class="page-head case-head">
+            <h1 class="case-title">{title}</h1>
+            <div class="case-badges">
+                <FieldSyncMark queued=queued field=CaseField::Title />
+                <StatusBadge status=status />
+                <PriorityBadge priority=priority />
+                <SyncBadge state=sync />
+            </div>
+        </div>
+        <TitleEditor id=id title=title />
+        <p class="case-meta">
+            {move || created_at().map(|at| view! { "Opened " <LocalTime at=at /> })}
+            {move || updated_at().map(|at| view! { " · updated " <LocalTime at=at relative=true /> })}
+            {move || {
+                let version = version();
+                // Version 0 is a case created here that the server has not confirmed yet.
+                if version == 0 { " · not on the server yet".to_owned() } else { format!(" · version {version}") }
+            }}
+        </p>
+    }
+}
+
+/// The conflict waiting for the person's choice, when there is one: both versions, with
+/// "Keep mine" and "Use theirs".
+#[component]
+fn CaseConflict(
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+) -> impl IntoView {
     let queue = use_offline_queue();
     let alerts = use_alerts();
-    let records = queue.records();
-    let conflict = queue.conflict_for(id);
-    let sync = queue.sync_state(id);
-    let errors = RwSignal::new(FieldErrors::new());
-    let data = case.data;
-    let read =
-        move |f: fn(&Case) -> String| move || data.with(|c| c.as_ref().map(f).unwrap_or_default());
-    let title = read(|c| c.title.clone());
-    let status =
-        Signal::derive(move || data.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
-    let priority =
-        Signal::derive(move || data.with(|c| c.as_ref().map_or(Priority::Medium, |c| c.priority)));
-    let assignee = read(|c| c.assignee.clone().unwrap_or_default());
-    let tags = read(|c| c.tags.join(", "));
-    let description = read(|c| c.description.clone());
-    let sync_of =
-        move |field: CaseField| Signal::derive(move || records.with(|r| field_sync(r, id, field)));
-    let error_of = move |field: CaseField| {
-        Signal::derive(move || errors.with(|e| e.get(patch_field_name(field)).map(str::to_owned)))
-    };
-    let invalid = move |field: CaseField| {
-        move || {
-            errors
-                .with(|e| e.get(patch_field_name(field)).is_some())
-                .to_string()
-        }
-    };
-    let described = move |field: CaseField, control: &'static str| {
-        move || {
-            errors
-                .with(|e| e.get(patch_field_name(field)).is_some())
-                .then(|| format!("{control}-error"))
-        }
-    };
-    let send = move |patch: CasePatch| send_patch(queue, alerts, errors, id, patch);
-
-    let on_status = move |ev: Event| {
-        if let Some(next) = CaseStatus::parse(&event_target_value(&ev)) {
-            if next != status.get_untracked() {
-                send(CasePatch {
-                    status: Some(next),
-                    ..CasePatch::default()
-                });
-            }
-        }
-    };
-    let on_priority = move |ev: Event| {
-        if let Some(next) = Priority::parse(&event_target_value(&ev)) {
-            if next != priority.get_untracked() {
-                send(CasePatch {
-                    priority: Some(next),
-                    ..CasePatch::default()
-                });
-            }
-        }
-    };
-    // Text fields save when the person leaves them (the `change` event), not per keystroke.
-    let on_assignee = move |ev: Event| {
-        let next = normalise_assignee(Some(event_target_value(&ev)));
-        if next != data.with_untracked(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
-            send(CasePatch {
-                assignee: Some(next),
-                ..CasePatch::default()
-            });
-        }
-    };
-    let on_tags = move |ev: Event| {
-        let next = parse_tags(&event_target_value(&ev));
-        if data.with_untracked(|c| c.as_ref().is_some_and(|c| c.tags != next)) {
-            send(CasePatch {
-                tags: Some(next),
-                ..CasePatch::default()
-            });
-        }
-    };
-    // The description is longer text: it is edited as a draft and saved with a button.
-    let draft = RwSignal::new(None::<String>);
-    let shown_description = move || draft.get().unwrap_or_else(description);
-    let save_description = move |_| {
-        if let Some(text) = draft.get_untracked() {
-            if text == description() {
-                draft.set(None);
-                return;
-            }
-            let patch = CasePatch {
-                description: Some(text),
-                ..CasePatch::default()
-            };
-            send_patch_then(queue, alerts, errors, id, patch, move || {
-                draft.try_set(None);
-            });
-        }
-    };
-
-    let conflict_panel = move || {
-        conflict.get().map(|(action_id, pending)| {
+    move || {
+        queued.with(|q| q.conflict.clone()).map(|(action_id, pending)| {
             let merged: Vec<String> = CaseField::ALL
                 .into_iter()
                 .filter(|f| f.is_in(&pending.auto_patch))
@@ -477,130 +441,233 @@ fn CaseBody(
             };
             view! { <ConflictPanel conflicts=pending.conflicts merged=merged on_choose=choose /> }
         })
-    };
+    }
+}
 
-    let created_at = move || data.with(|c| c.as_ref().map(|c| c.created_at));
-    let updated_at = move || data.with(|c| c.as_ref().map(|c| c.updated_at));
-    let version = move || data.with(|c| c.as_ref().map_or(0, |c| c.version));
-
+/// The editable details: status and priority, assignee and tags, the description, and
+/// "Delete case".
+#[component]
+fn CaseFields(
+    /// The case's id.
+    id: Uuid,
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+) -> impl IntoView {
+    let editing = Editing::new(id);
     view! {
-        <section class="page case-detail">
-            <p class="breadcrumb"><a href="/cases">"← Cases"</a></p>
-            <div class="page-head case-head">
-                <h1 class="case-title">{title}</h1>
-                <div class="case-badges">
-                    <FieldSyncMark state=sync_of(CaseField::Title) />
-                    <StatusBadge status=status />
-                    <PriorityBadge priority=priority />
-                    <SyncBadge state=sync />
+        <form class="card case-fields" on:submit=|ev: SubmitEvent| ev.prevent_default()>
+            <h2>"Details"</h2>
+            <StatusAndPriority case=case queued=queued editing=editing />
+            <AssigneeAndTags case=case queued=queued editing=editing />
+            <DescriptionEditor case=case queued=queued editing=editing />
+            <DeleteCase id=id />
+        </form>
+    }
+}
+
+/// The "Status" and "Priority" menus: a choice is queued at once.
+#[component]
+fn StatusAndPriority(
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+    /// The form's errors and sending.
+    editing: Editing,
+) -> impl IntoView {
+    let status =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
+    let priority =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(Priority::Medium, |c| c.priority)));
+    let on_status = move |ev: Event| {
+        if let Some(next) = CaseStatus::parse(&event_target_value(&ev)) {
+            if next != status.get_untracked() {
+                editing.send(CasePatch {
+                    status: Some(next),
+                    ..CasePatch::default()
+                });
+            }
+        }
+    };
+    let on_priority = move |ev: Event| {
+        if let Some(next) = Priority::parse(&event_target_value(&ev)) {
+            if next != priority.get_untracked() {
+                editing.send(CasePatch {
+                    priority: Some(next),
+                    ..CasePatch::default()
+                });
+            }
+        }
+    };
+    view! {
+        <div class="field-row">
+            <div class="field">
+                <div class="field-head">
+                    <label for="case-status">"Status"</label>
+                    <FieldSyncMark queued=queued field=CaseField::Status />
                 </div>
+                <select id="case-status" prop:value=move || status.get().as_str() on:change=on_status>
+                    {CaseStatus::ALL
+                        .into_iter()
+                        .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
+                        .collect_view()}
+                </select>
             </div>
-            <TitleEditor id=id title=Signal::derive(title) />
-            <p class="case-meta">
-                {move || created_at().map(|at| view! { "Opened " <LocalTime at=at /> })}
-                {move || updated_at().map(|at| view! { " · updated " <LocalTime at=at relative=true /> })}
-                {move || {
-                    let version = version();
-                    // Version 0 is a case created here that the server has not confirmed yet.
-                    if version == 0 { " · not on the server yet".to_owned() } else { format!(" · version {version}") }
-                }}
-            </p>
-            {conflict_panel}
-            <div class="case-layout">
-                <form class="card case-fields" on:submit=|ev: SubmitEvent| ev.prevent_default()>
-                    <h2>"Details"</h2>
-                    <div class="field-row">
-                        <div class="field">
-                            <div class="field-head">
-                                <label for="case-status">"Status"</label>
-                                <FieldSyncMark state=sync_of(CaseField::Status) />
-                            </div>
-                            <select id="case-status" prop:value=move || status.get().as_str() on:change=on_status>
-                                {CaseStatus::ALL
-                                    .into_iter()
-                                    .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
-                                    .collect_view()}
-                            </select>
-                        </div>
-                        <div class="field">
-                            <div class="field-head">
-                                <label for="case-priority">"Priority"</label>
-                                <FieldSyncMark state=sync_of(CaseField::Priority) />
-                            </div>
-                            <select id="case-priority" prop:value=move || priority.get().as_str() on:change=on_priority>
-                                {Priority::ALL
-                                    .into_iter()
-                                    .map(|p| view! { <option value=p.as_str()>{p.label()}</option> })
-                                    .collect_view()}
-                            </select>
-                        </div>
-                    </div>
-                    <div class="field-row">
-                        <div class="field">
-                            <div class="field-head">
-                                <label for="case-assignee">"Assignee"</label>
-                                <FieldSyncMark state=sync_of(CaseField::Assignee) />
-                            </div>
-                            <input
-                                id="case-assignee"
-                                type="text"
-                                autocomplete="off"
-                                placeholder="Unassigned"
-                                aria-invalid=invalid(CaseField::Assignee)
-                                aria-describedby=described(CaseField::Assignee, "case-assignee")
-                                prop:value=assignee
-                                on:change=on_assignee
-                            />
-                            <FieldError id="case-assignee-error" message=error_of(CaseField::Assignee) />
-                        </div>
-                        <div class="field">
-                            <div class="field-head">
-                                <label for="case-tags">"Tags"</label>
-                                <FieldSyncMark state=sync_of(CaseField::Tags) />
-                            </div>
-                            <input
-                                id="case-tags"
-                                type="text"
-                                autocomplete="off"
-                                placeholder="hardware, floor 3"
-                                aria-invalid=invalid(CaseField::Tags)
-                                aria-describedby=described(CaseField::Tags, "case-tags")
-                                prop:value=tags
-                                on:change=on_tags
-                            />
-                            <FieldError id="case-tags-error" message=error_of(CaseField::Tags) />
-                        </div>
-                    </div>
-                    <div class="field">
-                        <div class="field-head">
-                            <label for="case-description">"Description"</label>
-                            <FieldSyncMark state=sync_of(CaseField::Description) />
-                        </div>
-                        <textarea
-                            id="case-description"
-                            rows="6"
-                            aria-invalid=invalid(CaseField::Description)
-                            aria-describedby=described(CaseField::Description, "case-description")
-                            prop:value=shown_description
-                            on:input=move |ev| draft.set(Some(event_target_value(&ev)))
-                        ></textarea>
-                        <FieldError id="case-description-error" message=error_of(CaseField::Description) />
-                        <Show when=move || draft.with(|d| d.as_ref().is_some_and(|d| *d != description()))>
-                            <div class="form-actions">
-                                <button type="button" class="button primary" on:click=save_description>
-                                    "Save description"
-                                </button>
-                                <button type="button" class="button" on:click=move |_| draft.set(None)>
-                                    "Discard edit"
-                                </button>
-                            </div>
-                        </Show>
-                    </div>
-                    <DeleteCase id=id />
-                </form>
-                <NotesPanel id=id notes=notes />
+            <div class="field">
+                <div class="field-head">
+                    <label for="case-priority">"Priority"</label>
+                    <FieldSyncMark queued=queued field=CaseField::Priority />
+                </div>
+                <select id="case-priority" prop:value=move || priority.get().as_str() on:change=on_priority>
+                    {Priority::ALL
+                        .into_iter()
+                        .map(|p| view! { <option value=p.as_str()>{p.label()}</option> })
+                        .collect_view()}
+                </select>
             </div>
-        </section>
+        </div>
+    }
+}
+
+/// The "Assignee" and "Tags" fields: saved when the person leaves them (the `change`
+/// event), not per keystroke.
+#[component]
+fn AssigneeAndTags(
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+    /// The form's errors and sending.
+    editing: Editing,
+) -> impl IntoView {
+    let assignee = move || {
+        case.with(|c| {
+            c.as_ref()
+                .and_then(|c| c.assignee.clone())
+                .unwrap_or_default()
+        })
+    };
+    let tags = move || case.with(|c| c.as_ref().map(|c| c.tags.join(", ")).unwrap_or_default());
+    let on_assignee = move |ev: Event| {
+        let next = normalise_assignee(Some(event_target_value(&ev)));
+        if next != case.with_untracked(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
+            editing.send(CasePatch {
+                assignee: Some(next),
+                ..CasePatch::default()
+            });
+        }
+    };
+    let on_tags = move |ev: Event| {
+        let next = parse_tags(&event_target_value(&ev));
+        if case.with_untracked(|c| c.as_ref().is_some_and(|c| c.tags != next)) {
+            editing.send(CasePatch {
+                tags: Some(next),
+                ..CasePatch::default()
+            });
+        }
+    };
+    view! {
+        <div class="field-row">
+            <div class="field">
+                <div class="field-head">
+                    <label for="case-assignee">"Assignee"</label>
+                    <FieldSyncMark queued=queued field=CaseField::Assignee />
+                </div>
+                <input
+                    id="case-assignee"
+                    type="text"
+                    autocomplete="off"
+                    placeholder="Unassigned"
+                    aria-invalid=editing.invalid(CaseField::Assignee)
+                    aria-describedby=editing.described(CaseField::Assignee, "case-assignee")
+                    prop:value=assignee
+                    on:change=on_assignee
+                />
+                <FieldError id="case-assignee-error" message=editing.error(CaseField::Assignee) />
+            </div>
+            <div class="field">
+                <div class="field-head">
+                    <label for="case-tags">"Tags"</label>
+                    <FieldSyncMark queued=queued field=CaseField::Tags />
+                </div>
+                <input
+                    id="case-tags"
+                    type="text"
+                    autocomplete="off"
+                    placeholder="hardware, floor 3"
+                    aria-invalid=editing.invalid(CaseField::Tags)
+                    aria-describedby=editing.described(CaseField::Tags, "case-tags")
+                    prop:value=tags
+                    on:change=on_tags
+                />
+                <FieldError id="case-tags-error" message=editing.error(CaseField::Tags) />
+            </div>
+        </div>
+    }
+}
+
+/// The description: longer text, edited as a draft and saved with "Save description".
+#[component]
+fn DescriptionEditor(
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+    /// The form's errors and sending.
+    editing: Editing,
+) -> impl IntoView {
+    let description = move || {
+        case.with(|c| {
+            c.as_ref()
+                .map(|c| c.description.clone())
+                .unwrap_or_default()
+        })
+    };
+    let draft = RwSignal::new(None::<String>);
+    let shown_description = move || draft.get().unwrap_or_else(description);
+    let save_description = move |_| {
+        if let Some(text) = draft.get_untracked() {
+            if text == description() {
+                draft.set(None);
+                return;
+            }
+            let patch = CasePatch {
+                description: Some(text),
+                ..CasePatch::default()
+            };
+            editing.send_then(patch, move || {
+                draft.try_set(None);
+            });
+        }
+    };
+    view! {
+        <div class="field">
+            <div class="field-head">
+                <label for="case-description">"Description"</label>
+                <FieldSyncMark queued=queued field=CaseField::Description />
+            </div>
+            <textarea
+                id="case-description"
+                rows="6"
+                aria-invalid=editing.invalid(CaseField::Description)
+                aria-describedby=editing.described(CaseField::Description, "case-description")
+                prop:value=shown_description
+                on:input=move |ev| draft.set(Some(event_target_value(&ev)))
+            ></textarea>
+            <FieldError id="case-description-error" message=editing.error(CaseField::Description) />
+            <Show when=move || draft.with(|d| d.as_ref().is_some_and(|d| *d != description()))>
+                <div class="form-actions">
+                    <button type="button" class="button primary" on:click=save_description>
+                        "Save description"
+                    </button>
+                    <button type="button" class="button" on:click=move |_| draft.set(None)>
+                        "Discard edit"
+                    </button>
+                </div>
+            </Show>
+        </div>
     }
 }
 
@@ -649,25 +716,26 @@ fn NotesPanel(
     id: Uuid,
     /// The notes, overlaid with pending ones.
     notes: QueryView<Vec<Note>>,
+    /// What the queue holds about the case (which notes are still saving).
+    queued: Signal<CaseQueueView>,
 ) -> impl IntoView {
-    let queue = use_offline_queue();
-    let alerts = use_alerts();
-    let records = queue.records();
-    let body = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let pending_notes = Memo::new(move |_| {
-        records.with(|records| {
-            records
-                .iter()
-                .filter_map(|r| match &r.action.kind {
-                    ActionKind::AddNote { case_id, note } if *case_id == id => {
-                        Some((note.id, r.state == ActionState::Dead))
-                    }
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-    });
+    view! {
+        <section class="card case-notes" aria-labelledby="notes-heading">
+            <h2 id="notes-heading">"Notes"</h2>
+            <NoteList notes=notes queued=queued />
+            <NoteForm id=id />
+        </section>
+    }
+}
+
+/// The notes, oldest first, each marked "Saving…" or "Not saved" while queued.
+#[component]
+fn NoteList(
+    /// The notes, overlaid with pending ones.
+    notes: QueryView<Vec<Note>>,
+    /// What the queue holds about the case.
+    queued: Signal<CaseQueueView>,
+) -> impl IntoView {
     let sorted = Memo::new(move |_| {
         notes.data.with(|n| {
             n.as_ref().map(|notes| {
@@ -678,27 +746,7 @@ fn NotesPanel(
             })
         })
     });
-    let add = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        let text = body.get_untracked();
-        let mut problems = FieldErrors::new();
-        check_note_body(&text, &mut problems);
-        if let Some(message) = problems.get("body") {
-            error.set(Some(message.to_owned()));
-            return;
-        }
-        error.set(None);
-        spawn_local(async move {
-            match queue.add_note(id, text).await {
-                Ok(_) => body.set(String::new()),
-                Err(EnqueueError::Invalid(fields)) => {
-                    error.set(fields.get("body").map(str::to_owned));
-                }
-                Err(other) => alerts.error(format!("The note was not saved: {other}.")),
-            }
-        });
-    };
-    let list = move || {
+    move || {
         // The query's own status first, then the memo over its data (see `CaseScreen`).
         let failed = notes.status.get() == QueryStatus::Error;
         match sorted.get() {
@@ -715,50 +763,84 @@ fn NotesPanel(
             <ol class="notes">
                 {list
                     .into_iter()
-                    .map(|note| {
-                        let note_id = note.id;
-                        let state = move || pending_notes.with(|p| p.iter().find(|(id, _)| *id == note_id).map(|(_, dead)| *dead));
-                        view! {
-                            <li class="note" data-note-id=note_id.to_string()>
-                                <div class="note-meta">
-                                    <strong>{note.author.clone()}</strong>
-                                    " · "
-                                    <LocalTime at=note.created_at relative=true />
-                                    {move || match state() {
-                                        Some(false) => Some(view! { <span class="field-sync" data-sync="pending">" Saving…"</span> }.into_any()),
-                                        Some(true) => Some(view! { <span class="field-sync" data-sync="failed">" Not saved"</span> }.into_any()),
-                                        None => None,
-                                    }}
-                                </div>
-                                <p class="note-body">{note.body.clone()}</p>
-                            </li>
-                        }
-                    })
+                    .map(|note| view! { <NoteItem note=note queued=queued /> })
                     .collect_view()}
             </ol>
         }
         .into_any(),
     }
+    }
+}
+
+/// One note: who wrote it, when, and whether it is still saving.
+#[component]
+fn NoteItem(
+    /// The note.
+    note: Note,
+    /// What the queue holds about its case.
+    queued: Signal<CaseQueueView>,
+) -> impl IntoView {
+    let note_id = note.id;
+    let state = move || queued.with(|q| q.note(note_id));
+    view! {
+        <li class="note" data-note-id=note_id.to_string()>
+            <div class="note-meta">
+                <strong>{note.author.clone()}</strong>
+                " · "
+                <LocalTime at=note.created_at relative=true />
+                {move || match state() {
+                    Some(ChangeSync::Saving) => Some(view! { <span class="field-sync" data-sync="pending">" Saving…"</span> }.into_any()),
+                    Some(ChangeSync::NotSaved) => Some(view! { <span class="field-sync" data-sync="failed">" Not saved"</span> }.into_any()),
+                    None => None,
+                }}
+            </div>
+            <p class="note-body">{note.body.clone()}</p>
+        </li>
+    }
+}
+
+/// The field "Note" and "Add note". The queue checks the note (once); a refusal shows next
+/// to the field.
+#[component]
+fn NoteForm(
+    /// The case the note is added to.
+    id: Uuid,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let alerts = use_alerts();
+    let body = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let add = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let text = body.get_untracked();
+        error.set(None);
+        spawn_local(async move {
+            match queue.add_note(id, text).await {
+                Ok(_) => {
+                    body.try_set(String::new());
+                }
+                Err(EnqueueError::Invalid(fields)) => {
+                    error.try_set(fields.get("body").map(str::to_owned));
+                }
+                Err(other) => alerts.error(format!("The note was not saved: {other}.")),
+            }
+        });
     };
     view! {
-        <section class="card case-notes" aria-labelledby="notes-heading">
-            <h2 id="notes-heading">"Notes"</h2>
-            {list}
-            <form class="note-form" on:submit=add novalidate=true>
-                <div class="field">
-                    <label for="note-body">"Note"</label>
-                    <textarea
-                        id="note-body"
-                        rows="3"
-                        aria-invalid=move || error.with(Option::is_some).to_string()
-                        aria-describedby=move || error.with(Option::is_some).then_some("note-body-error")
-                        prop:value=move || body.get()
-                        on:input=move |ev| body.set(event_target_value(&ev))
-                    ></textarea>
-                    <FieldError id="note-body-error" message=error />
-                </div>
-                <button type="submit" class="button primary">"Add note"</button>
-            </form>
-        </section>
+        <form class="note-form" on:submit=add novalidate=true>
+            <div class="field">
+                <label for="note-body">"Note"</label>
+                <textarea
+                    id="note-body"
+                    rows="3"
+                    aria-invalid=move || error.with(Option::is_some).to_string()
+                    aria-describedby=move || error.with(Option::is_some).then_some("note-body-error")
+                    prop:value=move || body.get()
+                    on:input=move |ev| body.set(event_target_value(&ev))
+                ></textarea>
+                <FieldError id="note-body-error" message=error />
+            </div>
+            <button type="submit" class="button primary">"Add note"</button>
+        </form>
     }
 }

@@ -10,9 +10,9 @@ use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError};
 use crate::platform::download::save_text_file;
-use crate::query::{use_case_list, use_query_client};
+use crate::query::{use_case_list, use_query_client, QueryView};
 use casedesk_core::export::{csv_header, csv_record};
-use casedesk_core::{Failure, QueryStatus};
+use casedesk_core::{Failure, QueryStatus, SyncState};
 use casedesk_model::list::MAX_PER_PAGE;
 use casedesk_model::{Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority};
 use leptos::ev::Event;
@@ -123,8 +123,51 @@ pub fn CasesPage() -> impl IntoView {
             },
         );
     });
-    let apply = move |next: CaseListQuery, replace: bool| go.with_value(|go| go(next, replace));
+    let apply = Callback::new(move |(next, replace): (CaseListQuery, bool)| {
+        go.with_value(|go| go(next, replace));
+    });
 
+    let items = Memo::new(move |_| list.data.with(|l| l.as_ref().map(|l| l.items.clone())));
+    let selected = RwSignal::new(BTreeSet::<Uuid>::new());
+    // Only what is on screen can stay selected: a filter or page change drops the rest.
+    Effect::new(move |_| {
+        let visible: BTreeSet<Uuid> = items.with(|i| i.iter().flatten().map(|c| c.id).collect());
+        let kept: BTreeSet<Uuid> =
+            selected.with_untracked(|s| s.intersection(&visible).copied().collect());
+        if selected.with_untracked(|s| s.len() != kept.len()) {
+            selected.set(kept);
+        }
+    });
+
+    view! {
+        <section class="page cases">
+            <div class="page-head">
+                <h1>"Cases"</h1>
+                <ExportCsv query=query.into() />
+                <a class="button primary" href="/cases/new" aria-keyshortcuts="c">
+                    "New case"
+                </a>
+            </div>
+            <Show when=move || parsed.with(|(_, bad)| *bad)>
+                <p class="notice">"Part of this address was not understood and is ignored."</p>
+            </Show>
+            <CaseFilters query=query.into() apply=apply />
+            <BulkBar selected=selected />
+            <CaseListScreen list=list items=items.into() query=query.into() selected=selected />
+            <Pagination list=list.data query=query.into() />
+        </section>
+    }
+}
+
+/// The search box, the "Status" and "Priority" filters and the sort: each change becomes a
+/// new address (the search after a pause in typing).
+#[component]
+fn CaseFilters(
+    /// The list's query as the address says it.
+    query: Signal<CaseListQuery>,
+    /// Goes to the list for a query (`true`: replacing the current history entry).
+    apply: Callback<(CaseListQuery, bool)>,
+) -> impl IntoView {
     // The search box: what is typed shows at once; the URL (and so the request) follows after
     // a pause. Back and forward bring the box along, unless a search is still waiting.
     let search = RwSignal::new(query.get_untracked().q.unwrap_or_default());
@@ -159,7 +202,7 @@ pub fn CasesPage() -> impl IntoView {
                 if current.q != q {
                     // Typing refines one search: one history entry for it, not one per pause.
                     let replace = current.q.is_some() && q.is_some();
-                    apply(CaseListQuery { q, ..current }.with_page(1), replace);
+                    apply.run((CaseListQuery { q, ..current }.with_page(1), replace));
                 }
             },
             SEARCH_DEBOUNCE,
@@ -169,74 +212,39 @@ pub fn CasesPage() -> impl IntoView {
 
     let on_status_filter = move |ev: Event| {
         let status = CaseStatus::parse(&event_target_value(&ev));
-        apply(
+        apply.run((
             CaseListQuery {
                 status,
                 ..query.get_untracked()
             }
             .with_page(1),
             false,
-        );
+        ));
     };
     let on_priority_filter = move |ev: Event| {
         let priority = Priority::parse(&event_target_value(&ev));
-        apply(
+        apply.run((
             CaseListQuery {
                 priority,
                 ..query.get_untracked()
             }
             .with_page(1),
             false,
-        );
+        ));
     };
     let on_sort = move |ev: Event| {
         let sort = CaseSort::parse(&event_target_value(&ev)).unwrap_or_default();
-        apply(
+        apply.run((
             CaseListQuery {
                 sort,
                 ..query.get_untracked()
             }
             .with_page(1),
             false,
-        );
+        ));
     };
 
-    let items = Memo::new(move |_| list.data.with(|l| l.as_ref().map(|l| l.items.clone())));
-    let screen = Memo::new(move |_| {
-        // The status and error before the data (see `CaseScreen` in case_detail.rs).
-        let status = list.status.get();
-        let error = list.error.get();
-        match items.with(|i| i.as_ref().map(Vec::is_empty)) {
-            None if status == QueryStatus::Error => {
-                ListScreen::Failed(error.map(|f| f.describe()).unwrap_or_default())
-            }
-            Some(true) => ListScreen::Empty,
-            _ => ListScreen::Table,
-        }
-    });
-    let selected = RwSignal::new(BTreeSet::<Uuid>::new());
-    // Only what is on screen can stay selected: a filter or page change drops the rest.
-    Effect::new(move |_| {
-        let visible: BTreeSet<Uuid> = items.with(|i| i.iter().flatten().map(|c| c.id).collect());
-        let kept: BTreeSet<Uuid> =
-            selected.with_untracked(|s| s.intersection(&visible).copied().collect());
-        if selected.with_untracked(|s| s.len() != kept.len()) {
-            selected.set(kept);
-        }
-    });
-
     view! {
-        <section class="page cases">
-            <div class="page-head">
-                <h1>"Cases"</h1>
-                <ExportCsv query=query.into() />
-                <a class="button primary" href="/cases/new" aria-keyshortcuts="c">
-                    "New case"
-                </a>
-            </div>
-            <Show when=move || parsed.with(|(_, bad)| *bad)>
-                <p class="notice">"Part of this address was not understood and is ignored."</p>
-            </Show>
             <form class="toolbar" role="search" on:submit=|ev| ev.prevent_default()>
                 <div class="field field-grow">
                     <label for="case-search">"Search"</label>
@@ -292,7 +300,35 @@ pub fn CasesPage() -> impl IntoView {
                     </select>
                 </div>
             </form>
-            <BulkBar selected=selected />
+    }
+}
+
+/// The list's body for the query's state: the table, "no cases", or the failure with "Try
+/// again"; above it, a refresh that failed while older rows still show.
+#[component]
+fn CaseListScreen(
+    /// The list query's view.
+    list: QueryView<CaseList>,
+    /// The page's cases, once loaded.
+    items: Signal<Option<Vec<Case>>>,
+    /// The list's query, for the empty state's wording.
+    query: Signal<CaseListQuery>,
+    /// The ids ticked for a bulk change.
+    selected: RwSignal<BTreeSet<Uuid>>,
+) -> impl IntoView {
+    let screen = Memo::new(move |_| {
+        // The status and error before the data (see `CaseScreen` in case_detail.rs).
+        let status = list.status.get();
+        let error = list.error.get();
+        match items.with(|i| i.as_ref().map(Vec::is_empty)) {
+            None if status == QueryStatus::Error => {
+                ListScreen::Failed(error.map(|f| f.describe()).unwrap_or_default())
+            }
+            Some(true) => ListScreen::Empty,
+            _ => ListScreen::Table,
+        }
+    });
+    view! {
             {move || {
                 list.error
                     .get()
@@ -320,14 +356,12 @@ pub fn CasesPage() -> impl IntoView {
                     </div>
                 }
                 .into_any(),
-                ListScreen::Empty => view! { <EmptyState query=query.into() /> }.into_any(),
+                ListScreen::Empty => view! { <EmptyState query=query /> }.into_any(),
                 ListScreen::Table => view! {
-                    <CaseTable items=items.into() selected=selected stale=list.is_placeholder />
+                    <CaseTable items=items selected=selected stale=list.is_placeholder />
                 }
                 .into_any(),
             }}
-            <Pagination list=list.data query=query.into() />
-        </section>
     }
 }
 
@@ -604,16 +638,126 @@ fn CaseRow(
     /// The ids ticked for a bulk change.
     selected: RwSignal<BTreeSet<Uuid>>,
 ) -> impl IntoView {
-    let queue = use_offline_queue();
-    let client = use_query_client();
-    let alerts = use_alerts();
-    let case = Memo::new(move |_| items.with(|i| i.iter().flatten().find(|c| c.id == id).cloned()));
-    let sync = queue.sync_state(id);
-    let title = move || case.with(|c| c.as_ref().map(|c| c.title.clone()).unwrap_or_default());
-    let status =
-        Signal::derive(move || case.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
+    let sync = use_offline_queue().sync_state(id);
+    let case: Signal<Option<Case>> =
+        Memo::new(move |_| items.with(|i| i.iter().flatten().find(|c| c.id == id).cloned())).into();
+    let title = Signal::derive(move || {
+        case.with(|c| c.as_ref().map(|c| c.title.clone()).unwrap_or_default())
+    });
     let priority =
         Signal::derive(move || case.with(|c| c.as_ref().map_or(Priority::Medium, |c| c.priority)));
+    view! {
+        <tr
+            data-testid="case-row"
+            data-case-id=id.to_string()
+            data-sync=move || sync.get().as_str()
+            class:row-selected=move || selected.with(|s| s.contains(&id))
+        >
+            <td class="col-select">
+                <RowCheckbox id=id title=title selected=selected />
+            </td>
+            <td class="col-title">
+                <RowTitle id=id case=case title=title sync=sync />
+            </td>
+            <td class="col-status">
+                <RowStatusMenu id=id case=case title=title />
+            </td>
+            <td class="col-priority">
+                <PriorityBadge priority=priority />
+            </td>
+            <td class="col-assignee">
+                {move || match case.with(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
+                    Some(name) => view! { <span>{name}</span> }.into_any(),
+                    None => view! { <span class="muted">"Unassigned"</span> }.into_any(),
+                }}
+            </td>
+            <td class="col-updated">
+                {move || case.with(|c| c.as_ref().map(|c| c.updated_at)).map(|at| view! { <LocalTime at=at relative=true /> })}
+            </td>
+        </tr>
+    }
+}
+
+/// The row's "Select “…”" box, for a bulk change.
+#[component]
+fn RowCheckbox(
+    /// The row's case.
+    id: Uuid,
+    /// Its title, for the box's name.
+    title: Signal<String>,
+    /// The ids ticked for a bulk change.
+    selected: RwSignal<BTreeSet<Uuid>>,
+) -> impl IntoView {
+    view! {
+        <input
+            type="checkbox"
+            aria-label=move || format!("Select “{}”", title.get())
+            prop:checked=move || selected.with(|s| s.contains(&id))
+            on:change=move |ev| {
+                let on = event_target_checked(&ev);
+                selected.update(|s| {
+                    if on {
+                        s.insert(id);
+                    } else {
+                        s.remove(&id);
+                    }
+                });
+            }
+        />
+    }
+}
+
+/// The row's title (a link that prefetches the case), its sync badge and its tags.
+#[component]
+fn RowTitle(
+    /// The row's case.
+    id: Uuid,
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// Its title.
+    title: Signal<String>,
+    /// The row's `data-sync`.
+    sync: Signal<SyncState>,
+) -> impl IntoView {
+    let client = use_query_client();
+    let href = format!("/cases/{id}");
+    view! {
+        <a class="case-link" href=href on:mouseenter=move |_| client.prefetch_case(id) on:focus=move |_| client.prefetch_case(id)>
+            {title}
+        </a>
+        " "
+        <SyncBadge state=sync />
+        {move || {
+            case.with(|c| {
+                c.as_ref()
+                    .filter(|c| !c.tags.is_empty())
+                    .map(|c| {
+                        let tags = c.tags.clone();
+                        view! {
+                            <ul class="tag-list" aria-label="Tags">
+                                {tags.into_iter().map(|t| view! { <li class="tag">{t}</li> }).collect_view()}
+                            </ul>
+                        }
+                    })
+            })
+        }}
+    }
+}
+
+/// The row's status menu: a choice is queued at once.
+#[component]
+fn RowStatusMenu(
+    /// The row's case.
+    id: Uuid,
+    /// The case as shown, pending changes included.
+    case: Signal<Option<Case>>,
+    /// Its title, for the menu's name.
+    title: Signal<String>,
+) -> impl IntoView {
+    let queue = use_offline_queue();
+    let alerts = use_alerts();
+    let status =
+        Signal::derive(move || case.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
     let change_status = move |ev: Event| {
         let Some(next) = CaseStatus::parse(&event_target_value(&ev)) else {
             return;
@@ -631,80 +775,20 @@ fn CaseRow(
             }
         });
     };
-    let href = format!("/cases/{id}");
+    // Named "Move … to" rather than "Status of …": the list's own filter is the one control
+    // called "Status" on this page.
     view! {
-        <tr
-            data-testid="case-row"
-            data-case-id=id.to_string()
-            data-sync=move || sync.get().as_str()
-            class:row-selected=move || selected.with(|s| s.contains(&id))
+        <select
+            class=move || format!("inline-select status-{}", status.get().as_str())
+            aria-label=move || format!("Move “{}” to", title.get())
+            prop:value=move || status.get().as_str()
+            on:change=change_status
         >
-            <td class="col-select">
-                <input
-                    type="checkbox"
-                    aria-label=move || format!("Select “{}”", title())
-                    prop:checked=move || selected.with(|s| s.contains(&id))
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        selected.update(|s| {
-                            if on {
-                                s.insert(id);
-                            } else {
-                                s.remove(&id);
-                            }
-                        });
-                    }
-                />
-            </td>
-            <td class="col-title">
-                <a class="case-link" href=href on:mouseenter=move |_| client.prefetch_case(id) on:focus=move |_| client.prefetch_case(id)>
-                    {title}
-                </a>
-                " "
-                <SyncBadge state=sync />
-                {move || {
-                    case.with(|c| {
-                        c.as_ref()
-                            .filter(|c| !c.tags.is_empty())
-                            .map(|c| {
-                                let tags = c.tags.clone();
-                                view! {
-                                    <ul class="tag-list" aria-label="Tags">
-                                        {tags.into_iter().map(|t| view! { <li class="tag">{t}</li> }).collect_view()}
-                                    </ul>
-                                }
-                            })
-                    })
-                }}
-            </td>
-            <td class="col-status">
-                // Named "Move … to" rather than "Status of …": the list's own filter is the
-                // one control called "Status" on this page.
-                <select
-                    class=move || format!("inline-select status-{}", status.get().as_str())
-                    aria-label=move || format!("Move “{}” to", title())
-                    prop:value=move || status.get().as_str()
-                    on:change=change_status
-                >
-                    {CaseStatus::ALL
-                        .into_iter()
-                        .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
-                        .collect_view()}
-                </select>
-            </td>
-            <td class="col-priority">
-                <PriorityBadge priority=priority />
-            </td>
-            <td class="col-assignee">
-                {move || match case.with(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
-                    Some(name) => view! { <span>{name}</span> }.into_any(),
-                    None => view! { <span class="muted">"Unassigned"</span> }.into_any(),
-                }}
-            </td>
-            <td class="col-updated">
-                {move || case.with(|c| c.as_ref().map(|c| c.updated_at)).map(|at| view! { <LocalTime at=at relative=true /> })}
-            </td>
-        </tr>
+            {CaseStatus::ALL
+                .into_iter()
+                .map(|s| view! { <option value=s.as_str()>{s.label()}</option> })
+                .collect_view()}
+        </select>
     }
 }
 

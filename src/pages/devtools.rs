@@ -12,8 +12,9 @@ use crate::platform::network::use_network_status;
 use crate::query::live::LiveStats;
 use crate::query::use_query_client;
 use casedesk_core::diagnostics::{alerts, AlertThresholds};
-use casedesk_core::inspect::{queue_rows, CacheRow, KeyFilter, QueueRow};
-use casedesk_core::{ActionState, DurationMs, Failure, FetchStatus, Millis, QueryKey, QueryStatus};
+use casedesk_core::inspect::{CacheRow, KeyFilter};
+use casedesk_core::queue::view::{ActionItem, ActionStep};
+use casedesk_core::{DurationMs, Failure, FetchStatus, Millis, QueryKey, QueryStatus};
 use casedesk_model::Timestamp;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -72,14 +73,14 @@ fn due_text(at: Millis, now: f64, online: bool) -> String {
     }
 }
 
-fn queue_state_text(row: &QueueRow) -> &'static str {
-    match row.state {
-        ActionState::Pending if row.waits_for.is_some() => "Waiting for its case",
-        ActionState::Pending if row.attempts > 0 => "Retrying",
-        ActionState::Pending => "Waiting to be sent",
-        ActionState::InFlight => "Sending",
-        ActionState::Conflict => "Waiting for your choice",
-        ActionState::Dead => "Failed",
+fn queue_state_text(item: &ActionItem) -> &'static str {
+    match item.step {
+        ActionStep::WaitingForCase => "Waiting for its case",
+        ActionStep::Waiting { .. } if item.row.attempts > 0 => "Retrying",
+        ActionStep::Waiting { .. } => "Waiting to be sent",
+        ActionStep::Sending => "Sending",
+        ActionStep::NeedsChoice => "Waiting for your choice",
+        ActionStep::Failed(_) => "Failed",
     }
 }
 
@@ -119,7 +120,7 @@ pub fn DevtoolsPage() -> impl IntoView {
     let diagnostics = client.diagnostics();
     let live = client.live_status();
     let stats = client.live_stats();
-    let records = queue.records();
+    let queued = queue.view();
     let now = use_clock(Duration::from_secs(1));
     let filter = RwSignal::new(String::new());
 
@@ -130,7 +131,7 @@ pub fn DevtoolsPage() -> impl IntoView {
         client.cache_rows(&filter)
     });
     let keys = move || rows.with(|rows| rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>());
-    let actions = Memo::new(move |_| records.with(|records| queue_rows(records)));
+    let actions = Memo::new(move |_| queued.with(|q| q.actions.clone()));
     let alert_lines = move || {
         diagnostics.with(|d| {
             alerts(d, &AlertThresholds::default())
@@ -167,7 +168,7 @@ pub fn DevtoolsPage() -> impl IntoView {
             .get_untracked()
             .into_iter()
             // Actions record no author until people arrive: nothing to report.
-            .map(|row| with_fields(&row, [("author", serde_json::Value::Null)]))
+            .map(|item| with_fields(&item.row, [("author", serde_json::Value::Null)]))
             .collect();
         let json = serde_json::json!({
             "exported_at": iso(Millis(now_millis().max(0.0) as u64)),
@@ -266,8 +267,8 @@ pub fn DevtoolsPage() -> impl IntoView {
                             </tr>
                         </thead>
                         <tbody>
-                            {move || actions.get().into_iter().map(|row| view! {
-                                <QueuedActionRow row=row now=now.into() />
+                            {move || actions.get().into_iter().map(|item| view! {
+                                <QueuedActionRow item=item now=now.into() />
                             }).collect_view()}
                         </tbody>
                     </table>
@@ -370,17 +371,19 @@ fn CacheEntryRow(
 /// One queued action.
 #[component]
 fn QueuedActionRow(
-    /// The action's row.
-    row: QueueRow,
+    /// The action as the queue's view lists it.
+    item: ActionItem,
     /// The clock, for "In 4 s".
     now: Signal<f64>,
 ) -> impl IntoView {
     let network = use_network_status();
+    let state = queue_state_text(&item);
+    let row = item.row;
     let next = row.next_attempt_at;
     view! {
         <tr data-testid="queued-action" data-action-id=row.id.to_string()>
             <td><a href=format!("/cases/{}", row.case_id)>{row.what.clone()}</a></td>
-            <td>{queue_state_text(&row)}</td>
+            <td>{state}</td>
             <td>{row.attempts}</td>
             <td>{move || next.map_or("—".to_owned(), |at| due_text(at, now.get(), network.online.get()))}</td>
             <td>{row.last_failure.as_ref().map_or("—".to_owned(), failure_text)}</td>

@@ -15,7 +15,8 @@ use crate::platform::network::use_network_status;
 use crate::platform::persistence::{use_storage_persistence, Persistence};
 use crate::query::{use_query_client, LiveStatus};
 use casedesk_core::diagnostics::{alerts, Alert, AlertThresholds};
-use casedesk_core::{ActionKind, ActionState, DiagnosticsSnapshot, Failure, Millis, QueuedAction};
+use casedesk_core::queue::view::{ActionItem, ActionStep};
+use casedesk_core::{DeathReason, DiagnosticsSnapshot, Failure, Millis};
 use casedesk_model::Timestamp;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -50,17 +51,16 @@ fn millis_text(value: Option<u64>) -> String {
     value.map_or("—".to_owned(), |ms| format!("{ms} ms"))
 }
 
-fn state_label(record: &QueuedAction, now: f64) -> String {
-    match record.state {
-        ActionState::InFlight => "Sending…".to_owned(),
-        ActionState::Conflict => "Waiting for your choice".to_owned(),
-        ActionState::Dead => "Failed".to_owned(),
-        ActionState::Pending => {
-            let wait = (record.next_attempt_at.0 as f64 - now) / 1000.0;
-            if record.attempts > 0 && wait > 0.5 {
+fn state_label(item: &ActionItem, now: f64) -> String {
+    match &item.step {
+        ActionStep::Sending => "Sending…".to_owned(),
+        ActionStep::NeedsChoice => "Waiting for your choice".to_owned(),
+        ActionStep::Failed(_) => "Failed".to_owned(),
+        ActionStep::WaitingForCase => "Waiting for the case to be created".to_owned(),
+        ActionStep::Waiting { next_at } => {
+            let wait = (next_at.0 as f64 - now) / 1000.0;
+            if item.row.attempts > 0 && wait > 0.5 {
                 format!("Retrying in {wait:.0} s")
-            } else if record.depends_on.is_some() {
-                "Waiting for the case to be created".to_owned()
             } else {
                 "Waiting to be sent".to_owned()
             }
@@ -151,29 +151,15 @@ pub fn SyncPage() -> impl IntoView {
     let history = use_queue_depth_history();
     let alerts = use_alerts();
     let status = queue.status();
-    let records = queue.records();
+    let queued = queue.view();
     let diagnostics = client.diagnostics();
     let live = client.live_status();
     let now = use_clock(Duration::from_secs(1));
     let persistence = use_storage_persistence();
     let unreadable = queue.unreadable();
 
-    let pending = Memo::new(move |_| {
-        records.with(|r| {
-            r.iter()
-                .filter(|r| r.state != ActionState::Dead)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-    });
-    let dead = Memo::new(move |_| {
-        records.with(|r| {
-            r.iter()
-                .filter(|r| r.state == ActionState::Dead)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
-    });
+    let pending = Memo::new(move |_| queued.with(|q| q.pending().cloned().collect::<Vec<_>>()));
+    let dead = Memo::new(move |_| queued.with(|q| q.dead().cloned().collect::<Vec<_>>()));
     let warnings = move || {
         let online = network.online.get();
         let now = now.get();
@@ -206,7 +192,7 @@ pub fn SyncPage() -> impl IntoView {
                 "storage": format!("{:?}", s.storage),
             })),
             "queue_depth": history.samples(),
-            "actions": records.get_untracked(),
+            "actions": queue.records().get_untracked(),
             "diagnostics": diagnostics.get_untracked(),
             "warnings": warnings(),
             "requests": client.request_log(),
@@ -301,7 +287,7 @@ pub fn SyncPage() -> impl IntoView {
                         }
                         view! {
                             <ul class="action-list">
-                                {items.into_iter().map(|record| view! { <PendingAction record=record now=now.into() /> }).collect_view()}
+                                {items.into_iter().map(|item| view! { <PendingAction item=item now=now.into() /> }).collect_view()}
                             </ul>
                         }
                         .into_any()
@@ -317,7 +303,7 @@ pub fn SyncPage() -> impl IntoView {
                     }
                     view! {
                         <ul class="action-list">
-                            {items.into_iter().map(|record| view! { <DeadLetter record=record /> }).collect_view()}
+                            {items.into_iter().map(|item| view! { <DeadLetter item=item /> }).collect_view()}
                         </ul>
                     }
                     .into_any()
@@ -411,11 +397,9 @@ pub fn SyncPage() -> impl IntoView {
 }
 
 /// The address of the case an action belongs to, unless the action deletes it.
-fn case_link(record: &QueuedAction) -> Option<String> {
-    match &record.action.kind {
-        ActionKind::DeleteCase { .. } => None,
-        _ => Some(format!("/cases/{}", record.action.case_id())),
-    }
+fn case_link(item: &ActionItem) -> Option<String> {
+    item.opens_case
+        .then(|| format!("/cases/{}", item.row.case_id))
 }
 
 fn failure_line(failure: &Failure) -> String {
@@ -429,29 +413,35 @@ fn failure_line(failure: &Failure) -> String {
 #[component]
 fn PendingAction(
     /// The queued action.
-    record: QueuedAction,
+    item: ActionItem,
     /// The clock, for "Retrying in 4 s".
     now: Signal<f64>,
 ) -> impl IntoView {
-    let stored = StoredValue::new(record.clone());
-    let state = move || stored.with_value(|r| state_label(r, now.get()));
-    let link = case_link(&record);
-    let last_error = record.last_error.as_ref().map(failure_line);
-    let queued = timestamp(record.enqueued_at);
+    let link = case_link(&item);
+    let last_error = item.row.last_failure.as_ref().map(failure_line);
+    let queued = timestamp(item.row.enqueued_at);
+    let (id, what, attempts, data_state) = (
+        item.row.id,
+        item.row.what.clone(),
+        item.row.attempts,
+        item.step.data_state(),
+    );
+    let stored = StoredValue::new(item);
+    let state = move || stored.with_value(|item| state_label(item, now.get()));
     view! {
         <li
             class="action-item"
             data-testid="pending-action"
-            data-action-id=record.id().to_string()
-            data-state=format!("{:?}", record.state).to_lowercase()
+            data-action-id=id.to_string()
+            data-state=data_state
         >
             <div class="action-main">
-                <span class="action-what">{record.action.describe()}</span>
+                <span class="action-what">{what}</span>
                 <span class="action-state">{state}</span>
             </div>
             <div class="action-meta">
                 {queued.map(|at| view! { "Queued " <LocalTime at=at relative=true /> })}
-                {(record.attempts > 0).then(|| format!(" · {} attempts", record.attempts))}
+                {(attempts > 0).then(|| format!(" · {attempts} attempts"))}
                 {link.map(|href| view! { " · " <a href=href>"Open the case"</a> })}
             </div>
             {last_error.map(|e| view! { <p class="action-error">{e}</p> })}
@@ -463,23 +453,29 @@ fn PendingAction(
 #[component]
 fn DeadLetter(
     /// The dead action.
-    record: QueuedAction,
+    item: ActionItem,
 ) -> impl IntoView {
     let queue = use_offline_queue();
     let alerts = use_alerts();
-    let id = record.id();
-    let reason = record
-        .dead_reason
-        .as_ref()
-        .map_or_else(|| "The server refused it.".to_owned(), death_reason);
+    let id = item.row.id;
+    let reason = match &item.step {
+        ActionStep::Failed(Some(reason)) => Some(reason),
+        _ => None,
+    };
     // The reason usually is the last error in words: then only its request id is new.
-    let last_error = record.last_error.as_ref().and_then(|failure| {
-        if failure.describe() == reason {
+    let said = |failure: &Failure| match reason {
+        Some(DeathReason::Refused(refusal)) => refusal == failure,
+        Some(DeathReason::Described(words)) => *words == failure.describe(),
+        _ => false,
+    };
+    let last_error = item.row.last_failure.as_ref().and_then(|failure| {
+        if said(failure) {
             failure.request_id().map(|rid| format!("Request id {rid}"))
         } else {
             Some(failure_line(failure))
         }
     });
+    let reason = reason.map_or_else(|| "The server refused it.".to_owned(), death_reason);
     let describe_id = format!("dead-{id}");
     let retry = move |_| {
         if let Err(error) = queue.retry(id) {
@@ -494,7 +490,7 @@ fn DeadLetter(
     view! {
         <li class="action-item dead" data-testid="dead-letter" data-action-id=id.to_string()>
             <div class="action-main" id=describe_id.clone()>
-                <span class="action-what">{record.action.describe()}</span>
+                <span class="action-what">{item.row.what.clone()}</span>
                 <span class="action-state">{reason}</span>
             </div>
             {last_error.map(|e| view! { <p class="action-error">{e}</p> })}

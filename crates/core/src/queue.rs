@@ -1,7 +1,8 @@
 //! The durable action queue as a pure state machine. The browser keeps each record in
 //! IndexedDB and sends what this module says to send; everything else (order, dependencies,
 //! retries, dead letters, conflicts) is decided here, and every call that changes the queue
-//! returns exactly the records to write and the ids to delete.
+//! returns exactly the records to write and the ids to delete. [`view`] is what pages read
+//! of it; [`DeathReason`] says, as data, why an action was given up.
 
 use crate::action::{Action, ActionKind};
 use crate::clock::{DurationMs, Millis, Random};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 #[cfg(test)]
 mod properties;
 mod reason;
+pub mod view;
 
 pub use reason::DeathReason;
 
@@ -116,10 +118,11 @@ impl QueuedAction {
 }
 
 /// What a row shows about its case (`data-sync`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     /// Nothing of this case is waiting.
+    #[default]
     Synced,
     /// An action on it is queued, in flight, or waiting for a conflict choice.
     Pending,

@@ -31,21 +31,6 @@ pub enum DeathReason {
     Described(String),
 }
 
-impl DeathReason {
-    /// The failure the reason is about, when it is one (the Sync page adds its request id).
-    pub fn failure(&self) -> Option<&Failure> {
-        match self {
-            Self::Refused(failure)
-            | Self::ConflictUnreadable(failure)
-            | Self::GaveUp { last: failure, .. }
-            | Self::Expired { last: failure, .. } => Some(failure),
-            Self::UnexpectedConflict { .. } | Self::CaseNotCreated { .. } | Self::Described(_) => {
-                None
-            }
-        }
-    }
-}
-
 /// Reads a stored `dead_reason`: this release's data, or the sentence an earlier release
 /// stored (kept as it was, shown as it was).
 pub(crate) fn read_stored<'de, D: Deserializer<'de>>(
