@@ -3,17 +3,19 @@
 //! retry worker exactly once, from one tab at a time.
 //!
 //! # Layout
-//! - [`OfflineQueue`] (this file): the handle pages use, from context: enqueue, dead letters,
-//!   conflicts, and the signals of what is waiting.
+//! - [`OfflineQueue`] (this file): the handle pages use, from context: changes in, and what
+//!   views read out (the queue's view model per case, the status).
+//! - [`runtime`]: one queue instance: its private state and the one `dispatch(Msg)` that
+//!   changes it (show, then store, then tell the other tabs).
+//! - [`status`]: the status signal's types (indicator, Sync page, storage banner).
+//! - [`worker`]: the drain loop: ticks, sends, answers back into `dispatch`.
+//! - [`connect`]: joining the tabs and the browser (channel, drainer lock, window events).
 //! - [`store`]: the `{namespace}-queue` database: one record per action, one transaction
 //!   per change set, failures kept and retried.
-//! - [`runtime`]: one queue instance: commit = show, store, tell the other tabs.
-//! - [`worker`]: the drain loop: what is due, the request budget, answers into the queue.
 //! - [`tabs`]: the BroadcastChannel messages between tabs, posted in order.
 //! - [`bridge`]: what the queue needs from the query client (a trait).
 //! - [`sender`]: how an action goes over HTTP (a trait, so tests can wrap it).
-//! - [`announce`]: the sentences alerts say.
-//!
+//! - [`announce`]: the words: alerts, banners, and why a change was given up.
 //! - [`lease`]: where the browser has no Web Locks, the drainer lease kept in IndexedDB.
 //!
 //! The drainer is elected with the Web Lock `{namespace}-drainer` (`platform::locks`), or,
@@ -22,9 +24,11 @@
 
 mod announce;
 mod bridge;
+mod connect;
 mod lease;
 mod runtime;
 mod sender;
+mod status;
 mod store;
 mod tabs;
 mod worker;
@@ -32,24 +36,20 @@ mod worker;
 pub use announce::death_reason;
 pub use bridge::QueryBridge;
 pub use sender::{ActionSender, HttpSender, OutgoingAction};
+pub use status::{BatchProgress, QueueStatus, StorageStatus};
 pub use store::{StorageError, UnreadableRecord, SCHEMA_VERSION};
 
-use crate::components::alert_region::use_alerts;
 use crate::config::AppConfig;
-use crate::platform::broadcast::Channel;
-use crate::platform::env::{use_environment, Environment, WindowEvent};
+use crate::platform::env::{use_environment, Environment};
 use casedesk_core::queue::view::{CaseQueueView, QueueView};
 use casedesk_core::queue::PendingConflict;
 use casedesk_core::{
-    ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Millis, QueueChanges, QueueConfig,
-    QueueError, QueuedAction, SyncState,
+    ActionKind, ConflictChoice, ConflictPolicy, QueueConfig, QueueError, QueuedAction, SyncState,
 };
 use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
 use casedesk_model::{CasePatch, FieldErrors, NewCase, NewNote};
 use leptos::prelude::*;
-use runtime::{Gate, News, Runtime, Signals};
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use runtime::{Msg, Runtime, Signals};
 use std::rc::Rc;
 use uuid::Uuid;
 
@@ -69,56 +69,6 @@ pub enum EnqueueError {
     /// A newer casedesk in another tab took the stored queue over.
     #[error("casedesk was updated in another tab; reload this tab to keep working")]
     Superseded,
-}
-
-/// Whether queued changes are safe on this device.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum StorageStatus {
-    /// The stored queue is being read.
-    #[default]
-    Opening,
-    /// Every change is in IndexedDB.
-    Saved,
-    /// IndexedDB failed: changes live in this tab's memory (still sent) and the write is
-    /// retried; the person is told.
-    MemoryOnly { reason: String },
-    /// The stored queue was saved by a newer casedesk: it is kept untouched, and changes made
-    /// here live in memory (still sent) until the app is updated.
-    NewerVersion,
-    /// A newer casedesk in another tab took the stored queue over: this tab stopped sending
-    /// and storing, and asks the person to reload.
-    Superseded,
-}
-
-/// How far a drain has got: settled actions out of all since the queue was last empty.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchProgress {
-    pub done: usize,
-    pub total: usize,
-}
-
-/// The queue as the indicator and the Sync page show it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct QueueStatus {
-    pub online: bool,
-    /// This tab holds the drainer lock (only the drainer sends; other tabs show the same).
-    pub draining: bool,
-    /// A 401 paused the queue until the person signs in again.
-    pub paused_for_sign_in: bool,
-    /// Actions not yet confirmed nor dead (includes in flight and conflicts).
-    pub pending: usize,
-    pub in_flight: usize,
-    pub conflicts: usize,
-    pub dead: usize,
-    /// When the server last confirmed an action.
-    pub last_sync_at: Option<Millis>,
-    /// The last failure, in words (cleared by a success).
-    pub last_error: Option<String>,
-    /// When the oldest live action was queued (its age is `now - this`).
-    pub oldest_pending_since: Option<Millis>,
-    pub storage: StorageStatus,
-    /// Set while a batch drains, for a progress bar.
-    pub batch: Option<BatchProgress>,
 }
 
 /// How a queue instance is set up beyond the app's config (tests shorten the backoff or
@@ -174,11 +124,10 @@ impl OfflineQueue {
         options: OfflineOptions,
     ) -> Self {
         let namespace = config.storage_namespace.clone();
-        let online = env.window().online();
         let signals = Signals {
             changed: Trigger::new(),
             status: RwSignal::new(QueueStatus {
-                online,
+                online: env.window().online(),
                 ..QueueStatus::default()
             }),
             unreadable: RwSignal::new(Vec::new()),
@@ -187,54 +136,29 @@ impl OfflineQueue {
             .sender
             .unwrap_or_else(|| Rc::new(HttpSender::new(config.api.clone())));
         let (wake_tx, wake_rx) = futures::channel::mpsc::unbounded();
-        let runtime = Rc::new(Runtime {
-            queue: RefCell::new(ActionQueue::new(options.queue)),
-            store: Rc::new(store::QueueStore::new(&namespace)),
+        let runtime = Rc::new(Runtime::new(
+            options.queue,
+            &namespace,
+            env,
             bridge,
             sender,
-            alerts: Some(use_alerts()),
             signals,
-            outbox: tabs::Outbox::default(),
-            channel: RefCell::new(None),
-            lock: RefCell::new(None),
-            lease: RefCell::new(None),
-            lease_held: Cell::new(None),
-            lease_terms: casedesk_core::LeaseTerms::default(),
-            listeners: RefCell::new(Vec::new()),
             wake_tx,
-            loaded: Gate::default(),
-            disposed: Cell::new(false),
-            draining: Cell::new(false),
-            recovered: Cell::new(false),
-            online: Cell::new(online),
-            paused_elsewhere: Cell::new(false),
-            last_sync_at: Cell::new(None),
-            last_error: RefCell::new(None),
-            storage: RefCell::new(StorageStatus::Opening),
-            storage_retry: Cell::new(None),
-            storage_failures: Cell::new(0),
-            unshown: RefCell::new(HashSet::new()),
-            overlay_signature: RefCell::new(Vec::new()),
-            settled_in_run: Cell::new(0),
-            buffered: RefCell::new(Vec::new()),
-            rng: RefCell::new(env.random()),
-            window: RefCell::new(None),
-            env,
-        });
-        connect(&runtime, &namespace);
+        ));
+        connect::connect(&runtime, &namespace);
         wasm_bindgen_futures::spawn_local(worker::run(Rc::clone(&runtime), wake_rx));
 
         let stored = StoredValue::new_local(runtime);
         on_cleanup(move || {
             if let Some(runtime) = stored.try_get_value() {
-                runtime.shutdown();
+                let _ = runtime.dispatch(Msg::Shutdown);
             }
         });
         let changed = signals.changed;
         let view = Memo::new(move |_| {
             changed.track();
             stored
-                .try_with_value(|r| QueueView::of(&r.queue.borrow()))
+                .try_with_value(|r| r.with_queue(QueueView::of))
                 .unwrap_or_default()
         });
         Self {
@@ -244,17 +168,10 @@ impl OfflineQueue {
         }
     }
 
-    /// The queue's clock (the browser's once the queue is gone).
-    fn now(&self) -> Millis {
-        self.runtime
-            .try_with_value(|runtime| runtime.now())
-            .unwrap_or_else(crate::platform::clock::now)
-    }
-
     fn runtime(&self) -> Result<Rc<Runtime>, EnqueueError> {
         self.runtime
             .try_get_value()
-            .filter(|r| !r.disposed.get())
+            .filter(|r| !r.is_stopped())
             .ok_or(EnqueueError::Stopped)
     }
 
@@ -271,12 +188,8 @@ impl OfflineQueue {
         validate_new_case(&case).map_err(EnqueueError::Invalid)?;
         let id = case.id;
         let runtime = self.runtime()?;
-        runtime.loaded.wait().await;
-        let already_queued = runtime.queue.borrow().records().any(|r| {
-            r.state.is_live()
-                && matches!(&r.action.kind, ActionKind::CreateCase { case } if case.id == id)
-        });
-        if !already_queued {
+        runtime.ready().await;
+        if !runtime.creation_queued(id) {
             self.enqueue(vec![ActionKind::CreateCase { case }]).await?;
         }
         Ok(id)
@@ -296,12 +209,12 @@ impl OfflineQueue {
             return Ok(());
         }
         let runtime = self.runtime()?;
-        runtime.loaded.wait().await;
+        runtime.ready().await;
         let kinds = ids
             .into_iter()
             .map(|id| {
                 let base = runtime
-                    .bridge
+                    .bridge()
                     .view_case(id)
                     .ok_or(EnqueueError::UnknownCase(id))?;
                 Ok(ActionKind::UpdateCase {
@@ -318,8 +231,8 @@ impl OfflineQueue {
     /// Queues the deletion of case `id`.
     pub async fn delete_case(&self, id: Uuid) -> Result<(), EnqueueError> {
         let runtime = self.runtime()?;
-        runtime.loaded.wait().await;
-        let last_known = runtime.bridge.view_case(id);
+        runtime.ready().await;
+        let last_known = runtime.bridge().view_case(id);
         self.enqueue(vec![ActionKind::DeleteCase { id, last_known }])
             .await
             .map(drop)
@@ -343,60 +256,39 @@ impl OfflineQueue {
     /// once storage has failed and the banner says so). Returns the action ids.
     async fn enqueue(&self, kinds: Vec<ActionKind>) -> Result<Vec<Uuid>, EnqueueError> {
         let runtime = self.runtime()?;
-        runtime.loaded.wait().await;
-        if runtime.disposed.get() {
+        runtime.ready().await;
+        if runtime.is_stopped() {
             return Err(EnqueueError::Stopped);
         }
-        if runtime.store.is_superseded() {
+        if runtime.store().is_superseded() {
             return Err(EnqueueError::Superseded);
         }
-        let now = runtime.now();
-        let mut changes = QueueChanges::default();
-        let mut ids = Vec::with_capacity(kinds.len());
-        {
-            let mut queue = runtime.queue.borrow_mut();
-            for kind in kinds {
-                let action = casedesk_core::Action::new(Uuid::now_v7(), Uuid::new_v4(), kind, now);
-                ids.push(action.id);
-                let one = queue.enqueue(action, now);
-                changes.saved.extend(one.saved);
-                changes.removed.extend(one.removed);
-                changes.notices.extend(one.notices);
-            }
-        }
-        runtime.unshown.borrow_mut().extend(ids.iter().copied());
-        let stored = runtime.store_and_tell(&changes, &News::default());
-        runtime.wake();
+        let fx = runtime.dispatch(Msg::Enqueue(kinds));
         // Shown once stored; if storage failed, shown anyway, kept in memory, and the banner
         // (raised by the failed write) says so.
-        let _ = stored.await;
-        {
-            let mut unshown = runtime.unshown.borrow_mut();
-            for id in &ids {
-                unshown.remove(id);
-            }
+        if let Some(stored) = fx.stored {
+            let _ = stored.await;
         }
-        runtime.show(&changes, News::default());
-        Ok(ids)
+        let _ = runtime.dispatch(Msg::Shown(fx.queued.clone()));
+        Ok(fx.queued)
     }
 
     /// "Retry" on a dead letter: queued again with a fresh attempt budget and the same
     /// idempotency key (with the actions that died with it).
     pub fn retry(&self, action_id: Uuid) -> Result<(), QueueError> {
-        let now = self.now();
-        self.person_change(|queue| queue.retry_dead(action_id, now))
+        self.person_change(Msg::Retry(action_id))
     }
 
     /// The person's conflict policy (Settings): the next 412 this instance merges uses it.
     pub fn set_conflict_policy(&self, policy: ConflictPolicy) {
         if let Ok(runtime) = self.runtime() {
-            runtime.queue.borrow_mut().set_conflict_policy(policy);
+            let _ = runtime.dispatch(Msg::SetPolicy(policy));
         }
     }
 
     /// "Discard" on a dead letter: it leaves the queue, announced.
     pub fn discard(&self, action_id: Uuid) -> Result<(), QueueError> {
-        self.person_change(|queue| queue.discard(action_id))
+        self.person_change(Msg::Discard(action_id))
     }
 
     /// The person's answer to a conflict ("Keep mine" = `ConflictChoice::All(Side::Mine)`,
@@ -407,44 +299,24 @@ impl OfflineQueue {
         action_id: Uuid,
         choice: ConflictChoice,
     ) -> Result<(), QueueError> {
-        let now = self.now();
-        self.person_change(|queue| {
-            queue.on_conflict_resolved(action_id, &choice, Uuid::new_v4(), now)
-        })
+        self.person_change(Msg::Resolve(action_id, choice))
     }
 
-    fn person_change(
-        &self,
-        change: impl FnOnce(&mut ActionQueue) -> Result<QueueChanges, QueueError>,
-    ) -> Result<(), QueueError> {
+    fn person_change(&self, msg: Msg) -> Result<(), QueueError> {
         let Ok(runtime) = self.runtime() else {
             return Err(QueueError::NotFound);
         };
-        if runtime.store.is_superseded() {
-            // The newer tab owns the queue now; the banner already asks for a reload.
-            if let Some(alerts) = runtime.alerts {
-                alerts.error(announce::SUPERSEDED);
-            }
-            return Ok(());
+        match runtime.dispatch(msg).refused {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        let changes = change(&mut runtime.queue.borrow_mut())?;
-        runtime.commit_soon(changes, News::default());
-        runtime.wake();
-        Ok(())
     }
 
     /// "Sync now": every action waiting out a backoff is tried at once (by the draining tab).
     pub fn sync_now(&self) {
-        let Ok(runtime) = self.runtime() else {
-            return;
-        };
-        if runtime.draining.get() {
-            let changes = runtime.queue.borrow_mut().sync_now(runtime.now());
-            runtime.commit_soon(changes, News::default());
-        } else {
-            runtime.post(&serde_json::to_string(&tabs::TabMessage::SyncNow).unwrap_or_default());
+        if let Ok(runtime) = self.runtime() {
+            let _ = runtime.dispatch(Msg::SyncNow);
         }
-        runtime.wake();
     }
 
     /// The person signed in again (with `api`'s new credentials, if given): a queue paused
@@ -454,18 +326,9 @@ impl OfflineQueue {
             return;
         };
         if let Some(api) = api {
-            runtime.sender.set_api(api);
+            runtime.sender().set_api(api);
         }
-        if runtime.draining.get() {
-            let changes = runtime
-                .queue
-                .borrow_mut()
-                .resume_after_sign_in(runtime.now());
-            runtime.commit_soon(changes, News::default());
-        } else {
-            runtime.post(&serde_json::to_string(&tabs::TabMessage::SignedIn).unwrap_or_default());
-        }
-        runtime.wake();
+        let _ = runtime.dispatch(Msg::SignedIn);
     }
 
     // ----- what views read -----
@@ -500,9 +363,7 @@ impl OfflineQueue {
         let (runtime, changed) = (self.runtime, self.signals.changed);
         Signal::derive(move || {
             changed.track();
-            runtime
-                .try_with_value(|r| r.queue.borrow().records().cloned().collect())
-                .unwrap_or_default()
+            runtime.try_with_value(|r| r.records()).unwrap_or_default()
         })
     }
 
@@ -552,7 +413,7 @@ impl OfflineQueue {
         let runtime = self
             .runtime()
             .map_err(|_| StorageError::Unavailable("the page is closing".to_owned()))?;
-        runtime.store.discard_unreadable(key).await?;
+        runtime.store().discard_unreadable(key).await?;
         self.signals
             .unreadable
             .try_update(|records| records.retain(|r| r.key != key));
@@ -562,72 +423,7 @@ impl OfflineQueue {
     /// Resolves once the stored queue has been read at start-up.
     pub async fn ready(&self) {
         if let Ok(runtime) = self.runtime() {
-            runtime.loaded.wait().await;
+            runtime.ready().await;
         }
     }
-}
-
-/// Joins the other tabs: the channel, the drainer lock, and the window events that wake
-/// the worker.
-fn connect(runtime: &Rc<Runtime>, namespace: &str) {
-    let weak = Rc::downgrade(runtime);
-    match Channel::open(&format!("{namespace}-sync"), move |text| {
-        if let Some(runtime) = weak.upgrade() {
-            runtime.on_tab_message(&text);
-        }
-    }) {
-        Ok(channel) => *runtime.channel.borrow_mut() = Some(channel),
-        Err(error) => {
-            web_sys::console::warn_1(&format!("casedesk: tabs cannot sync: {error}").into())
-        }
-    }
-
-    let weak = Rc::downgrade(runtime);
-    match crate::platform::locks::request(&format!("{namespace}-drainer"), move || {
-        if let Some(runtime) = weak.upgrade() {
-            runtime.draining.set(true);
-            runtime.refresh();
-            runtime.wake();
-        }
-    }) {
-        Ok(lock) => *runtime.lock.borrow_mut() = Some(lock),
-        Err(error) => {
-            // Without Web Locks (not a secure context) tabs take turns by a lease in
-            // IndexedDB instead, so still only one of them sends.
-            web_sys::console::info_1(
-                &format!("casedesk: {error}; tabs take turns by a stored lease").into(),
-            );
-            wasm_bindgen_futures::spawn_local(lease::run(
-                Rc::downgrade(runtime),
-                namespace.to_owned(),
-                runtime.lease_terms,
-            ));
-        }
-    }
-
-    let weak = Rc::downgrade(runtime);
-    let subscription = runtime.env.window().subscribe(move |event| {
-        let Some(runtime) = weak.upgrade() else {
-            return;
-        };
-        match event {
-            WindowEvent::Online => {
-                runtime.online.set(true);
-                if runtime.draining.get() && runtime.loaded.is_open() {
-                    // The network is back: whatever waits out a backoff goes now.
-                    let changes = runtime.queue.borrow_mut().sync_now(runtime.now());
-                    runtime.commit_soon(changes, News::default());
-                }
-                runtime.refresh();
-                runtime.wake();
-            }
-            WindowEvent::Offline => {
-                runtime.online.set(false);
-                runtime.refresh();
-            }
-            WindowEvent::Shown => runtime.wake(),
-            WindowEvent::Focused | WindowEvent::Hidden => {}
-        }
-    });
-    *runtime.window.borrow_mut() = Some(subscription);
 }

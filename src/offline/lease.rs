@@ -3,7 +3,7 @@
 //! `{namespace}-lease` database, taken and renewed by compare-and-set inside one readwrite
 //! transaction. The rules (who holds, until when, takeover) are `casedesk_core::lease`'s.
 
-use super::runtime::Runtime;
+use super::runtime::{Msg, Runtime};
 use crate::platform::idb::{self, failed, StorageError};
 use casedesk_core::{DurationMs, Lease, LeaseDecision, LeaseTerms, Millis};
 use indexed_db_futures::database::Database;
@@ -108,36 +108,37 @@ pub async fn run(runtime: Weak<Runtime>, namespace: String, terms: LeaseTerms) {
                     .into(),
             );
             if let Some(runtime) = runtime.upgrade() {
-                runtime.lease_taken(None);
+                let _ = runtime.dispatch(Msg::LeaseTaken(None));
             }
             return;
         }
     };
     match runtime.upgrade() {
         Some(live) if live.takes_part() => {
-            *live.lease.borrow_mut() = Some(Rc::clone(&lease));
             // A tab going away (reload, close, navigation) hands the lease on at once rather
             // than when it expires; if the page comes back from the back-forward cache, the
             // next round takes it again.
             let weak = runtime.clone();
             let on_hide = leptos::prelude::window_event_listener_untyped("pagehide", move |_| {
                 if let Some(live) = weak.upgrade() {
-                    let lease = live.lease.borrow().clone();
-                    if let Some(lease) = lease {
-                        live.lease_lost();
+                    if let Some(lease) = live.joined_lease() {
+                        let _ = live.dispatch(Msg::LeaseLost);
                         wasm_bindgen_futures::spawn_local(async move {
                             let _ = lease.release().await;
                         });
                     }
                 }
             });
-            live.listeners.borrow_mut().push(on_hide);
+            let _ = live.dispatch(Msg::LeaseJoined {
+                lease: Rc::clone(&lease),
+                on_hide,
+            });
         }
         _ => return,
     }
     loop {
         let Some(live) = runtime.upgrade().filter(|r| r.takes_part()) else {
-            // Shut down or superseded: `Runtime::shutdown` (or `superseded`) released it (again here, in case a renewal
+            // Shut down or superseded: the runtime released it (again here, in case a renewal
             // raced the release).
             let _ = lease.release().await;
             return;
@@ -151,11 +152,11 @@ pub async fn run(runtime: Weak<Runtime>, namespace: String, terms: LeaseTerms) {
         };
         let wait = match decision {
             Ok(LeaseDecision::Take(held)) => {
-                live.lease_taken(Some(held));
+                let _ = live.dispatch(Msg::LeaseTaken(Some(held)));
                 terms.renew_every
             }
             Ok(LeaseDecision::Held { retry_at, .. }) => {
-                live.lease_lost();
+                let _ = live.dispatch(Msg::LeaseLost);
                 DurationMs(retry_at.since(now).0.clamp(50, terms.renew_every.0))
             }
             // Storage hiccup: a holder keeps sending only while its last lease is valid

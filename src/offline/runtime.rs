@@ -1,29 +1,113 @@
-//! One running queue: the in-memory `ActionQueue`, its store, its place among the tabs, and
-//! what it shows. Every change goes through [`Runtime::commit`]: the screen first (one
-//! batch), then the store, then the other tabs, so no tab learns a state the store lacks.
+//! One running queue instance: its state is private and changes only through
+//! [`Runtime::dispatch`]. Each [`Msg`] changes the state (core's `ActionQueue` decides order,
+//! retries and dead letters); the result is shown (one batch), stored, then told to the other
+//! tabs, so no tab learns a state the store lacks. What the caller does next (send requests,
+//! wait for a write, look again later) comes back as [`Effects`].
 
 use super::announce;
 use super::bridge::QueryBridge;
+use super::lease::DrainerLease;
 use super::sender::ActionSender;
-use super::store::{QueueStore, StorageError, UnreadableRecord};
+use super::status::{status_of, QueueStatus, StorageStatus};
+use super::store::{Loaded, QueueStore, StorageError, UnreadableRecord};
 use super::tabs::{Outbox, TabChanges, TabMessage};
-use super::{BatchProgress, QueueStatus, StorageStatus};
-use crate::components::alert_region::Alerts;
+use crate::api::ApiError;
+use crate::components::alert_region::{use_alerts, Alerts};
 use crate::platform::broadcast::Channel;
 use crate::platform::env::{Environment, SharedRandom, Subscription};
 use crate::platform::locks::LockRequest;
+use casedesk_core::queue::{Dispatch, Outgoing};
 use casedesk_core::{
-    Action, ActionKind, ActionQueue, Lease, LeaseTerms, Millis, QueueChanges, ServerAnswer,
+    Action, ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Failure, Lease, LeaseTerms,
+    Millis, QueueChanges, QueueConfig, QueueError, QueuedAction, ServerAnswer,
 };
 use casedesk_model::Case;
 use futures::channel::mpsc::UnboundedSender;
 use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
-use std::future::Future;
 use std::rc::Rc;
 use uuid::Uuid;
+
+/// Everything that changes a queue instance.
+pub enum Msg {
+    /// Start-up: the stored queue as read, or why it could not be.
+    Loaded(Result<Loaded, StorageError>),
+    /// A person's changes, as actions: stored first, shown once stored ([`Msg::Shown`]).
+    Enqueue(Vec<ActionKind>),
+    /// The write of these enqueued actions finished (or failed and said so): show them.
+    Shown(Vec<Uuid>),
+    /// "Retry" on a dead letter.
+    Retry(Uuid),
+    /// "Discard" on a dead letter.
+    Discard(Uuid),
+    /// The person's choice on a conflict.
+    Resolve(Uuid, ConflictChoice),
+    /// The person's conflict policy (Settings).
+    SetPolicy(ConflictPolicy),
+    /// "Sync now" (carried out by the draining tab).
+    SyncNow,
+    /// The person signed in again (carried out by the draining tab).
+    SignedIn,
+    /// The browser went online or offline.
+    Online(bool),
+    /// The joined tabs and browser: the channel, the drainer lock, the window's events.
+    Joined {
+        channel: Option<Channel>,
+        lock: Option<LockRequest>,
+        window: Subscription,
+    },
+    /// The Web Lock was granted: this tab drains.
+    LockGranted,
+    /// Without Web Locks: this tab's side of the lease, and the listener that hands it on
+    /// when the page goes away.
+    LeaseJoined {
+        lease: Rc<DrainerLease>,
+        on_hide: WindowListenerHandle,
+    },
+    /// This tab holds the drainer lease (`None`: no lease can be kept, so it drains alone).
+    LeaseTaken(Option<Lease>),
+    /// Another tab holds the drainer lease (or this tab's ran out, or the page goes away).
+    LeaseLost,
+    /// A message from another tab, as posted.
+    FromTab(String),
+    /// The worker looks at the queue at `now`: what is due is marked in flight and returned.
+    Tick(Millis),
+    /// The server's answer to one attempt of action `id`.
+    Answer {
+        id: Uuid,
+        result: Result<ServerAnswer, ApiError>,
+    },
+    /// A write finished (the storage banner follows).
+    Written(Result<(), StorageError>),
+    /// Storage was tried again: reopened (with records this tab did not know) and flushed.
+    Reopened(Option<Loaded>),
+    StorageRetried(Result<(), StorageError>),
+    /// A newer casedesk in another tab took the stored queue over.
+    Superseded,
+    /// The instance's owner is gone: stop everything.
+    Shutdown,
+}
+
+/// What the caller of [`Runtime::dispatch`] does next.
+#[derive(Default)]
+#[must_use]
+pub struct Effects {
+    /// Requests to send now (the worker sends each on its own).
+    pub send: Vec<Outgoing>,
+    /// When the worker should look at the queue again.
+    pub next_look: Option<Millis>,
+    /// Storage should be tried again now.
+    pub retry_storage: bool,
+    /// The ids of the actions an enqueue queued.
+    pub queued: Vec<Uuid>,
+    /// Resolves once the change is stored (or storage failed and said so).
+    pub stored: Option<LocalBoxFuture<'static, Result<(), StorageError>>>,
+    /// A person's request on the queue that could not be done.
+    pub refused: Option<QueueError>,
+}
 
 /// The reactive handles views read; the runtime writes them.
 #[derive(Clone, Copy)]
@@ -37,95 +121,214 @@ pub struct Signals {
 
 /// What an answer from the server adds to a change set.
 #[derive(Clone, Debug, Default)]
-pub struct News {
-    pub confirmed: Option<(Action, ServerAnswer)>,
-    pub server_case: Option<Case>,
+struct News {
+    confirmed: Option<(Action, ServerAnswer)>,
+    server_case: Option<Case>,
 }
 
 /// Opens once; everyone waiting is let through then, and later callers pass at once.
 #[derive(Default)]
-pub struct Gate {
+struct Gate {
     open: Cell<bool>,
     waiters: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 impl Gate {
-    pub fn open(&self) {
+    fn open(&self) {
         self.open.set(true);
         for waiter in self.waiters.borrow_mut().drain(..) {
             let _ = waiter.send(());
         }
     }
 
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         self.open.get()
     }
 
-    pub async fn wait(&self) {
+    async fn wait(&self) {
         if self.open.get() {
             return;
         }
         let (tx, rx) = oneshot::channel();
         self.waiters.borrow_mut().push(tx);
-        // A dropped sender (the queue shut down) lets the waiter go too; it then sees
-        // `disposed` and stops.
+        // A dropped sender (the queue shut down) lets the waiter go too; it then sees the
+        // instance stopped.
         let _ = rx.await;
     }
 }
 
-/// The state of one queue instance (one per tab in the app; tests make several).
-pub struct Runtime {
-    pub queue: RefCell<ActionQueue>,
-    pub store: Rc<QueueStore>,
-    pub bridge: Rc<dyn QueryBridge>,
-    pub sender: Rc<dyn ActionSender>,
-    pub alerts: Option<Alerts>,
-    pub signals: Signals,
-    pub outbox: Outbox,
-    pub channel: RefCell<Option<Channel>>,
-    pub lock: RefCell<Option<LockRequest>>,
-    /// Without Web Locks: this tab's side of the drainer lease, and the lease it last
-    /// took (it sends only while that is valid).
-    pub lease: RefCell<Option<Rc<super::lease::DrainerLease>>>,
-    pub lease_held: Cell<Option<Lease>>,
-    pub lease_terms: LeaseTerms,
-    pub listeners: RefCell<Vec<leptos::prelude::WindowListenerHandle>>,
-    pub wake_tx: UnboundedSender<()>,
-    /// Opens once the stored queue is loaded; enqueues wait for it.
-    pub loaded: Gate,
-    pub disposed: Cell<bool>,
+/// What the instance holds while it runs (released at shutdown or when superseded).
+#[derive(Default)]
+struct Links {
+    channel: Option<Channel>,
+    lock: Option<LockRequest>,
+    /// Without Web Locks: this tab's side of the drainer lease.
+    lease: Option<Rc<DrainerLease>>,
+    /// The online, offline and visibility events this queue follows.
+    window: Option<Subscription>,
+    /// Window listeners of its own (the lease's `pagehide`).
+    listeners: Vec<WindowListenerHandle>,
+}
+
+/// The instance's state: read by `status_of` and the views, changed only in `dispatch`.
+pub(super) struct State {
+    pub(super) queue: ActionQueue,
+    pub(super) disposed: bool,
     /// This instance holds the drainer lock: only it sends.
-    pub draining: Cell<bool>,
+    pub(super) draining: bool,
     /// In-flight records left by a previous drainer were put back to pending.
-    pub recovered: Cell<bool>,
-    pub online: Cell<bool>,
+    recovered: bool,
+    pub(super) online: bool,
     /// The drainer's sign-in pause as broadcast (for tabs that do not drain).
-    pub paused_elsewhere: Cell<bool>,
-    pub last_sync_at: Cell<Option<Millis>>,
-    pub last_error: RefCell<Option<String>>,
-    pub storage: RefCell<StorageStatus>,
+    pub(super) paused_elsewhere: bool,
+    pub(super) last_sync_at: Option<Millis>,
+    pub(super) last_error: Option<String>,
+    pub(super) storage: StorageStatus,
     /// When to try storage again after a failure, and how many tries failed in a row.
-    pub storage_retry: Cell<Option<Millis>>,
-    pub storage_failures: Cell<u32>,
+    storage_retry: Option<Millis>,
+    storage_failures: u32,
     /// Enqueued actions whose write has not committed yet: not shown until it has.
-    pub unshown: RefCell<HashSet<Uuid>>,
+    pub(super) unshown: HashSet<Uuid>,
     /// What the overlay was last given, to skip identical updates.
-    pub overlay_signature: RefCell<Vec<(Uuid, Uuid, u64)>>,
+    overlay_signature: Vec<(Uuid, Uuid, u64)>,
     /// Actions settled since the queue was last empty (the progress bar's numerator).
-    pub settled_in_run: Cell<usize>,
+    pub(super) settled_in_run: usize,
     /// Messages from other tabs that arrived before the stored queue was loaded.
-    pub buffered: RefCell<Vec<TabMessage>>,
-    pub rng: RefCell<SharedRandom>,
-    /// The online, offline and visibility events this queue follows (dropped at shutdown).
-    pub window: RefCell<Option<Subscription>>,
+    buffered: Vec<TabMessage>,
+    /// The drainer lease this tab last took (it sends only while that is valid).
+    lease_held: Option<Lease>,
+}
+
+/// One queue instance (one per tab in the app; tests make several).
+pub struct Runtime {
+    store: Rc<QueueStore>,
+    bridge: Rc<dyn QueryBridge>,
+    sender: Rc<dyn ActionSender>,
+    alerts: Option<Alerts>,
+    signals: Signals,
+    outbox: Outbox,
+    wake_tx: UnboundedSender<()>,
+    /// Opens once the stored queue is loaded; enqueues wait for it.
+    loaded: Gate,
+    lease_terms: LeaseTerms,
     /// The clock, randomness and window events it was started in.
-    pub env: Environment,
+    env: Environment,
+    rng: RefCell<SharedRandom>,
+    links: RefCell<Links>,
+    state: RefCell<State>,
 }
 
 impl Runtime {
+    /// A stopped-until-loaded instance on the `{namespace}-queue` database, under the
+    /// current reactive owner (its alerts region).
+    pub fn new(
+        config: QueueConfig,
+        namespace: &str,
+        env: Environment,
+        bridge: Rc<dyn QueryBridge>,
+        sender: Rc<dyn ActionSender>,
+        signals: Signals,
+        wake_tx: UnboundedSender<()>,
+    ) -> Self {
+        Self {
+            store: Rc::new(QueueStore::new(namespace)),
+            bridge,
+            sender,
+            alerts: Some(use_alerts()),
+            signals,
+            outbox: Outbox::default(),
+            wake_tx,
+            loaded: Gate::default(),
+            lease_terms: LeaseTerms::default(),
+            rng: RefCell::new(env.random()),
+            links: RefCell::new(Links::default()),
+            state: RefCell::new(State {
+                queue: ActionQueue::new(config),
+                disposed: false,
+                draining: false,
+                recovered: false,
+                online: env.window().online(),
+                paused_elsewhere: false,
+                last_sync_at: None,
+                last_error: None,
+                storage: StorageStatus::Opening,
+                storage_retry: None,
+                storage_failures: 0,
+                unshown: HashSet::new(),
+                overlay_signature: Vec::new(),
+                settled_in_run: 0,
+                buffered: Vec::new(),
+                lease_held: None,
+            }),
+            env,
+        }
+    }
+
+    // ----- reads -----
+
     /// The time in the queue's environment.
     pub fn now(&self) -> Millis {
         self.env.now()
+    }
+
+    pub fn env(&self) -> &Environment {
+        &self.env
+    }
+
+    /// Reads the core queue (never hold on to it across a dispatch).
+    pub fn with_queue<R>(&self, read: impl FnOnce(&ActionQueue) -> R) -> R {
+        read(&self.state.borrow().queue)
+    }
+
+    pub fn store(&self) -> &Rc<QueueStore> {
+        &self.store
+    }
+
+    pub fn bridge(&self) -> &Rc<dyn QueryBridge> {
+        &self.bridge
+    }
+
+    pub fn sender(&self) -> &Rc<dyn ActionSender> {
+        &self.sender
+    }
+
+    pub fn lease_terms(&self) -> LeaseTerms {
+        self.lease_terms
+    }
+
+    /// The lease this tab joined, if it drains by lease.
+    pub fn joined_lease(&self) -> Option<Rc<DrainerLease>> {
+        self.links.borrow().lease.clone()
+    }
+
+    /// The owner is gone: nothing more is sent, stored or shown.
+    pub fn is_stopped(&self) -> bool {
+        self.state.borrow().disposed
+    }
+
+    /// Resolves once the stored queue has been read (or the instance stopped).
+    pub async fn ready(&self) {
+        self.loaded.wait().await;
+    }
+
+    /// Whether this instance still competes to drain (not closed, not superseded).
+    pub fn takes_part(&self) -> bool {
+        !self.is_stopped() && !self.store.is_superseded()
+    }
+
+    /// Whether a live creation of case `id` is queued (a double submit queues nothing).
+    pub fn creation_queued(&self, id: Uuid) -> bool {
+        self.with_queue(|queue| {
+            queue.records().any(|r| {
+                r.state.is_live()
+                    && matches!(&r.action.kind, ActionKind::CreateCase { case } if case.id == id)
+            })
+        })
+    }
+
+    /// Every record, copied.
+    pub fn records(&self) -> Vec<QueuedAction> {
+        self.with_queue(|queue| queue.records().cloned().collect())
     }
 
     /// Asks the worker loop to look at the queue again.
@@ -133,14 +336,489 @@ impl Runtime {
         let _ = self.wake_tx.unbounded_send(());
     }
 
+    /// What the store calls when a newer casedesk in another tab asks for the database: this
+    /// tab stops at once, finishes the writes it has begun (so a change made a moment before
+    /// is on disk for the newer tab), then closes the database so the upgrade can go on.
+    /// Returns whether it took charge (false once the runtime is gone: the store then closes
+    /// at once).
+    pub fn on_superseded(self: &Rc<Self>) -> impl FnOnce() -> bool + 'static {
+        let weak = Rc::downgrade(self);
+        move || {
+            let Some(runtime) = weak.upgrade() else {
+                return false;
+            };
+            let _ = runtime.dispatch(Msg::Superseded);
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = runtime.store.flush().await;
+                runtime.store.close();
+            });
+            true
+        }
+    }
+
+    // ----- the one way in -----
+
+    /// Applies `msg`: the one place this instance's state changes.
+    pub fn dispatch(self: &Rc<Self>, msg: Msg) -> Effects {
+        let mut fx = Effects::default();
+        match msg {
+            Msg::Loaded(result) => self.loaded(result),
+            Msg::Enqueue(kinds) => self.enqueue(kinds, &mut fx),
+            Msg::Shown(ids) => {
+                {
+                    let mut state = self.state.borrow_mut();
+                    for id in &ids {
+                        state.unshown.remove(id);
+                    }
+                }
+                self.show(&QueueChanges::default(), News::default());
+            }
+            Msg::Retry(id) => {
+                let now = self.now();
+                self.person_change(&mut fx, |q| q.retry_dead(id, now));
+            }
+            Msg::Discard(id) => self.person_change(&mut fx, |q| q.discard(id)),
+            Msg::Resolve(id, choice) => {
+                let now = self.now();
+                self.person_change(&mut fx, |q| {
+                    q.on_conflict_resolved(id, &choice, Uuid::new_v4(), now)
+                });
+            }
+            Msg::SetPolicy(policy) => self.state.borrow_mut().queue.set_conflict_policy(policy),
+            Msg::SyncNow => {
+                self.drainer_or_tell(TabMessage::SyncNow);
+                self.wake();
+            }
+            Msg::SignedIn => {
+                self.drainer_or_tell(TabMessage::SignedIn);
+                self.wake();
+            }
+            Msg::Online(online) => {
+                self.state.borrow_mut().online = online;
+                if online && self.draining() && self.loaded.is_open() {
+                    // The network is back: whatever waits out a backoff goes now.
+                    let now = self.now();
+                    let changes = self.state.borrow_mut().queue.sync_now(now);
+                    self.commit_soon(changes, News::default());
+                }
+                self.refresh();
+                if online {
+                    self.wake();
+                }
+            }
+            Msg::Joined {
+                channel,
+                lock,
+                window,
+            } => {
+                let mut links = self.links.borrow_mut();
+                links.channel = channel;
+                links.lock = lock;
+                links.window = Some(window);
+            }
+            Msg::LockGranted => {
+                self.state.borrow_mut().draining = true;
+                self.refresh();
+                self.wake();
+            }
+            Msg::LeaseJoined { lease, on_hide } => {
+                let mut links = self.links.borrow_mut();
+                links.lease = Some(lease);
+                links.listeners.push(on_hide);
+            }
+            Msg::LeaseTaken(lease) => {
+                let was_draining = {
+                    let mut state = self.state.borrow_mut();
+                    state.lease_held = lease;
+                    std::mem::replace(&mut state.draining, true)
+                };
+                if !was_draining {
+                    // Whatever the previous holder had in flight is sent again, under its key.
+                    self.state.borrow_mut().recovered = false;
+                    self.refresh();
+                    self.wake();
+                }
+            }
+            Msg::LeaseLost => self.lease_lost(),
+            Msg::FromTab(text) => self.from_tab(&text),
+            Msg::Tick(now) => self.tick(now, &mut fx),
+            Msg::Answer { id, result } => self.answer(id, result, &mut fx),
+            Msg::Written(result) => match result {
+                // A write with nothing in it succeeds without the database: it says nothing
+                // about storage working (at start-up beside a newer database, say).
+                Ok(()) if !self.store.has_unsaved() && self.store.is_open() => self.storage_ok(),
+                Ok(()) => {}
+                Err(error) => self.storage_failed(&error, false),
+            },
+            Msg::Reopened(loaded) => {
+                if let Some(loaded) = loaded {
+                    self.signals.unreadable.try_set(loaded.unreadable);
+                    {
+                        let mut state = self.state.borrow_mut();
+                        for record in loaded.records {
+                            if state.queue.get(record.id()).is_none() {
+                                state.queue.absorb(record);
+                            }
+                        }
+                    }
+                    self.publish_pending(None);
+                    self.signals.changed.notify();
+                }
+            }
+            Msg::StorageRetried(Ok(())) => self.storage_ok(),
+            Msg::StorageRetried(Err(error)) => self.storage_failed(&error, true),
+            Msg::Superseded => self.superseded(),
+            Msg::Shutdown => self.shutdown(),
+        }
+        fx
+    }
+
+    // ----- what each message does -----
+
+    fn draining(&self) -> bool {
+        self.state.borrow().draining
+    }
+
+    fn loaded(self: &Rc<Self>, result: Result<Loaded, StorageError>) {
+        if self.is_stopped() {
+            return;
+        }
+        match result {
+            Ok(loaded) => {
+                {
+                    let mut state = self.state.borrow_mut();
+                    // The queue in memory may already carry the person's settings (a conflict
+                    // policy chosen before the stored records arrived): the loaded one keeps them.
+                    let config = *state.queue.config();
+                    state.queue = ActionQueue::from_records(config, loaded.records);
+                    state.storage = StorageStatus::Saved;
+                }
+                if !loaded.unreadable.is_empty() {
+                    if let Some(alerts) = self.alerts {
+                        alerts.error(announce::unreadable(loaded.unreadable.len()));
+                    }
+                }
+                self.signals.unreadable.try_set(loaded.unreadable);
+            }
+            Err(error) => self.storage_failed(&error, false),
+        }
+        let buffered = std::mem::take(&mut self.state.borrow_mut().buffered);
+        for message in buffered {
+            self.apply_message(message);
+        }
+        self.loaded.open();
+        self.publish_pending(None);
+        self.refresh();
+        self.signals.changed.notify();
+        self.wake();
+    }
+
+    /// Queues `kinds` as actions; they show once the write has committed (or once storage has
+    /// failed and the banner says so).
+    fn enqueue(self: &Rc<Self>, kinds: Vec<ActionKind>, fx: &mut Effects) {
+        let now = self.now();
+        let mut changes = QueueChanges::default();
+        {
+            let mut state = self.state.borrow_mut();
+            for kind in kinds {
+                let action = Action::new(Uuid::now_v7(), Uuid::new_v4(), kind, now);
+                fx.queued.push(action.id);
+                let one = state.queue.enqueue(action, now);
+                changes.saved.extend(one.saved);
+                changes.removed.extend(one.removed);
+                changes.notices.extend(one.notices);
+            }
+            state.unshown.extend(fx.queued.iter().copied());
+        }
+        fx.stored = Some(Box::pin(self.store_and_tell(&changes, &News::default())));
+        self.wake();
+    }
+
+    fn person_change(
+        self: &Rc<Self>,
+        fx: &mut Effects,
+        change: impl FnOnce(&mut ActionQueue) -> Result<QueueChanges, QueueError>,
+    ) {
+        if self.store.is_superseded() {
+            // The newer tab owns the queue now; the banner already asks for a reload.
+            if let Some(alerts) = self.alerts {
+                alerts.error(announce::SUPERSEDED);
+            }
+            return;
+        }
+        let result = change(&mut self.state.borrow_mut().queue);
+        match result {
+            Ok(changes) => {
+                self.commit_soon(changes, News::default());
+                self.wake();
+            }
+            Err(error) => fx.refused = Some(error),
+        }
+    }
+
+    /// "Sync now" or a new sign-in: the draining tab carries it out; another tab asks it to.
+    fn drainer_or_tell(self: &Rc<Self>, message: TabMessage) {
+        if self.draining() {
+            self.carry_out(&message);
+        } else {
+            self.post(&serde_json::to_string(&message).unwrap_or_default());
+        }
+    }
+
+    /// What the draining tab does for "Sync now" and a new sign-in.
+    fn carry_out(self: &Rc<Self>, message: &TabMessage) {
+        let now = self.now();
+        let changes = {
+            let queue = &mut self.state.borrow_mut().queue;
+            match message {
+                TabMessage::SyncNow => queue.sync_now(now),
+                TabMessage::SignedIn => queue.resume_after_sign_in(now),
+                TabMessage::Changes(_) => return,
+            }
+        };
+        self.commit_soon(changes, News::default());
+    }
+
+    fn lease_lost(&self) {
+        let was_draining = {
+            let mut state = self.state.borrow_mut();
+            state.lease_held = None;
+            std::mem::replace(&mut state.draining, false)
+        };
+        if was_draining {
+            self.refresh();
+        }
+    }
+
+    /// Whether this tab may send at `now`: it drains, and its lease (if it drains by lease)
+    /// has not run out. A lease that ran out stops the draining here.
+    fn may_send(&self, now: Millis) -> bool {
+        let (draining, lease) = {
+            let state = self.state.borrow();
+            (state.draining, state.lease_held)
+        };
+        if !draining || self.store.is_superseded() {
+            return false;
+        }
+        match lease {
+            Some(lease) if !self.lease_terms.still_valid(&lease, now) => {
+                self.lease_lost();
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// One look at the queue: retries storage when due, recovers a dead drainer's in-flight
+    /// actions, sweeps retention, marks in flight what is due (one request-budget token
+    /// each). The worker sends `fx.send` and looks again at `fx.next_look`.
+    fn tick(self: &Rc<Self>, now: Millis, fx: &mut Effects) {
+        let mut next = None;
+        {
+            let mut state = self.state.borrow_mut();
+            if let Some(at) = state.storage_retry {
+                if at <= now {
+                    state.storage_retry = None;
+                    fx.retry_storage = true;
+                } else {
+                    next = Some(at);
+                }
+            }
+        }
+        if !self.may_send(now) || !self.loaded.is_open() {
+            fx.next_look = next;
+            return;
+        }
+        let recovered = std::mem::replace(&mut self.state.borrow_mut().recovered, true);
+        if !recovered {
+            // Whatever the previous drainer (this tab before a reload, or a closed tab) had in
+            // flight goes out again under the same idempotency key.
+            let changes = self.state.borrow_mut().queue.recover_after_restart(now);
+            self.commit_soon(changes, News::default());
+        }
+        let swept = self.state.borrow_mut().queue.sweep(now);
+        if !swept.is_empty() {
+            self.commit_soon(swept, News::default());
+        }
+        if !self.state.borrow().online {
+            // The `online` event wakes the worker; nothing is attempted (or counted) before.
+            fx.next_look = next;
+            return;
+        }
+        let (dispatch, budget_wait) = self.take_due(now);
+        if !dispatch.send.is_empty() {
+            // The in-flight marks are stored alongside, not before, the sends: a crash between
+            // the two leaves them pending in the store, and they are re-sent under the same
+            // key, which is what recovering an in-flight mark does anyway.
+            self.commit_soon(dispatch.changes, News::default());
+            fx.send = dispatch.send;
+        }
+        let queue_wake = budget_wait.or_else(|| self.state.borrow().queue.next_wake());
+        fx.next_look = match (next, queue_wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Marks in flight every due action the request budget allows, one token each; says when
+    /// the budget has tokens again if it ran out.
+    fn take_due(&self, now: Millis) -> (Dispatch, Option<Millis>) {
+        let mut dispatch = Dispatch::default();
+        loop {
+            let due = self
+                .state
+                .borrow()
+                .queue
+                .next_wake()
+                .is_some_and(|at| at <= now);
+            if !due {
+                return (dispatch, None);
+            }
+            if let Err(at) = self.bridge.budget_acquire() {
+                return (dispatch, Some(at.max(Millis(now.0 + 1))));
+            }
+            let one = self.state.borrow_mut().queue.ready_at_most(now, true, 1);
+            if one.send.is_empty() {
+                return (dispatch, None);
+            }
+            dispatch.send.extend(one.send);
+            dispatch.changes.saved.extend(one.changes.saved);
+        }
+    }
+
+    /// Hands the server's answer to the queue, shows and stores what it changed.
+    fn answer(self: &Rc<Self>, id: Uuid, result: Result<ServerAnswer, ApiError>, fx: &mut Effects) {
+        let now = self.now();
+        let (changes, news) = match result {
+            Ok(answer) => {
+                let mut state = self.state.borrow_mut();
+                let action = state.queue.get(id).map(|r| r.action.clone());
+                let changes = state.queue.on_success(id, &answer);
+                if action.is_some() {
+                    state.last_sync_at = Some(now);
+                    state.last_error = None;
+                }
+                let news = News {
+                    confirmed: action.map(|action| (action, answer)),
+                    server_case: None,
+                };
+                (changes, news)
+            }
+            Err(ApiError::Conflict { current, .. }) => {
+                // The merged resend carries a new body, so it needs a fresh key.
+                let changes =
+                    self.state
+                        .borrow_mut()
+                        .queue
+                        .on_conflict(id, &current, Uuid::new_v4(), now);
+                let news = News {
+                    confirmed: None,
+                    server_case: Some(*current),
+                };
+                (changes, news)
+            }
+            Err(error) => {
+                let failure = match error {
+                    ApiError::Failed(failure) => failure,
+                    // Nothing here cancels action requests; if something did, it was not sent.
+                    _ => Failure::Network {
+                        message: "the request was cancelled".to_owned(),
+                    },
+                };
+                if let Failure::Http {
+                    status: 429,
+                    retry_after,
+                    ..
+                } = &failure
+                {
+                    self.bridge.on_rate_limited(*retry_after);
+                }
+                let mut state = self.state.borrow_mut();
+                state.last_error = Some(failure.describe());
+                let online = state.online;
+                let changes =
+                    state
+                        .queue
+                        .on_failure(id, &failure, now, online, &mut *self.rng.borrow_mut());
+                (changes, News::default())
+            }
+        };
+        fx.stored = Some(Box::pin(self.commit(changes, news)));
+        // The slot is free: the next action may go while this answer is being stored.
+        self.wake();
+    }
+
+    fn from_tab(self: &Rc<Self>, text: &str) {
+        if self.is_stopped() {
+            return;
+        }
+        // A tab running another version may speak differently: ignore what we cannot read.
+        let Ok(message) = serde_json::from_str::<TabMessage>(text) else {
+            return;
+        };
+        if !self.loaded.is_open() {
+            self.state.borrow_mut().buffered.push(message);
+            return;
+        }
+        self.apply_message(message);
+    }
+
+    fn apply_message(self: &Rc<Self>, message: TabMessage) {
+        match message {
+            TabMessage::Changes(changes) => self.absorb_changes(*changes),
+            other => {
+                if self.draining() {
+                    self.carry_out(&other);
+                    self.wake();
+                }
+            }
+        }
+    }
+
+    /// Takes in another tab's stored change set: same records, same screen, no write (the
+    /// sender stored it).
+    fn absorb_changes(self: &Rc<Self>, changes: TabChanges) {
+        {
+            let mut state = self.state.borrow_mut();
+            for id in &changes.removed {
+                state.queue.forget(*id);
+            }
+            for record in &changes.saved {
+                state.queue.absorb(record.clone());
+            }
+            if let Some(paused) = changes.paused_for_sign_in {
+                state.paused_elsewhere = paused;
+            }
+            if let Some(at) = changes.last_sync_at {
+                state.last_sync_at = Some(at);
+            }
+        }
+        let shown = QueueChanges {
+            saved: Vec::new(),
+            removed: changes.removed,
+            notices: changes.notices,
+        };
+        self.show(
+            &shown,
+            News {
+                confirmed: changes.confirmed,
+                server_case: changes.server_case,
+            },
+        );
+        // The drainer may have new work (another tab's enqueue or retry).
+        self.wake();
+    }
+
+    // ----- show, store, tell -----
+
     /// Shows `changes`, stores them and tells the other tabs. The returned future resolves
     /// once they are stored (or storage failed and said so); everything visible has
     /// happened before it is first polled.
-    pub fn commit(
+    fn commit(
         self: &Rc<Self>,
         changes: QueueChanges,
         news: News,
-    ) -> impl Future<Output = Result<(), StorageError>> + 'static {
+    ) -> impl std::future::Future<Output = Result<(), StorageError>> + 'static {
         let nothing = changes.is_empty() && news.confirmed.is_none() && news.server_case.is_none();
         let stored = self.store_and_tell(&changes, &news);
         if !nothing {
@@ -149,13 +827,21 @@ impl Runtime {
         stored
     }
 
+    /// `commit`, its storing left to run on its own (a failure shows in the banner).
+    fn commit_soon(self: &Rc<Self>, changes: QueueChanges, news: News) {
+        let write = self.commit(changes, news);
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = write.await;
+        });
+    }
+
     /// Stores `changes` and then tells the other tabs, without showing them here: an enqueue
     /// shows its change only once it is stored.
-    pub fn store_and_tell(
+    fn store_and_tell(
         self: &Rc<Self>,
         changes: &QueueChanges,
         news: &News,
-    ) -> impl Future<Output = Result<(), StorageError>> + 'static {
+    ) -> impl std::future::Future<Output = Result<(), StorageError>> + 'static {
         let nothing = changes.is_empty() && news.confirmed.is_none() && news.server_case.is_none();
         let write = self.store.write(changes);
         let message = (!nothing).then(|| self.tab_message(changes, news));
@@ -163,7 +849,7 @@ impl Runtime {
         let runtime = Rc::clone(self);
         async move {
             let result = write.await;
-            runtime.after_write(&result);
+            let _ = runtime.dispatch(Msg::Written(result.clone()));
             for text in runtime.outbox.release(ticket) {
                 runtime.post(&text);
             }
@@ -171,37 +857,26 @@ impl Runtime {
         }
     }
 
-    /// `commit`, its storing left to run on its own (a failure shows in the banner).
-    pub fn commit_soon(self: &Rc<Self>, changes: QueueChanges, news: News) {
-        let write = self.commit(changes, news);
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = write.await;
-        });
-    }
-
     fn tab_message(&self, changes: &QueueChanges, news: &News) -> String {
-        let draining = self.draining.get();
+        let state = self.state.borrow();
+        let draining = state.draining;
         let message = TabMessage::Changes(Box::new(TabChanges {
             saved: changes.saved.clone(),
             removed: changes.removed.clone(),
             notices: changes.notices.clone(),
             confirmed: news.confirmed.clone(),
             server_case: news.server_case.clone(),
-            paused_for_sign_in: draining.then(|| self.queue.borrow().is_paused_for_auth()),
-            last_sync_at: if draining {
-                self.last_sync_at.get()
-            } else {
-                None
-            },
+            paused_for_sign_in: draining.then(|| state.queue.is_paused_for_auth()),
+            last_sync_at: if draining { state.last_sync_at } else { None },
         }));
         serde_json::to_string(&message).unwrap_or_default()
     }
 
-    pub fn post(&self, text: &str) {
-        if text.is_empty() || self.disposed.get() {
+    fn post(&self, text: &str) {
+        if text.is_empty() || self.is_stopped() {
             return;
         }
-        if let Some(channel) = self.channel.borrow().as_ref() {
+        if let Some(channel) = self.links.borrow().channel.as_ref() {
             // A tab that cannot be told still reads the store when it next starts.
             let _ = channel.post(text);
         }
@@ -209,8 +884,8 @@ impl Runtime {
 
     /// Updates everything the person sees after `changes`: the overlay (or the confirmed
     /// answer) in one batch, alerts, counts and row states.
-    pub fn show(&self, changes: &QueueChanges, news: News) {
-        if self.disposed.get() {
+    fn show(&self, changes: &QueueChanges, news: News) {
+        if self.is_stopped() {
             return;
         }
         for notice in &changes.notices {
@@ -228,37 +903,36 @@ impl Runtime {
             self.bridge.set_server_case(case);
         }
         self.publish_pending(news.confirmed.as_ref());
-        self.settled_in_run
-            .set(self.settled_in_run.get() + changes.removed.len());
+        self.state.borrow_mut().settled_in_run += changes.removed.len();
         self.refresh();
         self.signals.changed.notify();
     }
 
     /// Gives the read side the live actions, if they changed (or with a confirmation, always).
-    pub fn publish_pending(&self, confirmed: Option<&(Action, ServerAnswer)>) {
-        if self.disposed.get() {
+    fn publish_pending(&self, confirmed: Option<&(Action, ServerAnswer)>) {
+        if self.is_stopped() {
             return;
         }
-        let (signature, live) = {
-            let queue = self.queue.borrow();
-            let unshown = self.unshown.borrow();
-            let live: Vec<&Action> = queue
+        let live = {
+            let mut state = self.state.borrow_mut();
+            let state = &mut *state;
+            let live: Vec<&Action> = state
+                .queue
                 .live_actions()
-                .filter(|a| !unshown.contains(&a.id))
+                .filter(|a| !state.unshown.contains(&a.id))
                 .collect();
             let signature: Vec<(Uuid, Uuid, u64)> = live
                 .iter()
                 .map(|a| (a.id, a.idempotency_key, based_on(a)))
                 .collect();
-            if confirmed.is_none() && *self.overlay_signature.borrow() == signature {
+            if confirmed.is_none() && state.overlay_signature == signature {
                 return;
             }
-            (
-                signature,
-                live.into_iter().cloned().collect::<Vec<Action>>(),
-            )
+            let live: Vec<Action> = live.into_iter().cloned().collect();
+            state.overlay_signature = signature;
+            live
         };
-        *self.overlay_signature.borrow_mut() = signature;
+        // The state is let go before the read side runs: it may read the queue back.
         match confirmed {
             Some((action, answer)) => self.bridge.confirm(action, answer, live),
             None => self.bridge.set_pending(live),
@@ -266,74 +940,39 @@ impl Runtime {
     }
 
     /// Recomputes the status signal.
-    pub fn refresh(&self) {
-        if self.disposed.get() {
-            return;
-        }
+    fn refresh(&self) {
         let status = {
-            let queue = self.queue.borrow();
-            // Enqueued actions still being written are not shown yet, not even as a count.
-            let pending = queue
-                .pending_count()
-                .saturating_sub(self.unshown.borrow().len());
-            if pending == 0 {
-                self.settled_in_run.set(0);
+            let mut state = self.state.borrow_mut();
+            if state.disposed {
+                return;
             }
-            let settled = self.settled_in_run.get();
-            let in_flight = queue.in_flight_count();
-            QueueStatus {
-                online: self.online.get(),
-                draining: self.draining.get(),
-                paused_for_sign_in: if self.draining.get() {
-                    queue.is_paused_for_auth()
-                } else {
-                    self.paused_elsewhere.get()
-                },
-                pending,
-                in_flight,
-                conflicts: queue.conflict_count(),
-                dead: queue.dead_count(),
-                last_sync_at: self.last_sync_at.get(),
-                last_error: self.last_error.borrow().clone(),
-                oldest_pending_since: queue
-                    .records()
-                    .filter(|r| r.state.is_live())
-                    .map(|r| r.enqueued_at)
-                    .min(),
-                storage: self.storage.borrow().clone(),
-                batch: (pending > 0 && (settled > 0 || in_flight > 0)).then_some(BatchProgress {
-                    done: settled,
-                    total: settled + pending,
-                }),
+            let status = status_of(&state);
+            if status.pending == 0 {
+                // The run is over: the next batch's progress counts from zero.
+                state.settled_in_run = 0;
             }
+            status
         };
         if self.signals.status.try_get_untracked().as_ref() != Some(&status) {
             self.signals.status.try_set(status);
         }
     }
 
-    /// Storage worked or failed: the banner follows, and a failed write is retried later.
-    fn after_write(self: &Rc<Self>, result: &Result<(), StorageError>) {
-        match result {
-            // A write with nothing in it succeeds without the database: it says nothing
-            // about storage working (at start-up beside a newer database, say).
-            Ok(()) if !self.store.has_unsaved() && self.store.is_open() => self.storage_ok(),
-            Ok(()) => {}
-            Err(error) => self.storage_failed(error, false),
-        }
-    }
-
-    pub fn storage_ok(&self) {
+    fn storage_ok(&self) {
         if self.store.is_superseded() {
             return;
         }
-        let was_failing = matches!(
-            *self.storage.borrow(),
-            StorageStatus::MemoryOnly { .. } | StorageStatus::NewerVersion
-        );
-        *self.storage.borrow_mut() = StorageStatus::Saved;
-        self.storage_retry.set(None);
-        self.storage_failures.set(0);
+        let was_failing = {
+            let mut state = self.state.borrow_mut();
+            let was_failing = matches!(
+                state.storage,
+                StorageStatus::MemoryOnly { .. } | StorageStatus::NewerVersion
+            );
+            state.storage = StorageStatus::Saved;
+            state.storage_retry = None;
+            state.storage_failures = 0;
+            was_failing
+        };
         if was_failing {
             if let Some(alerts) = self.alerts {
                 alerts.info(announce::STORAGE_BACK);
@@ -344,7 +983,7 @@ impl Runtime {
 
     /// Storage failed (a write, or a retry when `retrying`): the banner says so, and a
     /// retry is scheduled, backing off only as retries themselves fail.
-    pub fn storage_failed(&self, error: &StorageError, retrying: bool) {
+    fn storage_failed(&self, error: &StorageError, retrying: bool) {
         if matches!(error, StorageError::Superseded) || self.store.is_superseded() {
             self.superseded();
             return;
@@ -364,271 +1003,90 @@ impl Runtime {
                 )
             }
         };
-        let already = *self.storage.borrow() == status;
-        *self.storage.borrow_mut() = status;
+        let already = {
+            let mut state = self.state.borrow_mut();
+            let already = state.storage == status;
+            state.storage = status;
+            if retrying {
+                state.storage_failures = state.storage_failures.saturating_add(1);
+            }
+            if retrying || state.storage_retry.is_none() {
+                // 1 s, 2 s, 4 s… up to a minute: storage rarely comes back (space freed, the
+                // other tab closed) within a second, and each retry costs a transaction.
+                let doublings = state.storage_failures.min(6);
+                let delay = (1_000u64 << doublings).min(60_000);
+                state.storage_retry = Some(self.env.now() + casedesk_core::DurationMs(delay));
+            }
+            already
+        };
         if !already {
             if let Some(alerts) = self.alerts {
                 alerts.error(sentence);
             }
         }
-        if retrying {
-            self.storage_failures
-                .set(self.storage_failures.get().saturating_add(1));
-        }
-        if retrying || self.storage_retry.get().is_none() {
-            // 1 s, 2 s, 4 s… up to a minute: storage rarely comes back (space freed, the
-            // other tab closed) within a second, and each retry costs a transaction.
-            let doublings = self.storage_failures.get().min(6);
-            let delay = (1_000u64 << doublings).min(60_000);
-            self.storage_retry
-                .set(Some(self.now() + casedesk_core::DurationMs(delay)));
-        }
         self.refresh();
         self.wake();
-    }
-
-    /// Tries storage again: reopens it if needed (taking in records this tab did not know),
-    /// then writes everything unsaved.
-    pub async fn retry_storage(self: Rc<Self>) {
-        if self.disposed.get() || self.store.is_superseded() {
-            return;
-        }
-        match self.store.reopen(self.on_superseded()).await {
-            Ok(Some(loaded)) => {
-                self.signals.unreadable.try_set(loaded.unreadable);
-                {
-                    let mut queue = self.queue.borrow_mut();
-                    for record in loaded.records {
-                        if queue.get(record.id()).is_none() {
-                            queue.absorb(record);
-                        }
-                    }
-                }
-                self.publish_pending(None);
-                self.signals.changed.notify();
-            }
-            Ok(None) => {}
-            Err(error) => {
-                self.storage_failed(&error, true);
-                return;
-            }
-        }
-        match self.store.flush().await {
-            Ok(()) => self.storage_ok(),
-            Err(error) => self.storage_failed(&error, true),
-        }
-    }
-
-    /// Reads the stored queue at start-up; then views show its pending actions at once.
-    pub async fn load(self: &Rc<Self>) {
-        let result = self.store.open_and_load(self.on_superseded()).await;
-        if self.disposed.get() {
-            return;
-        }
-        match result {
-            Ok(loaded) => {
-                // The queue in memory may already carry the person's settings (a conflict
-                // policy chosen before the stored records arrived): the loaded one keeps them.
-                let config = *self.queue.borrow().config();
-                *self.queue.borrow_mut() = ActionQueue::from_records(config, loaded.records);
-                *self.storage.borrow_mut() = StorageStatus::Saved;
-                if !loaded.unreadable.is_empty() {
-                    if let Some(alerts) = self.alerts {
-                        alerts.error(announce::unreadable(loaded.unreadable.len()));
-                    }
-                }
-                self.signals.unreadable.try_set(loaded.unreadable);
-            }
-            Err(error) => self.storage_failed(&error, false),
-        }
-        let buffered = std::mem::take(&mut *self.buffered.borrow_mut());
-        for message in buffered {
-            self.apply_message(message);
-        }
-        self.loaded.open();
-        self.publish_pending(None);
-        self.refresh();
-        self.signals.changed.notify();
-        self.wake();
-    }
-
-    /// A message from another tab.
-    pub fn on_tab_message(self: &Rc<Self>, text: &str) {
-        if self.disposed.get() {
-            return;
-        }
-        // A tab running another version may speak differently: ignore what we cannot read.
-        let Ok(message) = serde_json::from_str::<TabMessage>(text) else {
-            return;
-        };
-        if !self.loaded.is_open() {
-            self.buffered.borrow_mut().push(message);
-            return;
-        }
-        self.apply_message(message);
-    }
-
-    fn apply_message(self: &Rc<Self>, message: TabMessage) {
-        match message {
-            TabMessage::Changes(changes) => self.absorb_changes(*changes),
-            TabMessage::SyncNow => {
-                if self.draining.get() {
-                    let changes = self.queue.borrow_mut().sync_now(self.now());
-                    self.commit_soon(changes, News::default());
-                    self.wake();
-                }
-            }
-            TabMessage::SignedIn => {
-                if self.draining.get() {
-                    let changes = self.queue.borrow_mut().resume_after_sign_in(self.now());
-                    self.commit_soon(changes, News::default());
-                    self.wake();
-                }
-            }
-        }
-    }
-
-    /// Takes in another tab's stored change set: same records, same screen, no write (the
-    /// sender stored it).
-    fn absorb_changes(self: &Rc<Self>, changes: TabChanges) {
-        {
-            let mut queue = self.queue.borrow_mut();
-            for id in &changes.removed {
-                queue.forget(*id);
-            }
-            for record in &changes.saved {
-                queue.absorb(record.clone());
-            }
-        }
-        if let Some(paused) = changes.paused_for_sign_in {
-            self.paused_elsewhere.set(paused);
-        }
-        if let Some(at) = changes.last_sync_at {
-            self.last_sync_at.set(Some(at));
-        }
-        let shown = QueueChanges {
-            saved: Vec::new(),
-            removed: changes.removed,
-            notices: changes.notices,
-        };
-        self.show(
-            &shown,
-            News {
-                confirmed: changes.confirmed,
-                server_case: changes.server_case,
-            },
-        );
-        // The drainer may have new work (another tab's enqueue or retry).
-        self.wake();
-    }
-
-    /// What the store calls when a newer casedesk in another tab asks for the database: this
-    /// tab stops at once, finishes the writes it has begun (so a change made a moment before
-    /// is on disk for the newer tab), then closes the database so the upgrade can go on.
-    /// Returns whether it took charge (false once the runtime is gone: the store then closes
-    /// at once).
-    fn on_superseded(self: &Rc<Self>) -> impl FnOnce() -> bool + 'static {
-        let weak = Rc::downgrade(self);
-        move || {
-            let Some(runtime) = weak.upgrade() else {
-                return false;
-            };
-            runtime.superseded();
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = runtime.store.flush().await;
-                runtime.store.close();
-            });
-            true
-        }
     }
 
     /// A newer casedesk took the queue's database over (its connection here is closed): this
     /// tab stops sending and writing, lets the newer tab drain, and asks the person to
     /// reload. Nothing is lost: every change it made was stored before, and the newer tab
     /// reads and sends them.
-    pub fn superseded(&self) {
-        if self.disposed.get() || *self.storage.borrow() == StorageStatus::Superseded {
-            return;
+    fn superseded(&self) {
+        {
+            let mut state = self.state.borrow_mut();
+            if state.disposed || state.storage == StorageStatus::Superseded {
+                return;
+            }
+            state.storage = StorageStatus::Superseded;
+            state.storage_retry = None;
+            state.lease_held = None;
+            state.draining = false;
         }
-        *self.storage.borrow_mut() = StorageStatus::Superseded;
-        self.storage_retry.set(None);
         if let Some(alerts) = self.alerts {
             alerts.error(announce::SUPERSEDED);
         }
-        if let Some(lock) = self.lock.borrow_mut().take() {
-            lock.release();
-        }
-        if let Some(lease) = self.lease.borrow_mut().take() {
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = lease.release().await;
-            });
-        }
-        self.lease_held.set(None);
-        self.draining.set(false);
+        self.release_drainer();
         self.refresh();
         self.wake();
     }
 
-    /// This tab holds the drainer lease (`None`: no lease can be kept, so it drains alone).
-    pub fn lease_taken(&self, lease: Option<Lease>) {
-        self.lease_held.set(lease);
-        if !self.draining.replace(true) {
-            // Whatever the previous holder had in flight is sent again, under its key.
-            self.recovered.set(false);
-            self.refresh();
-            self.wake();
-        }
-    }
-
-    /// Another tab holds the drainer lease (or this tab's ran out): stop sending.
-    pub fn lease_lost(&self) {
-        self.lease_held.set(None);
-        if self.draining.replace(false) {
-            self.refresh();
-        }
-    }
-
-    /// Whether this instance still competes to drain (not closed, not superseded).
-    pub fn takes_part(&self) -> bool {
-        !self.disposed.get() && !self.store.is_superseded()
-    }
-
-    /// Whether this tab may send at `now`: it drains, and its lease (if it drains by lease)
-    /// has not run out. A lease that ran out stops the draining here.
-    pub fn may_send(&self, now: Millis) -> bool {
-        if !self.draining.get() || self.store.is_superseded() {
-            return false;
-        }
-        match self.lease_held.get() {
-            Some(lease) if !self.lease_terms.still_valid(&lease, now) => {
-                self.lease_lost();
-                false
-            }
-            _ => true,
-        }
-    }
-
-    /// Stops everything: no more sends, writes, messages or signal updates. Lets the drainer
-    /// lock go, so another instance takes over (and re-sends what was in flight, under the
-    /// same idempotency keys).
-    pub fn shutdown(&self) {
-        if self.disposed.replace(true) {
-            return;
-        }
-        if let Some(lock) = self.lock.borrow_mut().take() {
+    /// Lets the drainer lock or lease go, so another tab takes over (and re-sends what was in
+    /// flight, under the same idempotency keys).
+    fn release_drainer(&self) {
+        let (lock, lease) = {
+            let mut links = self.links.borrow_mut();
+            (links.lock.take(), links.lease.take())
+        };
+        if let Some(lock) = lock {
             lock.release();
         }
-        if let Some(lease) = self.lease.borrow_mut().take() {
-            self.lease_held.set(None);
+        if let Some(lease) = lease {
             wasm_bindgen_futures::spawn_local(async move {
                 let _ = lease.release().await;
             });
         }
-        self.channel.borrow_mut().take();
-        for listener in self.listeners.borrow_mut().drain(..) {
+    }
+
+    /// Stops everything: no more sends, writes, messages or signal updates.
+    fn shutdown(&self) {
+        {
+            let mut state = self.state.borrow_mut();
+            if std::mem::replace(&mut state.disposed, true) {
+                return;
+            }
+            state.lease_held = None;
+        }
+        self.release_drainer();
+        let listeners = {
+            let mut links = self.links.borrow_mut();
+            links.channel.take();
+            links.window.take();
+            std::mem::take(&mut links.listeners)
+        };
+        for listener in listeners {
             listener.remove();
         }
-        self.window.borrow_mut().take();
         self.loaded.open();
         self.wake();
     }

@@ -1,0 +1,89 @@
+//! The queue's health as views read it (the indicator, the Sync page, the storage banner):
+//! the types of the status signal, and how a queue instance's state makes one.
+
+use super::runtime::State;
+use casedesk_core::Millis;
+
+/// Whether queued changes are safe on this device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StorageStatus {
+    /// The stored queue is being read.
+    #[default]
+    Opening,
+    /// Every change is in IndexedDB.
+    Saved,
+    /// IndexedDB failed: changes live in this tab's memory (still sent) and the write is
+    /// retried; the person is told.
+    MemoryOnly { reason: String },
+    /// The stored queue was saved by a newer casedesk: it is kept untouched, and changes made
+    /// here live in memory (still sent) until the app is updated.
+    NewerVersion,
+    /// A newer casedesk in another tab took the stored queue over: this tab stopped sending
+    /// and storing, and asks the person to reload.
+    Superseded,
+}
+
+/// How far a drain has got: settled actions out of all since the queue was last empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// The queue as the indicator and the Sync page show it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueStatus {
+    pub online: bool,
+    /// This tab holds the drainer lock (only the drainer sends; other tabs show the same).
+    pub draining: bool,
+    /// A 401 paused the queue until the person signs in again.
+    pub paused_for_sign_in: bool,
+    /// Actions not yet confirmed nor dead (includes in flight and conflicts).
+    pub pending: usize,
+    pub in_flight: usize,
+    pub conflicts: usize,
+    pub dead: usize,
+    /// When the server last confirmed an action.
+    pub last_sync_at: Option<Millis>,
+    /// The last failure, in words (cleared by a success).
+    pub last_error: Option<String>,
+    /// When the oldest live action was queued (its age is `now - this`).
+    pub oldest_pending_since: Option<Millis>,
+    pub storage: StorageStatus,
+    /// Set while a batch drains, for a progress bar.
+    pub batch: Option<BatchProgress>,
+}
+
+/// The status an instance's state shows.
+pub(super) fn status_of(state: &State) -> QueueStatus {
+    let queue = &state.queue;
+    // Enqueued actions still being written are not shown yet, not even as a count.
+    let pending = queue.pending_count().saturating_sub(state.unshown.len());
+    let settled = state.settled_in_run;
+    let in_flight = queue.in_flight_count();
+    QueueStatus {
+        online: state.online,
+        draining: state.draining,
+        paused_for_sign_in: if state.draining {
+            queue.is_paused_for_auth()
+        } else {
+            state.paused_elsewhere
+        },
+        pending,
+        in_flight,
+        conflicts: queue.conflict_count(),
+        dead: queue.dead_count(),
+        last_sync_at: state.last_sync_at,
+        last_error: state.last_error.clone(),
+        oldest_pending_since: queue
+            .records()
+            .filter(|r| r.state.is_live())
+            .map(|r| r.enqueued_at)
+            .min(),
+        storage: state.storage.clone(),
+        batch: (pending > 0 && (settled > 0 || in_flight > 0)).then_some(BatchProgress {
+            done: settled,
+            total: settled + pending,
+        }),
+    }
+}
