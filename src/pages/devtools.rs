@@ -339,8 +339,7 @@ fn CacheEntryRow(
     let field = move |f: fn(&CacheRow) -> String| {
         move || row.with(|r| r.as_ref().map(f).unwrap_or_default())
     };
-    // No entry key is a prefix of another (tested in `inspect`), so the cache's prefix
-    // events reach this key only.
+    // A key scopes the cache's events to this entry alone (tested in `inspect`).
     let refetch = move |_| key.with_value(|key| client.refetch(key));
     let invalidate = move |_| key.with_value(|key| client.invalidate(key));
     let remove = move |_| key.with_value(|key| client.remove(key));

@@ -10,13 +10,14 @@ use crate::platform::env::WindowEvent;
 use crate::platform::env::{use_environment, Environment, SharedRandom, Subscription, Timer};
 use casedesk_core::diagnostics::{ErrorRecord, RequestOutcome, RequestSample};
 use casedesk_core::inspect::{self, CacheRow, KeyFilter};
+use casedesk_core::confirm;
 use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
-    DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
+    DurationMs, Failure, FetchId, KeyScope, Millis, OverlayTarget, QueryCache, QueryData, QueryKey,
     QueryOptions, RequestBudget, RetryPolicy, ServerAnswer,
 };
-use casedesk_model::{Case, CaseListQuery};
+use casedesk_model::Case;
 use indexed_db_futures::database::Database;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -72,8 +73,6 @@ pub(super) struct Inner {
     pending: Vec<Action>,
     /// One trigger per key some view has looked at.
     triggers: HashMap<QueryKey, ArcTrigger>,
-    /// The queries behind list keys, which cannot always be read back from the key.
-    lists: HashMap<QueryKey, CaseListQuery>,
     /// The person's stale time for case lists (Settings), when it differs from the default.
     list_stale_time: Option<DurationMs>,
     /// One controller per request in flight, to abort it.
@@ -113,7 +112,6 @@ pub fn provide_query_client_with(config: &AppConfig, env: Environment) -> QueryC
         pending: Vec::new(),
         triggers: HashMap::new(),
         list_stale_time: None,
-        lists: HashMap::new(),
         aborts: HashMap::new(),
         fetch_gate_open: false,
         parked: Vec::new(),
@@ -183,13 +181,19 @@ impl QueryClient {
 
     /// Feeds one event to the cache and carries out what it asks.
     pub(super) fn dispatch(&self, event: CacheEvent) {
+        self.dispatch_all(vec![event]);
+    }
+
+    /// Feeds `events` to the cache as one step (one reducer pass, one notify) and carries
+    /// out what they ask.
+    pub(super) fn dispatch_all(&self, events: Vec<CacheEvent>) {
         let now = self.now();
         let commands = self.with_inner(|inner| {
             if inner.shut_down {
                 return Vec::new();
             }
             let Inner { cache, rng, .. } = inner;
-            cache.apply(event, now, rng)
+            cache.apply_all(events, now, rng)
         });
         self.run(commands.unwrap_or_default());
     }
@@ -223,7 +227,6 @@ impl QueryClient {
                     if inner.cache.get(key).is_some() {
                         inner.triggers.get(key).cloned()
                     } else {
-                        inner.lists.remove(key);
                         inner.triggers.remove(key)
                     }
                 })
@@ -280,8 +283,7 @@ impl QueryClient {
                 inner.parked.push(fetch);
                 return Plan::Wait;
             }
-            let lists = &inner.lists;
-            let Some(target) = request::target_of(&key, |k| lists.get(k).cloned()) else {
+            let Some(target) = OverlayTarget::of(&key) else {
                 return Plan::Unknown;
             };
             if let Err(until) = inner.budget.try_acquire(now) {
@@ -596,9 +598,6 @@ impl QueryClient {
     pub(super) fn observe(&self, target: &OverlayTarget) {
         let key = target.key();
         let is_list = matches!(target, OverlayTarget::CaseList(_));
-        if let OverlayTarget::CaseList(query) = target {
-            self.with_inner(|inner| inner.lists.insert(key.clone(), query.clone()));
-        }
         let options = self
             .read_inner(|inner| {
                 let defaults = inner.cache.config().defaults;
@@ -682,10 +681,10 @@ impl QueryClient {
         self.with_inner(|inner| inner.cache.set_default_options(options));
     }
 
-    /// Marks everything under `prefix` stale; what is on screen refetches.
-    pub fn invalidate(&self, prefix: &QueryKey) {
+    /// Marks everything `scope` reaches stale; what is on screen refetches.
+    pub fn invalidate(&self, scope: impl Into<KeyScope>) {
         self.dispatch(CacheEvent::Invalidate {
-            prefix: prefix.clone(),
+            scope: scope.into(),
         });
     }
 
@@ -728,10 +727,10 @@ impl QueryClient {
         self.live_stats.into()
     }
 
-    /// Forgets everything under `prefix`; what is on screen refetches.
-    pub fn remove(&self, prefix: &QueryKey) {
+    /// Forgets everything `scope` reaches; what is on screen refetches.
+    pub fn remove(&self, scope: impl Into<KeyScope>) {
         self.dispatch(CacheEvent::Remove {
-            prefix: prefix.clone(),
+            scope: scope.into(),
         });
     }
 
@@ -772,11 +771,9 @@ impl QueryClient {
     /// data), and the pending actions are replaced.
     pub fn confirm(&self, action: &Action, answer: &ServerAnswer, pending_after: Vec<Action>) {
         let events = self
-            .read_inner(|inner| confirmation_events(inner, action, answer))
+            .read_inner(|inner| confirm::confirmation_events(&inner.cache, action, answer))
             .unwrap_or_default();
-        for event in events {
-            self.dispatch(event);
-        }
+        self.dispatch_all(events);
         self.set_pending(pending_after);
     }
 
@@ -878,92 +875,4 @@ fn target_case(target: &OverlayTarget) -> Option<Uuid> {
 
 fn is_not_found(failure: &Failure) -> bool {
     matches!(failure, Failure::Http { status: 404, .. })
-}
-
-/// The cache events that confirm `action` with `answer`: settled lists and metrics are
-/// computed first, against the server state from before the answer (what the fold needs to
-/// know what moved), then the action's own entry, then the invalidations.
-fn confirmation_events(inner: &Inner, action: &Action, answer: &ServerAnswer) -> Vec<CacheEvent> {
-    let cache = &inner.cache;
-    let mut events = Vec::new();
-    let mut settled_keys = Vec::new();
-    let lists = QueryKey::all_case_lists();
-    let metrics = QueryKey::metrics();
-    let others = cache
-        .entries_under(&lists)
-        .chain(cache.get(&metrics).map(|entry| (&metrics, entry)));
-    for (key, entry) in others {
-        let Some(server) = entry.data() else { continue };
-        let target = match request::target_of(key, |k| inner.lists.get(k).cloned()) {
-            Some(target) => target,
-            None => continue,
-        };
-        let settled = overlay::settle(&target, server, action, answer, cache);
-        if settled != *server {
-            events.push(CacheEvent::SetData {
-                key: key.clone(),
-                data: settled,
-            });
-            settled_keys.push(key.clone());
-        }
-    }
-    let case_id = action.case_id();
-    match answer {
-        ServerAnswer::Case(case) => {
-            events.push(CacheEvent::SetData {
-                key: QueryKey::case(case.id),
-                data: QueryData::Case(case.clone()),
-            });
-            // A case the server has just created has no notes. Its notes entry, if a view
-            // asked before the creation landed, holds the 404 of then; the truth replaces it.
-            let notes = QueryKey::notes(case.id);
-            let created = matches!(action.kind, ActionKind::CreateCase { .. });
-            if created && cache.get(&notes).is_some_and(|e| e.data().is_none()) {
-                events.push(CacheEvent::SetData {
-                    key: notes,
-                    data: QueryData::Notes(Vec::new()),
-                });
-            }
-        }
-        ServerAnswer::Note(note) => {
-            let key = QueryKey::notes(note.case_id);
-            let data = match cache.get(&key).and_then(|e| e.data()) {
-                Some(server) => overlay::settle(
-                    &OverlayTarget::Notes(note.case_id),
-                    server,
-                    action,
-                    answer,
-                    cache,
-                ),
-                // Nothing cached (the case was new): the confirmed note is all we know; it
-                // is refetched below to learn the rest.
-                None => QueryData::Notes(vec![note.clone()]),
-            };
-            events.push(CacheEvent::SetData {
-                key: key.clone(),
-                data,
-            });
-            if cache.get(&key).is_none_or(|e| e.data().is_none()) {
-                settled_keys.push(key);
-            }
-        }
-        // The case is gone: forget its entries (a view still on them refetches and learns
-        // it is gone).
-        ServerAnswer::Deleted => {
-            events.push(CacheEvent::Remove {
-                prefix: QueryKey::case(case_id),
-            });
-            events.push(CacheEvent::Remove {
-                prefix: QueryKey::notes(case_id),
-            });
-        }
-    }
-    // Settled pages are a good guess, not the server's word: a page a case left runs one
-    // short, a created case may belong on it. They are shown at once and revalidated behind.
-    events.extend(
-        settled_keys
-            .into_iter()
-            .map(|prefix| CacheEvent::Invalidate { prefix }),
-    );
-    events
 }

@@ -7,7 +7,7 @@
 
 use super::client::QueryClient;
 use crate::platform::env::Timer;
-use casedesk_core::{CacheEvent, DurationMs, LiveCoalescer, Millis, QueryKey, RetryPolicy};
+use casedesk_core::{CacheEvent, DurationMs, KeyScope, LiveCoalescer, Millis, RetryPolicy};
 use casedesk_model::{ChangeEvent, Timestamp};
 use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
@@ -188,7 +188,7 @@ impl QueryClient {
             let stale = if reconnected {
                 // Events were missed while the socket was down: nothing cached is proven
                 // current, and what is on screen refetches (cheaply, with If-None-Match).
-                vec![QueryKey::new(Vec::<String>::new())]
+                vec![KeyScope::Everything]
             } else {
                 // First open: entries fetched since we started connecting were fetched at most
                 // one handshake before the socket listened; older ones (fetched before
@@ -203,7 +203,7 @@ impl QueryClient {
                                 .reflects_server_state_at()
                                 .is_some_and(|at| at < since)
                     })
-                    .map(|(key, _)| key.clone())
+                    .map(|(key, _)| KeyScope::Key(key.clone()))
                     .collect()
             };
             Some((reconnected, stale))
@@ -216,8 +216,8 @@ impl QueryClient {
         }
         self.live_status.try_set(LiveStatus::Live);
         self.live_ping(generation);
-        for prefix in stale {
-            self.dispatch(CacheEvent::Invalidate { prefix });
+        for scope in stale {
+            self.dispatch(CacheEvent::Invalidate { scope });
         }
     }
 

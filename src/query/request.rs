@@ -3,40 +3,7 @@
 
 use crate::api::{ApiClient, ApiError, Exchange, Fetched};
 use casedesk_core::{CacheEvent, Failure, FetchId, OverlayTarget, QueryData, QueryKey};
-use casedesk_model::CaseListQuery;
-use uuid::Uuid;
 use web_sys::AbortSignal;
-
-/// Reads a key back into the query it names. List keys are canonical query strings, which a
-/// search text containing `&` or `=` makes ambiguous, so the caller first consults the
-/// queries it was given (`known_list`); the parse is a fallback that only accepts a query
-/// whose key is exactly `key`.
-pub(crate) fn target_of(
-    key: &QueryKey,
-    known_list: impl FnOnce(&QueryKey) -> Option<CaseListQuery>,
-) -> Option<OverlayTarget> {
-    let uuid = |text: &str| Uuid::parse_str(text).ok();
-    match key.segments() {
-        [cases, list, canonical] if cases == "cases" && list == "list" => {
-            let query = known_list(key).or_else(|| parse_list(canonical))?;
-            (QueryKey::case_list(&query) == *key).then_some(OverlayTarget::CaseList(query))
-        }
-        [cases, id] if cases == "cases" => uuid(id).map(OverlayTarget::Case),
-        [notes, id] if notes == "notes" => uuid(id).map(OverlayTarget::Notes),
-        [dashboard, metrics] if dashboard == "dashboard" && metrics == "metrics" => {
-            Some(OverlayTarget::Metrics)
-        }
-        _ => None,
-    }
-}
-
-fn parse_list(canonical: &str) -> Option<CaseListQuery> {
-    let pairs = canonical
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")));
-    CaseListQuery::from_pairs(pairs).ok()
-}
 
 /// Sends the conditional `GET` for `target`. The answer is always one of the cache's fetch
 /// events, except a cancellation, which nobody waits for (`None`).

@@ -74,10 +74,9 @@ impl CacheBench {
         let frozen: &'static QueryCache = Box::leak(Box::new(cache.clone()));
         let index = CaseIndex::from_data(frozen.entries().filter_map(|(_, e)| e.data()));
         let keys: Vec<QueryKey> = fixture.entries.iter().map(|(k, _)| k.clone()).collect();
-        let lists = QueryKey::all_case_lists();
         let list_keys = keys
             .iter()
-            .filter(|k| k.starts_with(&lists))
+            .filter(|k| casedesk_core::KeyScope::CaseLists.matches(k))
             .cloned()
             .collect();
         let pending = fixture::pending(100, fixture.cases);
@@ -172,7 +171,7 @@ impl CacheBench {
     pub fn invalidate_lists(&mut self) -> usize {
         let commands = self.cache.apply(
             CacheEvent::Invalidate {
-                prefix: QueryKey::all_case_lists(),
+                scope: casedesk_core::KeyScope::CaseLists,
             },
             NOW,
             &mut self.rng,

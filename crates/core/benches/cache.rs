@@ -1,11 +1,12 @@
 //! The query cache's costs at 1,000 and 10,000 entries: a lookup, a view mounting and
-//! unmounting through the reducer, and invalidation by prefix (one case, every list page,
+//! unmounting through the reducer, and invalidation by scope (one case, every list page,
 //! everything). Run: `cargo bench -p casedesk-core --bench cache`.
 
 use casedesk_core::{
-    CacheConfig, CacheEvent, Millis, PersistedEntry, QueryCache, QueryData, QueryKey, QueryOptions,
-    SeededRandom,
+    CacheConfig, CacheEvent, KeyScope, Millis, PersistedEntry, QueryCache, QueryData, QueryKey,
+    QueryOptions, SeededRandom,
 };
+use casedesk_model::CaseListQuery;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use std::hint::black_box;
 use uuid::Uuid;
@@ -18,7 +19,10 @@ fn filled(size: usize) -> (QueryCache, Vec<QueryKey>) {
     let mut keys = Vec::with_capacity(size);
     for i in 0..size {
         let key = match i % 20 {
-            0 | 1 => QueryKey::new(["cases".to_owned(), "list".to_owned(), format!("page={i}")]),
+            0 | 1 => QueryKey::case_list(&CaseListQuery {
+                page: i as u32 + 1,
+                ..CaseListQuery::default()
+            }),
             2 => QueryKey::notes(Uuid::from_u128(i as u128)),
             _ => QueryKey::case(Uuid::from_u128(i as u128)),
         };
@@ -92,19 +96,19 @@ fn benches(c: &mut Criterion) {
             },
         );
 
-        let prefixes = [
-            ("invalidate_one_case", keys[5].clone()),
-            ("invalidate_all_lists", QueryKey::all_case_lists()),
-            ("invalidate_everything", QueryKey::new(Vec::<String>::new())),
+        let scopes = [
+            ("invalidate_one_case", KeyScope::Key(keys[5].clone())),
+            ("invalidate_all_lists", KeyScope::CaseLists),
+            ("invalidate_everything", KeyScope::Everything),
         ];
-        for (name, prefix) in prefixes {
+        for (name, scope) in scopes {
             c.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
                 b.iter_batched(
                     || cache.clone(),
                     |mut fresh| {
                         let commands = fresh.apply(
                             CacheEvent::Invalidate {
-                                prefix: prefix.clone(),
+                                scope: scope.clone(),
                             },
                             NOW,
                             &mut rng,

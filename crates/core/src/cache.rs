@@ -10,7 +10,7 @@ use crate::diagnostics::{
 };
 use crate::entry::{estimate_size, FetchId, FetchState, QueryEntry, QueryOptions, WaitReason};
 use crate::failure::Failure;
-use crate::key::QueryKey;
+use crate::key::{KeyScope, QueryKey};
 use crate::overlay::KnownCases;
 use crate::persist::{PersistDelta, PersistedEntry};
 use casedesk_model::{etag_for_version, Case};
@@ -99,9 +99,9 @@ pub enum CacheEvent {
         fetch: FetchId,
         until: Millis,
     },
-    /// Everything under `prefix` is stale; observed entries refetch.
+    /// Everything `scope` reaches is stale; observed entries refetch.
     Invalidate {
-        prefix: QueryKey,
+        scope: KeyScope,
     },
     /// Authoritative data from elsewhere (the server's answer to a mutation). A case's ETag
     /// is derived from its version; other data gets none.
@@ -109,9 +109,9 @@ pub enum CacheEvent {
         key: QueryKey,
         data: QueryData,
     },
-    /// Forget everything under `prefix`. Observed entries are emptied and refetched.
+    /// Forget everything `scope` reaches. Observed entries are emptied and refetched.
     Remove {
-        prefix: QueryKey,
+        scope: KeyScope,
     },
     WindowFocused,
     NetworkOnline,
@@ -164,8 +164,8 @@ impl Effects {
 /// All cached queries, changed only through [`QueryCache::apply`].
 #[derive(Clone, Debug)]
 pub struct QueryCache {
-    /// Ordered by key segments, so every key under a prefix forms one contiguous range:
-    /// invalidating `["cases", "list"]` visits only the list pages.
+    /// Ordered by key, so the list pages form one contiguous range: invalidating every
+    /// list visits only the list pages.
     entries: BTreeMap<QueryKey, QueryEntry>,
     config: CacheConfig,
     online: bool,
@@ -234,14 +234,33 @@ impl QueryCache {
         self.online
     }
 
-    /// Every entry whose key starts with `prefix`, in key order.
-    pub fn entries_under<'a>(
+    /// Every entry `scope` reaches, in key order.
+    pub fn entries_in<'a>(
         &'a self,
-        prefix: &'a QueryKey,
-    ) -> impl Iterator<Item = (&'a QueryKey, &'a QueryEntry)> + 'a {
-        self.entries
-            .range::<QueryKey, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(move |(key, _)| key.starts_with(prefix))
+        scope: &'a KeyScope,
+    ) -> Box<dyn Iterator<Item = (&'a QueryKey, &'a QueryEntry)> + 'a> {
+        match scope {
+            KeyScope::Everything => Box::new(self.entries.iter()),
+            KeyScope::Key(key) => Box::new(self.entries.get_key_value(key).into_iter()),
+            KeyScope::CaseLists => Box::new(
+                self.entries
+                    .range::<QueryKey, _>((
+                        Bound::Excluded(QueryKey::before_every_list()),
+                        Bound::Unbounded,
+                    ))
+                    .take_while(|(key, _)| matches!(key, QueryKey::CaseList(_))),
+            ),
+            KeyScope::OfCase(id) => Box::new(
+                QueryKey::of_case(*id)
+                    .into_iter()
+                    .filter_map(move |key| self.entries.get_key_value(&key)),
+            ),
+        }
+    }
+
+    /// The keys `scope` reaches, for handlers that change the entries they visit.
+    fn keys_in(&self, scope: &KeyScope) -> Vec<QueryKey> {
+        self.entries_in(scope).map(|(key, _)| key.clone()).collect()
     }
 
     /// Every entry, in key order.
@@ -302,26 +321,46 @@ impl QueryCache {
         now: Millis,
         rng: &mut dyn Random,
     ) -> Vec<CacheCommand> {
+        self.apply_all(std::iter::once(event), now, rng)
+    }
+
+    /// Applies `events` in order as one step: the commands of all of them, with one
+    /// `Notify` for every key any of them changed. What a confirmed action does to the
+    /// cache lands this way, so no view sees a state between two of its events.
+    pub fn apply_all(
+        &mut self,
+        events: impl IntoIterator<Item = CacheEvent>,
+        now: Millis,
+        rng: &mut dyn Random,
+    ) -> Vec<CacheCommand> {
         let mut fx = Effects::default();
         let was_dirty = self.has_dirty();
+        for event in events {
+            self.reduce(event, now, rng, &mut fx);
+        }
+        self.enforce_bounds(&mut fx);
+        self.finish(fx, was_dirty)
+    }
+
+    fn reduce(&mut self, event: CacheEvent, now: Millis, rng: &mut dyn Random, fx: &mut Effects) {
         match event {
-            CacheEvent::Observe { key, options } => self.observe(key, options, now, &mut fx),
-            CacheEvent::Unobserve { key } => self.unobserve(key, now, &mut fx),
-            CacheEvent::Prefetch { key } => self.prefetch(key, now, &mut fx),
-            CacheEvent::FetchRequested { key } => self.fetch_requested(key, now, &mut fx),
+            CacheEvent::Observe { key, options } => self.observe(key, options, now, fx),
+            CacheEvent::Unobserve { key } => self.unobserve(key, now, fx),
+            CacheEvent::Prefetch { key } => self.prefetch(key, now, fx),
+            CacheEvent::FetchRequested { key } => self.fetch_requested(key, now, fx),
             CacheEvent::FetchSucceeded {
                 key,
                 fetch,
                 data,
                 etag,
                 size_bytes,
-            } => self.fetch_succeeded(key, fetch, data, etag, size_bytes, now, &mut fx),
-            CacheEvent::NotModified { key, fetch } => self.not_modified(key, fetch, now, &mut fx),
+            } => self.fetch_succeeded(key, fetch, data, etag, size_bytes, now, fx),
+            CacheEvent::NotModified { key, fetch } => self.not_modified(key, fetch, now, fx),
             CacheEvent::FetchFailed {
                 key,
                 fetch,
                 failure,
-            } => self.fetch_failed(key, fetch, failure, now, rng, &mut fx),
+            } => self.fetch_failed(key, fetch, failure, now, rng, fx),
             CacheEvent::FetchDeferred { key, fetch, until } => {
                 if let Some(entry) = self.entries.get_mut(&key) {
                     if entry.defer(fetch, until) {
@@ -329,17 +368,15 @@ impl QueryCache {
                     }
                 }
             }
-            CacheEvent::Invalidate { prefix } => self.invalidate(&prefix, now, &mut fx),
-            CacheEvent::SetData { key, data } => self.set_data(key, data, now, &mut fx),
-            CacheEvent::Remove { prefix } => self.remove(&prefix, now, &mut fx),
-            CacheEvent::WindowFocused => self.window_focused(now, &mut fx),
-            CacheEvent::NetworkOnline => self.network_online(now, &mut fx),
+            CacheEvent::Invalidate { scope } => self.invalidate(&scope, now, fx),
+            CacheEvent::SetData { key, data } => self.set_data(key, data, now, fx),
+            CacheEvent::Remove { scope } => self.remove(&scope, now, fx),
+            CacheEvent::WindowFocused => self.window_focused(now, fx),
+            CacheEvent::NetworkOnline => self.network_online(now, fx),
             CacheEvent::NetworkOffline => self.online = false,
-            CacheEvent::Tick => self.tick(now, &mut fx),
-            CacheEvent::Restore { entries } => self.restore(entries, now, &mut fx),
+            CacheEvent::Tick => self.tick(now, fx),
+            CacheEvent::Restore { entries } => self.restore(entries, now, fx),
         }
-        self.enforce_bounds(&mut fx);
-        self.finish(fx, was_dirty)
     }
 
     // ---- event handlers ----
@@ -475,20 +512,19 @@ impl QueryCache {
         }
     }
 
-    fn invalidate(&mut self, prefix: &QueryKey, now: Millis, fx: &mut Effects) {
+    fn invalidate(&mut self, scope: &KeyScope, now: Millis, fx: &mut Effects) {
         let mut to_fetch = Vec::new();
-        let range = self
-            .entries
-            .range_mut::<QueryKey, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix));
-        for (key, entry) in range {
+        for key in self.keys_in(scope) {
+            let Some(entry) = self.entries.get_mut(&key) else {
+                continue;
+            };
             if entry.invalidate(now) {
                 fx.touched.push(key.clone());
             }
             // In flight: flagged to refetch when it lands. Waiting or paused: the planned
             // attempt will fetch the new state anyway.
             if entry.is_observed() && entry.fetch_state() == FetchState::Idle {
-                to_fetch.push(key.clone());
+                to_fetch.push(key);
             }
         }
         for key in to_fetch {
@@ -502,9 +538,8 @@ impl QueryCache {
             QueryData::Case(case) => Some(etag_for_version(case.version)),
             _ => None,
         };
-        let seq = self.next_seq();
+        // `entry_or_new` stamps the access (and creates the entry when absent).
         let entry = self.entry_or_new(&key, now, fx);
-        entry.touch(now, seq);
         let old_size = entry.size_bytes();
         if entry.set_data(data, etag, size, now) {
             self.total_bytes = self
@@ -515,12 +550,8 @@ impl QueryCache {
         }
     }
 
-    fn remove(&mut self, prefix: &QueryKey, now: Millis, fx: &mut Effects) {
-        let keys: Vec<QueryKey> = self
-            .entries_under(prefix)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in keys {
+    fn remove(&mut self, scope: &KeyScope, now: Millis, fx: &mut Effects) {
+        for key in self.keys_in(scope) {
             let Some(entry) = self.entries.get_mut(&key) else {
                 continue;
             };

@@ -226,14 +226,18 @@ mod tests {
         h.load(&key("a"), notes(1));
         h.load(&key("b"), notes(2));
         h.unobserve(&key("b"));
-        h.apply(CacheEvent::Invalidate { prefix: key("b") });
+        h.apply(CacheEvent::Invalidate {
+            scope: key("b").into(),
+        });
         let rows = cache_rows(&h.cache, h.now, &KeyFilter::default());
         assert!(
             row(&rows, "b").stale,
             "invalidated data is stale at any age"
         );
         assert!(!row(&rows, "a").stale, "only the key asked for");
-        h.apply(CacheEvent::Remove { prefix: key("b") });
+        h.apply(CacheEvent::Remove {
+            scope: key("b").into(),
+        });
         let rows = cache_rows(&h.cache, h.now, &KeyFilter::default());
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].key, key("a"));
@@ -241,7 +245,11 @@ mod tests {
 
     #[test]
     fn the_filter_matches_every_word_anywhere_in_the_key_ignoring_case() {
-        let list = QueryKey::new(["cases", "list", "status=open&sort=-updated_at"]);
+        let list = QueryKey::case_list(&casedesk_model::CaseListQuery {
+            status: Some(casedesk_model::CaseStatus::Open),
+            sort: casedesk_model::CaseSort::UpdatedAsc,
+            ..Default::default()
+        });
         let metrics = QueryKey::metrics();
         let filter = |text: &str| KeyFilter::parse(text);
         assert!(filter("").matches(&list) && filter("  ").matches(&metrics));
@@ -253,21 +261,27 @@ mod tests {
         assert!(!filter("open metrics").matches(&list));
         assert!(filter("metrics").matches(&metrics));
 
+        let search = |q: &str| {
+            QueryKey::case_list(&casedesk_model::CaseListQuery {
+                q: Some(q.into()),
+                ..Default::default()
+            })
+        };
         let mut h = Harness::new();
-        h.load(&key("alpha"), notes(1));
-        h.load(&key("beta"), notes(2));
+        h.load(&search("alpha"), notes(1));
+        h.load(&search("beta"), notes(2));
         let rows = cache_rows(&h.cache, h.now, &filter("ALP"));
         assert_eq!(
             rows.iter().map(|r| &r.key).collect::<Vec<_>>(),
-            [&key("alpha")]
+            [&search("alpha")]
         );
         assert!(cache_rows(&h.cache, h.now, &filter("gamma")).is_empty());
     }
 
-    /// The Devtools buttons send the cache's prefix events with one entry's key: that reaches
-    /// that entry alone only while no entry key is a prefix of another.
+    /// The Devtools buttons send the cache's events scoped to one entry's key: that reaches
+    /// that entry alone.
     #[test]
-    fn no_entry_key_the_app_makes_is_a_prefix_of_another() {
+    fn an_entry_key_scope_reaches_that_entry_alone() {
         let id = Uuid::from_u128(5);
         let open = casedesk_model::CaseListQuery {
             status: Some(casedesk_model::CaseStatus::Open),
@@ -283,7 +297,8 @@ mod tests {
         ];
         for a in &keys {
             for b in &keys {
-                assert!(a == b || !a.starts_with(b), "{b:?} is a prefix of {a:?}");
+                let scope = crate::key::KeyScope::from(b);
+                assert!(a == b || !scope.matches(a), "{b:?} reaches {a:?}");
             }
         }
     }

@@ -5,7 +5,7 @@
 //! - [`clock`]: milliseconds, durations, and the injected `Clock` and `Random`.
 //! - [`failure`]: why a request failed and whether that is transient, permanent, auth or conflict.
 //! - [`retry`]: the backoff schedule (exponential, full jitter, capped, `Retry-After` as a floor).
-//! - [`key`]: query keys and prefix matching.
+//! - [`key`]: typed query keys and the scopes invalidation and removal reach.
 //! - [`action`]: what a person did (`CreateCase`, `UpdateCase`, `DeleteCase`, `AddNote`).
 //! - [`data`]: what a query can hold (a case, a page of cases, notes, metrics).
 //! - [`response`]: reading an HTTP answer into data or a typed failure, however hostile.
@@ -13,6 +13,7 @@
 //! The read side: views observe keys, the glue feeds events and runs the commands.
 //! - [`entry`]: one query's state machine (data, ETag, age, fetch, retry, observers).
 //! - [`cache`]: every entry by key and the one reducer, `QueryCache::apply(event) -> commands`.
+//! - [`confirm`]: the cache events a confirmed action's answer produces, applied as one batch.
 //! - [`persist`]: the stored record format and the incremental deltas written to IndexedDB.
 //! - [`diagnostics`]: hit ratio, request timings, recent errors and alerts for the Sync page.
 //! - [`inspect`]: the Devtools page's rows: each cache entry and each queued action, and the
@@ -34,6 +35,7 @@ pub mod action;
 pub mod budget;
 pub mod cache;
 pub mod clock;
+pub mod confirm;
 pub mod data;
 pub mod diagnostics;
 pub mod entry;
@@ -60,7 +62,7 @@ pub use data::QueryData;
 pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
 pub use entry::{FetchId, FetchStatus, QueryEntry, QueryOptions, QueryStatus};
 pub use failure::{Failure, FailureClass};
-pub use key::QueryKey;
+pub use key::{KeyScope, ListKey, QueryKey};
 pub use lease::{Lease, LeaseDecision, LeaseTerms};
 pub use live::{ChangeBatch, LiveCoalescer};
 pub use merge::{ConflictChoice, ConflictPolicy, MergeOutcome};

@@ -6,7 +6,7 @@ use crate::cache::{CacheEvent, QueryCache};
 use crate::clock::{DurationMs, Millis};
 use crate::data::QueryData;
 use crate::entry::QueryEntry;
-use crate::key::QueryKey;
+use crate::key::{KeyScope, QueryKey};
 use casedesk_model::{ChangeEvent, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -88,7 +88,7 @@ impl ChangeBatch {
             // We missed events: nothing cached can be trusted. Everything goes stale and
             // what is on screen refetches.
             return vec![CacheEvent::Invalidate {
-                prefix: QueryKey::new(Vec::<String>::new()),
+                scope: KeyScope::Everything,
             }];
         }
         let mut invalidate = BTreeSet::new();
@@ -132,8 +132,7 @@ impl ChangeBatch {
 
         if !self.changed.is_empty() || !self.deleted.is_empty() {
             // Lists may gain, lose or reorder cases; counts move.
-            let lists = QueryKey::all_case_lists();
-            for (key, entry) in cache.entries_under(&lists) {
+            for (key, entry) in cache.entries_in(&KeyScope::CaseLists) {
                 if !self.list_reflects_all(entry, cache) {
                     invalidate.insert(key.clone());
                 }
@@ -148,12 +147,12 @@ impl ChangeBatch {
 
         remove
             .into_iter()
-            .map(|prefix| CacheEvent::Remove { prefix })
-            .chain(
-                invalidate
-                    .into_iter()
-                    .map(|prefix| CacheEvent::Invalidate { prefix }),
-            )
+            .map(|key| CacheEvent::Remove {
+                scope: KeyScope::Key(key),
+            })
+            .chain(invalidate.into_iter().map(|key| CacheEvent::Invalidate {
+                scope: KeyScope::Key(key),
+            }))
             .collect()
     }
 
@@ -311,7 +310,10 @@ mod tests {
     }
 
     fn list_key(name: &str) -> QueryKey {
-        QueryKey::new(["cases", "list", name])
+        QueryKey::case_list(&casedesk_model::CaseListQuery {
+            q: Some(name.into()),
+            ..Default::default()
+        })
     }
 
     fn updated(n: u128, version: u64, at_ms: i64) -> ChangeEvent {
@@ -326,7 +328,9 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                CacheEvent::Invalidate { prefix } => Some(prefix.clone()),
+                CacheEvent::Invalidate {
+                    scope: KeyScope::Key(key),
+                } => Some(key.clone()),
                 _ => None,
             })
             .collect()
@@ -336,7 +340,9 @@ mod tests {
         effects
             .iter()
             .filter_map(|e| match e {
-                CacheEvent::Remove { prefix } => Some(prefix.clone()),
+                CacheEvent::Remove {
+                    scope: KeyScope::Key(key),
+                } => Some(key.clone()),
                 _ => None,
             })
             .collect()
@@ -380,7 +386,7 @@ mod tests {
         });
         h.advance(10);
         let cmds = h.apply(CacheEvent::Invalidate {
-            prefix: QueryKey::all_case_lists(),
+            scope: KeyScope::CaseLists,
         });
         assert_eq!(fetches(&cmds).len(), 2);
         // The echo arrives while those refetches are in flight: they will carry v3 already.
@@ -469,7 +475,7 @@ mod tests {
         assert_eq!(
             effects,
             vec![CacheEvent::Invalidate {
-                prefix: QueryKey::new(Vec::<String>::new())
+                scope: KeyScope::Everything
             }]
         );
         assert!(effects_of(&ChangeEvent::Ping, &h.cache).is_empty());

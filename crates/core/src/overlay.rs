@@ -113,6 +113,18 @@ pub enum OverlayTarget {
 }
 
 impl OverlayTarget {
+    /// The query behind `key`, when views overlay pending actions on it (people and history
+    /// have nothing pending to show).
+    pub fn of(key: &QueryKey) -> Option<Self> {
+        match key {
+            QueryKey::Case(id) => Some(Self::Case(*id)),
+            QueryKey::CaseList(list) => Some(Self::CaseList(list.query().clone())),
+            QueryKey::Notes(case_id) => Some(Self::Notes(*case_id)),
+            QueryKey::Metrics => Some(Self::Metrics),
+            QueryKey::History(_) | QueryKey::Users | QueryKey::Me => None,
+        }
+    }
+
     /// The cache key of this query.
     pub fn key(&self) -> QueryKey {
         match self {

@@ -13,8 +13,9 @@ use thiserror::Error;
 /// The rule: every stored record carries it. A record with another version, or one that
 /// does not decode, is dropped (and should be deleted from the store), never an error that
 /// stops start-up: the cache is only a copy of server data, so losing it costs one fetch.
-/// Bump it whenever `PersistedEntry` or anything inside `QueryData` changes shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bump it whenever `PersistedEntry`, `QueryKey` or anything inside `QueryData` changes
+/// shape. 2: typed keys (`{"case":"<id>"}`) replaced lists of strings.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One cached answer as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,10 +57,10 @@ pub enum PersistError {
     Malformed(String),
 }
 
-/// The IndexedDB key for a query key: its JSON array. Unambiguous even when a segment holds
-/// a `/` (a search text), unlike the `Display` form.
+/// The IndexedDB key for a query key: its JSON form. Unambiguous whatever a search text
+/// holds, unlike the `Display` form.
 pub fn storage_key(key: &QueryKey) -> String {
-    // A list of strings always serializes; the fallback only keeps this total.
+    // Ids, enums, strings and numbers always serialize; the fallback only keeps this total.
     serde_json::to_string(key).unwrap_or_else(|_| key.to_string())
 }
 
@@ -109,10 +110,20 @@ pub fn decode_all<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use casedesk_model::CaseListQuery;
+    use uuid::Uuid;
+
+    fn list(q: &str, page: u32) -> QueryKey {
+        QueryKey::case_list(&CaseListQuery {
+            q: Some(q.into()),
+            page,
+            ..CaseListQuery::default()
+        })
+    }
 
     fn entry() -> PersistedEntry {
         PersistedEntry {
-            key: QueryKey::new(["cases", "list", "q=a/b"]),
+            key: list("a/b", 1),
             data: QueryData::Notes(Vec::new()),
             etag: Some("\"3\"".into()),
             fetched_at: Millis(1_700_000_000_000),
@@ -123,7 +134,7 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let json = encode(&entry()).unwrap();
-        assert!(json.contains("\"schema\":1"));
+        assert!(json.contains("\"schema\":2"));
         assert_eq!(decode(&json), Ok(entry()));
     }
 
@@ -131,7 +142,7 @@ mod tests {
     fn other_versions_and_garbage_are_dropped_not_crashed_on() {
         let json = encode(&entry())
             .unwrap()
-            .replace("\"schema\":1", "\"schema\":99");
+            .replace("\"schema\":2", "\"schema\":99");
         assert_eq!(
             decode(&json),
             Err(PersistError::SchemaMismatch { found: 99 })
@@ -141,7 +152,7 @@ mod tests {
             Err(PersistError::Malformed(_))
         ));
         assert!(matches!(
-            decode(r#"{"schema":1,"entry":{"key":["x"]}}"#),
+            decode(r#"{"schema":2,"entry":{"key":["x"]}}"#),
             Err(PersistError::Malformed(_))
         ));
         let good = encode(&entry()).unwrap();
@@ -151,14 +162,38 @@ mod tests {
     }
 
     #[test]
+    fn a_record_whose_key_no_longer_decodes_is_skipped_and_the_rest_restore() {
+        let good = encode(&entry()).unwrap();
+        let old_form = good.replace(
+            &serde_json::to_string(&entry().key).unwrap(),
+            r#"["cases","list","q=a/b"]"#,
+        );
+        let unknown_kind = good.replace(
+            &serde_json::to_string(&entry().key).unwrap(),
+            r#"{"attachment":"00000000-0000-0000-0000-000000000001"}"#,
+        );
+        assert_ne!(old_form, good);
+        assert_ne!(unknown_kind, good);
+        let (entries, errors) =
+            decode_all([old_form.as_str(), good.as_str(), unknown_kind.as_str()]);
+        assert_eq!(entries, vec![entry()]);
+        assert!(errors
+            .iter()
+            .all(|e| matches!(e, PersistError::Malformed(_))));
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
     fn storage_keys_are_unambiguous() {
         assert_eq!(
-            storage_key(&QueryKey::new(["cases", "list", "q=a/b"])),
-            r#"["cases","list","q=a/b"]"#
+            storage_key(&QueryKey::case(Uuid::from_u128(1))),
+            r#"{"case":"00000000-0000-0000-0000-000000000001"}"#
         );
+        // The same text as a path, two different lists.
+        assert_eq!(list("x&page=2", 1).to_string(), list("x", 2).to_string());
         assert_ne!(
-            storage_key(&QueryKey::new(["a/b"])),
-            storage_key(&QueryKey::new(["a", "b"]))
+            storage_key(&list("x&page=2", 1)),
+            storage_key(&list("x", 2))
         );
     }
 }

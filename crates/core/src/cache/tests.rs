@@ -88,8 +88,21 @@ impl Harness {
     }
 }
 
+/// A key per name, ordered as the names are (a notes key: the reducer treats every key
+/// alike).
 pub(crate) fn key(name: &str) -> QueryKey {
-    QueryKey::new(["k", name])
+    let mut bytes = [0u8; 16];
+    for (slot, byte) in bytes.iter_mut().zip(name.bytes()) {
+        *slot = byte;
+    }
+    QueryKey::Notes(Uuid::from_bytes(bytes))
+}
+
+fn list(name: &str) -> QueryKey {
+    QueryKey::case_list(&casedesk_model::CaseListQuery {
+        q: Some(name.into()),
+        ..Default::default()
+    })
 }
 
 pub(crate) fn notes(n: u128) -> QueryData {
@@ -515,18 +528,19 @@ fn a_prefetch_is_not_cancelled_and_an_unobserved_retry_is_dropped() {
 // ---- invalidation, set, remove ----
 
 #[test]
-fn invalidate_by_prefix_marks_all_and_refetches_the_observed() {
+fn invalidate_by_scope_marks_all_and_refetches_the_observed() {
     let mut h = Harness::new();
-    let list_a = QueryKey::new(["cases", "list", "a"]);
-    let list_b = QueryKey::new(["cases", "list", "b"]);
-    let one = QueryKey::new(["cases", "1"]);
-    let notes_key = QueryKey::new(["notes", "1"]);
-    for k in [&list_a, &list_b, &one, &notes_key] {
+    let list_a = list("a");
+    let list_b = list("b");
+    let one = QueryKey::case(Uuid::from_u128(1));
+    let notes_key = QueryKey::notes(Uuid::from_u128(1));
+    let other_notes = QueryKey::notes(Uuid::from_u128(2));
+    for k in [&list_a, &list_b, &one, &notes_key, &other_notes] {
         h.load(k, notes(1));
     }
     h.unobserve(&list_b);
     let cmds = h.apply(CacheEvent::Invalidate {
-        prefix: QueryKey::all_case_lists(),
+        scope: KeyScope::CaseLists,
     });
     let keys: Vec<QueryKey> = fetches(&cmds).into_iter().map(|f| f.0).collect();
     assert_eq!(keys, vec![list_a.clone()]);
@@ -534,12 +548,13 @@ fn invalidate_by_prefix_marks_all_and_refetches_the_observed() {
     assert!(h.entry(&list_b).is_stale(h.now));
     assert!(!h.entry(&one).is_stale(h.now));
     assert!(!h.entry(&notes_key).is_stale(h.now));
-    // The whole case prefix: the remaining fresh observed entry refetches.
+    // Everything of case 1: its case and its notes refetch, another case's notes do not.
     let cmds = h.apply(CacheEvent::Invalidate {
-        prefix: QueryKey::new(["cases"]),
+        scope: KeyScope::OfCase(Uuid::from_u128(1)),
     });
     let keys: Vec<QueryKey> = fetches(&cmds).into_iter().map(|f| f.0).collect();
-    assert_eq!(keys, vec![one]);
+    assert_eq!(keys, vec![one, notes_key]);
+    assert!(!h.entry(&other_notes).is_stale(h.now));
 }
 
 #[test]
@@ -548,7 +563,10 @@ fn invalidation_during_a_fetch_refetches_once_after_it_lands() {
     let k = key("a");
     let fetch = only_fetch(&h.observe(&k)).1;
     for _ in 0..5 {
-        assert!(fetches(&h.apply(CacheEvent::Invalidate { prefix: k.clone() })).is_empty());
+        assert!(fetches(&h.apply(CacheEvent::Invalidate {
+            scope: KeyScope::Key(k.clone())
+        }))
+        .is_empty());
     }
     let cmds = h.succeed(&k, fetch, notes(1));
     let again = only_fetch(&cmds).1;
@@ -593,13 +611,16 @@ fn set_data_is_fresh_derives_a_case_etag_and_never_goes_back_a_version() {
 #[test]
 fn remove_drops_unobserved_and_empties_and_refetches_observed() {
     let mut h = Harness::new();
-    let (a, b) = (QueryKey::new(["cases", "1"]), QueryKey::new(["cases", "2"]));
+    let (a, b) = (
+        QueryKey::case(Uuid::from_u128(1)),
+        QueryKey::notes(Uuid::from_u128(1)),
+    );
     h.load(&a, notes(1));
     h.load(&b, notes(2));
     h.unobserve(&b);
     h.cache.take_dirty();
     let cmds = h.apply(CacheEvent::Remove {
-        prefix: QueryKey::new(["cases"]),
+        scope: KeyScope::OfCase(Uuid::from_u128(1)),
     });
     assert!(h.cache.get(&b).is_none());
     assert_eq!(h.entry(&a).status(), QueryStatus::Loading);
@@ -614,14 +635,12 @@ fn remove_drops_unobserved_and_empties_and_refetches_observed() {
 #[test]
 fn notifications_are_batched_per_apply() {
     let mut h = Harness::new();
-    let keys: Vec<QueryKey> = (0..3)
-        .map(|i| QueryKey::new(["cases", "list", &i.to_string()]))
-        .collect();
+    let keys: Vec<QueryKey> = (0..3).map(|i| list(&i.to_string())).collect();
     for k in &keys {
         h.load(k, notes(1));
     }
     let cmds = h.apply(CacheEvent::Invalidate {
-        prefix: QueryKey::all_case_lists(),
+        scope: KeyScope::CaseLists,
     });
     let notifies = cmds
         .iter()
@@ -781,7 +800,9 @@ fn the_delta_holds_only_changed_keys_in_their_latest_state() {
         "one hint per flush"
     );
     // Observing, invalidating and 304s write nothing.
-    h.apply(CacheEvent::Invalidate { prefix: a.clone() });
+    h.apply(CacheEvent::Invalidate {
+        scope: KeyScope::Key(a.clone()),
+    });
     let delta = h.cache.take_dirty();
     assert_eq!(delta.removals, Vec::<QueryKey>::new());
     assert_eq!(delta.upserts.len(), 1);
@@ -914,22 +935,22 @@ mod properties {
 
     fn keys() -> Vec<QueryKey> {
         vec![
-            QueryKey::new(["cases", "1"]),
-            QueryKey::new(["cases", "2"]),
-            QueryKey::new(["cases", "list", "a"]),
-            QueryKey::new(["cases", "list", "b"]),
-            QueryKey::new(["notes", "1"]),
-            QueryKey::new(["dashboard", "metrics"]),
+            QueryKey::case(Uuid::from_u128(1)),
+            QueryKey::case(Uuid::from_u128(2)),
+            super::list("a"),
+            super::list("b"),
+            QueryKey::notes(Uuid::from_u128(1)),
+            QueryKey::metrics(),
         ]
     }
 
-    fn prefixes() -> Vec<QueryKey> {
+    fn scopes() -> Vec<KeyScope> {
         vec![
-            QueryKey::new(Vec::<String>::new()),
-            QueryKey::new(["cases"]),
-            QueryKey::all_case_lists(),
-            QueryKey::new(["cases", "1"]),
-            QueryKey::new(["notes"]),
+            KeyScope::Everything,
+            KeyScope::OfCase(Uuid::from_u128(1)),
+            KeyScope::CaseLists,
+            KeyScope::Key(QueryKey::case(Uuid::from_u128(1))),
+            KeyScope::Key(QueryKey::notes(Uuid::from_u128(1))),
         ]
     }
 
@@ -1048,7 +1069,7 @@ mod properties {
 
     fn run(ops: Vec<Op>, config: CacheConfig) -> Result<(), TestCaseError> {
         let keys = keys();
-        let prefixes = prefixes();
+        let scopes = scopes();
         let mut h = Harness::with_config(config);
         let mut world = World::default();
         for op in ops {
@@ -1139,14 +1160,14 @@ mod properties {
                         })
                 }
                 Op::Invalidate(p) => Some(CacheEvent::Invalidate {
-                    prefix: prefixes[p].clone(),
+                    scope: scopes[p].clone(),
                 }),
                 Op::SetData(k, n) => Some(CacheEvent::SetData {
                     key: keys[k].clone(),
                     data: data_for(k, n),
                 }),
                 Op::Remove(p) => Some(CacheEvent::Remove {
-                    prefix: prefixes[p].clone(),
+                    scope: scopes[p].clone(),
                 }),
                 Op::Focus => Some(CacheEvent::WindowFocused),
                 Op::Online => Some(CacheEvent::NetworkOnline),
@@ -1177,4 +1198,26 @@ mod properties {
             run(ops, CacheConfig { max_entries: 3, max_bytes: 500, ..CacheConfig::default() })?;
         }
     }
+}
+
+#[test]
+fn data_set_from_elsewhere_makes_its_entry_the_most_recently_used() {
+    let mut h = Harness::with_config(CacheConfig {
+        max_entries: 3,
+        ..CacheConfig::default()
+    });
+    let (a, b, c, d) = (key("a"), key("b"), key("c"), key("d"));
+    set(&mut h, &a);
+    set(&mut h, &b);
+    set(&mut h, &c);
+    // A mutation's answer lands on a (the oldest): it is now the newest, b the oldest.
+    set(&mut h, &a);
+    let stamps: Vec<u64> = [&a, &b, &c]
+        .iter()
+        .map(|k| h.entry(k).access_seq())
+        .collect();
+    assert!(stamps[0] > stamps[2], "a after c: {stamps:?}");
+    set(&mut h, &d);
+    assert!(h.cache.get(&a).is_some(), "the entry just written stays");
+    assert!(h.cache.get(&b).is_none(), "the least recently used goes");
 }
