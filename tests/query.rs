@@ -555,7 +555,10 @@ async fn unreadable_stored_records_are_dropped_newer_ones_kept_and_good_ones_res
     let good_key = persist::storage_key(&good.key);
     let future_schema = persist::encode(&good)
         .unwrap()
-        .replace("\"schema\":1", "\"schema\":99");
+        .replace(
+            &format!("\"schema\":{}", persist::SCHEMA_VERSION),
+            "\"schema\":99",
+        );
     let misfiled = persist::encode(&good).unwrap();
     {
         let db = open_cache_db(&namespace, 1).await;
