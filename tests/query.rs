@@ -553,12 +553,10 @@ async fn unreadable_stored_records_are_dropped_newer_ones_kept_and_good_ones_res
         size_bytes: 300,
     };
     let good_key = persist::storage_key(&good.key);
-    let future_schema = persist::encode(&good)
-        .unwrap()
-        .replace(
-            &format!("\"schema\":{}", persist::SCHEMA_VERSION),
-            "\"schema\":99",
-        );
+    let future_schema = persist::encode(&good).unwrap().replace(
+        &format!("\"schema\":{}", persist::SCHEMA_VERSION),
+        "\"schema\":99",
+    );
     let misfiled = persist::encode(&good).unwrap();
     {
         let db = open_cache_db(&namespace, 1).await;

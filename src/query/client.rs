@@ -8,9 +8,9 @@ use crate::api::ApiClient;
 use crate::config::{use_app_config, AppConfig};
 use crate::platform::env::WindowEvent;
 use crate::platform::env::{use_environment, Environment, SharedRandom, Subscription, Timer};
+use casedesk_core::confirm;
 use casedesk_core::diagnostics::{ErrorRecord, RequestOutcome, RequestSample};
 use casedesk_core::inspect::{self, CacheRow, KeyFilter};
-use casedesk_core::confirm;
 use casedesk_core::overlay::{self, KnownCases};
 use casedesk_core::{
     Action, ActionKind, BudgetConfig, CacheCommand, CacheConfig, CacheEvent, DiagnosticsSnapshot,
