@@ -44,10 +44,10 @@ pub fn App(
     provide_storage_persistence(settings.ask_persistent_storage);
     provide_alerts();
     // The write side after the read side it feeds and the alerts it speaks through.
-    let queue = provide_offline_queue(&config, env, query);
+    let queue = provide_offline_queue(&config, env.clone(), query);
     provide_settings(&config, settings, query, queue);
     provide_context(config);
-    register_app_shell();
+    register_app_shell(&env);
     view! {
         <Router>
             <Layout>

@@ -10,6 +10,7 @@
 //! `enqueue` committed), and an action cut off in flight is sent again under its idempotency
 //! key.
 
+use super::env::{Environment, WindowEvent, WindowEvents};
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 use std::cell::Cell;
@@ -28,8 +29,9 @@ const WORKER_PATH: &str = "/sw.js";
 
 /// Registers the worker when the browser supports it and this page is the built app (not
 /// the wasm test runner, whose origin must not get a worker). Failures are only logged: the
-/// app works without it, it just cannot open offline.
-pub fn register_app_shell() {
+/// app works without it, it just cannot open offline. `env` says when the network is back or
+/// the tab shown again (when a deploy is looked for).
+pub fn register_app_shell(env: &Environment) {
     let Some(window) = web_sys::window() else {
         return;
     };
@@ -47,7 +49,7 @@ pub fn register_app_shell() {
     let build = build_id(&document);
     let container = navigator.service_worker();
     watch_for_new_build(&container, build.clone());
-    look_for_deploys(&window, &document, &container, build.clone());
+    look_for_deploys(env.window(), &container, build.clone());
     register(&container, &build);
 }
 
@@ -69,15 +71,19 @@ fn register(container: &web_sys::ServiceWorkerContainer, build: &str) {
 /// build and takes over, so even a lone tab that is never reloaded moves to a deploy (through
 /// [`watch_for_new_build`]), and the new build is ready offline before the tab needs it.
 fn look_for_deploys(
-    window: &web_sys::Window,
-    document: &web_sys::Document,
+    events: &WindowEvents,
     container: &web_sys::ServiceWorkerContainer,
     build: String,
 ) {
     let container = container.clone();
-    let visible = document.clone();
-    let look = std::rc::Rc::new(move || {
-        if visible.hidden() {
+    let visible = events.clone();
+    let subscription = events.subscribe(move |event| {
+        let back = match event {
+            WindowEvent::Online => visible.visible(),
+            WindowEvent::Shown => true,
+            WindowEvent::Offline | WindowEvent::Focused | WindowEvent::Hidden => false,
+        };
+        if !back {
             return;
         }
         let container = container.clone();
@@ -90,23 +96,8 @@ fn look_for_deploys(
             }
         });
     });
-    for (target, event) in [
-        (window.unchecked_ref::<web_sys::EventTarget>(), "online"),
-        (
-            document.unchecked_ref::<web_sys::EventTarget>(),
-            "visibilitychange",
-        ),
-    ] {
-        let look = look.clone();
-        let listener = Closure::<dyn Fn()>::new(move || look());
-        if target
-            .add_event_listener_with_callback(event, listener.as_ref().unchecked_ref())
-            .is_ok()
-        {
-            // For the page's lifetime, like the app itself.
-            listener.forget();
-        }
-    }
+    // For the page's lifetime, like the app itself.
+    std::mem::forget(subscription);
 }
 
 /// The build of the app the server serves now, if what it serves is the app at all (a
