@@ -496,8 +496,11 @@ impl ApiClient {
 
 /// The answer index.html's inline script fetched for `url` before the app started
 /// (`window.__casedeskEarly`: `{url, answer}`, `answer` a promise of a successful response or
-/// null). Taken at most once: the handoff is removed when its URL is asked for, so a later
-/// request always goes to the network.
+/// null; the script starts it on a visit to `/` only and drops it after 15 s, so stale data is
+/// never adopted). Taken at most once: the handoff is removed when its URL is asked for, so a
+/// later request always goes to the network. The script sends no token (it is in IndexedDB,
+/// out of a synchronous script's reach): with people on, its 401 is never adopted and the app
+/// asks again with its token.
 async fn early_answer(url: &str) -> Option<web_sys::Response> {
     let window = web_sys::window()?;
     let name = JsValue::from_str("__casedeskEarly");
