@@ -1,10 +1,20 @@
-//! Load benchmark for casedesk-server (run it through `scripts/bench-server`).
+//! Load benchmark for casedesk-server (run it through `scripts/bench-server`), on each
+//! engine of `--engines` (SQLite files; PostgreSQL in a throwaway cluster with its default
+//! durability, see `tests/api/pg_cluster.rs`):
 //!
-//! 1. Starts the given server binary on a temp database, inserts `--cases` cases through
+//! 1. Starts the given server binary on a fresh database, inserts `--cases` cases through
 //!    the API, then for `--seconds` each runs `--clients` concurrent clients doing
-//!    `GET /api/v1/cases` with mixed filters, then `POST /api/v1/cases`; prints p50/p99.
+//!    `GET /api/v1/cases` with mixed filters, then `POST /api/v1/cases`; then the same with
+//!    a second server on the same database, the clients taking turns between the two.
 //! 2. Starts it again on a fresh database seeded with `--metrics-cases` demo cases (direct
-//!    inserts, one transaction) and times `GET /api/v1/dashboard/metrics`.
+//!    inserts, one transaction), times `GET /api/v1/dashboard/metrics`, and runs 4 clients
+//!    of mixed `GET /api/v1/cases` for `--seconds`.
+//!
+//! Prints each figure; with `--write FILE` also replaces the "Server" section of that
+//! Markdown file (BENCHMARKS.md) with a table of them.
+
+#[path = "../tests/api/pg_cluster.rs"]
+mod pg_cluster;
 
 use reqwest::{Client, StatusCode};
 use serde_json::json;
@@ -21,6 +31,8 @@ struct Options {
     seconds: u64,
     cases: usize,
     metrics_cases: u32,
+    engines: Vec<String>,
+    write: Option<PathBuf>,
 }
 
 fn options() -> Result<Options, String> {
@@ -30,6 +42,8 @@ fn options() -> Result<Options, String> {
         seconds: 10,
         cases: 10_000,
         metrics_cases: 100_000,
+        engines: vec!["sqlite".into(), "postgres".into()],
+        write: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -41,6 +55,17 @@ fn options() -> Result<Options, String> {
             "--seconds" => options.seconds = number(value()?)?,
             "--cases" => options.cases = number(value()?)? as usize,
             "--metrics-cases" => options.metrics_cases = number(value()?)? as u32,
+            "--engines" => {
+                options.engines = value()?.split(',').map(str::to_owned).collect();
+                if let Some(bad) = options
+                    .engines
+                    .iter()
+                    .find(|e| *e != "sqlite" && *e != "postgres")
+                {
+                    return Err(format!("unknown engine {bad} (sqlite, postgres)"));
+                }
+            }
+            "--write" => options.write = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -173,15 +198,93 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn report(name: &str, latencies: &[Duration], seconds: u64) {
+/// One figure: what was measured and its latencies.
+struct Row {
+    engine: String,
+    servers: usize,
+    name: String,
+    requests: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn report(engine: &str, servers: usize, name: &str, latencies: &[Duration], seconds: f64) -> Row {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let row = Row {
+        engine: engine.to_owned(),
+        servers,
+        name: name.to_owned(),
+        requests: latencies.len(),
+        per_second: latencies.len() as f64 / seconds,
+        p50_ms: ms(percentile(latencies, 0.50)),
+        p99_ms: ms(percentile(latencies, 0.99)),
+        max_ms: ms(latencies.last().copied().unwrap_or_default()),
+    };
     println!(
-        "{name:<34} requests {:>7}  {:>7.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
-        latencies.len(),
-        latencies.len() as f64 / seconds as f64,
-        percentile(latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(latencies, 0.99).as_secs_f64() * 1e3,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        "{engine:<8} {servers} server(s)  {name:<44} requests {:>7}  {:>7.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        row.requests, row.per_second, row.p50_ms, row.p99_ms, row.max_ms,
     );
+    row
+}
+
+/// A fresh database of `engine` for a server: a file in `dir`, or a new PostgreSQL database.
+fn fresh_db(engine: &str, dir: &Path, name: &str) -> PathBuf {
+    if engine == "postgres" {
+        PathBuf::from(pg_cluster::fresh_database())
+    } else {
+        dir.join(name)
+    }
+}
+
+/// Mixed `GET /cases` from `clients` clients for `duration`, taking turns between `bases`.
+async fn list_load(
+    http: &Client,
+    bases: &[String],
+    clients: usize,
+    duration: Duration,
+) -> Vec<Duration> {
+    let (http, bases) = (http.clone(), Arc::new(bases.to_vec()));
+    load(clients, duration, move |n| {
+        let (http, bases) = (http.clone(), Arc::clone(&bases));
+        async move {
+            let query = QUERIES[n % QUERIES.len()];
+            let base = &bases[n % bases.len()];
+            match http
+                .get(format!("{base}/api/v1/cases?{query}"))
+                .send()
+                .await
+            {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    response.bytes().await.is_ok()
+                }
+                _ => false,
+            }
+        }
+    })
+    .await
+}
+
+/// `POST /cases` from `clients` clients for `duration`, taking turns between `bases`.
+async fn create_load(
+    http: &Client,
+    bases: &[String],
+    clients: usize,
+    duration: Duration,
+) -> Vec<Duration> {
+    let (http, bases) = (http.clone(), Arc::new(bases.to_vec()));
+    load(clients, duration, move |n| {
+        let (http, bases) = (http.clone(), Arc::clone(&bases));
+        async move {
+            let base = &bases[n % bases.len()];
+            matches!(
+                http.post(format!("{base}/api/v1/cases")).json(&case_body(n)).send().await,
+                Ok(response) if response.status() == StatusCode::CREATED
+            )
+        }
+    })
+    .await
 }
 
 #[tokio::main]
@@ -193,17 +296,41 @@ async fn main() -> Result<(), String> {
         .pool_max_idle_per_host(options.clients * 2)
         .build()
         .map_err(|e| e.to_string())?;
+    if options.engines.iter().any(|e| e == "postgres") {
+        // PostgreSQL's own defaults (fsync on), to compare with SQLite's synchronous=FULL.
+        std::env::set_var("CASEDESK_PG_DURABLE", "1");
+    }
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for engine in options.engines.clone() {
+        run_engine(&engine, &options, &http, dir.path(), &mut rows, &mut notes).await?;
+    }
+    if let Some(path) = &options.write {
+        write_section(path, &options, &rows, &notes)?;
+        println!("wrote the Server section of {}", path.display());
+    }
+    Ok(())
+}
 
-    // 1. 10,000 cases, then GET and POST under load.
-    let (server, _) = Server::start(
-        &options.server,
-        &dir.path().join("load.db"),
-        &["--no-seed-demo"],
-    )?;
-    let base = Arc::new(server.base.clone());
+async fn run_engine(
+    engine: &str,
+    options: &Options,
+    http: &Client,
+    dir: &Path,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let seconds = options.seconds as f64;
+    let duration = Duration::from_secs(options.seconds);
+    let clients = options.clients;
+
+    // 1. `--cases` cases, then GET and POST under load, on one server and on two.
+    let db = fresh_db(engine, dir, "load.db");
+    let (a, _) = Server::start(&options.server, &db, &["--no-seed-demo"])?;
+    let base = Arc::new(a.base.clone());
     let started = Instant::now();
-    let per_client = options.cases.div_ceil(options.clients);
-    let inserts: Vec<_> = (0..options.clients)
+    let per_client = options.cases.div_ceil(clients);
+    let inserts: Vec<_> = (0..clients)
         .map(|client| {
             let http = http.clone();
             let base = Arc::clone(&base);
@@ -226,69 +353,69 @@ async fn main() -> Result<(), String> {
         let _ = task.await;
     }
     let elapsed = started.elapsed();
-    println!(
-        "inserted {} cases through the API with {} clients in {:.2} s ({:.0} cases/s)",
+    let line = format!(
+        "{engine}: inserted {} cases through the API with {clients} clients in {:.2} s ({:.0} cases/s)",
         options.cases,
-        options.clients,
         elapsed.as_secs_f64(),
         options.cases as f64 / elapsed.as_secs_f64()
     );
+    println!("{line}");
+    notes.push(line);
 
-    let duration = Duration::from_secs(options.seconds);
-    let (h, b) = (http.clone(), Arc::clone(&base));
-    let gets = load(options.clients, duration, move |n| {
-        let (http, base) = (h.clone(), Arc::clone(&b));
-        async move {
-            let query = QUERIES[n % QUERIES.len()];
-            match http
-                .get(format!("{base}/api/v1/cases?{query}"))
-                .send()
-                .await
-            {
-                Ok(response) if response.status() == StatusCode::OK => {
-                    response.bytes().await.is_ok()
-                }
-                _ => false,
-            }
-        }
-    })
-    .await;
-    report(
-        &format!("GET /cases (mixed, {} clients)", options.clients),
+    let cases = options.cases;
+    let one = [a.base.clone()];
+    let gets = list_load(http, &one, clients, duration).await;
+    rows.push(report(
+        engine,
+        1,
+        &format!("GET /cases (mixed) at {cases} cases"),
         &gets,
-        options.seconds,
-    );
-
-    let (h, b) = (http.clone(), Arc::clone(&base));
-    let posts = load(options.clients, duration, move |n| {
-        let (http, base) = (h.clone(), Arc::clone(&b));
-        async move {
-            matches!(
-                http.post(format!("{base}/api/v1/cases")).json(&case_body(n)).send().await,
-                Ok(response) if response.status() == StatusCode::CREATED
-            )
-        }
-    })
-    .await;
-    report(
-        &format!("POST /cases ({} clients)", options.clients),
+        seconds,
+    ));
+    let posts = create_load(http, &one, clients, duration).await;
+    rows.push(report(
+        engine,
+        1,
+        &format!("POST /cases at {cases}+ cases"),
         &posts,
-        options.seconds,
-    );
-    drop(server);
+        seconds,
+    ));
 
-    // 2. The metrics query on 100,000 cases.
+    let (b, _) = Server::start(&options.server, &db, &["--no-seed-demo"])?;
+    let two = [a.base.clone(), b.base.clone()];
+    let gets = list_load(http, &two, clients, duration).await;
+    rows.push(report(
+        engine,
+        2,
+        &format!("GET /cases (mixed) at {cases}+ cases"),
+        &gets,
+        seconds,
+    ));
+    let posts = create_load(http, &two, clients, duration).await;
+    rows.push(report(
+        engine,
+        2,
+        &format!("POST /cases at {cases}+ cases"),
+        &posts,
+        seconds,
+    ));
+    drop((a, b));
+
+    // 2. The metrics query and the list on `--metrics-cases` demo cases.
     let count = options.metrics_cases.to_string();
+    let db = fresh_db(engine, dir, "metrics.db");
     let (server, startup) = Server::start(
         &options.server,
-        &dir.path().join("metrics.db"),
+        &db,
         &["--seed-demo", "--demo-cases", &count],
     )?;
-    println!(
-        "seeded {} demo cases (with notes) and started in {:.2} s",
+    let line = format!(
+        "{engine}: seeded {} demo cases (with notes and history) and started in {:.2} s",
         options.metrics_cases,
         startup.as_secs_f64()
     );
+    println!("{line}");
+    notes.push(line);
     let mut times = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
@@ -305,38 +432,83 @@ async fn main() -> Result<(), String> {
         }
     }
     times.sort_unstable();
-    println!(
-        "GET /dashboard/metrics on {} cases: min {:.1} ms, median {:.1} ms, max {:.1} ms (20 calls, HTTP included)",
-        options.metrics_cases,
-        times[0].as_secs_f64() * 1e3,
-        percentile(&times, 0.5).as_secs_f64() * 1e3,
-        times[times.len() - 1].as_secs_f64() * 1e3,
-    );
-    let list = load(4, Duration::from_secs(2), {
-        let http = http.clone();
-        let base = Arc::new(server.base.clone());
-        move |n| {
-            let (http, base) = (http.clone(), Arc::clone(&base));
-            async move {
-                let query = QUERIES[n % QUERIES.len()];
-                match http
-                    .get(format!("{base}/api/v1/cases?{query}"))
-                    .send()
-                    .await
-                {
-                    Ok(response) if response.status() == StatusCode::OK => {
-                        response.bytes().await.is_ok()
-                    }
-                    _ => false,
-                }
-            }
-        }
-    })
-    .await;
-    report(
-        &format!("GET /cases at {} cases (4 clients)", options.metrics_cases),
+    let total: f64 = times.iter().map(Duration::as_secs_f64).sum();
+    rows.push(report(
+        engine,
+        1,
+        &format!(
+            "GET /dashboard/metrics at {} cases (1 client)",
+            options.metrics_cases
+        ),
+        &times,
+        total,
+    ));
+    let list = list_load(http, &[server.base.clone()], 4, duration).await;
+    rows.push(report(
+        engine,
+        1,
+        &format!(
+            "GET /cases (mixed) at {} cases, 4 clients",
+            options.metrics_cases
+        ),
         &list,
-        2,
-    );
+        seconds,
+    ));
     Ok(())
+}
+
+/// Replaces (or appends) the `## Server` section of the Markdown file at `path`.
+fn write_section(
+    path: &Path,
+    options: &Options,
+    rows: &[Row],
+    notes: &[String],
+) -> Result<(), String> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let mut section = String::from("## Server (`scripts/bench-server`)\n\n");
+    section.push_str(&format!(
+        "Release build on this machine (2 shared cores), loopback HTTP, `--no-auth`. \
+         {} clients for {} s per row unless the row says otherwise; mixed GETs cycle through \
+         {} queries (two of them searches, one `page=40`). With two servers, the clients take \
+         turns between them. PostgreSQL 15 runs in a throwaway cluster with its default \
+         durability (fsync on); SQLite with `synchronous=FULL`.\n\n",
+        options.clients,
+        options.seconds,
+        QUERIES.len()
+    ));
+    section.push_str("| engine | servers | what | requests | req/s | p50 ms | p99 ms | max ms |\n");
+    section.push_str("|---|---|---|---|---|---|---|---|\n");
+    for row in rows {
+        section.push_str(&format!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+            row.engine,
+            row.servers,
+            row.name,
+            row.requests,
+            row.per_second,
+            row.p50_ms,
+            row.p99_ms,
+            row.max_ms
+        ));
+    }
+    section.push('\n');
+    for note in notes {
+        section.push_str(&format!("- {note}\n"));
+    }
+    let heading = "## Server (`scripts/bench-server`)";
+    let new = match old.find(heading) {
+        Some(start) => {
+            let rest = &old[start + heading.len()..];
+            let end = rest
+                .find("\n## ")
+                .map_or(old.len(), |i| start + heading.len() + i + 1);
+            format!("{}{section}{}", &old[..start], &old[end..])
+        }
+        None if old.is_empty() => section,
+        None => format!(
+            "{}\n{section}",
+            old.trim_end_matches('\n').to_owned() + "\n"
+        ),
+    };
+    std::fs::write(path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

@@ -145,10 +145,15 @@ fn start() -> Cluster {
         String::from_utf8_lossy(&output.stderr)
     );
     let port = free_port();
-    // A throwaway cluster: durability settings off, for speed.
+    // A throwaway cluster: durability settings off, for speed, unless a benchmark asks for
+    // PostgreSQL's defaults (`CASEDESK_PG_DURABLE`), to compare with SQLite's FULL sync.
+    let fast = if std::env::var_os("CASEDESK_PG_DURABLE").is_some() {
+        ""
+    } else {
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    };
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 {fast} -c max_connections=200",
         dir.display()
     );
     let output = program_command(&bin, as_postgres, "pg_ctl")
