@@ -443,7 +443,7 @@ async fn run_engine(
         &times,
         total,
     ));
-    let list = list_load(http, &[server.base.clone()], 4, duration).await;
+    let list = list_load(http, std::slice::from_ref(&server.base), 4, duration).await;
     rows.push(report(
         engine,
         1,
