@@ -14,7 +14,8 @@ use casedesk::platform::env::{Environment, ManualClock, WindowEvent, WindowEvent
 use casedesk::query::{provide_query_client_with, use_case, QueryClient};
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::inspect::KeyFilter;
-use casedesk_core::{ActionState, DurationMs, Millis, QueryKey, QueryOptions};
+use casedesk_core::retry::RetryPolicy;
+use casedesk_core::{ActionState, Clock, DurationMs, Millis, QueryKey, QueryOptions, QueueConfig};
 use casedesk_model::{Case, CaseStatus, NewCase, Priority};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
@@ -22,7 +23,7 @@ use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
 use support::dom::{mount_view, settle, Mounted};
-use support::{api, wait_until};
+use support::{api, clear_chaos, set_chaos, wait_until};
 use uuid::Uuid;
 use wasm_bindgen_test::*;
 
@@ -225,4 +226,62 @@ async fn the_cache_names_why_indexeddb_refused_in_the_shared_adapters_words() {
              newer version of casedesk, which this version cannot read)"
         )
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_retry_backoff_is_waited_out_on_the_environments_clock() {
+    let clock = ManualClock::new(START);
+    let window = WindowEvents::manual(true);
+    let env = Environment::manual(clock.clone(), window.clone());
+    let config = config("backoff");
+    let (_mounted, queue) = mount(env, move |env| {
+        let client = provide_query_client_with(&config, env.clone());
+        provide_alerts();
+        // Backoffs of minutes: only the test's clock can get through one within the test.
+        let options = OfflineOptions {
+            queue: QueueConfig {
+                retry: RetryPolicy {
+                    base: DurationMs::from_mins(10),
+                    cap: DurationMs::from_mins(10),
+                    max_attempts: None,
+                },
+                ..QueueConfig::default()
+            },
+            sender: None,
+        };
+        OfflineQueue::start_with(&config, env, Rc::new(client), options)
+    });
+    queue.ready().await;
+
+    // The server fails everything: the creation is tried, fails, and waits out a backoff.
+    set_chaos(r#"{"fail_rate":1.0}"#).await;
+    let id = queue
+        .create_case(new_case("Sent after the backoff"))
+        .await
+        .unwrap();
+    let backoff_until = |queue: &OfflineQueue| {
+        queue.records().with_untracked(|records| {
+            records
+                .iter()
+                .find(|r| r.action.case_id() == id && r.attempts > 0)
+                .filter(|r| r.state == ActionState::Pending && r.next_attempt_at > clock.now())
+                .map(|r| r.next_attempt_at)
+        })
+    };
+    wait_until("the creation fails and waits", 10, || {
+        backoff_until(&queue).is_some()
+    })
+    .await;
+    clear_chaos().await;
+    let until = backoff_until(&queue).unwrap();
+
+    // The server is well again, but the backoff runs on the test's clock: moving it past
+    // the next attempt's time sends the creation at once.
+    clock.advance(until.since(clock.now()));
+    wait_until("the creation is confirmed", 10, || {
+        queue.pending_count().get_untracked() == 0
+    })
+    .await;
+    let fetched = api().get_case(id, None, None).await.result.unwrap();
+    assert!(matches!(fetched, casedesk::api::Fetched::Fresh { .. }));
 }

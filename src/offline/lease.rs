@@ -163,7 +163,8 @@ pub async fn run(runtime: Weak<Runtime>, namespace: String, terms: LeaseTerms) {
             // (the worker checks), and tries again soon.
             Err(_) => terms.renew_every,
         };
+        let sleep = live.env().sleep(wait);
         drop(live);
-        gloo_timers::future::TimeoutFuture::new(u32::try_from(wait.0).unwrap_or(u32::MAX)).await;
+        sleep.await;
     }
 }

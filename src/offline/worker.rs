@@ -36,8 +36,7 @@ pub async fn run(runtime: Rc<Runtime>, mut wake: UnboundedReceiver<()>) {
             .map(|at| at.0.saturating_sub(runtime.now().0))
             .unwrap_or(IDLE_TICK_MS)
             .min(IDLE_TICK_MS);
-        let timer =
-            gloo_timers::future::TimeoutFuture::new(u32::try_from(wait).unwrap_or(u32::MAX));
+        let timer = runtime.env().sleep(casedesk_core::DurationMs(wait));
         if let Either::Left((None, _)) = select(wake.next(), timer).await {
             return;
         }

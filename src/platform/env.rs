@@ -54,6 +54,19 @@ impl Environment {
         self.timeout(at.since(self.now()), callback)
     }
 
+    /// Resolves once `delay` has passed on this environment's clock (for a test's clock:
+    /// once the test has moved it that far).
+    pub fn sleep(&self, delay: DurationMs) -> Sleep {
+        let (done, wait) = futures::channel::oneshot::channel();
+        let timer = self.timeout(delay, move || {
+            let _ = done.send(());
+        });
+        Sleep {
+            _timer: timer,
+            wait,
+        }
+    }
+
     /// The random numbers jitter is drawn from (one stream, shared by all its users).
     pub fn random(&self) -> SharedRandom {
         self.random.clone()
@@ -95,6 +108,24 @@ impl Drop for Timer {
                 }
             }
         }
+    }
+}
+
+/// The future of [`Environment::sleep`]; dropping it cancels the timer.
+pub struct Sleep {
+    _timer: Timer,
+    wait: futures::channel::oneshot::Receiver<()>,
+}
+
+impl std::future::Future for Sleep {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // A cancelled sender (never, while the timer is held) also ends the sleep.
+        std::pin::Pin::new(&mut self.wait).poll(cx).map(|_| ())
     }
 }
 
