@@ -1,21 +1,38 @@
 //! The Leptos glue of the read side: the query client in context and the hooks views call.
-//! `casedesk-core` decides everything (the cache reducer, the overlay, the policies); this
-//! layer feeds it browser events and carries out its commands.
+//! `casedesk-core` decides everything (the cache reducer, the overlay, confirmation, the
+//! policies); this layer feeds it browser events and carries out its commands.
 //!
 //! # Layout
-//! - [`client`]: `QueryClient`: the cache, the request budget, the pending actions, and the
-//!   executor of the cache's commands; the boundary the action queue calls.
+//! - `state`: `QueryClient`, the `Copy` handle, and the state every file below works on.
+//! - [`client`]: creating the client and wiring it (storage, window events, live socket);
+//!   shutting it down.
+//! - `executor`: events in (`dispatch`, and the public commands that are events), one
+//!   reducer pass, the cache's commands carried out.
+//! - `fetch`: the fetch gate, the request budget, a key's `GET` sent and answered.
+//!   `request` maps keys to endpoints and answers to cache events.
+//! - `persistence`: the stored cache read at start-up and written as throttled deltas;
+//!   `storage` owns the IndexedDB records.
+//! - `views`: what views read: triggers, observing, the overlay of pending actions.
+//! - `confirm`: a confirmed action's answer applied in one step.
+//! - `diagnostics`: the Sync and Devtools pages' numbers and rows.
 //! - [`hooks`]: `use_case`, `use_case_list`, `use_notes`, `use_metrics` → `QueryView`.
-//! - `request`: query keys to `GET`s and answers to cache events.
-//! - `storage`: the cache's IndexedDB records, restored at start-up, written as deltas.
-//! - [`live`]: the change-event WebSocket feeding the cache's invalidations.
+//! - [`live`]: the change-event WebSocket feeding the cache's invalidations, through the
+//!   narrow `LiveCache` the client implements (live knows nothing of the client).
 
 pub mod client;
+mod confirm;
+mod diagnostics;
+mod executor;
+mod fetch;
 pub mod hooks;
 pub mod live;
+mod persistence;
 mod request;
+mod state;
 mod storage;
+mod views;
 
-pub use client::{provide_query_client, provide_query_client_with, use_query_client, QueryClient};
+pub use client::{provide_query_client, provide_query_client_with, use_query_client};
 pub use hooks::{use_case, use_case_list, use_metrics, use_notes, QueryView};
 pub use live::LiveStatus;
+pub use state::QueryClient;

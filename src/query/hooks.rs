@@ -2,7 +2,9 @@
 //! changes) and returns signals of what the screen shows — server data with the pending
 //! actions applied — plus the query's status, fetch state and typed error.
 
-use super::client::{use_query_client, EntryInfo, QueryClient};
+use super::client::use_query_client;
+use super::state::QueryClient;
+use super::views::EntryInfo;
 use casedesk_core::{Failure, OverlayTarget, QueryData, QueryKey, QueryStatus};
 use casedesk_model::{Case, CaseList, CaseListQuery, DashboardMetrics, Note};
 use leptos::prelude::*;

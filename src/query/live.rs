@@ -3,19 +3,33 @@
 //! server's heartbeat, stays down while offline, and invalidates on reconnect. It also
 //! measures its own round trip (a `{"type":"ping","id":N}` the server answers with a pong of
 //! the same id) when it opens and every `ROUND_TRIP_EVERY_MS`, and counts its reconnects,
-//! for the Devtools page.
+//! for the Devtools page. It reaches the cache only through [`LiveCache`].
 
-use super::client::QueryClient;
-use crate::platform::env::Timer;
-use casedesk_core::{CacheEvent, DurationMs, KeyScope, LiveCoalescer, Millis, RetryPolicy};
+use crate::api::ApiClient;
+use crate::platform::env::{Environment, SharedRandom, Timer};
+use casedesk_core::{
+    CacheEvent, DurationMs, KeyScope, LiveCoalescer, Millis, QueryCache, RetryPolicy,
+};
 use casedesk_model::{ChangeEvent, Timestamp};
 use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 use serde::Deserialize;
+use std::rc::Rc;
 use uuid::Uuid;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// What the socket needs from the query cache, and no more: this module knows nothing of
+/// the client that implements it.
+pub(crate) trait LiveCache {
+    /// The API client with the current credentials (the socket's address and sign-in).
+    fn api(&self) -> Option<ApiClient>;
+    /// Runs `read` on the cache; not at all once the cache is gone.
+    fn read_cache(&self, read: &mut dyn FnMut(&QueryCache));
+    /// Applies `events` to the cache as one step.
+    fn apply(&self, events: Vec<CacheEvent>);
+}
 
 /// The connection's state, for the sync indicator and the Sync page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +71,22 @@ pub struct LiveStats {
     pub reconnects: u32,
 }
 
-/// What the client keeps of the socket.
-#[derive(Default)]
-pub(super) struct LiveSocket {
+/// The live socket's handle. `Copy`; its state lives in the reactive owner it was made in.
+#[derive(Clone, Copy)]
+pub(crate) struct Live {
+    state: StoredValue<LiveState, LocalStorage>,
+    status: RwSignal<LiveStatus>,
+    stats: RwSignal<LiveStats>,
+}
+
+/// The socket, its timers and what it remembers between connections.
+struct LiveState {
+    env: Environment,
+    rng: SharedRandom,
+    /// Set once by `Live::start`.
+    cache: Option<Rc<dyn LiveCache>>,
+    /// Shut down for good (the client went away).
+    closed: bool,
     connection: Option<Connection>,
     /// Tells a current socket's events from a replaced one's.
     generation: u64,
@@ -80,9 +107,9 @@ pub(super) struct LiveSocket {
     next_ping_id: u64,
 }
 
-impl LiveSocket {
+impl LiveState {
     /// Closes the socket and stops every timer (shut-down, offline).
-    pub(super) fn close(&mut self) {
+    fn close(&mut self) {
         self.connection = None;
         self.reconnect = None;
         self.watchdog = None;
@@ -110,131 +137,216 @@ impl Drop for Connection {
     }
 }
 
-impl QueryClient {
+impl Live {
+    /// A socket not yet connected, in `env`.
+    pub(crate) fn new(env: Environment) -> Self {
+        let online = env.window().online();
+        let state = LiveState {
+            rng: env.random(),
+            env,
+            cache: None,
+            closed: false,
+            connection: None,
+            generation: 0,
+            attempt: 0,
+            was_live: false,
+            connect_started: Millis(0),
+            reconnect: None,
+            watchdog: None,
+            flush: None,
+            coalescer: LiveCoalescer::default(),
+            round_trip_timer: None,
+            ping_sent: None,
+            next_ping_id: 0,
+        };
+        Self {
+            state: StoredValue::new_local(state),
+            status: RwSignal::new(if online {
+                LiveStatus::Connecting
+            } else {
+                LiveStatus::Offline
+            }),
+            stats: RwSignal::new(LiveStats::default()),
+        }
+    }
+
+    /// Connects, feeding `cache` from now on.
+    pub(crate) fn start(&self, cache: Rc<dyn LiveCache>) {
+        self.with_state(|state| state.cache = Some(cache));
+        self.connect();
+    }
+
+    /// The connection's state.
+    pub(crate) fn status(&self) -> Signal<LiveStatus> {
+        self.status.into()
+    }
+
+    /// The socket's round trip and reconnect count.
+    pub(crate) fn stats(&self) -> Signal<LiveStats> {
+        self.stats.into()
+    }
+
+    /// Closes the socket for good.
+    pub(crate) fn shut_down(&self) {
+        self.with_state(|state| {
+            state.closed = true;
+            state.close();
+        });
+    }
+
+    /// Runs `f` on the state; `None` once the owner is gone (a late timer or event).
+    fn with_state<R>(&self, f: impl FnOnce(&mut LiveState) -> R) -> Option<R> {
+        self.state.try_update_value(f)
+    }
+
+    fn read_state<R>(&self, f: impl FnOnce(&LiveState) -> R) -> Option<R> {
+        self.state.try_with_value(f)
+    }
+
+    fn now(&self) -> Millis {
+        self.read_state(|state| state.env.now())
+            .unwrap_or_else(crate::platform::clock::now)
+    }
+
+    fn cache(&self) -> Option<Rc<dyn LiveCache>> {
+        self.read_state(|state| state.cache.clone()).flatten()
+    }
+
     /// Opens the socket (replacing any), unless offline or shut down.
-    pub(super) fn live_connect(&self) {
-        let client = *self;
-        let opened = self.with_inner(|inner| {
-            inner.live.reconnect = None;
-            inner.live.connection = None;
-            if inner.shut_down {
+    fn connect(&self) {
+        let live = *self;
+        let api = self.cache().and_then(|cache| cache.api());
+        let opened = self.with_state(|state| {
+            state.reconnect = None;
+            state.connection = None;
+            let Some(api) = api.filter(|_| !state.closed) else {
+                return Err(LiveStatus::Offline);
+            };
+            if !state.env.window().online() {
                 return Err(LiveStatus::Offline);
             }
-            if !inner.env.window().online() {
-                return Err(LiveStatus::Offline);
-            }
-            inner.live.generation = inner.live.generation.wrapping_add(1);
-            inner.live.connect_started = inner.env.now();
-            let generation = inner.live.generation;
-            let Ok(socket) = WebSocket::new(&inner.api.events_url()) else {
+            state.generation = state.generation.wrapping_add(1);
+            state.connect_started = state.env.now();
+            let generation = state.generation;
+            let Ok(socket) = WebSocket::new(&api.events_url()) else {
                 return Ok(Some(generation));
             };
-            let on_open = Closure::<dyn FnMut()>::new(move || client.live_opened(generation));
+            let on_open = Closure::<dyn FnMut()>::new(move || live.opened(generation));
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-                client.live_message(generation, e.data().as_string());
+                live.message(generation, e.data().as_string());
             });
-            let on_close =
-                Closure::<dyn FnMut(CloseEvent)>::new(move |_| client.live_lost(generation));
+            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| live.lost(generation));
             socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
             socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-            inner.live.connection = Some(Connection {
+            state.connection = Some(Connection {
                 socket,
                 _on_open: on_open,
                 _on_message: on_message,
                 _on_close: on_close,
             });
             // A handshake that hangs is as dead as a silent socket.
-            inner.live.watchdog = Some(client.watchdog(generation));
+            state.watchdog = Some(live.watchdog(generation));
             Ok(None)
         });
         match opened {
             Some(Err(status)) => {
-                self.live_status.try_set(status);
+                self.status.try_set(status);
             }
             // The browser refused the URL: treated as a lost connection, retried.
-            Some(Ok(Some(generation))) => self.live_lost(generation),
+            Some(Ok(Some(generation))) => self.lost(generation),
             Some(Ok(None)) => {
-                self.live_status.try_set(LiveStatus::Connecting);
+                self.status.try_set(LiveStatus::Connecting);
             }
             None => {}
         }
     }
 
     fn watchdog(&self, generation: u64) -> Timeout {
-        let client = *self;
-        Timeout::new(SILENCE_LIMIT_MS, move || client.live_lost(generation))
+        let live = *self;
+        Timeout::new(SILENCE_LIMIT_MS, move || live.lost(generation))
     }
 
-    fn live_opened(&self, generation: u64) {
-        let reconnected = self.with_inner(|inner| {
-            if inner.live.generation != generation {
+    fn opened(&self, generation: u64) {
+        let auth = self
+            .cache()
+            .and_then(|cache| cache.api())
+            .and_then(|api| api.events_auth_message());
+        let opened = self.with_state(|state| {
+            if state.generation != generation {
                 return None;
             }
             // Authenticate before anything else; a failed send shows as a closed socket.
-            if let (Some(auth), Some(connection)) =
-                (inner.api.events_auth_message(), &inner.live.connection)
-            {
+            if let (Some(auth), Some(connection)) = (auth, &state.connection) {
                 let _ = connection.socket.send_with_str(&auth);
             }
-            inner.live.attempt = 0;
-            inner.live.watchdog = Some(self.watchdog(generation));
-            let client = *self;
-            inner.live.round_trip_timer = Some(Interval::new(ROUND_TRIP_EVERY_MS, move || {
-                client.live_ping(generation);
+            state.attempt = 0;
+            state.watchdog = Some(self.watchdog(generation));
+            let live = *self;
+            state.round_trip_timer = Some(Interval::new(ROUND_TRIP_EVERY_MS, move || {
+                live.ping(generation);
             }));
-            let reconnected = std::mem::replace(&mut inner.live.was_live, true);
-            let since = inner.live.connect_started;
-            let stale = if reconnected {
-                // Events were missed while the socket was down: nothing cached is proven
-                // current, and what is on screen refetches (cheaply, with If-None-Match).
-                vec![KeyScope::Everything]
-            } else {
-                // First open: entries fetched since we started connecting were fetched at most
-                // one handshake before the socket listened; older ones (fetched before
-                // connecting began, e.g. while offline) may have missed changes.
-                inner
-                    .cache
-                    .entries()
-                    .filter(|(_, entry)| {
-                        entry.is_observed()
-                            && entry.in_flight().is_none()
-                            && entry
-                                .reflects_server_state_at()
-                                .is_some_and(|at| at < since)
-                    })
-                    .map(|(key, _)| KeyScope::Key(key.clone()))
-                    .collect()
-            };
-            Some((reconnected, stale))
+            let reconnected = std::mem::replace(&mut state.was_live, true);
+            Some((reconnected, state.connect_started))
         });
-        let Some(Some((reconnected, stale))) = reconnected else {
+        let Some(Some((reconnected, since))) = opened else {
             return;
         };
+        let cache = self.cache();
+        let stale = if reconnected {
+            // Events were missed while the socket was down: nothing cached is proven
+            // current, and what is on screen refetches (cheaply, with If-None-Match).
+            vec![KeyScope::Everything]
+        } else {
+            // First open: entries fetched since we started connecting were fetched at most
+            // one handshake before the socket listened; older ones (fetched before
+            // connecting began, e.g. while offline) may have missed changes.
+            let mut stale = Vec::new();
+            if let Some(cache) = &cache {
+                cache.read_cache(&mut |cache| {
+                    stale = cache
+                        .entries()
+                        .filter(|(_, entry)| {
+                            entry.is_observed()
+                                && entry.in_flight().is_none()
+                                && entry
+                                    .reflects_server_state_at()
+                                    .is_some_and(|at| at < since)
+                        })
+                        .map(|(key, _)| KeyScope::Key(key.clone()))
+                        .collect();
+                });
+            }
+            stale
+        };
         if reconnected {
-            self.live_stats.try_update(|stats| stats.reconnects += 1);
+            self.stats.try_update(|stats| stats.reconnects += 1);
         }
-        self.live_status.try_set(LiveStatus::Live);
-        self.live_ping(generation);
-        for scope in stale {
-            self.dispatch(CacheEvent::Invalidate { scope });
+        self.status.try_set(LiveStatus::Live);
+        self.ping(generation);
+        if let Some(cache) = cache.filter(|_| !stale.is_empty()) {
+            cache.apply(
+                stale
+                    .into_iter()
+                    .map(|scope| CacheEvent::Invalidate { scope })
+                    .collect(),
+            );
         }
     }
 
     /// Sends a ping of a new id over the current socket, to time its pong.
-    fn live_ping(&self, generation: u64) {
-        self.with_inner(|inner| {
-            let live = &mut inner.live;
-            let Some(connection) = live
+    fn ping(&self, generation: u64) {
+        self.with_state(|state| {
+            let Some(connection) = state
                 .connection
                 .as_ref()
-                .filter(|_| live.generation == generation)
+                .filter(|_| state.generation == generation)
             else {
                 return;
             };
-            live.next_ping_id = live.next_ping_id.wrapping_add(1);
-            let id = live.next_ping_id;
-            live.ping_sent = Some((id, monotonic_ms()));
+            state.next_ping_id = state.next_ping_id.wrapping_add(1);
+            let id = state.next_ping_id;
+            state.ping_sent = Some((id, monotonic_ms()));
             // A failed send means the socket is closing; its close event follows.
             let _ = connection
                 .socket
@@ -243,54 +355,52 @@ impl QueryClient {
     }
 
     /// The server answered ping `id`: the round trip is known.
-    fn live_pong(&self, id: u64) {
-        let sent = self.with_inner(|inner| match inner.live.ping_sent {
-            Some((sent_id, at)) if sent_id == id => inner.live.ping_sent.take().map(|_| at),
+    fn pong(&self, id: u64) {
+        let sent = self.with_state(|state| match state.ping_sent {
+            Some((sent_id, at)) if sent_id == id => state.ping_sent.take().map(|_| at),
             _ => None,
         });
         if let Some(Some(at)) = sent {
             let round_trip = (monotonic_ms() - at).max(0.0);
             let now = self.now();
-            self.live_stats.try_update(|stats| {
+            self.stats.try_update(|stats| {
                 stats.round_trip_ms = Some(round_trip);
                 stats.measured_at = Some(now);
             });
         }
     }
 
-    fn live_message(&self, generation: u64, text: Option<String>) {
-        let client = *self;
+    fn message(&self, generation: u64, text: Option<String>) {
+        let live = *self;
         let now = self.now();
         if let Some(id) = text.as_deref().and_then(parse_pong) {
             let current = self
-                .read_inner(|inner| inner.live.generation == generation)
+                .read_state(|state| state.generation == generation)
                 .unwrap_or(false);
             if current {
-                self.with_inner(|inner| inner.live.watchdog = Some(client.watchdog(generation)));
-                self.live_pong(id);
+                self.with_state(|state| state.watchdog = Some(live.watchdog(generation)));
+                self.pong(id);
             }
             return;
         }
         // Unknown event types, and anything that is not our JSON, are ignored: a newer
         // server may send more than this client knows.
         let event = text.as_deref().and_then(parse_event);
-        self.with_inner(|inner| {
-            if inner.live.generation != generation {
+        self.with_state(|state| {
+            if state.generation != generation {
                 return;
             }
-            inner.live.watchdog = Some(client.watchdog(generation));
+            state.watchdog = Some(live.watchdog(generation));
             match event {
                 Some(ChangeEvent::Ping) => {
-                    if let Some(connection) = &inner.live.connection {
+                    if let Some(connection) = &state.connection {
                         // A failed send means the socket is closing; its close event follows.
                         let _ = connection.socket.send_with_str(r#"{"type":"pong"}"#);
                     }
                 }
                 Some(event) => {
-                    if let Some(at) = inner.live.coalescer.push(event, now) {
-                        inner.live.flush = Some(inner.env.timeout_at(at, move || {
-                            client.live_flush();
-                        }));
+                    if let Some(at) = state.coalescer.push(event, now) {
+                        state.flush = Some(state.env.timeout_at(at, move || live.flush()));
                     }
                 }
                 None => {}
@@ -298,59 +408,61 @@ impl QueryClient {
         });
     }
 
-    /// The coalescing window closed: its effects go to the cache.
-    fn live_flush(&self) {
-        let effects = self.with_inner(|inner| {
-            inner.live.flush = None;
-            inner.live.coalescer.drain(&inner.cache)
+    /// The coalescing window closed: its effects go to the cache, as one step.
+    fn flush(&self) {
+        let Some(cache) = self.cache() else {
+            return;
+        };
+        let mut effects = Vec::new();
+        self.with_state(|state| {
+            state.flush = None;
+            cache.read_cache(&mut |cached| effects = state.coalescer.drain(cached));
         });
-        for event in effects.unwrap_or_default() {
-            self.dispatch(event);
+        if !effects.is_empty() {
+            cache.apply(effects);
         }
     }
 
     /// The socket closed, failed to open, or went silent: try again after a backoff.
-    fn live_lost(&self, generation: u64) {
-        let client = *self;
+    fn lost(&self, generation: u64) {
+        let live = *self;
         let now = self.now();
-        let status = self.with_inner(|inner| {
-            if inner.live.generation != generation || inner.shut_down {
+        let status = self.with_state(|state| {
+            if state.generation != generation || state.closed {
                 return None;
             }
             // Whatever else this socket reports from now on (a close after the watchdog
             // gave up on it) is ignored.
-            inner.live.generation = inner.live.generation.wrapping_add(1);
-            inner.live.connection = None;
-            inner.live.watchdog = None;
-            inner.live.round_trip_timer = None;
-            inner.live.ping_sent = None;
-            if !inner.env.window().online() {
+            state.generation = state.generation.wrapping_add(1);
+            state.connection = None;
+            state.watchdog = None;
+            state.round_trip_timer = None;
+            state.ping_sent = None;
+            if !state.env.window().online() {
                 return Some(LiveStatus::Offline);
             }
-            inner.live.attempt = inner.live.attempt.saturating_add(1);
-            let attempt = inner.live.attempt;
-            let delay = RECONNECT.delay(attempt, None, &mut inner.rng);
+            state.attempt = state.attempt.saturating_add(1);
+            let attempt = state.attempt;
+            let delay = RECONNECT.delay(attempt, None, &mut state.rng);
             let next_at = now + delay;
-            inner.live.reconnect = Some(inner.env.timeout_at(next_at, move || {
-                client.live_connect();
-            }));
+            state.reconnect = Some(state.env.timeout_at(next_at, move || live.connect()));
             Some(LiveStatus::Reconnecting { attempt, next_at })
         });
         if let Some(Some(status)) = status {
-            self.live_status.try_set(status);
+            self.status.try_set(status);
         }
     }
 
     /// The browser went offline: no socket until it is back.
-    pub(super) fn live_offline(&self) {
-        self.with_inner(|inner| inner.live.close());
-        self.live_status.try_set(LiveStatus::Offline);
+    pub(crate) fn offline(&self) {
+        self.with_state(LiveState::close);
+        self.status.try_set(LiveStatus::Offline);
     }
 
     /// The browser is back online: connect now, not after a backoff.
-    pub(super) fn live_online(&self) {
-        self.with_inner(|inner| inner.live.attempt = 0);
-        self.live_connect();
+    pub(crate) fn online(&self) {
+        self.with_state(|state| state.attempt = 0);
+        self.connect();
     }
 }
 

@@ -1,5 +1,5 @@
 //! The cache's IndexedDB database, `{namespace}-cache`: one record per query key (the key's
-//! JSON array → `persist::encode`'s string). Read whole once at start-up; written only as
+//! JSON form → `persist::encode`'s string). Read whole once at start-up; written only as
 //! deltas. Every failure comes back typed (what was being done, what IndexedDB said); none
 //! stops the app.
 
