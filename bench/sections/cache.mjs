@@ -135,12 +135,13 @@ actions on cases of page 1), one delete, one note.
 - **(a) lookup**: the same sequence of keys (step 7,919 through all entries), present every time.
   TanStack: \`queryClient.getQueryData(key)\` with the key array (it hashes the key with
   \`JSON.stringify\`, then one \`Map\` lookup). Ours: \`QueryCache::get\`, an ordered map (\`BTreeMap\`)
-  of key segments. First row: one \`#[wasm_bindgen]\` call per lookup from JS, the key chosen by its
+  of typed keys (\`QueryKey\`, an enum; TanStack gets the same keys as arrays of their path's
+  segments). First row: one \`#[wasm_bindgen]\` call per lookup from JS, the key chosen by its
   position on the wasm side; second row: the same lookups looped inside one call, which is how the
   app uses the cache (its glue is Rust too). The difference between the two rows is the JS→wasm
   call. Calibrated batches of ≥ ${results.targetMs} ms.
 - **(b) invalidate by prefix**: every list page marked stale, nothing observing them, so nothing
-  refetches. Ours: \`QueryCache::apply(CacheEvent::Invalidate { prefix: ["cases","list"] })\`: a range
+  refetches. Ours: \`QueryCache::apply(CacheEvent::Invalidate { scope: KeyScope::CaseLists })\`: a range
   of the ordered map, then one \`Notify\` command naming the pages. TanStack:
   \`queryClient.invalidateQueries({ queryKey: ["cases","list"] })\`: a scan of every query with
   \`partialMatchKey\`, then a second scan for active queries to refetch (none); the next row skips
@@ -176,8 +177,8 @@ several optimistic changes to the same data fail independently, where restoring 
 undoes the others), and the optimistic state survives a reload because it is derived from the
 durable queue.
 
-**Where the time goes.** Lookup: ours grows with the cache, as the ordered map compares key
-segments through heap pointers (about log₂ N string comparisons, each likely a cache miss once the
+**Where the time goes.** Lookup: ours grows with the cache, as the ordered map compares keys
+(a list key's query field by field, through heap pointers) (about log₂ N string comparisons, each likely a cache miss once the
 cache is large); TanStack's is mostly hashing the key (\`JSON.stringify\`) before one \`Map\` lookup.
 The ordering is what makes (b) a range rather than a scan.
 Invalidation: ours visits only the list pages, and for each clones the key into the \`Notify\`

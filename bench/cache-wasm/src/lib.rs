@@ -108,7 +108,8 @@ impl CacheBench {
         self.index.len()
     }
 
-    /// The entries as `[{key, data}]`, in insertion order, each `data` as the API sends it.
+    /// The entries as `[{key, data}]`, in insertion order, each `key` as TanStack's array (see
+    /// [`tanstack_key`]) and each `data` as the API sends it.
     pub fn entries_json(&self) -> String {
         let entries: Vec<serde_json::Value> = self
             .fixture
@@ -121,7 +122,7 @@ impl CacheBench {
                     QueryData::Notes(notes) => serde_json::to_value(notes),
                     QueryData::Metrics(metrics) => serde_json::to_value(metrics),
                 };
-                serde_json::json!({ "key": key, "data": data.unwrap_or_default() })
+                serde_json::json!({ "key": tanstack_key(key), "data": data.unwrap_or_default() })
             })
             .collect();
         serde_json::Value::Array(entries).to_string()
@@ -287,4 +288,15 @@ impl CacheBench {
         let server = self.frozen.get(&key).and_then(|entry| entry.data());
         overlay::view(target, server, &self.pending, index)
     }
+}
+
+/// TanStack's key for one of ours: an array of the segments of the key's path, as an app
+/// using TanStack would write it (`["cases", "list", "status=open"]`, `["dashboard",
+/// "metrics"]`, `["cases", id]`, `["notes", id]`). Ours is a typed enum; its path form keeps
+/// a list's query string whole, so it stays one segment and list pages share the
+/// `["cases", "list"]` prefix TanStack invalidates by.
+fn tanstack_key(key: &QueryKey) -> Vec<String> {
+    let path = key.to_string();
+    let segments = if path.starts_with("cases/list/") { 3 } else { usize::MAX };
+    path.splitn(segments, '/').map(str::to_owned).collect()
 }
