@@ -1,5 +1,5 @@
-//! The browser's clock and random numbers in the core's terms (`Millis`, `Random`), so the
-//! glue hands the pure reducers exactly what their native tests inject by hand.
+//! The browser's clock and random numbers in the core's terms (`Millis`, `Random`): what
+//! `env::Environment::browser` is made of. The glue reads them through its environment.
 
 use casedesk_core::{Millis, Random};
 
@@ -12,13 +12,6 @@ pub fn now() -> Millis {
     } else {
         0
     })
-}
-
-/// The milliseconds from now until `at`, as a `setTimeout` delay (0 when due, capped at the
-/// largest delay browsers honour).
-pub fn delay_until(at: Millis) -> u32 {
-    const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
-    u32::try_from(at.since(now()).0.min(MAX_TIMEOUT_MS)).unwrap_or(u32::MAX)
 }
 
 /// Jitter from `Math.random()`.
