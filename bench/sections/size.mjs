@@ -17,7 +17,8 @@ export async function run({ root, log }) {
   const [raw, gzip, brotli] = (total ?? "").split("|").slice(2, 5).map((cell) => cell.trim());
   console.log(`first visit: ${brotli} B brotli, ${gzip} B gzip, ${raw} B raw`);
   return `Every file of the release build (\`dist/\`, as \`scripts/size\` prints it): what a first visit
-downloads from a server that compresses its answers. Total: **${brotli} B brotli**, ${gzip} B gzip,
+downloads from a server that compresses its answers. The hashed files' brotli column is what the
+reference server sends: the build writes their quality-11 copies (\`scripts/lib/precompress.mjs\`). Total: **${brotli} B brotli**, ${gzip} B gzip,
 ${raw} B uncompressed.
 
 ${tableText}`;

@@ -1,5 +1,7 @@
 // Prints the raw, gzip (level 9) and brotli (quality 11) size of each file under a folder,
 // and the totals: what a first visit downloads when the server compresses its answers.
+// Precompressed copies (`.br`, `.gz`, written by scripts/lib/precompress.mjs) are another form
+// of a file already counted, not more files to download.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
@@ -10,7 +12,7 @@ function* files(dir) {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) yield* files(path);
-    else yield path;
+    else if (!/\.(br|gz)$/.test(name)) yield path;
   }
 }
 
