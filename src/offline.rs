@@ -33,7 +33,7 @@ mod store;
 mod tabs;
 mod worker;
 
-pub use announce::death_reason;
+pub use announce::{death_reason, describe_action};
 pub use bridge::QueryBridge;
 pub use sender::{ActionSender, HttpSender, OutgoingAction};
 pub use status::{BatchProgress, QueueStatus, StorageStatus};

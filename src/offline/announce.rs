@@ -2,39 +2,40 @@
 //! banner, and why a change was given up. The one place the write side's data (notices,
 //! death reasons) becomes words.
 
+use casedesk_core::merge::CaseField;
+use casedesk_core::queue::ActionSummary;
 use casedesk_core::{DeathReason, DurationMs, QueueNotice};
 
 /// The alert a notice raises, if any: `(is_error, sentence)`.
 pub fn sentence(notice: &QueueNotice) -> Option<(bool, String)> {
     match notice {
         QueueNotice::Confirmed { .. } => None,
-        QueueNotice::RolledBack {
-            description,
-            reason,
-            ..
-        } => Some((
-            true,
-            format!("Undone: {description}. {}", death_reason(reason)),
-        )),
-        QueueNotice::NeedsChoice { description, .. } => Some((
+        QueueNotice::RolledBack { what, reason, .. } => Some((
             true,
             format!(
-                "{description} clashes with a change made elsewhere: open the case and choose \
-                 “Keep mine” or “Use theirs”."
+                "Undone: {}. {}",
+                describe_action(what),
+                death_reason(reason)
+            ),
+        )),
+        QueueNotice::NeedsChoice { what, .. } => Some((
+            true,
+            format!(
+                "{} clashes with a change made elsewhere: open the case and choose \
+                 “Keep mine” or “Use theirs”.",
+                describe_action(what)
             ),
         )),
         QueueNotice::Discarded {
-            description,
-            dependents,
-            ..
-        } => Some((
-            false,
+            what, dependents, ..
+        } => Some((false, {
+            let description = describe_action(what);
             match dependents {
                 0 => format!("Discarded: {description}."),
                 1 => format!("Discarded: {description}, and 1 change that depended on it."),
                 n => format!("Discarded: {description}, and {n} changes that depended on it."),
-            },
-        )),
+            }
+        })),
         QueueNotice::SignInNeeded => Some((
             true,
             "Your session has ended. Sign in again to send your changes; they are kept until then."
@@ -76,6 +77,34 @@ pub fn unreadable(count: usize) -> String {
 
 /// Said once storage works again.
 pub const STORAGE_BACK: &str = "Changes are saved on this device again.";
+
+/// What an action does, in a few words: `Create “Printer jams”`.
+pub fn describe_action(summary: &ActionSummary) -> String {
+    match summary {
+        ActionSummary::Create { title } => format!("Create “{title}”"),
+        ActionSummary::Change {
+            fields,
+            new_status,
+            title,
+        } => {
+            let names: Vec<&str> = fields
+                .iter()
+                .map(|field| match field {
+                    CaseField::Title => "title",
+                    CaseField::Description => "description",
+                    CaseField::Status => new_status.map_or("status", |s| s.label()),
+                    CaseField::Priority => "priority",
+                    CaseField::Assignee => "assignee",
+                    CaseField::Tags => "tags",
+                })
+                .collect();
+            format!("Change {} of “{title}”", names.join(", "))
+        }
+        ActionSummary::Delete { title: Some(title) } => format!("Delete “{title}”"),
+        ActionSummary::Delete { title: None } => "Delete a case".to_owned(),
+        ActionSummary::AddNote => "Add a note".to_owned(),
+    }
+}
 
 /// Why a change was given up, as a sentence.
 pub fn death_reason(reason: &DeathReason) -> String {

@@ -6,7 +6,7 @@
 
 use crate::components::alert_region::use_alerts;
 use crate::components::local_time::{now_millis, use_clock};
-use crate::offline::use_offline_queue;
+use crate::offline::{describe_action, use_offline_queue};
 use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
 use crate::query::live::LiveStats;
@@ -168,7 +168,13 @@ pub fn DevtoolsPage() -> impl IntoView {
             .get_untracked()
             .into_iter()
             // Actions record no author until people arrive: nothing to report.
-            .map(|item| with_fields(&item.row, [("author", serde_json::Value::Null)]))
+            .map(|item| {
+                let what = describe_action(&item.row.what);
+                with_fields(
+                    &item.row,
+                    [("what", what.into()), ("author", serde_json::Value::Null)],
+                )
+            })
             .collect();
         let json = serde_json::json!({
             "exported_at": iso(Millis(now_millis().max(0.0) as u64)),
@@ -381,7 +387,7 @@ fn QueuedActionRow(
     let next = row.next_attempt_at;
     view! {
         <tr data-testid="queued-action" data-action-id=row.id.to_string()>
-            <td><a href=format!("/cases/{}", row.case_id)>{row.what.clone()}</a></td>
+            <td><a href=format!("/cases/{}", row.case_id)>{describe_action(&row.what)}</a></td>
             <td>{state}</td>
             <td>{row.attempts}</td>
             <td>{move || next.map_or("—".to_owned(), |at| due_text(at, now.get(), network.online.get()))}</td>

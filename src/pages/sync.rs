@@ -8,7 +8,7 @@ use crate::components::charts::sparkline::Sparkline;
 use crate::components::local_time::{format_relative, now_millis, use_clock, LocalTime};
 use crate::components::queue_depth::use_queue_depth_history;
 use crate::offline::{
-    death_reason, use_offline_queue, QueueStatus, StorageStatus, UnreadableRecord,
+    death_reason, describe_action, use_offline_queue, QueueStatus, StorageStatus, UnreadableRecord,
 };
 use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
@@ -422,7 +422,7 @@ fn PendingAction(
     let queued = timestamp(item.row.enqueued_at);
     let (id, what, attempts, data_state) = (
         item.row.id,
-        item.row.what.clone(),
+        describe_action(&item.row.what),
         item.row.attempts,
         item.step.data_state(),
     );
@@ -490,7 +490,7 @@ fn DeadLetter(
     view! {
         <li class="action-item dead" data-testid="dead-letter" data-action-id=id.to_string()>
             <div class="action-main" id=describe_id.clone()>
-                <span class="action-what">{item.row.what.clone()}</span>
+                <span class="action-what">{describe_action(&item.row.what)}</span>
                 <span class="action-state">{reason}</span>
             </div>
             {last_error.map(|e| view! { <p class="action-error">{e}</p> })}

@@ -61,38 +61,4 @@ impl Action {
             ActionKind::AddNote { case_id, .. } => *case_id,
         }
     }
-
-    /// A short description for people: `Create “Printer jams”`.
-    pub fn describe(&self) -> String {
-        match &self.kind {
-            ActionKind::CreateCase { case } => format!("Create “{}”", case.title.trim()),
-            ActionKind::UpdateCase { patch, base, .. } => {
-                let mut fields = Vec::new();
-                if patch.title.is_some() {
-                    fields.push("title");
-                }
-                if patch.description.is_some() {
-                    fields.push("description");
-                }
-                if let Some(status) = patch.status {
-                    fields.push(status.label());
-                }
-                if patch.priority.is_some() {
-                    fields.push("priority");
-                }
-                if patch.assignee.is_some() {
-                    fields.push("assignee");
-                }
-                if patch.tags.is_some() {
-                    fields.push("tags");
-                }
-                format!("Change {} of “{}”", fields.join(", "), base.title)
-            }
-            ActionKind::DeleteCase { last_known, .. } => match last_known {
-                Some(case) => format!("Delete “{}”", case.title),
-                None => "Delete a case".to_owned(),
-            },
-            ActionKind::AddNote { .. } => "Add a note".to_owned(),
-        }
-    }
 }

@@ -7,7 +7,7 @@ use crate::clock::{DurationMs, Millis};
 use crate::entry::{FetchStatus, QueryStatus};
 use crate::failure::Failure;
 use crate::key::QueryKey;
-use crate::queue::{ActionState, QueuedAction};
+use crate::queue::{ActionState, ActionSummary, QueuedAction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -90,8 +90,8 @@ pub fn cache_rows(cache: &QueryCache, now: Millis, filter: &KeyFilter) -> Vec<Ca
 pub struct QueueRow {
     pub id: Uuid,
     pub case_id: Uuid,
-    /// What it does, for people (`Create “Printer jams”`).
-    pub what: String,
+    /// What it does (the app says it in words).
+    pub what: ActionSummary,
     pub state: ActionState,
     /// Counted attempts (those made offline are not counted).
     pub attempts: u32,
@@ -111,7 +111,7 @@ pub fn queue_rows<'a>(records: impl IntoIterator<Item = &'a QueuedAction>) -> Ve
         .map(|record| QueueRow {
             id: record.id(),
             case_id: record.action.case_id(),
-            what: record.action.describe(),
+            what: ActionSummary::of(&record.action),
             state: record.state,
             attempts: record.attempts,
             next_attempt_at: (record.state == ActionState::Pending)
@@ -344,7 +344,7 @@ mod tests {
             Some("req-9")
         );
         assert_eq!(failed.case_id, Uuid::from_u128(9));
-        assert!(!failed.what.is_empty());
+        assert_eq!(failed.what, ActionSummary::AddNote);
         let second = rows
             .iter()
             .find(|r| r.id == Uuid::from_u128(2))

@@ -18,9 +18,11 @@ use uuid::Uuid;
 #[cfg(test)]
 mod properties;
 mod reason;
+mod summary;
 pub mod view;
 
 pub use reason::DeathReason;
+pub use summary::ActionSummary;
 
 /// How the queue behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,15 +151,15 @@ pub enum QueueNotice {
     /// It became a dead letter: its change is undone on screen.
     RolledBack {
         id: Uuid,
-        description: String,
+        what: ActionSummary,
         reason: DeathReason,
     },
     /// A 412 needs the person's choice.
-    NeedsChoice { id: Uuid, description: String },
+    NeedsChoice { id: Uuid, what: ActionSummary },
     /// A dead letter was discarded (with `dependents` that died with it).
     Discarded {
         id: Uuid,
-        description: String,
+        what: ActionSummary,
         dependents: usize,
     },
     /// A 401: the whole queue waits until the person signs in again.
@@ -724,15 +726,13 @@ impl ActionQueue {
         record.state = ActionState::Dead;
         record.dead_reason = Some(reason.clone());
         record.conflict = None;
-        let description = record.action.describe();
+        let what = ActionSummary::of(&record.action);
         let cascade = cascade_reason(&record.action);
         let is_creation = matches!(record.action.kind, ActionKind::CreateCase { .. });
         touched.save(id);
-        touched.notices.push(QueueNotice::RolledBack {
-            id,
-            description,
-            reason,
-        });
+        touched
+            .notices
+            .push(QueueNotice::RolledBack { id, what, reason });
         if !is_creation {
             return;
         }
@@ -747,7 +747,7 @@ impl ActionQueue {
             touched.save(dependent.id());
             touched.notices.push(QueueNotice::RolledBack {
                 id: dependent.id(),
-                description: dependent.action.describe(),
+                what: ActionSummary::of(&dependent.action),
                 reason: cascade.clone(),
             });
         }
@@ -805,11 +805,9 @@ impl ActionQueue {
                     auto_patch,
                     conflicts,
                 });
-                let description = record.action.describe();
+                let what = ActionSummary::of(&record.action);
                 touched.save(id);
-                touched
-                    .notices
-                    .push(QueueNotice::NeedsChoice { id, description });
+                touched.notices.push(QueueNotice::NeedsChoice { id, what });
             }
         }
         self.report(touched)
@@ -937,7 +935,7 @@ impl ActionQueue {
         if record.state != ActionState::Dead {
             return Err(QueueError::NotDead);
         }
-        let description = record.action.describe();
+        let what = ActionSummary::of(&record.action);
         let dependents: Vec<Uuid> = self
             .records
             .values()
@@ -952,7 +950,7 @@ impl ActionQueue {
         }
         touched.notices.push(QueueNotice::Discarded {
             id,
-            description,
+            what,
             dependents: dependents.len(),
         });
         Ok(self.report(touched))

@@ -255,7 +255,7 @@ fn a_dead_creation_takes_its_dependents_with_it_labelled() {
     assert_eq!(changes.notices.len(), 3);
     assert!(matches!(
         &changes.notices[0],
-        QueueNotice::RolledBack { description, .. } if description == "Create “New printer”"
+        QueueNotice::RolledBack { what: ActionSummary::Create { title }, .. } if title == "New printer"
     ));
     // The independent case is untouched; the overlay no longer sees the dead ones.
     assert_eq!(q.get(action_id(4)).unwrap().state, ActionState::InFlight);
@@ -357,7 +357,9 @@ fn discarding_a_creation_discards_its_dependents_and_says_so() {
         changes.notices,
         vec![QueueNotice::Discarded {
             id: action_id(1),
-            description: "Create “New”".into(),
+            what: ActionSummary::Create {
+                title: "New".into()
+            },
             dependents: 1
         }]
     );
