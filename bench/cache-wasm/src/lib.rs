@@ -297,6 +297,10 @@ impl CacheBench {
 /// `["cases", "list"]` prefix TanStack invalidates by.
 fn tanstack_key(key: &QueryKey) -> Vec<String> {
     let path = key.to_string();
-    let segments = if path.starts_with("cases/list/") { 3 } else { usize::MAX };
+    let segments = if path.starts_with("cases/list/") {
+        3
+    } else {
+        usize::MAX
+    };
     path.splitn(segments, '/').map(str::to_owned).collect()
 }
