@@ -8,6 +8,7 @@
 //
 // With --only, the sections not run keep what the file already says about them (each says
 // which run measured it), so one section can be measured again without losing the others.
+// Sections written by other tools (scripts/bench-server's "Server") are always kept.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -107,13 +108,26 @@ async function earlierSections(path) {
   return found;
 }
 
-// Sections not run this time keep their earlier text, in the usual order.
+/** Sections of an earlier file that no section here writes (another tool's, e.g. scripts/bench-server's "Server"). */
+async function foreignSections(path) {
+  if (!existsSync(path)) return [];
+  const titles = [];
+  for (const name of SECTIONS) titles.push((await import(`./sections/${name}.mjs`)).title);
+  return readFileSync(path, "utf8")
+    .split(/^(?=## )/m)
+    .slice(1)
+    .filter((chunk) => !titles.some((title) => chunk.startsWith(`## ${title}\n`)))
+    .map((chunk) => chunk.trimEnd() + "\n");
+}
+
+// Sections not run this time keep their earlier text, in the usual order; sections other tools
+// write stay at the end, whatever ran.
 const kept = only ? await earlierSections(out) : new Map();
 const ordered = SECTIONS.flatMap((name) => {
   const fresh = parts.find((p) => p.name === name);
   if (fresh) return [fresh.text];
   return kept.has(name) ? [kept.get(name)] : [];
-});
+}).concat(await foreignSections(out));
 
 const doc = `# casedesk benchmarks
 
