@@ -302,9 +302,15 @@ async fn main() -> Result<(), String> {
     }
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let load_before = load_average();
     for engine in options.engines.clone() {
         run_engine(&engine, &options, &http, dir.path(), &mut rows, &mut notes).await?;
     }
+    // The machine is shared: what else ran decides much of the tail.
+    notes.push(format!(
+        "load average (1 min) at the start {load_before}, at the end {}",
+        load_average()
+    ));
     if let Some(path) = &options.write {
         write_section(path, &options, &rows, &notes)?;
         println!("wrote the Server section of {}", path.display());
@@ -455,6 +461,14 @@ async fn run_engine(
         seconds,
     ));
     Ok(())
+}
+
+/// The 1-minute load average, as /proc/loadavg says (Linux), or "unknown".
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Replaces (or appends) the `## Server` section of the Markdown file at `path`.
