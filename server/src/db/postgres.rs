@@ -125,6 +125,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX cases_description_trgm ON cases
         USING gin (lower(description COLLATE "C") gin_trgm_ops) WHERE deleted_at IS NULL;
     "#,
+    // 4: the dashboard's "resolved per day" reads a range of `resolved_at` (SQLite's
+    // `cases_live` covers it; `created_at` has `cases_by_created_asc`).
+    r#"
+    CREATE INDEX cases_resolved ON cases (resolved_at) WHERE deleted_at IS NULL;
+    "#,
 ];
 
 /// The schema version this engine writes.
