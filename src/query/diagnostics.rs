@@ -69,19 +69,12 @@ impl QueryClient {
                 },
             });
             if let Some(failure) = failure {
-                diagnostics.record_error(ErrorRecord {
-                    at: now,
-                    subject: subject.to_owned(),
-                    status: match failure {
-                        Failure::Http { status, .. } => Some(*status),
-                        _ => None,
-                    },
-                    request_id: failure
-                        .request_id()
-                        .map(str::to_owned)
-                        .or_else(|| (!request_id.is_empty()).then(|| request_id.to_owned())),
-                    message: failure.describe(),
-                });
+                let mut record = ErrorRecord::of(now, subject.to_owned(), failure);
+                // The answer's request id, when the failure itself does not carry one.
+                if record.request_id.is_none() && !request_id.is_empty() {
+                    record.request_id = Some(request_id.to_owned());
+                }
+                diagnostics.record_error(record);
             }
         });
         self.diagnostics_changed.notify();

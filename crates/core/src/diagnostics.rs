@@ -3,6 +3,7 @@
 //! bounded in memory and serializable for "Export as JSON".
 
 use crate::clock::{DurationMs, Millis};
+use crate::failure::Failure;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -78,6 +79,22 @@ pub struct ErrorRecord {
     pub status: Option<u16>,
     pub request_id: Option<String>,
     pub message: String,
+}
+
+impl ErrorRecord {
+    /// The record of `failure` of a request about `subject`, at `at`.
+    pub fn of(at: Millis, subject: String, failure: &Failure) -> Self {
+        Self {
+            at,
+            subject,
+            status: match failure {
+                Failure::Http { status, .. } => Some(*status),
+                _ => None,
+            },
+            request_id: failure.request_id().map(str::to_owned),
+            message: failure.describe(),
+        }
+    }
 }
 
 /// When the Sync page raises a warning.
