@@ -16,7 +16,7 @@ use crate::components::alert_region::{use_alerts, Alerts};
 use crate::platform::broadcast::Channel;
 use crate::platform::env::{Environment, SharedRandom, Subscription};
 use crate::platform::locks::LockRequest;
-use casedesk_core::queue::{Dispatch, Outgoing};
+use casedesk_core::queue::{Dispatch, Lane, Outgoing};
 use casedesk_core::{
     Action, ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Failure, Lease, LeaseTerms,
     Millis, QueueChanges, QueueConfig, QueueError, QueuedAction, ServerAnswer,
@@ -520,12 +520,18 @@ impl Runtime {
     fn enqueue(self: &Rc<Self>, kinds: Vec<ActionKind>, fx: &mut Effects) {
         let now = self.now();
         let mut changes = QueueChanges::default();
+        // A bulk change is background work: what the person does next goes before it.
+        let lane = if kinds.len() > 1 {
+            Lane::Background
+        } else {
+            Lane::Interactive
+        };
         {
             let mut state = self.state.borrow_mut();
             for kind in kinds {
                 let action = Action::new(Uuid::now_v7(), Uuid::new_v4(), kind, now);
                 fx.queued.push(action.id);
-                let one = state.queue.enqueue(action, now);
+                let one = state.queue.enqueue_in(action, lane, now);
                 changes.saved.extend(one.saved);
                 changes.removed.extend(one.removed);
                 changes.notices.extend(one.notices);

@@ -69,8 +69,8 @@ pub use merge::{ConflictChoice, ConflictPolicy, MergeOutcome};
 pub use overlay::{CaseIndex, KnownCases, OverlayTarget};
 pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
 pub use queue::{
-    ActionQueue, ActionState, DeathReason, QueueChanges, QueueConfig, QueueError, QueueNotice,
-    QueuedAction, SyncState,
+    ActionQueue, ActionState, DeathReason, Lane, QueueChanges, QueueConfig, QueueError,
+    QueueNotice, QueuedAction, SyncState,
 };
 pub use request::{ActionRequest, Route, ServerAnswer};
 pub use retry::RetryPolicy;

@@ -36,6 +36,16 @@ pub struct QueueConfig {
     pub retry: RetryPolicy,
     /// What a 412 does with fields both sides changed.
     pub conflict_policy: ConflictPolicy,
+    /// How long a single change made by the person counts as what they are doing now, and
+    /// so goes before background work (see [`Lane`]).
+    #[serde(default = "QueueConfig::default_interactive_window")]
+    pub interactive_window: DurationMs,
+}
+
+impl QueueConfig {
+    fn default_interactive_window() -> DurationMs {
+        DurationMs::from_secs(30)
+    }
 }
 
 impl Default for QueueConfig {
@@ -45,6 +55,7 @@ impl Default for QueueConfig {
             retention: DurationMs::from_mins(7 * 24 * 60),
             retry: RetryPolicy::ACTION,
             conflict_policy: ConflictPolicy::Ask,
+            interactive_window: Self::default_interactive_window(),
         }
     }
 }
@@ -69,6 +80,23 @@ impl ActionState {
     pub fn is_live(self) -> bool {
         self != Self::Dead
     }
+}
+
+/// Which work an action belongs to, for the order in which independent cases are sent.
+///
+/// What the person is doing now goes first: a case touched by a single change within the
+/// last [`QueueConfig::interactive_window`] is sent before every other case, however much
+/// background work (a bulk change, a backlog built offline long ago) is queued ahead of it.
+/// Between cases of one kind the oldest goes first; within one case the order never changes
+/// (a background head of a case the person just touched goes first with it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// One change made by the person in the UI.
+    #[default]
+    Interactive,
+    /// Part of a bulk change: sent after what the person is doing now.
+    Background,
 }
 
 /// A 412 waiting for the person: both versions, and what merged on its own.
@@ -101,6 +129,9 @@ pub struct QueuedAction {
     pub dead_because_of: Option<Uuid>,
     /// The creation of this action's case, while that creation is still queued.
     pub depends_on: Option<Uuid>,
+    /// Interactive or background (records from before lanes are interactive).
+    #[serde(default)]
+    pub lane: Lane,
     pub enqueued_at: Millis,
     /// Still failing at this time: dead-lettered (enqueue, or manual retry, plus retention).
     pub give_up_at: Millis,
@@ -218,6 +249,9 @@ pub struct ActionQueue {
     creation_by_case: HashMap<Uuid, Uuid>,
     next_seq: u64,
     paused_for_auth: bool,
+    /// Transient failures in a row across the whole queue (any success resets it): how
+    /// troubled the server is, as opposed to how unlucky one action has been.
+    failure_streak: u32,
 }
 
 /// Collects what a call touched, then reports the records' final state once each.
@@ -420,13 +454,40 @@ impl ActionQueue {
     /// that is left waits on a person. Being offline is the worker's to know: it waits for
     /// the `online` event instead.
     pub fn next_wake(&self) -> Option<Millis> {
+        self.next_wake_where(&|_| true)
+    }
+
+    /// `next_wake`, counting only the cases whose next action `sendable` accepts (e.g. the
+    /// signed-in person's own actions).
+    pub fn next_wake_where(&self, sendable: &dyn Fn(&QueuedAction) -> bool) -> Option<Millis> {
         if self.paused_for_auth || self.in_flight_count() >= self.config.max_in_flight {
             return None;
         }
         self.heads()
-            .filter(|r| r.state == ActionState::Pending)
+            .filter(|r| r.state == ActionState::Pending && sendable(r))
             .map(|r| r.next_attempt_at)
             .min()
+    }
+
+    /// The heads in the order they are sent: the cases the person touched by a single change
+    /// within the interactive window first, then the rest, each oldest first (by the position
+    /// of its head, so the order within a case is untouched).
+    fn heads_by_priority(&self, now: Millis) -> Vec<&QueuedAction> {
+        let window = self.config.interactive_window;
+        let current: HashSet<Uuid> = self
+            .records
+            .values()
+            .filter(|r| {
+                r.state.is_live()
+                    && r.lane == Lane::Interactive
+                    && now.since(r.enqueued_at) < window
+            })
+            .map(|r| r.action.case_id())
+            .collect();
+        let mut heads: Vec<&QueuedAction> = self.heads().collect();
+        // Stable: within each group the heads keep queue order.
+        heads.sort_by_key(|r| !current.contains(&r.action.case_id()));
+        heads
     }
 
     /// The oldest live action of each case whose creation (if queued) is not still waiting:
@@ -497,6 +558,12 @@ impl ActionQueue {
     /// the action is born dead with it (and revives with it on retry). An id already queued
     /// changes nothing.
     pub fn enqueue(&mut self, action: Action, now: Millis) -> QueueChanges {
+        self.enqueue_in(action, Lane::Interactive, now)
+    }
+
+    /// `enqueue` in `lane`: a bulk change queues its actions as [`Lane::Background`], so a
+    /// change the person makes next does not wait behind them.
+    pub fn enqueue_in(&mut self, action: Action, lane: Lane, now: Millis) -> QueueChanges {
         let mut touched = Touched::default();
         if self.seq_by_id.contains_key(&action.id) {
             return self.report(touched);
@@ -517,6 +584,7 @@ impl ActionQueue {
             dead_reason: None,
             dead_because_of: None,
             depends_on: creation.map(QueuedAction::id),
+            lane,
             enqueued_at: now,
             give_up_at: now + self.config.retention,
             conflict: None,
@@ -538,7 +606,8 @@ impl ActionQueue {
 
     /// Picks what to send now and marks it in flight: the oldest live action of each case
     /// (never two of one case), not waiting on its case's creation, due by `now`, up to
-    /// `max_in_flight` in flight in all. Nothing while offline or paused for sign-in.
+    /// `max_in_flight` in flight in all, the cases the person is working on first ([`Lane`]).
+    /// Nothing while offline or paused for sign-in.
     pub fn ready(&mut self, now: Millis, online: bool) -> Dispatch {
         self.ready_at_most(now, online, usize::MAX)
     }
@@ -547,6 +616,19 @@ impl ActionQueue {
     /// action, so it asks for as many as it holds tokens and leaves the rest pending, neither
     /// marked in flight nor counted.
     pub fn ready_at_most(&mut self, now: Millis, online: bool, limit: usize) -> Dispatch {
+        self.ready_where(now, online, limit, &|_| true)
+    }
+
+    /// `ready_at_most`, sending only cases whose next action `sendable` accepts (e.g. the
+    /// signed-in person's own): a case whose next action it refuses waits as a whole, so
+    /// nothing on it overtakes that action.
+    pub fn ready_where(
+        &mut self,
+        now: Millis,
+        online: bool,
+        limit: usize,
+        sendable: &dyn Fn(&QueuedAction) -> bool,
+    ) -> Dispatch {
         if !online || self.paused_for_auth {
             return Dispatch::default();
         }
@@ -555,9 +637,13 @@ impl ActionQueue {
             .max_in_flight
             .saturating_sub(self.in_flight_count())
             .min(limit);
+        if free == 0 {
+            return Dispatch::default();
+        }
         let due: Vec<Uuid> = self
-            .heads()
-            .filter(|r| r.state == ActionState::Pending && r.next_attempt_at <= now)
+            .heads_by_priority(now)
+            .into_iter()
+            .filter(|r| r.state == ActionState::Pending && r.next_attempt_at <= now && sendable(r))
             .take(free)
             .map(QueuedAction::id)
             .collect();
@@ -588,6 +674,7 @@ impl ActionQueue {
         let Some(record) = self.take(id) else {
             return self.report(touched);
         };
+        self.failure_streak = 0;
         touched.remove(id);
         touched.notices.push(QueueNotice::Confirmed { id });
         if matches!(record.action.kind, ActionKind::CreateCase { .. }) {
@@ -652,6 +739,12 @@ impl ActionQueue {
         let mut touched = Touched::default();
         let retention = self.config.retention;
         let policy = self.config.retry;
+        let transient_online = online && failure.write_class() == FailureClass::Transient;
+        let streak = if transient_online {
+            self.failure_streak.saturating_add(1)
+        } else {
+            self.failure_streak
+        };
         let Some(record) = self.get_mut(id) else {
             return self.report(touched);
         };
@@ -691,7 +784,8 @@ impl ActionQueue {
                     // once; a device that claims to be online while requests say otherwise
                     // still backs off, so the worker does not spin.
                     let wait = if online {
-                        policy.delay(record.attempts.max(1), failure.retry_after(), rng)
+                        let step = backoff_step(record.attempts, streak);
+                        policy.delay(step, failure.retry_after(), rng)
                     } else {
                         DurationMs::ZERO
                     };
@@ -707,6 +801,7 @@ impl ActionQueue {
             }
             FailureClass::Conflict => Some(DeathReason::ConflictUnreadable(failure.clone())),
         };
+        self.failure_streak = streak;
         if pause && !self.paused_for_auth {
             self.paused_for_auth = true;
             touched.notices.push(QueueNotice::SignInNeeded);
@@ -1033,6 +1128,20 @@ impl ActionQueue {
         }
         self.report(touched)
     }
+}
+
+/// Which step of the retry policy's exponential backoff an action waits after `attempts`
+/// counted failures, when the whole queue's last `streak` answers were transient failures.
+///
+/// An action's own failures alone would make one unlucky action wait minutes behind a
+/// server that answers most requests: with 30 % of requests failing at random, one action
+/// in a thousand fails six times in a row and waited up to 2⁶ s, which held a drain of
+/// 1,000 actions for half a minute after 99 % of it had settled. A struggling server fails
+/// everything, so the queue-wide streak grows as fast as each action's count and the
+/// backoff is the full one; while other requests succeed the step grows only with a third
+/// of the action's own count, so an action that keeps failing alone still backs off, slower.
+fn backoff_step(attempts: u32, streak: u32) -> u32 {
+    attempts.min(streak.max(attempts / 3)).max(1)
 }
 
 /// Why an action on a case whose creation died was not sent.

@@ -24,17 +24,44 @@ enum FailKind {
 #[derive(Clone, Debug)]
 enum Op {
     Create,
-    Update { case: usize, status: usize },
-    Note { case: usize },
-    Ready { online: bool },
-    Succeed { pick: usize },
-    Fail { pick: usize, kind: FailKind },
-    Conflict { pick: usize, same_field: bool },
-    Resolve { pick: usize, mine: bool },
-    Retry { pick: usize },
-    Discard { pick: usize },
+    Update {
+        case: usize,
+        status: usize,
+        bulk: bool,
+    },
+    Note {
+        case: usize,
+    },
+    Ready {
+        online: bool,
+    },
+    /// Sends only what the filter lets through (the worker's "only the signed-in person's").
+    ReadyWithoutNotes,
+    Succeed {
+        pick: usize,
+    },
+    Fail {
+        pick: usize,
+        kind: FailKind,
+    },
+    Conflict {
+        pick: usize,
+        same_field: bool,
+    },
+    Resolve {
+        pick: usize,
+        mine: bool,
+    },
+    Retry {
+        pick: usize,
+    },
+    Discard {
+        pick: usize,
+    },
     Restart,
-    Advance { ms: u64 },
+    Advance {
+        ms: u64,
+    },
     Sweep,
     Resume,
 }
@@ -53,9 +80,11 @@ fn fail_kind() -> impl Strategy<Value = FailKind> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => Just(Op::Create),
-        4 => (any::<usize>(), 0..4usize).prop_map(|(case, status)| Op::Update { case, status }),
+        4 => (any::<usize>(), 0..4usize, any::<bool>())
+            .prop_map(|(case, status, bulk)| Op::Update { case, status, bulk }),
         1 => any::<usize>().prop_map(|case| Op::Note { case }),
         4 => Just(Op::Ready { online: true }),
+        1 => Just(Op::ReadyWithoutNotes),
         1 => Just(Op::Ready { online: false }),
         3 => any::<usize>().prop_map(|pick| Op::Succeed { pick }),
         3 => (any::<usize>(), fail_kind()).prop_map(|(pick, kind)| Op::Fail { pick, kind }),
@@ -65,6 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Discard { pick }),
         1 => Just(Op::Restart),
         2 => (0u64..(3 * DAY)).prop_map(|ms| Op::Advance { ms }),
+        2 => (0u64..60_000).prop_map(|ms| Op::Advance { ms }),
         1 => Just(Op::Sweep),
         1 => Just(Op::Resume),
     ]
@@ -122,6 +152,10 @@ impl Harness {
     }
 
     fn enqueue(&mut self, kind: ActionKind) {
+        self.enqueue_in(kind, Lane::Interactive);
+    }
+
+    fn enqueue_in(&mut self, kind: ActionKind, lane: Lane) {
         self.next += 1;
         let action = Action::new(
             action_id(self.next),
@@ -130,7 +164,7 @@ impl Harness {
             self.now,
         );
         self.enqueued.insert(action.id);
-        let changes = self.queue.enqueue(action, self.now);
+        let changes = self.queue.enqueue_in(action, lane, self.now);
         self.write(&changes);
     }
 
@@ -153,17 +187,25 @@ impl Harness {
                     },
                 });
             }
-            Op::Update { case, status } => {
+            Op::Update { case, status, bulk } => {
                 let base = self.cases[case % self.cases.len()].clone();
-                self.enqueue(ActionKind::UpdateCase {
-                    id: base.id,
-                    patch: CasePatch {
-                        status: Some(CaseStatus::ALL[*status]),
-                        ..CasePatch::default()
+                let lane = if *bulk {
+                    Lane::Background
+                } else {
+                    Lane::Interactive
+                };
+                self.enqueue_in(
+                    ActionKind::UpdateCase {
+                        id: base.id,
+                        patch: CasePatch {
+                            status: Some(CaseStatus::ALL[*status]),
+                            ..CasePatch::default()
+                        },
+                        base_version: base.version,
+                        base,
                     },
-                    base_version: base.version,
-                    base,
-                });
+                    lane,
+                );
             }
             Op::Note { case } => {
                 let case_id = self.cases[case % self.cases.len()].id;
@@ -175,7 +217,17 @@ impl Harness {
                 self.enqueue(ActionKind::AddNote { case_id, note });
             }
             Op::Ready { online } => {
+                let current = self.current_cases();
                 let dispatch = self.queue.ready(self.now, *online);
+                // What the person is doing now goes first: in one dispatch, no case they
+                // touched comes after one they did not.
+                let groups: Vec<bool> = dispatch
+                    .send
+                    .iter()
+                    .filter_map(|o| self.queue.get(o.id))
+                    .map(|r| current.contains(&r.action.case_id()))
+                    .collect();
+                prop_assert!(groups.windows(2).all(|w| w[0] || !w[1]), "{:?}", groups);
                 prop_assert_eq!(dispatch.send.len(), dispatch.changes.saved.len());
                 for outgoing in &dispatch.send {
                     let record = self.queue.get(outgoing.id).cloned();
@@ -184,6 +236,18 @@ impl Harness {
                 }
                 if !online {
                     prop_assert!(dispatch.send.is_empty());
+                }
+                self.write(&dispatch.changes);
+            }
+            Op::ReadyWithoutNotes => {
+                let not_a_note =
+                    |r: &QueuedAction| !matches!(r.action.kind, ActionKind::AddNote { .. });
+                let dispatch = self
+                    .queue
+                    .ready_where(self.now, true, usize::MAX, &not_a_note);
+                for outgoing in &dispatch.send {
+                    let record = self.queue.get(outgoing.id);
+                    prop_assert!(record.is_some_and(not_a_note));
                 }
                 self.write(&dispatch.changes);
             }
@@ -363,6 +427,20 @@ impl Harness {
             }
         }
         Ok(())
+    }
+
+    /// The cases a single change touched within the interactive window.
+    fn current_cases(&self) -> HashSet<Uuid> {
+        let window = self.queue.config().interactive_window;
+        self.queue
+            .records()
+            .filter(|r| {
+                r.state.is_live()
+                    && r.lane == Lane::Interactive
+                    && self.now.since(r.enqueued_at) < window
+            })
+            .map(|r| r.action.case_id())
+            .collect()
     }
 
     fn check(&self) -> Result<(), TestCaseError> {

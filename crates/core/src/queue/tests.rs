@@ -856,3 +856,162 @@ fn records_from_another_tab_keep_queue_order() {
     let next = q.enqueue(status_update(3, &open_case(3), CaseStatus::Open), at(3));
     assert!(next.saved[0].seq > q.get(action_id(2)).unwrap().seq);
 }
+
+#[test]
+fn an_edit_made_behind_a_bulk_change_is_sent_first() {
+    let mut q = queue();
+    for n in 1..=500 {
+        q.enqueue_in(
+            status_update(n, &open_case(n), CaseStatus::Closed),
+            Lane::Background,
+            at(0),
+        );
+    }
+    let edit = status_update(1_000, &open_case(1_000), CaseStatus::Resolved);
+    q.enqueue(edit, at(5));
+    let first = q.ready(at(5), true);
+    assert_eq!(
+        sent(&first),
+        vec![action_id(1_000), action_id(1), action_id(2), action_id(3)],
+        "the person's edit first, then the bulk change oldest first"
+    );
+}
+
+#[test]
+fn an_edit_made_behind_a_backlog_built_offline_long_ago_is_sent_first() {
+    let mut q = queue();
+    // Single edits made offline over an hour: each was interactive when it was made.
+    for n in 1..=50 {
+        q.enqueue(
+            status_update(n, &open_case(n), CaseStatus::Closed),
+            at(n as u64 * 60_000),
+        );
+    }
+    let now = at(3_600_000);
+    q.enqueue(
+        status_update(100, &open_case(100), CaseStatus::Resolved),
+        now,
+    );
+    let first = q.ready_at_most(now, true, 2);
+    assert_eq!(
+        sent(&first),
+        vec![action_id(100), action_id(1)],
+        "the edit made now, then the backlog oldest first"
+    );
+}
+
+#[test]
+fn a_case_the_person_touches_keeps_its_order_and_goes_first_as_a_whole() {
+    let mut q = queue();
+    let (a, b) = (open_case(1), open_case(2));
+    q.enqueue_in(
+        status_update(1, &a, CaseStatus::Closed),
+        Lane::Background,
+        at(0),
+    );
+    q.enqueue_in(
+        status_update(2, &b, CaseStatus::Closed),
+        Lane::Background,
+        at(0),
+    );
+    // The person edits case b: its bulk change must still go before the edit.
+    q.enqueue(status_update(3, &b, CaseStatus::Open), at(1));
+    let first = q.ready_at_most(at(1), true, 1);
+    assert_eq!(sent(&first), vec![action_id(2)]);
+    q.on_success(action_id(2), &ServerAnswer::Case(b.clone()));
+    assert_eq!(
+        sent(&q.ready_at_most(at(1), true, 1)),
+        vec![action_id(3)],
+        "the edit follows its own case's bulk change, before case a"
+    );
+}
+
+#[test]
+fn a_case_creation_goes_before_its_notes_whatever_their_lanes() {
+    let mut q = queue();
+    let create = create_action(1, 500, "New", CaseStatus::Open, Priority::Low, T0);
+    let case_id = create.case_id();
+    q.enqueue_in(create, Lane::Background, at(0));
+    q.enqueue(status_update(2, &open_case(2), CaseStatus::Closed), at(0));
+    let note = Action::new(
+        action_id(3),
+        Uuid::from_u128(903),
+        ActionKind::AddNote {
+            case_id,
+            note: casedesk_model::NewNote {
+                id: Uuid::from_u128(803),
+                body: "first note".into(),
+                author: None,
+            },
+        },
+        Millis(T0),
+    );
+    q.enqueue(note, at(1));
+    // The note's case is the person's now, so its creation goes first; the note waits.
+    assert_eq!(sent(&q.ready_at_most(at(1), true, 1)), vec![action_id(1)]);
+    assert!(!sent(&q.ready(at(1), true)).contains(&action_id(3)));
+}
+
+#[test]
+fn a_filter_holds_back_a_whole_case_and_lets_others_go() {
+    let mut q = queue();
+    let (a, b) = (open_case(1), open_case(2));
+    q.enqueue(status_update(1, &a, CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &a, CaseStatus::Open), at(0));
+    q.enqueue(status_update(3, &b, CaseStatus::Closed), at(0));
+    let not_one = |r: &QueuedAction| r.id() != action_id(1);
+    assert_eq!(q.next_wake_where(&not_one), Some(at(0)));
+    let first = q.ready_where(at(0), true, usize::MAX, &not_one);
+    assert_eq!(
+        sent(&first),
+        vec![action_id(3)],
+        "action 2 never overtakes 1"
+    );
+    assert_eq!(q.next_wake_where(&not_one), None);
+}
+
+#[test]
+fn random_failures_on_a_serving_server_back_off_briefly_a_down_server_fully() {
+    let policy = QueueConfig::default().retry;
+    // One action failing six times in a row while the others succeed.
+    let mut q = queue();
+    let lone = open_case(1);
+    q.enqueue(status_update(1, &lone, CaseStatus::Closed), at(0));
+    let mut rng = SeededRandom::new(7);
+    let mut now = at(0);
+    for n in 0..6u128 {
+        let other = open_case(10 + n);
+        q.enqueue(status_update(10 + n, &other, CaseStatus::Closed), now);
+        let dispatch = q.ready(now, true);
+        assert!(sent(&dispatch).contains(&action_id(1)));
+        q.on_success(action_id(10 + n), &ServerAnswer::Case(other));
+        q.on_failure(action_id(1), &http(503, "busy"), now, true, &mut rng);
+        let record = q.get(action_id(1)).unwrap().clone();
+        assert!(record.next_attempt_at.since(now) <= policy.ceiling(2));
+        now = record.next_attempt_at;
+    }
+    assert_eq!(q.get(action_id(1)).unwrap().attempts, 6);
+
+    // A server that fails everything: the full exponential backoff.
+    let mut q = queue();
+    for n in 1..=4 {
+        q.enqueue(status_update(n, &open_case(n), CaseStatus::Closed), at(0));
+    }
+    let mut now = at(0);
+    for round in 1..=6u32 {
+        let dispatch = q.ready(now, true);
+        assert_eq!(dispatch.send.len(), 4, "round {round}");
+        for id in sent(&dispatch) {
+            q.on_failure(id, &http(503, "down"), now, true, &mut SeededRandom::new(3));
+        }
+        // Full jitter draws low sometimes; the ceiling is the full policy's.
+        now = (1..=4)
+            .map(|n| q.get(action_id(n)).unwrap().next_attempt_at)
+            .max()
+            .unwrap();
+    }
+    assert_eq!(super::backoff_step(6, 24), 6);
+    assert_eq!(super::backoff_step(6, 1), 2);
+    assert_eq!(super::backoff_step(30, 0), 10);
+    assert_eq!(super::backoff_step(1, 0), 1);
+}
