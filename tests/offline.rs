@@ -1946,7 +1946,7 @@ async fn bench_drain_throughput() {
 #[ignore]
 async fn bench_drain_throughput_under_chaos() {
     drain_thousand(
-        "30% failures (production backoff: 1 s base, full jitter)",
+        "30% failures (production backoff: 1 s base, full jitter, stepped by the failure streak)",
         Some(r#"{"fail_rate":0.3}"#),
         QueueConfig::default(),
     )
@@ -1993,8 +1993,9 @@ async fn edit_behind_bulk(label: &str, config: QueueConfig) {
     tab.drained(300).await;
     let all = performance_now() - started;
     report(format!(
-        "edit behind a bulk change of 500, {label}: sent after {sent_at:.0} ms (request \
-         {} of 501), confirmed after {confirmed:.0} ms; the bulk change drained in {all:.0} ms",
+        "edit behind a bulk change of 500, {label}: {confirmed:.0} ms until the server \
+         confirmed it (sent after {sent_at:.0} ms, request {} of 501); the bulk change drained \
+         in {all:.0} ms",
         position.saturating_add(1)
     ));
 }

@@ -2,7 +2,8 @@
 // ignored `bench_*` browser tests of tests/offline.rs (owned by the queue's authors): actions
 // durably enqueued per second (IndexedDB), and the drain rate of 1,000 actions against the
 // reference server, without and with chaos. Their lines also give the time from `online` to
-// the first request, which the `online` section reports.
+// the first request, which the `online` section reports; and the time to send an edit made
+// behind a bulk change of 500 (with the queue's priority, and strict first-in, first-out).
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { notMeasured, table } from "../lib/format.mjs";
@@ -36,7 +37,7 @@ export async function run(ctx) {
     },
   );
   if (result.status !== 0) throw new Error(`the queue's measurements failed (${result.status}):\n${result.stdout.slice(-3000)}`);
-  const lines = result.stdout.split("\n").map((l) => l.trim()).filter((l) => /^(enqueue|drain)\b.*: \d/.test(l));
+  const lines = result.stdout.split("\n").map((l) => l.trim()).filter((l) => /^(enqueue|drain|edit behind)\b.*: \d/.test(l));
   if (lines.length === 0) throw new Error("the queue's measurements printed nothing to report");
   ctx.queueLines = lines;
   for (const line of lines) console.log(line);
