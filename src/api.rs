@@ -6,10 +6,12 @@
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
 use casedesk_core::{Failure, Millis};
 use casedesk_model::{
-    Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, NewCase, NewNote, Note,
+    Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, HistoryEntry, NewCase, NewNote,
+    Note, Person, Session, SignIn,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -70,7 +72,43 @@ pub struct Exchange<T> {
 pub struct ApiClient {
     /// Origin plus prefix, e.g. `/api/v1` (same origin) or `http://127.0.0.1:3001/api/v1`.
     base: String,
-    token: Option<String>,
+    credentials: Credentials,
+}
+
+/// What is told whether the server took the token a request carried: `false` on a 401,
+/// `true` on any other answer but a 403.
+type OnVerdict = Arc<dyn Fn(bool) + Send + Sync>;
+
+/// The bearer token, shared by every clone of one client: the query client, the queue's
+/// sender and the live socket each hold a clone, and a new sign-in (after a session ended)
+/// must reach all of them at once. Never printed.
+#[derive(Clone, Default)]
+struct Credentials {
+    token: Arc<RwLock<Option<String>>>,
+    on_verdict: Arc<RwLock<Option<OnVerdict>>>,
+}
+
+impl Credentials {
+    fn token(&self) -> Option<String> {
+        self.token.read().ok().and_then(|t| t.clone())
+    }
+}
+
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.token, &other.token)
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.token.read().map(|t| t.is_some()).unwrap_or(false);
+        f.write_str(if set {
+            "Credentials(set)"
+        } else {
+            "Credentials(none)"
+        })
+    }
 }
 
 impl Default for ApiClient {
@@ -183,14 +221,38 @@ impl ApiClient {
                 origin.trim_end_matches('/'),
                 casedesk_model::API_PREFIX
             ),
-            token: None,
+            credentials: Credentials::default(),
         }
     }
 
-    /// Signs every request with a bearer token.
+    /// This client signing every request with `token`, on credentials of its own (clones of
+    /// the result share them; the client it was made from keeps its own).
     pub fn with_token(mut self, token: Option<String>) -> Self {
-        self.token = token.filter(|t| !t.is_empty());
+        self.credentials = Credentials::default();
+        self.set_token(token);
         self
+    }
+
+    /// Changes the token of this client and of every clone sharing its credentials.
+    pub fn set_token(&self, token: Option<String>) {
+        if let Ok(mut slot) = self.credentials.token.write() {
+            *slot = token.filter(|t| !t.is_empty());
+        }
+    }
+
+    /// Whether requests carry a token.
+    pub fn has_token(&self) -> bool {
+        self.credentials.token().is_some()
+    }
+
+    /// Calls `on_verdict(false)` whenever the server answers 401 to a request that carried
+    /// the token (it expired or was revoked: the session module shows the sign-in form), and
+    /// `on_verdict(true)` when it answers one otherwise (the token is good after all: a 401
+    /// that came from something in the way ends no session for good).
+    pub fn on_token_verdict(&self, on_verdict: impl Fn(bool) + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.credentials.on_verdict.write() {
+            *slot = Some(Arc::new(on_verdict));
+        }
     }
 
     /// The WebSocket URL of the change events. It never carries the token (URLs end up in
@@ -211,9 +273,74 @@ impl ApiClient {
     /// The events socket's first message when there is a token,
     /// `{"type":"auth","token":"…"}` (contract.md §4: the token is not in the URL).
     pub fn events_auth_message(&self) -> Option<String> {
-        self.token
-            .as_ref()
+        self.credentials
+            .token()
             .map(|token| serde_json::json!({"type": "auth", "token": token}).to_string())
+    }
+
+    /// `POST /session`: signs in; the answer holds the token and the person. It does not
+    /// change this client's token (the caller stores it first, then sets it).
+    pub async fn sign_in(&self, credentials: &SignIn) -> Exchange<Session> {
+        let mut out = Outgoing::new("POST", "/session".to_owned())
+            .header("Content-Type", "application/json".to_owned());
+        match serde_json::to_string(credentials) {
+            Ok(json) => out.body = Some(json),
+            Err(e) => {
+                return Exchange {
+                    result: Err(ApiError::Failed(local_failure(&format!(
+                        "the sign-in could not be encoded ({e})"
+                    )))),
+                    request_id: String::new(),
+                    elapsed_ms: 0.0,
+                }
+            }
+        }
+        self.exchange(out, None, |incoming| {
+            if incoming.is_success() {
+                incoming.decode()
+            } else {
+                Err(incoming.refusal())
+            }
+        })
+        .await
+    }
+
+    /// `DELETE /session`: the server revokes the token this client carries.
+    pub async fn sign_out(&self) -> Exchange<()> {
+        let out = Outgoing::new("DELETE", "/session".to_owned());
+        self.exchange(out, None, |incoming| {
+            if incoming.is_success() {
+                Ok(())
+            } else {
+                Err(incoming.refusal())
+            }
+        })
+        .await
+    }
+
+    /// `GET /me`: who the token (or, without people, the server) says this is.
+    pub async fn me(&self, cancel: Option<&AbortSignal>) -> Exchange<Fetched<Person>> {
+        self.get("/me".to_owned(), None, cancel).await
+    }
+
+    /// `GET /users`: every person a case can be assigned to.
+    pub async fn users(
+        &self,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<Vec<Person>>> {
+        self.get("/users".to_owned(), etag, cancel).await
+    }
+
+    /// `GET /cases/{id}/history`, oldest first.
+    pub async fn case_history(
+        &self,
+        case_id: Uuid,
+        etag: Option<&str>,
+        cancel: Option<&AbortSignal>,
+    ) -> Exchange<Fetched<Vec<HistoryEntry>>> {
+        self.get(format!("/cases/{case_id}/history"), etag, cancel)
+            .await
     }
 
     /// `GET /cases/{id}`.
@@ -408,7 +535,8 @@ impl ApiClient {
         headers
             .set("X-Request-ID", request_id)
             .map_err(js_failure)?;
-        if let Some(token) = &self.token {
+        let token = self.credentials.token();
+        if let Some(token) = &token {
             headers
                 .set("Authorization", &format!("Bearer {token}"))
                 .map_err(js_failure)?;
@@ -434,7 +562,7 @@ impl ApiClient {
         let url = format!("{}{}", self.base, out.path);
         // index.html's early request is the same GET without a token: adopt it only when this
         // one would carry none either, and only a success (anything else is asked again).
-        let early = if out.method == "GET" && self.token.is_none() {
+        let early = if out.method == "GET" && !self.has_token() {
             early_answer(&url).await
         } else {
             None
@@ -463,6 +591,19 @@ impl ApiClient {
         };
         let header = |name: &str| response.headers().get(name).ok().flatten();
         let status = response.status();
+        // Only a refusal of the token still in force ends the session: an answer to a request
+        // sent before a new sign-in says nothing about the new token.
+        if token.is_some() && status != 403 && token == self.credentials.token() {
+            let on_verdict = self
+                .credentials
+                .on_verdict
+                .read()
+                .ok()
+                .and_then(|c| c.clone());
+            if let Some(on_verdict) = on_verdict {
+                on_verdict(status != 401);
+            }
+        }
         let text_promise = response.text().map_err(js_failure)?;
         let body = match JsFuture::from(text_promise).await {
             Ok(text) => text.as_string().unwrap_or_default(),

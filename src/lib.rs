@@ -9,6 +9,8 @@
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
 //! - [`query`]: the query client and hooks: cached server data with pending actions on top.
+//! - [`session`]: who is signed in: the token and person in IndexedDB, signing in and out,
+//!   and a session the server ended.
 //! - [`settings`]: the person's settings on this device (conflict policy, list freshness).
 //! - [`platform`]: thin adapters over browser APIs, and the environment (clock, timers,
 //!   randomness, online/focus/visibility) the query client and the queue are given once.
@@ -24,6 +26,7 @@ pub mod offline;
 pub mod pages;
 pub mod platform;
 pub mod query;
+pub mod session;
 pub mod settings;
 
 pub use app::App;

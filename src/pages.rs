@@ -8,4 +8,5 @@ pub mod devtools;
 pub mod new_case;
 pub mod not_found;
 pub mod settings;
+pub mod sign_in;
 pub mod sync;

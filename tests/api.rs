@@ -14,6 +14,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// The id of Dana Reyes, a demo person of every new server database.
+const DANA: &str = "01900000-0000-7000-8000-00000000d001";
+
 fn new_case(title: &str) -> NewCase {
     NewCase {
         id: Uuid::now_v7(),
@@ -21,7 +24,8 @@ fn new_case(title: &str) -> NewCase {
         description: "made by tests/api.rs".to_owned(),
         status: CaseStatus::Open,
         priority: Priority::High,
-        assignee: Some("dana".to_owned()),
+        // Dana Reyes, a demo person (people are on: the assignee is a person's id).
+        assignee: Some(DANA.to_owned()),
         tags: vec!["test".to_owned()],
     }
 }

@@ -1,9 +1,11 @@
 //! The app shell in headless Chromium: the nav, the sync indicator, routing to "Not found".
+//! The app acts through the test server's service token (signed in as "Service").
 
 #![cfg(target_arch = "wasm32")]
 
 mod support;
 
+use casedesk::app::AppConfig;
 use casedesk::App;
 use leptos::prelude::*;
 use leptos::task::tick;
@@ -14,15 +16,20 @@ use web_sys::{Element, HtmlElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// Puts the browser at `path` and mounts the whole app (its default configuration) there.
+/// Puts the browser at `path` and mounts the whole app there, on the test server with
+/// storage of its own.
 async fn mount_app_at(path: &str) -> Mounted {
-    support::dom::mount_app_at(path, || view! { <App /> }).await
+    let config = AppConfig {
+        api: support::api(),
+        storage_namespace: format!("shell-{}", uuid::Uuid::new_v4()),
+    };
+    support::dom::mount_app_at(path, move || view! { <App config=config /> }).await
 }
 
-/// Waits until `condition` holds, giving the router and the reactive system time to run;
-/// fails the test after two seconds.
+/// Waits until `condition` holds, giving the router, the reactive system and the session
+/// check (one request) time to run; fails the test after ten seconds.
 async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..1000 {
         if condition() {
             return;
         }
@@ -34,8 +41,7 @@ async fn wait_until(what: &str, condition: impl Fn() -> bool) {
 fn text_of(host: &Element, selector: &str) -> String {
     host.query_selector(selector)
         .unwrap()
-        .unwrap_or_else(|| panic!("nothing matches {selector}"))
-        .text_content()
+        .and_then(|e| e.text_content())
         .unwrap_or_default()
 }
 
@@ -75,7 +81,10 @@ async fn each_route_shows_its_heading() {
         ("/no/such/page", "Not found"),
     ] {
         let app = mount_app_at(path).await;
-        assert_eq!(text_of(&app.host, "main h1"), heading, "at {path}");
+        wait_until(&format!("{path} shows {heading}"), || {
+            text_of(&app.host, "main h1") == heading
+        })
+        .await;
     }
 }
 
@@ -83,7 +92,10 @@ async fn each_route_shows_its_heading() {
 async fn clicking_a_nav_link_routes_without_reloading() {
     let app = mount_app_at("/").await;
     let host = &app.host;
-    assert_eq!(text_of(host, "main h1"), "Dashboard");
+    wait_until("the Dashboard shows", || {
+        text_of(host, "main h1") == "Dashboard"
+    })
+    .await;
     let cases: HtmlElement = host
         .query_selector("nav a[href='/cases']")
         .unwrap()
@@ -105,6 +117,11 @@ async fn clicking_a_nav_link_routes_without_reloading() {
 async fn sync_indicator_follows_the_network_events() {
     let app = mount_app_at("/").await;
     let host = &app.host;
+    // The signed-in layout replaces the one shown while the session is read.
+    wait_until("the Dashboard shows", || {
+        text_of(host, "main h1") == "Dashboard"
+    })
+    .await;
     let indicator = host
         .query_selector("[data-testid='sync-status']")
         .unwrap()

@@ -25,7 +25,8 @@ const statusShown = (page, status) =>
 
 export async function run(ctx) {
   ensureAppAndServer(ctx);
-  const server = await startServer({ seedDemo: false });
+  // Without people: this measures the live path, not signing in (its pages never sign in).
+  const server = await startServer({ seedDemo: false, people: false });
   const browser = await launchBrowser();
   const times = [];
   const changes = ctx.quick ? 7 : CHANGES;

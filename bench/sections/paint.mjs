@@ -34,7 +34,8 @@ async function paintOnce(context, url) {
 
 export async function run(ctx) {
   ensureAppAndServer(ctx);
-  const server = await startServer({ seedDemo: true });
+  // Without people: this measures painting, not signing in (its pages never sign in).
+  const server = await startServer({ seedDemo: true, people: false });
   const browser = await launchBrowser();
   const cold = [];
   const warm = [];

@@ -65,11 +65,52 @@ function killAndWait(child, signal, graceMs = 5_000) {
   });
 }
 
+/** The password of every demo person (contract.md §4). */
+export const DEMO_PASSWORD = "casedesk-demo";
+
+/** The demo people every new server database has (`server/src/people.rs`). */
+export const DEMO_PEOPLE = {
+  dana: { id: "01900000-0000-7000-8000-00000000d001", name: "Dana Reyes", email: "dana@example.com" },
+  sam: { id: "01900000-0000-7000-8000-00000000d002", name: "Sam Okafor", email: "sam@example.com" },
+  priya: { id: "01900000-0000-7000-8000-00000000d003", name: "Priya Natarajan", email: "priya@example.com" },
+  lee: { id: "01900000-0000-7000-8000-00000000d004", name: "Lee Chen", email: "lee@example.com" },
+};
+
+/**
+ * Signs `page` in as the demo person `who` through the app's sign-in form, and waits until
+ * the header names them. Every page of the same browser context is then signed in (the
+ * token is in the origin's IndexedDB).
+ */
+export async function signIn(page, server, who = "dana") {
+  const person = DEMO_PEOPLE[who];
+  if (!person) throw new Error(`no demo person ${who}`);
+  if (!page.url().startsWith(server.url)) await page.goto(server.url + "/sign-in");
+  await page.getByRole("heading", { name: "Sign in" }).first().waitFor();
+  await page.getByLabel("Email", { exact: true }).fill(person.email);
+  await page.getByLabel("Password", { exact: true }).fill(DEMO_PASSWORD);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByTestId("current-user").filter({ hasText: person.name }).waitFor();
+}
+
+/**
+ * A new browser context (with playwright's `options`) signed in as the demo person `who`:
+ * a first page signs in and closes, so the test's pages open signed in.
+ */
+export async function signedInContext(browser, server, { who = "dana", ...options } = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  await signIn(page, server, who);
+  await page.close();
+  return context;
+}
+
 /**
  * Starts a reference server serving the built app (or `staticDir`, a folder a test prepared);
- * resolves once it prints its address.
+ * resolves once it prints its address. People are on, as deployed, with the demo people
+ * (and the demo cases with `seedDemo`); `people: false` runs it with `--no-auth`, for tests
+ * about exactly that. `server.api` acts as Dana Reyes.
  */
-export async function startServer({ seedDemo = false, args = [], staticDir = distDir } = {}) {
+export async function startServer({ seedDemo = false, people = true, args = [], staticDir = distDir } = {}) {
   if (!existsSync(join(staticDir, "index.html"))) {
     throw new Error(`no built app in ${staticDir}: run 'trunk build --release --offline' first`);
   }
@@ -83,16 +124,19 @@ export async function startServer({ seedDemo = false, args = [], staticDir = dis
     "--rate-limit-per-sec", "0",
     // Every test page connects from 127.0.0.1: the per-address socket cap is not under test.
     "--ws-max-per-peer", "1000",
-    seed ? "--seed-demo" : "--no-seed-demo",
-    // The app cannot sign in yet (issue 13's app side): run without people, as Guest.
-    "--no-auth",
+    // A new database gets the demo people (to sign in as), and the demo cases only when
+    // asked; a restarted one is never seeded again.
+    ...(seed === "cases" ? ["--seed-demo"] : seed === "people" ? ["--seed-demo", "--demo-cases", "0"] : ["--no-seed-demo"]),
+    ...(people ? [] : ["--no-auth"]),
     ...args,
   ];
-  let { child, url, logged } = await spawnServer(argsAt("127.0.0.1:0", seedDemo));
+  let { child, url, logged } = await spawnServer(argsAt("127.0.0.1:0", seedDemo ? "cases" : people ? "people" : "none"));
   // Logs of earlier processes (before a restart), kept for failure messages.
   let earlierLogs = "";
   // The chaos settings set at run time, which a restarted process must be given again.
   let chaosSettings = null;
+  // The session `server.api` acts under (Dana Reyes), made at its first use.
+  let token = null;
   const server = {
     url,
     dbPath,
@@ -113,10 +157,24 @@ export async function startServer({ seedDemo = false, args = [], staticDir = dis
       await fetch(`${url}/__chaos`, { method: "DELETE" });
       chaosSettings = null;
     },
+    /** The headers that sign a request as Dana Reyes (none without people). */
+    async authorization() {
+      if (!people) return {};
+      if (!token) {
+        const res = await fetch(`${url}/api/v1/session`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ email: DEMO_PEOPLE.dana.email, password: DEMO_PASSWORD }),
+        });
+        if (!res.ok) throw new Error(`POST /session answered ${res.status}`);
+        token = (await res.json()).token;
+      }
+      return { authorization: `Bearer ${token}` };
+    },
     async api(path, init = {}) {
       const res = await fetch(`${url}/api/v1${path}`, {
         ...init,
-        headers: { "content-type": "application/json", ...(init.headers ?? {}) },
+        headers: { "content-type": "application/json", ...(await server.authorization()), ...(init.headers ?? {}) },
       });
       const text = await res.text();
       return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
@@ -137,7 +195,7 @@ export async function startServer({ seedDemo = false, args = [], staticDir = dis
       for (let attempt = 1; ; attempt += 1) {
         try {
           // Never seed again: the database is not new, and --seed-demo would add to it.
-          ({ child, logged } = await spawnServer(argsAt(addr, false)));
+          ({ child, logged } = await spawnServer(argsAt(addr, "none")));
           break;
         } catch (error) {
           if (attempt >= 10 || !/cannot listen on|in use/i.test(error.message)) throw error;

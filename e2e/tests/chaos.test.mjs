@@ -11,7 +11,7 @@
 // N comes from CASEDESK_CHAOS_N (200 in the test suite; scripts/soak runs 5,000).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, signedInContext } from "../lib/harness.mjs";
 
 const N = Number(process.env.CASEDESK_CHAOS_N ?? 200);
 // The drain runs on the app's own backoff, capped at 5 min with full jitter: an action that
@@ -97,7 +97,7 @@ async function deadCount(page) {
 async function steadyFetch(url, init) {
   for (let attempt = 0; ; attempt += 1) {
     try {
-      const res = await fetch(url, init);
+      const res = await fetch(url, { ...init, headers: { ...(init?.headers ?? {}), ...(await server.authorization()) } });
       if (res.status !== 503) return res;
     } catch (e) {
       if (attempt > 50) throw e;
@@ -173,7 +173,7 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
   const pick = (list) => list[Math.floor(random() * list.length)];
   const tag = `chaos${Date.now().toString(36)}`;
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, server, { viewport: { width: 1280, height: 800 } });
   const writes = watchWrites(context);
   const pages = [];
   const openTab = async (path, heading) => {

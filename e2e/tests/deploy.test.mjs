@@ -11,7 +11,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, 
 import { tmpdir } from "node:os";
 import { createServer, request as forward } from "node:http";
 import { join } from "node:path";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually, distDir } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, distDir, signedInContext } from "../lib/harness.mjs";
 
 let browser;
 before(async () => {
@@ -121,7 +121,7 @@ const PORTAL = `<!DOCTYPE html>
 test("a captive portal's page is shown while online but never becomes the app that opens offline", async () => {
   const site = copyOfBuild();
   const own = await startServer({ staticDir: site });
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, own);
   try {
     const page = await watchedPage(context);
     await page.goto(own.url + "/");
@@ -188,7 +188,7 @@ test("a proxy's 502 page opens the app the worker keeps instead", async () => {
   const proxy = await startProxy();
   const own = await startServer({ args: ["--cors-origin", proxy.url] });
   proxy.upstream = new URL(own.url);
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, proxy);
   try {
     const page = await watchedPage(context);
     await page.goto(proxy.url + "/");
@@ -210,7 +210,7 @@ test("a proxy's 502 page opens the app the worker keeps instead", async () => {
 test("a deploy while actions are queued: the old tab moves to the new build mid-drain and every action lands once", { timeout: 120_000 }, async () => {
   const site = copyOfBuild();
   const own = await startServer({ staticDir: site });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, own, { viewport: { width: 1280, height: 800 } });
   const tag = `deploy${Date.now().toString(36)}`;
   try {
     const page = await watchedPage(context);
@@ -280,7 +280,7 @@ test("a deploy while actions are queued: the old tab moves to the new build mid-
 test("a lone tab finds a deploy when the network comes back and moves to it at the next page change", { timeout: 120_000 }, async () => {
   const site = copyOfBuild();
   const own = await startServer({ staticDir: site });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, own, { viewport: { width: 1280, height: 800 } });
   const tag = `lone${Date.now().toString(36)}`;
   try {
     const page = await watchedPage(context);

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, signedInContext } from "../lib/harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -22,7 +22,7 @@ after(async () => {
 /** A fresh context (its own IndexedDB) without the service worker, so every API request is
  * the page's own and is seen once. */
 async function freshContext() {
-  return browser.newContext({ serviceWorkers: "block", acceptDownloads: true });
+  return signedInContext(browser, server, { serviceWorkers: "block", acceptDownloads: true });
 }
 
 async function openSync(context) {

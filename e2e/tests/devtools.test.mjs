@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid, signedInContext } from "../lib/harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -51,7 +51,7 @@ test("Devtools lists the cache, acts on one key, shows queue and socket, and exp
   const first = await createCase(`${tag} printer jams`);
   const second = await createCase(`${tag} projector flickers`);
 
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
+  const context = await signedInContext(browser, server, { acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const page = await watchedPage(context);
   const requests = [];
   page.on("request", (request) => requests.push(new URL(request.url()).pathname));

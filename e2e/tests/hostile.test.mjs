@@ -11,7 +11,7 @@
 // earlier good copy.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid, signedInContext } from "../lib/harness.mjs";
 
 const POOL_SIZE = Number(process.env.CASEDESK_HOSTILE_SERVERS ?? 3);
 const TARGET_TITLE = "Hostile answers target";
@@ -46,7 +46,7 @@ async function withServer(name, fn) {
   const contexts = [];
   const pages = [];
   const open = async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await signedInContext(browser, server, { viewport: { width: 1280, height: 800 } });
     contexts.push(context);
     const page = await watchedPage(context);
     pages.push(page);
@@ -520,7 +520,7 @@ test("hostile answers: reads, writes and the live socket", { concurrency: POOL_S
 
 test("the panic detector sees a wasm panic's console line", async () => {
   // Without this the suite could pass because detection is broken, not because nothing panicked.
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, pool[0]);
   const page = await watchedPage(context);
   await page.goto(pool[0].url + "/sync");
   await page.evaluate(() => console.error("panicked at src/lib.rs:1:1:\nforced by the test"));

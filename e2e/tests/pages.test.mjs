@@ -3,7 +3,7 @@
 // page's change live, and server text shown as text. Screenshots of each page at two sizes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid, signedInContext } from "../lib/harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -16,7 +16,7 @@ after(async () => {
 });
 
 async function openPage(path, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
+  const context = await signedInContext(browser, server, { viewport });
   const page = await watchedPage(context);
   await page.goto(server.url + path);
   return { context, page };
@@ -197,7 +197,7 @@ test("every page renders at desktop and phone sizes (screenshots in target/e2e-a
     ["not-found", "/nowhere", "Not found"],
   ];
   for (const [width, height] of [[1280, 800], [390, 844]]) {
-    const context = await browser.newContext({ viewport: { width, height } });
+    const context = await signedInContext(browser, server, { viewport: { width, height } });
     const page = await watchedPage(context);
     for (const [name, path, heading] of pages) {
       await page.goto(server.url + path);

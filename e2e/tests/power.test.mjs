@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { startServer, launchBrowser, watchedPage, eventually, uuid } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, eventually, uuid, signedInContext } from "../lib/harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -78,7 +78,7 @@ test("Export CSV downloads every page matching the filters, quoted and safe for 
   }
   for (let i = 0; i < 5; i += 1) await createCase({ title: `${tag} closed ${i}`, status: "closed" });
 
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, server, { acceptDownloads: true, viewport: { width: 1280, height: 800 } });
   const page = await watchedPage(context);
   await page.goto(`${server.url}/cases?q=${tag}&status=open`);
   await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor();
@@ -122,7 +122,7 @@ test("the sort menu orders the list and keeps the order in the address", async (
   for (const priority of ["medium", "critical", "low", "high"]) {
     made.push(await createCase({ title: `${tag} ${priority}`, priority }));
   }
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, server, { viewport: { width: 1280, height: 800 } });
   const page = await watchedPage(context);
   await page.goto(`${server.url}/cases?q=${tag}`);
   await page.getByRole("heading", { name: "Cases", level: 1 }).waitFor();
@@ -166,7 +166,7 @@ test("the sort menu orders the list and keeps the order in the address", async (
 test("keyboard shortcuts move around the app and never fire while typing", async () => {
   const tag = `keys${Date.now().toString(36)}`;
   for (let i = 0; i < 3; i += 1) await createCase({ title: `${tag} case ${i}` });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, server, { viewport: { width: 1280, height: 800 } });
   const page = await watchedPage(context);
   await page.goto(`${server.url}/`);
   await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
@@ -230,7 +230,7 @@ test("keyboard shortcuts move around the app and never fire while typing", async
 });
 
 test("Settings: the conflict policy chosen is kept and used for the next conflict", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, server, { viewport: { width: 1280, height: 800 } });
   const page = await watchedPage(context);
   const created = await createCase({ title: `Policy ${Date.now()}`, status: "open" });
   await page.goto(`${server.url}/settings`);

@@ -2,7 +2,7 @@
 // opens with no network at all once its service worker has cached the shell.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, watchedPage, screenshot } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, signedInContext } from "../lib/harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -15,7 +15,7 @@ after(async () => {
 });
 
 test("the dashboard opens with the nav and the sync indicator", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await signedInContext(browser, server, { viewport: { width: 1280, height: 800 } });
   const page = await watchedPage(context);
   await page.goto(server.url + "/");
   await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
@@ -32,7 +32,7 @@ test("the dashboard opens with the nav and the sync indicator", async () => {
 });
 
 test("a deep link is served by the SPA fallback and unknown routes say Not found", async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const context = await signedInContext(browser, server, { viewport: { width: 390, height: 844 } });
   const page = await watchedPage(context);
   await page.goto(server.url + "/cases/new");
   await page.getByRole("heading", { name: "New case", level: 1 }).waitFor();
@@ -44,7 +44,7 @@ test("a deep link is served by the SPA fallback and unknown routes say Not found
 });
 
 test("the indicator follows the browser going offline and back", async () => {
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, server);
   const page = await watchedPage(context);
   await page.goto(server.url + "/");
   const indicator = page.getByTestId("sync-status");
@@ -62,7 +62,7 @@ test("once the service worker controls the page, the app and its deep links open
   // service worker can answer (offline emulation's reach into a worker's own fetches has
   // varied across Chromium versions).
   const own = await startServer();
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, own);
   try {
     const page = await watchedPage(context);
     await page.goto(own.url + "/");

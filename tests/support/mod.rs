@@ -17,8 +17,20 @@ pub fn api_origin() -> String {
     format!("http://127.0.0.1:{}", port + 1)
 }
 
-/// A client for the test server.
+/// The service token `scripts/lib/browser-tests` gives the server: requests with it act as
+/// the person "Service" (contract.md §4), so tests not about people need no sign-in.
+pub const SERVICE_TOKEN: &str = "casedesk-browser-tests";
+
+/// The password of the demo people the test server has (`dana@example.com`, …).
+pub const DEMO_PASSWORD: &str = "casedesk-demo";
+
+/// A client for the test server, acting through the service token.
 pub fn api() -> ApiClient {
+    ApiClient::new(&api_origin()).with_token(Some(SERVICE_TOKEN.to_owned()))
+}
+
+/// A client for the test server with no credentials (as a signed-out app starts).
+pub fn anonymous_api() -> ApiClient {
     ApiClient::new(&api_origin())
 }
 

@@ -1,0 +1,191 @@
+//! `/sign-in`, and the same form shown in place when a session ends (contract.md §4): email
+//! and password, a failure announced in the alert region, and the way back to where the
+//! person was (`?next=`).
+
+use crate::components::alert_region::use_alerts;
+use crate::session::{use_session, SessionState};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::{use_location, use_navigate};
+use leptos_router::NavigateOptions;
+
+/// Where to go after signing in: `next` if it is a path of this app, else the dashboard.
+/// Only a local path is followed (never `//host` or a full URL), so a link cannot send the
+/// person elsewhere after they sign in.
+pub fn after_sign_in(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.starts_with("/sign-in") =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// The sign-in page of a person who is signed out.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    view! {
+        <section class="page sign-in">
+            <h1>"Sign in"</h1>
+            <p class="page-lede">"Sign in to work on cases. Your changes are kept on this device and sent under your name."</p>
+            <SignInForm />
+        </section>
+    }
+}
+
+/// While signed out, every route shows the sign-in page and its address becomes
+/// `/sign-in?next=<where the person was>`.
+#[component]
+pub fn SignedOutGate() -> impl IntoView {
+    let location = use_location();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        let path = location.pathname.get();
+        if path != "/sign-in" {
+            // The browser's own `search` keeps its `?` (the router's does not).
+            let search = web_sys::window()
+                .and_then(|w| w.location().search().ok())
+                .unwrap_or_default();
+            let here = format!("{path}{search}");
+            let next = String::from(js_sys::encode_uri_component(&here));
+            navigate(
+                &format!("/sign-in?next={next}"),
+                NavigateOptions {
+                    replace: true,
+                    ..NavigateOptions::default()
+                },
+            );
+        }
+    });
+    view! { <SignInPage /> }
+}
+
+/// `/sign-in` once signed in: back to where the person was.
+#[component]
+pub fn AfterSignIn() -> impl IntoView {
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        // Read from the address itself: `next` holds a path with its own `?`, which must come
+        // back exactly as it was encoded.
+        let next = web_sys::window()
+            .and_then(|w| w.location().href().ok())
+            .and_then(|href| web_sys::Url::new(&href).ok())
+            .and_then(|url| url.search_params().get("next"));
+        let target = after_sign_in(next.as_deref());
+        navigate(
+            &target,
+            NavigateOptions {
+                replace: true,
+                ..NavigateOptions::default()
+            },
+        );
+    });
+}
+
+/// The form itself.
+#[component]
+pub fn SignInForm() -> impl IntoView {
+    let alerts = use_alerts();
+    let session = use_session();
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(session) = session else {
+            return;
+        };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let (email_now, password_now) = (email.get_untracked(), password.get_untracked());
+        spawn_local(async move {
+            match session.sign_in(&email_now, &password_now).await {
+                Ok(_) => {
+                    let _ = password.try_set(String::new());
+                }
+                Err(error) => alerts.error(error.to_string()),
+            }
+            let _ = busy.try_set(false);
+        });
+    };
+    view! {
+        <form class="sign-in-form" on:submit=submit>
+            <div class="field">
+                <label for="sign-in-email">"Email"</label>
+                <input
+                    id="sign-in-email"
+                    type="email"
+                    name="email"
+                    autocomplete="username"
+                    required
+                    prop:value=move || email.get()
+                    on:input=move |ev| email.set(event_target_value(&ev))
+                />
+            </div>
+            <div class="field">
+                <label for="sign-in-password">"Password"</label>
+                <input
+                    id="sign-in-password"
+                    type="password"
+                    name="password"
+                    autocomplete="current-password"
+                    required
+                    prop:value=move || password.get()
+                    on:input=move |ev| password.set(event_target_value(&ev))
+                />
+            </div>
+            <button type="submit" class="button primary" disabled=move || busy.get()>
+                "Sign in"
+            </button>
+        </form>
+    }
+}
+
+/// When the server refused the person's token: the sign-in form at the top of the page. The
+/// page stays below it and the changes wait on the device.
+#[component]
+pub fn SessionEnded() -> impl IntoView {
+    let session = use_session();
+    let ended = move || {
+        session.and_then(|s| match s.state().get() {
+            SessionState::Expired(person) => Some(person.name),
+            _ => None,
+        })
+    };
+    move || {
+        ended().map(|name| {
+            view! {
+                <section class="session-ended panel" aria-labelledby="session-ended-heading">
+                    <h2 id="session-ended-heading">"Sign in"</h2>
+                    <p>
+                        {format!("The session of {name} has ended. Sign in again to keep working: changes made on this device are kept and sent once you have.")}
+                    </p>
+                    <SignInForm />
+                </section>
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_sign_in;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(after_sign_in(Some("/cases/1?x=2")), "/cases/1?x=2");
+        assert_eq!(after_sign_in(Some("//evil.example/")), "/");
+        assert_eq!(after_sign_in(Some("https://evil.example/")), "/");
+        assert_eq!(after_sign_in(Some("/\\evil.example")), "/");
+        assert_eq!(after_sign_in(Some("/sign-in")), "/");
+        assert_eq!(after_sign_in(None), "/");
+    }
+}

@@ -1,0 +1,278 @@
+//! Who is signed in on this device (contract.md §4): the session (bearer token and the
+//! person) kept in IndexedDB (`{namespace}-session`), signing in and out, and the state the
+//! layout's gate and the header read. A token the server refuses ends the session in place.
+//!
+//! The token lives in IndexedDB, not in `localStorage` or a cookie: a cookie would ride along
+//! on requests other sites make (CSRF), and neither is where the rest of the person's data is
+//! (the queue and cache), which is deleted with it. The person's record is kept beside the
+//! token, so the app opens offline for the last person who signed in.
+
+use crate::api::{ApiClient, ApiError, Fetched};
+use crate::platform::idb::{self, StorageError};
+use casedesk_core::Failure;
+use casedesk_model::{Person, Session, SignIn, Timestamp};
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The object store, and the key of the one record in it.
+const STORE: &str = "session";
+const CURRENT: &str = "current";
+
+/// Where the person stands on this device.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SessionState {
+    /// The stored session is being read at start-up.
+    Checking,
+    /// Nobody is signed in: every page asks to sign in.
+    SignedOut,
+    /// `person` is signed in (or, on a server without people, acts as its guest).
+    SignedIn(Person),
+    /// The server refused `person`'s token (expired or revoked): their pages stay, the queue
+    /// waits, and the sign-in form shows in place until someone signs in.
+    Expired(Person),
+}
+
+impl SessionState {
+    /// The person whose data the app shows: the signed-in one, or the one whose session ended.
+    pub fn person(&self) -> Option<&Person> {
+        match self {
+            Self::SignedIn(p) | Self::Expired(p) => Some(p),
+            Self::Checking | Self::SignedOut => None,
+        }
+    }
+}
+
+/// Why signing in or out did not work, in words for the person.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SessionError {
+    #[error("The email or the password is not right.")]
+    InvalidCredentials,
+    #[error("Too many attempts. Try again in {} seconds.", .wait_secs)]
+    Throttled { wait_secs: u64 },
+    #[error("You are offline: signing in needs the server. Try again once the network is back.")]
+    Offline,
+    #[error("The server could not be reached ({0}). Try again.")]
+    Unreachable(String),
+    #[error("Signing in did not work: {0}")]
+    Refused(String),
+    #[error("This device could not keep the session ({0}).")]
+    Storage(StorageError),
+}
+
+/// The record kept in IndexedDB.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredSession {
+    token: String,
+    user: Person,
+    expires_at: Timestamp,
+}
+
+/// The session, from context: a `Copy` handle.
+#[derive(Clone, Copy)]
+pub struct SessionHandle {
+    state: RwSignal<SessionState>,
+    api: StoredValue<ApiClient>,
+    namespace: StoredValue<String>,
+}
+
+/// Reads the stored session and provides the handle. `api` is the app's client: its token
+/// (shared by every clone) is set here.
+pub fn provide_session(api: &ApiClient, namespace: &str) -> SessionHandle {
+    let handle = SessionHandle {
+        state: RwSignal::new(SessionState::Checking),
+        api: StoredValue::new(api.clone()),
+        namespace: StoredValue::new(namespace.to_owned()),
+    };
+    let state = handle.state;
+    api.on_token_verdict(move |accepted| {
+        let change = state
+            .try_with_untracked(|s| match (s, accepted) {
+                (SessionState::SignedIn(p), false) => Some(SessionState::Expired(p.clone())),
+                (SessionState::Expired(p), true) => Some(SessionState::SignedIn(p.clone())),
+                _ => None,
+            })
+            .flatten();
+        if let Some(next) = change {
+            let _ = state.try_set(next);
+        }
+    });
+    provide_context(handle);
+    let api = api.clone();
+    let namespace = namespace.to_owned();
+    leptos::task::spawn_local(async move {
+        let next = match load(&namespace).await {
+            Ok(Some(stored)) => {
+                api.set_token(Some(stored.token));
+                SessionState::SignedIn(stored.user)
+            }
+            // Nothing stored: the server may still know who this is (a service token the
+            // app was configured with, or a server without people, where everyone is its
+            // guest). Anything else, offline included, means signing in.
+            Ok(None) | Err(_) => match api.me(None).await.result {
+                Ok(Fetched::Fresh { data, .. }) => SessionState::SignedIn(data),
+                _ => SessionState::SignedOut,
+            },
+        };
+        let _ = state.try_set(next);
+    });
+    handle
+}
+
+/// The session from context, if the app provides one.
+pub fn use_session() -> Option<SessionHandle> {
+    use_context::<SessionHandle>()
+}
+
+impl SessionHandle {
+    pub fn state(&self) -> Signal<SessionState> {
+        self.state.into()
+    }
+
+    /// Whether requests carry a token of this device's (not so on a server without people).
+    pub fn holds_token(&self) -> bool {
+        self.api.with_value(ApiClient::has_token)
+    }
+
+    /// The person who last held the session, signed in or not (their data is the app's).
+    pub fn person_id(&self) -> Option<Uuid> {
+        self.state.with_untracked(|s| s.person().map(|p| p.id))
+    }
+
+    /// Signs in: on success the token is stored on the device first, then put in force, and
+    /// the state says who is signed in.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Person, SessionError> {
+        let api = self.api.get_value();
+        let body = SignIn {
+            email: email.trim().to_owned(),
+            password: password.to_owned(),
+        };
+        let session: Session = api.sign_in(&body).await.result.map_err(sign_in_error)?;
+        let stored = StoredSession {
+            token: session.token,
+            user: session.user,
+            expires_at: session.expires_at,
+        };
+        save(&self.namespace.get_value(), &stored)
+            .await
+            .map_err(SessionError::Storage)?;
+        api.set_token(Some(stored.token));
+        let _ = self
+            .state
+            .try_set(SessionState::SignedIn(stored.user.clone()));
+        Ok(stored.user)
+    }
+
+    /// Signs out: the server revokes the token (when it can be reached; otherwise it expires
+    /// unused), and the device forgets it. The caller removes the person's cached data.
+    pub async fn sign_out(&self) -> Result<(), SessionError> {
+        let api = self.api.get_value();
+        if api.has_token() {
+            // Revocation needs the server; offline the token is still forgotten here, and the
+            // server lets it expire after 30 days without use.
+            let _ = api.sign_out().await;
+        }
+        let forgotten = forget(&self.namespace.get_value()).await;
+        api.set_token(None);
+        let _ = self.state.try_set(SessionState::SignedOut);
+        forgotten.map_err(SessionError::Storage)
+    }
+}
+
+fn sign_in_error(error: ApiError) -> SessionError {
+    match error.failure() {
+        Some(Failure::Offline) => SessionError::Offline,
+        Some(Failure::Network { message }) => SessionError::Unreachable(message.clone()),
+        Some(Failure::Timeout) => SessionError::Unreachable("no answer in time".to_owned()),
+        Some(Failure::Http { status: 401, .. }) => SessionError::InvalidCredentials,
+        Some(Failure::Http {
+            status: 429,
+            retry_after,
+            ..
+        }) => SessionError::Throttled {
+            // Rounded up: "try again in 0 seconds" would invite a refusal.
+            wait_secs: retry_after.map_or(60, |d| d.0.div_ceil(1_000).max(1)),
+        },
+        Some(other) => SessionError::Refused(other.describe()),
+        None => SessionError::Refused("the request was cancelled".to_owned()),
+    }
+}
+
+// ----- storage -----
+
+async fn open(namespace: &str) -> Result<Database, StorageError> {
+    idb::open(
+        &format!("{namespace}-session"),
+        1,
+        idb::ensure_store(STORE),
+        None,
+    )
+    .await
+}
+
+async fn load(namespace: &str) -> Result<Option<StoredSession>, StorageError> {
+    let db = open(namespace).await?;
+    let fail = |e: indexed_db_futures::error::Error| idb::failed(&e);
+    let text: Result<Option<String>, StorageError> = async {
+        let tx = db.transaction(STORE).build().map_err(fail)?;
+        let store = tx.object_store(STORE).map_err(fail)?;
+        store
+            .get(CURRENT)
+            .primitive()
+            .map_err(fail)?
+            .await
+            .map_err(fail)
+    }
+    .await;
+    idb::close(&db);
+    // A record this version cannot read is no session: the person signs in again.
+    Ok(text?.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+async fn save(namespace: &str, session: &StoredSession) -> Result<(), StorageError> {
+    let json = serde_json::to_string(session).map_err(|e| StorageError::Failed(e.to_string()))?;
+    write(namespace, Some(json)).await
+}
+
+async fn forget(namespace: &str) -> Result<(), StorageError> {
+    write(namespace, None).await
+}
+
+async fn write(namespace: &str, value: Option<String>) -> Result<(), StorageError> {
+    let db = open(namespace).await?;
+    let fail = |e: indexed_db_futures::error::Error| idb::failed(&e);
+    let result = async {
+        let tx = db
+            .transaction(STORE)
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .map_err(fail)?;
+        let store = tx.object_store(STORE).map_err(fail)?;
+        match value {
+            Some(json) => drop(
+                store
+                    .put(json)
+                    .with_key(CURRENT)
+                    .primitive()
+                    .map_err(fail)?,
+            ),
+            None => drop(store.delete(CURRENT).primitive().map_err(fail)?),
+        }
+        drop(store);
+        idb::commit(tx).await
+    }
+    .await;
+    idb::close(&db);
+    result
+}
+
+/// Deletes the IndexedDB database `name` (a person's cached case data at sign-out). The
+/// browser deletes it once every connection to it has closed.
+pub(crate) async fn delete_database(name: &str) -> Result<(), StorageError> {
+    let request =
+        Database::delete_by_name(name).map_err(|e| StorageError::Unavailable(e.to_string()))?;
+    request.await.map_err(|e| idb::failed(&e))
+}
