@@ -118,11 +118,12 @@ fn PersonScope(
     let settings = crate::settings::load(&own.storage_namespace);
     provide_storage_persistence(settings.ask_persistent_storage);
     // The write side after the read side it feeds and the alerts it speaks through.
-    let queue = provide_offline_queue(&config, env, query);
+    let queue = provide_offline_queue(&config, env, query, Some(person_id));
     provide_settings(&own, settings, query, queue);
     if let Some(session) = use_session() {
         resume_after_sign_in(session, query, queue);
     }
+    crate::people::provide_people(&config.api);
     view! {
         <Layout>
             <Routes fallback=NotFoundPage>

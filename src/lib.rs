@@ -5,6 +5,7 @@
 //! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
 //! - [`config`]: what a running app talks to and where it keeps its state (`AppConfig`).
 //! - [`pages`]: one module per route of contract.md §2.
+//! - [`people`]: the people the server knows, for pickers and names on ids.
 //! - [`components`]: pieces several pages use.
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
@@ -24,6 +25,7 @@ pub mod components;
 pub mod config;
 pub mod offline;
 pub mod pages;
+pub mod people;
 pub mod platform;
 pub mod query;
 pub mod session;

@@ -96,8 +96,10 @@ pub fn provide_offline_queue(
     config: &AppConfig,
     env: Environment,
     query: impl QueryBridge + 'static,
+    author: Option<Uuid>,
 ) -> OfflineQueue {
     let queue = OfflineQueue::start_with(config, env, Rc::new(query), OfflineOptions::default());
+    queue.set_author(author);
     provide_context(queue);
     queue
 }
@@ -166,6 +168,21 @@ impl OfflineQueue {
             signals,
             view,
         }
+    }
+
+    /// Makes the queue `author`'s: the actions they queue carry their id, and only theirs
+    /// (and those stored before people) are loaded, shown and sent. Call it at once after
+    /// starting, before the stored queue is read.
+    pub fn set_author(&self, author: Option<Uuid>) {
+        if let Ok(runtime) = self.runtime() {
+            runtime.set_author(author);
+        }
+    }
+
+    /// Actions another person queued on this device, held until they sign in again.
+    pub fn held_count(&self) -> Signal<usize> {
+        let status = self.signals.status;
+        Signal::derive(move || status.with(|s| s.held))
     }
 
     fn runtime(&self) -> Result<Rc<Runtime>, EnqueueError> {

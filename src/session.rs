@@ -112,14 +112,36 @@ pub fn provide_session(api: &ApiClient, namespace: &str) -> SessionHandle {
             // Nothing stored: the server may still know who this is (a service token the
             // app was configured with, or a server without people, where everyone is its
             // guest). Anything else, offline included, means signing in.
-            Ok(None) | Err(_) => match api.me(None).await.result {
-                Ok(Fetched::Fresh { data, .. }) => SessionState::SignedIn(data),
-                _ => SessionState::SignedOut,
-            },
+            Ok(None) | Err(_) => who_is_this(&api).await,
         };
         let _ = state.try_set(next);
     });
     handle
+}
+
+/// Asks the server who the app's own credentials (or none) are. An answer that is not one
+/// (a server error, garbage from something in the way) is asked again a few times before
+/// the person is sent to sign in; being offline or refused is final at once.
+async fn who_is_this(api: &ApiClient) -> SessionState {
+    for attempt in 0..4u32 {
+        match api.me(None).await.result {
+            Ok(Fetched::Fresh { data, .. }) => return SessionState::SignedIn(data),
+            Err(ApiError::Failed(failure))
+                if !failure.is_offline()
+                    && !matches!(
+                        failure,
+                        Failure::Http {
+                            status: 401 | 403,
+                            ..
+                        }
+                    ) =>
+            {
+                gloo_timers::future::TimeoutFuture::new(500 << attempt).await;
+            }
+            _ => break,
+        }
+    }
+    SessionState::SignedOut
 }
 
 /// The session from context, if the app provides one.

@@ -24,13 +24,23 @@ use web_sys::{Element, HtmlElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// Lee Chen's id: a demo person of every new server database.
+const LEE: &str = "01900000-0000-7000-8000-00000000d004";
+
 /// Puts the browser at `path` and mounts the whole app there with storage of its own.
 async fn mount_app_at(path: &str) -> Mounted {
     let config = AppConfig {
         api: api(),
         storage_namespace: format!("pages-{}", Uuid::new_v4()),
     };
-    support::dom::mount_app_at(path, move || view! { <App config=config /> }).await
+    let app = support::dom::mount_app_at(path, move || view! { <App config=config /> }).await;
+    // The app first reads who is signed in (the service token's "Service"), then shows the
+    // pages.
+    support::wait_until("the app knows who is signed in", 10, || {
+        app.exists("[data-testid='current-user']")
+    })
+    .await;
+    app
 }
 
 /// Waits until `condition` holds; on timeout, fails with what the page shows, to see why.
@@ -453,9 +463,19 @@ async fn the_list_says_when_it_cannot_load_and_tries_again() {
         Priority::Low,
     )
     .await;
-    // An unreadable answer is final at once (no retries to wait out).
+    // Signed in first (the app asks who it is), then every answer is unreadable, which is
+    // final at once (no retries to wait out), and the person goes to the list.
+    let app = mount_app_at("/settings").await;
     support::set_chaos(r#"{"corrupt":"invalid_json"}"#).await;
-    let app = mount_app_at(&format!("/cases?q={word}")).await;
+    let window = window();
+    window
+        .history()
+        .unwrap()
+        .push_state_with_url(&JsValue::NULL, "", Some(&format!("/cases?q={word}")))
+        .unwrap();
+    window
+        .dispatch_event(&web_sys::Event::new("popstate").unwrap())
+        .unwrap();
     wait_until("the error state", 10, || {
         app.text(".error-state").contains("could not be loaded")
     })
@@ -560,10 +580,22 @@ async fn case_detail_edits_status_and_lists_notes_oldest_first() {
     .await;
     assert_eq!(server_case(case.id).await.status, CaseStatus::Resolved);
 
-    // Text fields save when left (`change`); the description with its own button.
+    // The assignee is picked from the server's people (and "Unassigned"); text fields save
+    // when left (`change`); the description with its own button.
+    wait_until("the people to assign", 10, || {
+        app.labelled("Assignee").tag_name() == "SELECT"
+            && app.all("#case-assignee option").len() > 1
+    })
+    .await;
     let assignee = app.labelled("Assignee");
-    type_into(&assignee, "  lee ");
-    fire(&assignee, "change");
+    let options: Vec<String> = app
+        .all("#case-assignee option")
+        .iter()
+        .map(|o| o.text_content().unwrap_or_default())
+        .collect();
+    assert_eq!(options[0], "Unassigned");
+    assert!(options.contains(&"Lee Chen".to_owned()), "{options:?}");
+    choose(&assignee, LEE);
     let tags = app.labelled("Tags");
     type_into(&tags, "hardware, fan");
     fire(&tags, "change");
@@ -598,7 +630,7 @@ async fn case_detail_edits_status_and_lists_notes_oldest_first() {
         gloo_timers::future::TimeoutFuture::new(20).await;
         saved = server_case(case.id).await;
     }
-    assert_eq!(saved.assignee.as_deref(), Some("lee"));
+    assert_eq!(saved.assignee.as_deref(), Some(LEE));
     assert_eq!(saved.tags, vec!["hardware".to_owned(), "fan".to_owned()]);
     assert_eq!(saved.description, "Fan rattles under load.");
     // A tag over 40 characters is refused next to the field, with the server's words.

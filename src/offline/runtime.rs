@@ -199,6 +199,11 @@ pub(super) struct State {
     buffered: Vec<TabMessage>,
     /// The drainer lease this tab last took (it sends only while that is valid).
     lease_held: Option<Lease>,
+    /// The signed-in person: only their actions (and those stored before people) are taken
+    /// into the queue, shown and sent; `None` (a queue outside a person's scope) takes all.
+    pub(super) author: Option<Uuid>,
+    /// Stored actions of other people, left untouched on the device until they sign in.
+    pub(super) held: usize,
 }
 
 /// One queue instance (one per tab in the app; tests make several).
@@ -261,9 +266,17 @@ impl Runtime {
                 settled_in_run: 0,
                 buffered: Vec::new(),
                 lease_held: None,
+                author: None,
+                held: 0,
             }),
             env,
         }
+    }
+
+    /// Makes the queue `author`'s (see [`State::author`]); set once at start, before the
+    /// stored queue is read.
+    pub fn set_author(&self, author: Option<Uuid>) {
+        self.state.borrow_mut().author = author;
     }
 
     // ----- reads -----
@@ -457,8 +470,11 @@ impl Runtime {
                     self.signals.unreadable.try_set(loaded.unreadable);
                     {
                         let mut state = self.state.borrow_mut();
+                        let me = state.author;
                         for record in loaded.records {
-                            if state.queue.get(record.id()).is_none() {
+                            if record.action.is_sendable_by(me)
+                                && state.queue.get(record.id()).is_none()
+                            {
                                 state.queue.absorb(record);
                             }
                         }
@@ -492,7 +508,15 @@ impl Runtime {
                     // The queue in memory may already carry the person's settings (a conflict
                     // policy chosen before the stored records arrived): the loaded one keeps them.
                     let config = *state.queue.config();
-                    state.queue = ActionQueue::from_records(config, loaded.records);
+                    // Another person's actions stay on the device, unread by this queue: they
+                    // are neither shown nor sent, only counted, until their author signs in.
+                    let me = state.author;
+                    let (mine, others): (Vec<_>, Vec<_>) = loaded
+                        .records
+                        .into_iter()
+                        .partition(|r| r.action.is_sendable_by(me));
+                    state.held = others.len();
+                    state.queue = ActionQueue::from_records(config, mine);
                     state.storage = StorageStatus::Saved;
                 }
                 if !loaded.unreadable.is_empty() {
@@ -529,7 +553,8 @@ impl Runtime {
         {
             let mut state = self.state.borrow_mut();
             for kind in kinds {
-                let action = Action::new(Uuid::now_v7(), Uuid::new_v4(), kind, now);
+                let action =
+                    Action::new(Uuid::now_v7(), Uuid::new_v4(), kind, now).by(state.author);
                 fx.queued.push(action.id);
                 let one = state.queue.enqueue_in(action, lane, now);
                 changes.saved.extend(one.saved);
@@ -791,7 +816,8 @@ impl Runtime {
             for id in &changes.removed {
                 state.queue.forget(*id);
             }
-            for record in &changes.saved {
+            let me = state.author;
+            for record in changes.saved.iter().filter(|r| r.action.is_sendable_by(me)) {
                 state.queue.absorb(record.clone());
             }
             if let Some(paused) = changes.paused_for_sign_in {

@@ -52,6 +52,8 @@ pub struct QueueStatus {
     pub storage: StorageStatus,
     /// Set while a batch drains, for a progress bar.
     pub batch: Option<BatchProgress>,
+    /// Actions another person made on this device, waiting for their sign-in (counted only).
+    pub held: usize,
 }
 
 /// The status an instance's state shows.
@@ -81,6 +83,7 @@ pub(super) fn status_of(state: &State) -> QueueStatus {
             .map(|r| r.enqueued_at)
             .min(),
         storage: state.storage.clone(),
+        held: state.held,
         batch: (pending > 0 && (settled > 0 || in_flight > 0)).then_some(BatchProgress {
             done: settled,
             total: settled + pending,

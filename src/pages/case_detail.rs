@@ -24,6 +24,8 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use leptos_router::NavigateOptions;
 use uuid::Uuid;
 
+mod history;
+
 /// One case.
 #[component]
 pub fn CaseDetailPage() -> impl IntoView {
@@ -369,6 +371,10 @@ fn CaseBody(
             <div class="case-layout">
                 <CaseFields id=id case=case.data queued=queued />
                 <NotesPanel id=id notes=notes queued=queued />
+                <history::CaseHistory
+                    id=id
+                    version=Signal::derive(move || case.data.with(|c| c.as_ref().map(|c| c.version)))
+                />
             </div>
         </section>
     }
@@ -550,6 +556,8 @@ fn AssigneeAndTags(
         })
     };
     let tags = move || case.with(|c| c.as_ref().map(|c| c.tags.join(", ")).unwrap_or_default());
+    let people_list =
+        crate::people::use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list());
     let on_assignee = move |ev: Event| {
         let next = normalise_assignee(Some(event_target_value(&ev)));
         if next != case.with_untracked(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
@@ -575,16 +583,41 @@ fn AssigneeAndTags(
                     <label for="case-assignee">"Assignee"</label>
                     <FieldSyncMark queued=queued field=CaseField::Assignee />
                 </div>
-                <input
-                    id="case-assignee"
-                    type="text"
-                    autocomplete="off"
-                    placeholder="Unassigned"
-                    aria-invalid=editing.invalid(CaseField::Assignee)
-                    aria-describedby=editing.described(CaseField::Assignee, "case-assignee")
-                    prop:value=assignee
-                    on:change=on_assignee
-                />
+                // People to pick from; a server without people (`--no-auth`) lists none, and
+                // its assignee stays free text.
+                {move || if people_list.with(Vec::is_empty) {
+                    view! {
+                        <input
+                            id="case-assignee"
+                            type="text"
+                            autocomplete="off"
+                            placeholder="Unassigned"
+                            aria-invalid=editing.invalid(CaseField::Assignee)
+                            aria-describedby=editing.described(CaseField::Assignee, "case-assignee")
+                            prop:value=assignee
+                            on:change=on_assignee
+                        />
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <select
+                            id="case-assignee"
+                            aria-invalid=editing.invalid(CaseField::Assignee)
+                            aria-describedby=editing.described(CaseField::Assignee, "case-assignee")
+                            prop:value=assignee
+                            on:change=on_assignee
+                        >
+                            <option value="">"Unassigned"</option>
+                            {people_list
+                                .get()
+                                .into_iter()
+                                .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
+                                .collect_view()}
+                        </select>
+                    }
+                    .into_any()
+                }}
                 <FieldError id="case-assignee-error" message=editing.error(CaseField::Assignee) />
             </div>
             <div class="field">
@@ -785,7 +818,7 @@ fn NoteItem(
     view! {
         <li class="note" data-note-id=note_id.to_string()>
             <div class="note-meta">
-                <strong>{note.author.clone()}</strong>
+                <strong>{author_name(&note, state().is_some())}</strong>
                 " · "
                 <LocalTime at=note.created_at relative=true />
                 {move || match state() {
@@ -843,4 +876,21 @@ fn NoteForm(
             <button type="submit" class="button primary">"Add note"</button>
         </form>
     }
+}
+
+/// The name a note shows: its author's, from the people the server lists (or as the server
+/// wrote it); a note still on its way is the signed-in person's own.
+fn author_name(note: &Note, unsaved: bool) -> String {
+    if unsaved {
+        if let Some(me) = crate::session::use_session().and_then(|s| {
+            s.state()
+                .with_untracked(|st| st.person().map(|p| p.name.clone()))
+        }) {
+            return me;
+        }
+    }
+    let people = crate::people::use_people();
+    note.author_id
+        .and_then(|id| people.and_then(|p| p.name_of(id)))
+        .unwrap_or_else(|| note.author.clone())
 }

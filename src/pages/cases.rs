@@ -14,7 +14,9 @@ use crate::query::{use_case_list, use_query_client, QueryView};
 use casedesk_core::export::{csv_header, csv_record};
 use casedesk_core::{Failure, QueryStatus, SyncState};
 use casedesk_model::list::MAX_PER_PAGE;
-use casedesk_model::{Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority};
+use casedesk_model::{
+    AssigneeFilter, Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority,
+};
 use leptos::ev::Event;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -232,6 +234,20 @@ fn CaseFilters(
             false,
         ));
     };
+    let on_assignee_filter = move |ev: Event| {
+        let text = event_target_value(&ev);
+        let assignee = (!text.is_empty()).then(|| AssigneeFilter::parse(&text));
+        apply.run((
+            CaseListQuery {
+                assignee,
+                ..query.get_untracked()
+            }
+            .with_page(1),
+            false,
+        ));
+    };
+    let people =
+        crate::people::use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list());
     let on_sort = move |ev: Event| {
         let sort = CaseSort::parse(&event_target_value(&ev)).unwrap_or_default();
         apply.run((
@@ -283,6 +299,23 @@ fn CaseFilters(
                         {Priority::ALL
                             .into_iter()
                             .map(|p| view! { <option value=p.as_str()>{p.label()}</option> })
+                            .collect_view()}
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="filter-assignee">"Assignee"</label>
+                    <select
+                        id="filter-assignee"
+                        prop:value=move || query.with(|q| q.assignee.as_ref().map_or(String::new(), |a| a.as_str().to_owned()))
+                        on:change=on_assignee_filter
+                    >
+                        <option value="">"Anyone"</option>
+                        <option value="me">"Me"</option>
+                        <option value="none">"Unassigned"</option>
+                        {move || people
+                            .get()
+                            .into_iter()
+                            .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
                             .collect_view()}
                     </select>
                 </div>

@@ -8,7 +8,7 @@ use crate::components::local_time::{format_date_time, format_relative, use_clock
 use crate::components::metric_card::{MeanTimeToResolveCard, MetricCard};
 use crate::query::use_metrics;
 use casedesk_core::QueryStatus;
-use casedesk_model::{CaseStatus, DashboardMetrics, Priority};
+use casedesk_model::{AssigneeFilter, CaseListQuery, CaseStatus, DashboardMetrics, Priority};
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -78,6 +78,15 @@ pub fn DashboardPage() -> impl IntoView {
     let failed_empty =
         move || metrics.status.get() == QueryStatus::Error && data.with(Option::is_none);
 
+    // The signed-in person's own open cases (`?assignee=me`): one row asked for, the total read.
+    let mine = crate::query::use_case_list(Signal::stored(CaseListQuery {
+        status: Some(CaseStatus::Open),
+        assignee: Some(AssigneeFilter::Me),
+        per_page: 1,
+        ..CaseListQuery::default()
+    }));
+    let mine_data = mine.data;
+    let my_open = Signal::derive(move || mine_data.with(|l| l.as_ref().map(|l| l.total)));
     let cards = move || {
         CaseStatus::ALL
             .into_iter()
@@ -140,6 +149,7 @@ pub fn DashboardPage() -> impl IntoView {
             >
                 <div class="metric-grid">
                     {cards()}
+                    <MetricCard label="My open cases" value=my_open testid="metric-my-open" tone="status-open" />
                     <MeanTimeToResolveCard hours=mean_hours />
                 </div>
                 <div class="chart-grid">

@@ -292,6 +292,22 @@ pub fn SyncPage() -> impl IntoView {
                         }
                         .into_any()
                     }}
+                    // Another person's changes: how many, never what (they are theirs).
+                    {move || {
+                        let held = status.with(|s| s.held);
+                        (held > 0).then(|| {
+                            let text = if held == 1 {
+                                "1 change made by another person on this device waits for them to sign in again.".to_owned()
+                            } else {
+                                format!("{held} changes made by another person on this device wait for them to sign in again.")
+                            };
+                            view! {
+                                <p class="notice held-actions" data-testid="held-actions" data-count=held.to_string()>
+                                    {text}
+                                </p>
+                            }
+                        })
+                    }}
                 </section>
             </div>
             <section class="card" aria-labelledby="dead-heading">

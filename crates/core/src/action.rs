@@ -14,6 +14,10 @@ pub struct Action {
     pub idempotency_key: Uuid,
     pub kind: ActionKind,
     pub created_at: Millis,
+    /// Who made it: the person signed in when it was queued. Sent only under their session.
+    /// `None` for actions stored before people, which belong to whoever signs in next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<Uuid>,
 }
 
 /// What an action does.
@@ -50,6 +54,7 @@ impl Action {
             idempotency_key,
             kind,
             created_at,
+            author: None,
         }
     }
 
@@ -60,5 +65,17 @@ impl Action {
             ActionKind::UpdateCase { id, .. } | ActionKind::DeleteCase { id, .. } => *id,
             ActionKind::AddNote { case_id, .. } => *case_id,
         }
+    }
+
+    /// This action as made by `author`.
+    pub fn by(mut self, author: Option<Uuid>) -> Self {
+        self.author = author;
+        self
+    }
+
+    /// Whether the person `me` may send it: their own, or one stored before people (which
+    /// is whoever's signs in next). Without a person (`None`), every action is.
+    pub fn is_sendable_by(&self, me: Option<Uuid>) -> bool {
+        me.is_none() || self.author.is_none() || self.author == me
     }
 }
