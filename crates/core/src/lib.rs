@@ -20,6 +20,7 @@
 //!   key filter.
 //! - [`live`]: server change events to cache invalidations, coalesced per window.
 //! - [`budget`]: the token bucket every request (query or action) draws from; 429 empties it.
+//! - [`origin`]: which of several API origins is in use, failover and the way back.
 //!
 //! The write side: actions wait in a durable queue; views show them on top of server data.
 //! - [`overlay`]: server data with the pending actions applied: what every view shows.
@@ -46,6 +47,7 @@ pub mod key;
 pub mod lease;
 pub mod live;
 pub mod merge;
+pub mod origin;
 pub mod overlay;
 pub mod persist;
 pub mod queue;
@@ -66,6 +68,7 @@ pub use key::{KeyScope, ListKey, QueryKey};
 pub use lease::{Lease, LeaseDecision, LeaseTerms};
 pub use live::{ChangeBatch, LiveCoalescer};
 pub use merge::{ConflictChoice, ConflictPolicy, MergeOutcome};
+pub use origin::{OriginBackoff, OriginChoice, OriginEvent};
 pub use overlay::{CaseIndex, KnownCases, OverlayTarget};
 pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
 pub use queue::{
