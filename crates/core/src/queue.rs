@@ -469,10 +469,17 @@ impl ActionQueue {
             .min()
     }
 
-    /// The heads in the order they are sent: the cases the person touched by a single change
-    /// within the interactive window first, then the rest, each oldest first (by the position
-    /// of its head, so the order within a case is untouched).
-    fn heads_by_priority(&self, now: Millis) -> Vec<&QueuedAction> {
+    /// Up to `free` heads that `due` accepts, in the order they are sent: the cases the
+    /// person touched by a single change within the interactive window first, then the rest,
+    /// each oldest first (by the position of its head, so the order within a case is
+    /// untouched). Each pass stops at `free`: the heads are at the front of the queue, so a
+    /// drain does not scan the whole backlog for every request.
+    fn due_by_priority(
+        &self,
+        now: Millis,
+        free: usize,
+        due: &dyn Fn(&QueuedAction) -> bool,
+    ) -> Vec<Uuid> {
         let window = self.config.interactive_window;
         let current: HashSet<Uuid> = self
             .records
@@ -484,10 +491,25 @@ impl ActionQueue {
             })
             .map(|r| r.action.case_id())
             .collect();
-        let mut heads: Vec<&QueuedAction> = self.heads().collect();
-        // Stable: within each group the heads keep queue order.
-        heads.sort_by_key(|r| !current.contains(&r.action.case_id()));
-        heads
+        let mut picked: Vec<Uuid> = Vec::with_capacity(free.min(self.config.max_in_flight));
+        if !current.is_empty() {
+            picked.extend(
+                self.heads()
+                    .filter(|r| current.contains(&r.action.case_id()) && due(r))
+                    .take(free)
+                    .map(QueuedAction::id),
+            );
+        }
+        let left = free.saturating_sub(picked.len());
+        if left > 0 {
+            picked.extend(
+                self.heads()
+                    .filter(|r| !current.contains(&r.action.case_id()) && due(r))
+                    .take(left)
+                    .map(QueuedAction::id),
+            );
+        }
+        picked
     }
 
     /// The oldest live action of each case whose creation (if queued) is not still waiting:
@@ -640,13 +662,9 @@ impl ActionQueue {
         if free == 0 {
             return Dispatch::default();
         }
-        let due: Vec<Uuid> = self
-            .heads_by_priority(now)
-            .into_iter()
-            .filter(|r| r.state == ActionState::Pending && r.next_attempt_at <= now && sendable(r))
-            .take(free)
-            .map(QueuedAction::id)
-            .collect();
+        let due = self.due_by_priority(now, free, &|r| {
+            r.state == ActionState::Pending && r.next_attempt_at <= now && sendable(r)
+        });
         let mut touched = Touched::default();
         let mut send = Vec::with_capacity(due.len());
         for id in due {
