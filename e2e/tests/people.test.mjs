@@ -114,3 +114,29 @@ test("A's offline changes wait through B's session and are sent, as A's, when A 
   assert.deepEqual(page.panics, []);
   await context.close();
 });
+
+test("the new-case form's Assignee lists people and sends the picked person's id", async () => {
+  const sam = DEMO_PEOPLE.sam;
+  const title = `assigned${Date.now().toString(36)} to Sam`;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await watchedPage(context);
+  await page.goto(server.url + "/cases/new");
+  await signIn(page, server, "dana");
+  await page.getByRole("heading", { name: "New case", level: 1 }).waitFor();
+  const assignee = page.getByLabel("Assignee", { exact: true });
+  await page.locator("#case-assignee option", { hasText: sam.name }).waitFor({ state: "attached" });
+  const options = await assignee.locator("option").allTextContents();
+  assert.equal(options[0], "Unassigned");
+  assert.ok(options.includes(DEMO_PEOPLE.dana.name) && options.includes(sam.name), JSON.stringify(options));
+  await page.getByLabel("Title").fill(title);
+  await assignee.selectOption({ label: sam.name });
+  await page.getByRole("button", { name: "Create case" }).click();
+  await page.getByRole("heading", { name: title, level: 1 }).waitFor();
+  await eventually("the case is on the server", async () =>
+    (await server.api(`/cases?q=${encodeURIComponent(title)}`)).body.total === 1);
+  const [made] = (await server.api(`/cases?q=${encodeURIComponent(title)}`)).body.items;
+  assert.equal(made.assignee, sam.id, "assigned to Sam by id");
+  assert.equal((await page.getByLabel("Assignee", { exact: true }).inputValue()), sam.id, "the case page shows Sam");
+  assert.deepEqual(page.panics, []);
+  await context.close();
+});

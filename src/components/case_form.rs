@@ -156,6 +156,69 @@ pub fn TextField(
     }
 }
 
+/// The "Assignee" picker: the people the server lists (`GET /users`) and "Unassigned"; the
+/// value is the person's id, which is what the server takes. A server without people
+/// (`--no-auth`) lists nobody, and there the assignee stays free text.
+#[component]
+fn AssigneeField(
+    /// The person's id as text, or blank for nobody (free text where nobody is listed).
+    #[prop(into)]
+    value: Signal<String>,
+    /// Receives the new value.
+    on_change: Callback<String>,
+    /// The field's message, when there is one.
+    #[prop(into)]
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let field = "assignee";
+    let hint = "Optional: who works on it.";
+    let people =
+        crate::people::use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list());
+    let invalid = move || error.with(Option::is_some).to_string();
+    let describe = move || described_by(field, true, error.with(Option::is_some));
+    view! {
+        <div class="field">
+            <label for=control_id(field)>"Assignee"</label>
+            {move || if people.with(Vec::is_empty) {
+                view! {
+                    <input
+                        id=control_id(field)
+                        name=field
+                        type="text"
+                        autocomplete="off"
+                        aria-invalid=invalid
+                        aria-describedby=describe
+                        prop:value=move || value.get()
+                        on:input=move |ev| on_change.run(event_target_value(&ev))
+                    />
+                }
+                .into_any()
+            } else {
+                view! {
+                    <select
+                        id=control_id(field)
+                        name=field
+                        aria-invalid=invalid
+                        aria-describedby=describe
+                        prop:value=move || value.get()
+                        on:change=move |ev| on_change.run(event_target_value(&ev))
+                    >
+                        <option value="">"Unassigned"</option>
+                        {people
+                            .get()
+                            .into_iter()
+                            .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
+                            .collect_view()}
+                    </select>
+                }
+                .into_any()
+            }}
+            <p id=hint_id(field) class="field-hint">{hint}</p>
+            <FieldError id=error_id(field) message=error />
+        </div>
+    }
+}
+
 /// Puts the focus on the element with this id, if there is one that can take it.
 pub fn focus_element(id: &str) {
     if let Some(element) = document()
@@ -292,12 +355,9 @@ pub fn CaseForm(
                     </select>
                     <FieldError id=error_id("priority") message=Signal::derive(move || error_for("priority")) />
                 </div>
-                <TextField
-                    field="assignee"
-                    label="Assignee"
-                    hint="Optional: who works on it."
+                <AssigneeField
                     value=Signal::derive(move || draft.with(|d| d.assignee.clone()))
-                    on_input=Callback::new(move |text| {
+                    on_change=Callback::new(move |text| {
                         draft.update(|d| d.assignee = text);
                         touch("assignee");
                     })
