@@ -1,6 +1,8 @@
 //! Who is signed in on this device (contract.md §4): the session (bearer token and the
 //! person) kept in IndexedDB (`{namespace}-session`), signing in and out, and the state the
 //! layout's gate and the header read. A token the server refuses ends the session in place.
+//! Signing in or out is told to the app's other tabs (`{namespace}-session` channel), which
+//! follow: all of a device's tabs are one person's, or nobody's.
 //!
 //! The token lives in IndexedDB, not in `localStorage` or a cookie: a cookie would ride along
 //! on requests other sites make (CSRF), and neither is where the rest of the person's data is
@@ -8,6 +10,7 @@
 //! token, so the app opens offline for the last person who signed in.
 
 use crate::api::{ApiClient, ApiError, Fetched};
+use crate::platform::broadcast::Channel;
 use crate::platform::idb::{self, StorageError};
 use casedesk_core::Failure;
 use casedesk_model::{Person, Session, SignIn, Timestamp};
@@ -71,23 +74,45 @@ struct StoredSession {
     expires_at: Timestamp,
 }
 
+/// What a tab tells the others when it signs in or out (the session itself is in
+/// IndexedDB, which they read again: a token never goes over the channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum SessionNews {
+    SignedIn,
+    SignedOut,
+}
+
 /// The session, from context: a `Copy` handle.
 #[derive(Clone, Copy)]
 pub struct SessionHandle {
     state: RwSignal<SessionState>,
     api: StoredValue<ApiClient>,
     namespace: StoredValue<String>,
+    /// The other tabs; `None` where the browser refused the channel (this tab then learns of
+    /// their sign-ins only at its next start).
+    tabs: StoredValue<Option<Channel>, LocalStorage>,
 }
 
 /// Reads the stored session and provides the handle. `api` is the app's client: its token
 /// (shared by every clone) is set here.
 pub fn provide_session(api: &ApiClient, namespace: &str) -> SessionHandle {
+    let state = RwSignal::new(SessionState::Checking);
+    let tabs = {
+        let (api, namespace) = (api.clone(), namespace.to_owned());
+        Channel::open(&format!("{namespace}-session"), move |text| {
+            if let Ok(news) = serde_json::from_str::<SessionNews>(&text) {
+                let (api, namespace) = (api.clone(), namespace.clone());
+                leptos::task::spawn_local(follow_other_tab(news, state, api, namespace));
+            }
+        })
+        .ok()
+    };
     let handle = SessionHandle {
-        state: RwSignal::new(SessionState::Checking),
+        state,
         api: StoredValue::new(api.clone()),
         namespace: StoredValue::new(namespace.to_owned()),
+        tabs: StoredValue::new_local(tabs),
     };
-    let state = handle.state;
     api.on_token_verdict(move |accepted| {
         let change = state
             .try_with_untracked(|s| match (s, accepted) {
@@ -117,6 +142,42 @@ pub fn provide_session(api: &ApiClient, namespace: &str) -> SessionHandle {
         let _ = state.try_set(next);
     });
     handle
+}
+
+/// Another tab signed in or out: this one follows. Signed out there means the token is gone
+/// from the device, so this tab drops its person (their scope, and with it their data in
+/// memory, goes; the sign-in page shows). Signed in there means the stored session is the one
+/// to use: this tab takes its token and person.
+async fn follow_other_tab(
+    news: SessionNews,
+    state: RwSignal<SessionState>,
+    api: ApiClient,
+    namespace: String,
+) {
+    match news {
+        SessionNews::SignedOut => {
+            // A guest of a server without people, or a service token, has nothing stored
+            // and was not signed out by anyone.
+            if api.has_token() {
+                api.set_token(None);
+                let _ = state.try_set(SessionState::SignedOut);
+            }
+        }
+        SessionNews::SignedIn => {
+            let Ok(Some(stored)) = load(&namespace).await else {
+                return;
+            };
+            api.set_token(Some(stored.token));
+            let already = state
+                .try_with_untracked(
+                    |s| matches!(s, SessionState::SignedIn(p) if p.id == stored.user.id),
+                )
+                .unwrap_or(true);
+            if !already {
+                let _ = state.try_set(SessionState::SignedIn(stored.user));
+            }
+        }
+    }
 }
 
 /// Asks the server who the app's own credentials (or none) are. An answer that is not one
@@ -185,6 +246,7 @@ impl SessionHandle {
         let _ = self
             .state
             .try_set(SessionState::SignedIn(stored.user.clone()));
+        self.tell_other_tabs(SessionNews::SignedIn);
         Ok(stored.user)
     }
 
@@ -200,7 +262,18 @@ impl SessionHandle {
         let forgotten = forget(&self.namespace.get_value()).await;
         api.set_token(None);
         let _ = self.state.try_set(SessionState::SignedOut);
+        self.tell_other_tabs(SessionNews::SignedOut);
         forgotten.map_err(SessionError::Storage)
+    }
+
+    /// Best effort: a tab that misses the news still reads the stored session at its next
+    /// start, and a refused token ends its session there anyway.
+    fn tell_other_tabs(&self, news: SessionNews) {
+        if let Ok(text) = serde_json::to_string(&news) {
+            let _ = self
+                .tabs
+                .try_with_value(|tabs| tabs.as_ref().map(|c| c.post(&text)));
+        }
     }
 }
 

@@ -140,3 +140,30 @@ test("the new-case form's Assignee lists people and sends the picked person's id
   assert.deepEqual(page.panics, []);
   await context.close();
 });
+
+test("signing in or out in one tab signs every tab of the device in or out", async () => {
+  const dana = DEMO_PEOPLE.dana;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const first = await watchedPage(context);
+  const second = await watchedPage(context);
+  await first.goto(server.url + "/cases");
+  await second.goto(server.url + "/sync");
+  await first.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+  await second.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+
+  // Signing in in the first tab brings the second in, back where it was.
+  await signIn(first, server, "dana");
+  await second.getByTestId("current-user").filter({ hasText: dana.name }).waitFor();
+  await second.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+
+  // Signing out in the second tab signs the first out: its cases go from the screen.
+  await first.getByRole("heading", { name: "Cases", level: 1 }).waitFor();
+  await second.getByRole("button", { name: "Sign out" }).click();
+  await first.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+  assert.equal(await first.getByTestId("current-user").count(), 0, "nobody is named");
+  assert.equal(await first.getByTestId("case-row").count(), 0, "no case of Dana's stays on screen");
+  await screenshot(first, "people-signed-out-by-another-tab");
+  assert.deepEqual(first.panics, []);
+  assert.deepEqual(second.panics, []);
+  await context.close();
+});
