@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid, signedInContext } from "../lib/harness.mjs";
+import { startServer, launchBrowser, watchedPage, screenshot, eventually, uuid, signedInContext, DEMO_PEOPLE } from "../lib/harness.mjs";
 
 let server, browser;
 before(async () => {
@@ -140,7 +140,7 @@ test("Devtools lists the cache, acts on one key, shows queue and socket, and exp
   const queuedText = await queued.innerText();
   assert.match(queuedText, /Waiting to be sent/);
   assert.match(queuedText, /When back online/, "its next attempt waits for the network");
-  assert.match(queuedText, /—\s*$/, "no author is recorded: the column says so");
+  assert.equal(await queued.getByTestId("queued-action-author").innerText(), DEMO_PEOPLE.dana.name, "the author is named");
   assert.equal(await page.getByTestId("socket-state").textContent(), "Paused while offline");
   await screenshot(page, "devtools-offline");
 
@@ -157,7 +157,8 @@ test("Devtools lists the cache, acts on one key, shows queue and socket, and exp
   assert.equal(offlineExport.queued_actions.length, 1);
   assert.equal(offlineExport.queued_actions[0].state, "pending");
   assert.equal(offlineExport.queued_actions[0].case_id, first.id);
-  assert.equal(offlineExport.queued_actions[0].author, null);
+  assert.equal(offlineExport.queued_actions[0].author, DEMO_PEOPLE.dana.name);
+  assert.equal(offlineExport.queued_actions[0].author_id, DEMO_PEOPLE.dana.id);
   assert.equal(typeof offlineExport.socket.round_trip_ms, "number");
   assert.equal(offlineExport.socket.reconnects, 0);
   assert.equal(typeof offlineExport.hit_ratio, "number");

@@ -7,6 +7,7 @@
 use crate::components::alert_region::use_alerts;
 use crate::components::local_time::{now_millis, use_clock};
 use crate::offline::{describe_action, use_offline_queue};
+use crate::people::PeopleDirectory;
 use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
 use crate::query::live::LiveStats;
@@ -18,6 +19,7 @@ use casedesk_core::{DurationMs, Failure, FetchStatus, Millis, QueryKey, QuerySta
 use casedesk_model::Timestamp;
 use leptos::prelude::*;
 use std::time::Duration;
+use uuid::Uuid;
 
 use super::sync::{alert_text, live_label};
 
@@ -97,6 +99,17 @@ fn iso(at: Millis) -> Option<String> {
         .map(|t| t.to_string())
 }
 
+/// The name of an action's author: from the people the server lists, else their id (the
+/// list not fetched yet, or they left); `None` when the action records nobody.
+fn author_name(people: Option<PeopleDirectory>, author_id: Option<Uuid>) -> Option<String> {
+    let id = author_id?;
+    Some(
+        people
+            .and_then(|p| p.name_of(id))
+            .unwrap_or_else(|| id.to_string()),
+    )
+}
+
 /// `row` as a JSON object with `extra` fields beside its own.
 fn with_fields<const N: usize>(
     row: &impl serde::Serialize,
@@ -123,6 +136,7 @@ pub fn DevtoolsPage() -> impl IntoView {
     let queued = queue.view();
     let now = use_clock(Duration::from_secs(1));
     let filter = RwSignal::new(String::new());
+    let people = crate::people::use_people();
 
     // Ages move with the clock; everything else with the cache.
     let rows = Memo::new(move |_| {
@@ -167,12 +181,12 @@ pub fn DevtoolsPage() -> impl IntoView {
         let queued: Vec<_> = actions
             .get_untracked()
             .into_iter()
-            // Actions record no author until people arrive: nothing to report.
             .map(|item| {
                 let what = describe_action(&item.row.what);
+                let author = author_name(people, item.row.author_id);
                 with_fields(
                     &item.row,
-                    [("what", what.into()), ("author", serde_json::Value::Null)],
+                    [("what", what.into()), ("author", author.into())],
                 )
             })
             .collect();
@@ -259,7 +273,6 @@ pub fn DevtoolsPage() -> impl IntoView {
                 <h2 id="devtools-queue-heading">
                     "Queued actions " <span class="count">{move || actions.with(Vec::len)}</span>
                 </h2>
-                <p class="muted">"Author: changes record no author yet, so the column shows “—” until people can sign in."</p>
                 <div class="table-wrap">
                     <table class="devtools-table">
                         <thead>
@@ -382,6 +395,8 @@ fn QueuedActionRow(
     now: Signal<f64>,
 ) -> impl IntoView {
     let network = use_network_status();
+    let people = crate::people::use_people();
+    let author_id = item.row.author_id;
     let state = queue_state_text(&item);
     let row = item.row;
     let next = row.next_attempt_at;
@@ -392,7 +407,9 @@ fn QueuedActionRow(
             <td>{row.attempts}</td>
             <td>{move || next.map_or("—".to_owned(), |at| due_text(at, now.get(), network.online.get()))}</td>
             <td>{row.last_failure.as_ref().map_or("—".to_owned(), failure_text)}</td>
-            <td title="No author is recorded until people can sign in">"—"</td>
+            <td data-testid="queued-action-author">
+                {move || author_name(people, author_id).unwrap_or_else(|| "—".to_owned())}
+            </td>
         </tr>
     }
 }

@@ -102,6 +102,8 @@ pub struct QueueRow {
     pub waits_for: Option<Uuid>,
     pub last_failure: Option<Failure>,
     pub enqueued_at: Millis,
+    /// Who made it (`None` for actions queued before people, or on a server without them).
+    pub author_id: Option<Uuid>,
 }
 
 /// The rows of `records`, in queue order.
@@ -119,6 +121,7 @@ pub fn queue_rows<'a>(records: impl IntoIterator<Item = &'a QueuedAction>) -> Ve
             waits_for: record.depends_on,
             last_failure: record.last_error.clone(),
             enqueued_at: record.enqueued_at,
+            author_id: record.action.author,
         })
         .collect()
 }
