@@ -19,6 +19,7 @@
 //! Pure logic (cache, overlay, retry, queue) lives in `casedesk-core`, tested natively; the
 //! contract's types live in `casedesk-model`.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod components;

@@ -9,8 +9,7 @@ use casedesk_model::FieldErrors;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-/// The largest request body accepted.
-pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) use crate::error::MAX_BODY_BYTES;
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
 pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {

@@ -9,6 +9,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use casedesk_model::{Case, ErrorBody, ErrorCode, ErrorDetail, FieldErrors};
 
+/// The largest request body accepted (the 413's limit).
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// A request that cannot be answered with success.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
@@ -94,7 +97,7 @@ impl ApiError {
             404 => Self::NotFound("No such resource.".into()),
             405 => Self::MethodNotAllowed("This method is not allowed on this path.".into()),
             413 => Self::PayloadTooLarge {
-                limit: crate::body::MAX_BODY_BYTES,
+                limit: MAX_BODY_BYTES,
             },
             415 => Self::UnsupportedMediaType("The body must be JSON.".into()),
             s if (400..500).contains(&s) => Self::BadRequest(

@@ -1,7 +1,6 @@
 //! The queue's health as views read it (the indicator, the Sync page, the storage banner):
-//! the types of the status signal, and how a queue instance's state makes one.
+//! the types of the status signal (the runtime makes one from its state when it shows).
 
-use super::runtime::State;
 use casedesk_core::Millis;
 
 /// Whether queued changes are safe on this device.
@@ -54,39 +53,4 @@ pub struct QueueStatus {
     pub batch: Option<BatchProgress>,
     /// Actions another person made on this device, waiting for their sign-in (counted only).
     pub held: usize,
-}
-
-/// The status an instance's state shows.
-pub(super) fn status_of(state: &State) -> QueueStatus {
-    let queue = &state.queue;
-    // Enqueued actions still being written are not shown yet, not even as a count.
-    let pending = queue.pending_count().saturating_sub(state.unshown.len());
-    let settled = state.settled_in_run;
-    let in_flight = queue.in_flight_count();
-    QueueStatus {
-        online: state.online,
-        draining: state.draining,
-        paused_for_sign_in: if state.draining {
-            queue.is_paused_for_auth()
-        } else {
-            state.paused_elsewhere
-        },
-        pending,
-        in_flight,
-        conflicts: queue.conflict_count(),
-        dead: queue.dead_count(),
-        last_sync_at: state.last_sync_at,
-        last_error: state.last_error.clone(),
-        oldest_pending_since: queue
-            .records()
-            .filter(|r| r.state.is_live())
-            .map(|r| r.enqueued_at)
-            .min(),
-        storage: state.storage.clone(),
-        held: state.held,
-        batch: (pending > 0 && (settled > 0 || in_flight > 0)).then_some(BatchProgress {
-            done: settled,
-            total: settled + pending,
-        }),
-    }
 }

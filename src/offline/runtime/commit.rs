@@ -4,7 +4,7 @@
 
 use super::{Msg, News, Runtime};
 use crate::offline::announce;
-use crate::offline::status::status_of;
+use crate::offline::status::{BatchProgress, QueueStatus};
 use crate::offline::store::StorageError;
 use crate::offline::tabs::{TabChanges, TabMessage};
 use casedesk_core::{Action, ActionKind, QueueChanges, ServerAnswer};
@@ -167,5 +167,40 @@ fn based_on(action: &Action) -> u64 {
         ActionKind::UpdateCase { base_version, .. } => *base_version,
         ActionKind::DeleteCase { last_known, .. } => last_known.as_ref().map_or(0, |c| c.version),
         ActionKind::CreateCase { .. } | ActionKind::AddNote { .. } => 0,
+    }
+}
+
+/// The status an instance's state shows.
+fn status_of(state: &super::State) -> QueueStatus {
+    let queue = &state.queue;
+    // Enqueued actions still being written are not shown yet, not even as a count.
+    let pending = queue.pending_count().saturating_sub(state.unshown.len());
+    let settled = state.settled_in_run;
+    let in_flight = queue.in_flight_count();
+    QueueStatus {
+        online: state.online,
+        draining: state.draining,
+        paused_for_sign_in: if state.draining {
+            queue.is_paused_for_auth()
+        } else {
+            state.paused_elsewhere
+        },
+        pending,
+        in_flight,
+        conflicts: queue.conflict_count(),
+        dead: queue.dead_count(),
+        last_sync_at: state.last_sync_at,
+        last_error: state.last_error.clone(),
+        oldest_pending_since: queue
+            .records()
+            .filter(|r| r.state.is_live())
+            .map(|r| r.enqueued_at)
+            .min(),
+        storage: state.storage.clone(),
+        held: state.held,
+        batch: (pending > 0 && (settled > 0 || in_flight > 0)).then_some(BatchProgress {
+            done: settled,
+            total: settled + pending,
+        }),
     }
 }
