@@ -2,15 +2,21 @@
 //! endpoint, every request with its own request id, a time limit and an optional cancel
 //! signal. Bodies are read by `casedesk_core::response`, so no answer can cause a panic.
 //! The first `GET` of the dashboard's data may adopt the answer index.html fetched early.
+//! With several API origins (`config.json`, contract.md §5) every request goes to the one in
+//! use ([`ApiOrigins`], shared by every clone) and reports how it went, which moves it on.
 
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
-use casedesk_core::{Failure, Millis};
+use casedesk_core::{Failure, Millis, OriginBackoff, OriginChoice, OriginEvent};
 use casedesk_model::{
     Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, HistoryEntry, NewCase, NewNote,
     Note, Person, Session, SignIn,
 };
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use leptos::prelude::{ArcRwSignal, Set, WithUntracked};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 use wasm_bindgen::{JsCast, JsValue};
@@ -19,6 +25,16 @@ use web_sys::AbortSignal;
 
 /// How long a request may take before it counts as timed out.
 pub const REQUEST_TIMEOUT_MS: u32 = 15_000;
+
+/// How long a health check (`GET /health` on an origin we left) may take.
+const HEALTH_TIMEOUT_MS: u32 = 5_000;
+
+/// Where the built app's list of API origins is, beside `index.html`.
+const CONFIG_URL: &str = "/config.json";
+
+/// Where the last list read from `config.json` is kept, so an app opened offline (from the
+/// service worker's shell) still knows its servers. Origins only, never a token.
+const STORED_ORIGINS_KEY: &str = "casedesk-api-origins";
 
 /// Why a request produced no data.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,9 +86,241 @@ pub struct Exchange<T> {
 /// Where the API lives and how to sign requests.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiClient {
-    /// Origin plus prefix, e.g. `/api/v1` (same origin) or `http://127.0.0.1:3001/api/v1`.
-    base: String,
+    /// The origins (e.g. `""` for the app's own, or `http://127.0.0.1:3001`); the prefix
+    /// `/api/v1` is added per request.
+    origins: ApiOrigins,
     credentials: Credentials,
+}
+
+/// The API origins one app may use and the one in use, shared by every clone of a client:
+/// the query client, the queue's sender and the live socket all move together when a request
+/// through one of them finds the origin down.
+#[derive(Clone)]
+pub struct ApiOrigins {
+    choice: Arc<RwLock<OriginChoice>>,
+    /// Set until the list has been read from `config.json` (the built app's default).
+    from_file: Arc<AtomicBool>,
+    /// Whether a loop is health-checking a more preferred origin.
+    probing: Arc<AtomicBool>,
+    /// The origin in use as people read it, for the Sync page.
+    in_use: ArcRwSignal<String>,
+}
+
+impl PartialEq for ApiOrigins {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.choice, &other.choice)
+    }
+}
+
+impl std::fmt::Debug for ApiOrigins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.choice.read() {
+            Ok(choice) => f
+                .debug_struct("ApiOrigins")
+                .field("origins", &choice.origins())
+                .field("current", &choice.current().0)
+                .finish(),
+            Err(_) => f.write_str("ApiOrigins(poisoned)"),
+        }
+    }
+}
+
+impl ApiOrigins {
+    fn fixed(origins: Vec<String>) -> Self {
+        let choice = OriginChoice::new(origins, OriginBackoff::default());
+        let label = readable_origin(choice.current().1);
+        Self {
+            choice: Arc::new(RwLock::new(choice)),
+            from_file: Arc::new(AtomicBool::new(false)),
+            probing: Arc::new(AtomicBool::new(false)),
+            in_use: ArcRwSignal::new(label),
+        }
+    }
+
+    fn from_file() -> Self {
+        let origins = Self::fixed(Vec::new());
+        origins.from_file.store(true, Ordering::SeqCst);
+        origins
+    }
+
+    /// Reads `config.json` once (every client of the app waits for the same read).
+    async fn configured(&self) {
+        if !self.from_file.load(Ordering::SeqCst) {
+            return;
+        }
+        let list = config_file().await;
+        // Another request may have applied it while this one waited.
+        if self.from_file.swap(false, Ordering::SeqCst) {
+            if let Ok(mut choice) = self.choice.write() {
+                *choice = OriginChoice::new(list, OriginBackoff::default());
+            }
+            self.publish();
+        }
+    }
+
+    /// The origin in use and its index.
+    fn current(&self) -> (usize, String) {
+        self.choice
+            .read()
+            .map(|c| {
+                let (i, o) = c.current();
+                (i, o.to_owned())
+            })
+            .unwrap_or_default()
+    }
+
+    fn publish(&self) {
+        let label = readable_origin(&self.current().1);
+        if self.in_use.try_with_untracked(|l| *l != label) == Some(true) {
+            self.in_use.set(label);
+        }
+    }
+
+    /// Records how a request through `origin` went; a move starts health checks of the
+    /// origins preferred over the new one.
+    fn report(&self, event: OriginEvent) {
+        let moved = self
+            .choice
+            .write()
+            .map(|mut c| c.has_alternatives() && c.apply(event))
+            .unwrap_or(false);
+        if moved {
+            self.publish();
+            self.start_probing();
+        }
+    }
+
+    /// Health-checks the more preferred origins, each when its rest is over, until the first
+    /// one is in use again.
+    fn start_probing(&self) {
+        if self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let origins = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let now = crate::platform::clock::now();
+                let due = origins
+                    .choice
+                    .read()
+                    .ok()
+                    .map(|c| (c.probe_due(now), c.next_probe_at(), c.origins().to_vec()));
+                let Some((due, next_at, list)) = due else {
+                    break;
+                };
+                match (due, next_at) {
+                    (Some(i), _) => {
+                        let Some(origin) = list.get(i) else { break };
+                        let event = if health_check(origin).await {
+                            OriginEvent::Healthy { origin: i }
+                        } else {
+                            OriginEvent::Failed {
+                                origin: i,
+                                now: crate::platform::clock::now(),
+                            }
+                        };
+                        if let Ok(mut c) = origins.choice.write() {
+                            c.apply(event);
+                        }
+                        origins.publish();
+                    }
+                    (None, Some(at)) => {
+                        let wait = at.since(now).0.clamp(1, u64::from(u32::MAX));
+                        gloo_timers::future::TimeoutFuture::new(wait as u32).await;
+                    }
+                    // Nothing preferred over the origin in use: done until the next move.
+                    (None, None) => break,
+                }
+            }
+            origins.probing.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// An origin as the Sync page names it: the app's own is spelled out.
+fn readable_origin(origin: &str) -> String {
+    if origin.is_empty() {
+        web_sys::window()
+            .and_then(|w| w.location().origin().ok())
+            .unwrap_or_else(|| "this app's own server".to_owned())
+    } else {
+        origin.to_owned()
+    }
+}
+
+/// `config.json`'s shape: only `api_origins` is read; anything else is left for later.
+#[derive(serde::Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    api_origins: Vec<String>,
+}
+
+thread_local! {
+    /// The one read of `config.json` every client waits for.
+    static CONFIG_FILE: RefCell<Option<Shared<LocalBoxFuture<'static, Vec<String>>>>> =
+        const { RefCell::new(None) };
+}
+
+/// The origins `config.json` names: none (the app's own origin) when the server has no such
+/// file (a 404, or the SPA fallback's HTML), the last list read when it cannot be reached.
+async fn config_file() -> Vec<String> {
+    let read = CONFIG_FILE.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| read_config_file().boxed_local().shared())
+            .clone()
+    });
+    read.await
+}
+
+async fn read_config_file() -> Vec<String> {
+    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+    let stored = || {
+        storage
+            .as_ref()
+            .and_then(|s| s.get_item(STORED_ORIGINS_KEY).ok().flatten())
+            .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
+            .unwrap_or_default()
+    };
+    let Some(text) = fetch_text(CONFIG_URL, HEALTH_TIMEOUT_MS).await else {
+        return stored();
+    };
+    let origins = match text {
+        (200, body) => serde_json::from_str::<ConfigFile>(&body)
+            .map(|c| c.api_origins)
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if let Some(storage) = &storage {
+        // Best effort: without it an offline start uses the app's own origin.
+        let _ = match serde_json::to_string(&origins) {
+            Ok(json) if !origins.is_empty() => storage.set_item(STORED_ORIGINS_KEY, &json),
+            _ => storage.remove_item(STORED_ORIGINS_KEY),
+        };
+    }
+    origins
+}
+
+/// `GET {origin}/api/v1/health` answered 200.
+async fn health_check(origin: &str) -> bool {
+    let url = format!("{origin}{}/health", casedesk_model::API_PREFIX);
+    matches!(fetch_text(&url, HEALTH_TIMEOUT_MS).await, Some((200, _)))
+}
+
+/// A plain GET's status and body; `None` when nothing came back in time.
+async fn fetch_text(url: &str, timeout_ms: u32) -> Option<(u16, String)> {
+    let window = web_sys::window()?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
+    init.set_cache(web_sys::RequestCache::NoCache);
+    let request = web_sys::Request::new_with_str_and_init(url, &init).ok()?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let text = JsFuture::from(response.text().ok()?).await.ok()?;
+    Some((response.status(), text.as_string().unwrap_or_default()))
 }
 
 /// What is told whether the server took the token a request carried: `false` on a 401,
@@ -208,21 +456,51 @@ impl Incoming {
 }
 
 impl ApiClient {
-    /// The API served from the app's own origin.
+    /// The built app's API: the origins `config.json` beside `index.html` names, read before
+    /// the first request; the app's own origin when it names none.
     pub fn same_origin() -> Self {
-        Self::new("")
+        Self {
+            origins: ApiOrigins::from_file(),
+            credentials: Credentials::default(),
+        }
     }
 
     /// The API at `origin` (no trailing slash), e.g. a test server on another port.
     pub fn new(origin: &str) -> Self {
+        Self::with_origins(vec![origin.to_owned()])
+    }
+
+    /// The API at several origins, in order of preference: one is used at a time, the next
+    /// reachable one after a network error, a timeout or a 5xx, and the first again once its
+    /// health check passes.
+    pub fn with_origins(origins: Vec<String>) -> Self {
         Self {
-            base: format!(
-                "{}{}",
-                origin.trim_end_matches('/'),
-                casedesk_model::API_PREFIX
-            ),
+            origins: ApiOrigins::fixed(origins),
             credentials: Credentials::default(),
         }
+    }
+
+    /// The origin in use, as the Sync page shows it (it changes when the client moves).
+    pub fn origin_in_use(&self) -> ArcRwSignal<String> {
+        self.origins.in_use.clone()
+    }
+
+    /// Waits until the list of origins is known (`config.json` read, when it is used).
+    pub async fn configured(&self) {
+        self.origins.configured().await;
+    }
+
+    /// The index of the origin in use (for [`Self::report_origin_failure`]).
+    pub fn origin_index(&self) -> usize {
+        self.origins.current().0
+    }
+
+    /// Something other than a request (the live socket) found origin `index` down.
+    pub fn report_origin_failure(&self, index: usize) {
+        self.origins.report(OriginEvent::Failed {
+            origin: index,
+            now: crate::platform::clock::now(),
+        });
     }
 
     /// This client signing every request with `token`, on credentials of its own (clones of
@@ -258,13 +536,14 @@ impl ApiClient {
     /// The WebSocket URL of the change events. It never carries the token (URLs end up in
     /// logs): the socket sends [`Self::events_auth_message`] once it opens.
     pub fn events_url(&self) -> String {
-        let http = if self.base.starts_with("http") {
-            self.base.clone()
+        let base = format!("{}{}", self.origins.current().1, casedesk_model::API_PREFIX);
+        let http = if base.starts_with("http") {
+            base
         } else {
             let origin = web_sys::window()
                 .and_then(|w| w.location().origin().ok())
                 .unwrap_or_default();
-            format!("{origin}{}", self.base)
+            format!("{origin}{base}")
         };
         let ws = http.replacen("http", "ws", 1);
         format!("{ws}/events")
@@ -527,6 +806,34 @@ impl ApiClient {
         if !crate::platform::network::navigator_online() {
             return Err(ApiError::Failed(Failure::Offline));
         }
+        self.origins.configured().await;
+        let (origin_index, origin) = self.origins.current();
+        let base = format!("{origin}{}", casedesk_model::API_PREFIX);
+        let result = self.send_to(&base, out, request_id, cancel).await;
+        // How it went moves the client on (or not): a server that is down or failing.
+        let event = match &result {
+            Ok(incoming) if incoming.status >= 500 => Some(false),
+            Ok(_) => Some(true),
+            Err(ApiError::Failed(Failure::Network { .. } | Failure::Timeout)) => Some(false),
+            Err(_) => None,
+        };
+        match event {
+            Some(true) => self.origins.report(OriginEvent::Answered {
+                origin: origin_index,
+            }),
+            Some(false) => self.report_origin_failure(origin_index),
+            None => {}
+        }
+        result
+    }
+
+    async fn send_to(
+        &self,
+        base: &str,
+        out: Outgoing,
+        request_id: &str,
+        cancel: Option<&AbortSignal>,
+    ) -> Result<Incoming, ApiError> {
         let js_failure = |e: JsValue| ApiError::Failed(local_failure(&js_message(&e)));
         let headers = web_sys::Headers::new().map_err(js_failure)?;
         headers
@@ -559,7 +866,7 @@ impl ApiClient {
         if let Some(body) = &out.body {
             init.set_body(&JsValue::from_str(body));
         }
-        let url = format!("{}{}", self.base, out.path);
+        let url = format!("{base}{}", out.path);
         // index.html's early request is the same GET without a token: adopt it only when this
         // one would carry none either, and only a success (anything else is asked again).
         let early = if out.method == "GET" && !self.has_token() {

@@ -4,6 +4,8 @@
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
+import { chownSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -110,12 +112,20 @@ export async function signedInContext(browser, server, { who = "dana", ...option
  * (and the demo cases with `seedDemo`); `people: false` runs it with `--no-auth`, for tests
  * about exactly that. `server.api` acts as Dana Reyes.
  */
-export async function startServer({ seedDemo = false, people = true, args = [], staticDir = distDir } = {}) {
+export async function startServer({
+  seedDemo = false,
+  people = true,
+  args = [],
+  staticDir = distDir,
+  db = null,
+  seed = null,
+} = {}) {
   if (!existsSync(join(staticDir, "index.html"))) {
     throw new Error(`no built app in ${staticDir}: run 'trunk build --release --offline' first`);
   }
   const dir = mkdtempSync(join(tmpdir(), "casedesk-e2e-"));
-  const dbPath = join(dir, "e2e.db");
+  // A SQLite file of its own, or a database several servers share (`db`, a postgres:// URL).
+  const dbPath = db ?? join(dir, "e2e.db");
   const argsAt = (addr, seed) => [
     "--addr", addr,
     "--db", dbPath,
@@ -130,7 +140,9 @@ export async function startServer({ seedDemo = false, people = true, args = [], 
     ...(people ? [] : ["--no-auth"]),
     ...args,
   ];
-  let { child, url, logged } = await spawnServer(argsAt("127.0.0.1:0", seedDemo ? "cases" : people ? "people" : "none"));
+  let { child, url, logged } = await spawnServer(
+    argsAt("127.0.0.1:0", seed ?? (seedDemo ? "cases" : people ? "people" : "none")),
+  );
   // Logs of earlier processes (before a restart), kept for failure messages.
   let earlierLogs = "";
   // The chaos settings set at run time, which a restarted process must be given again.
@@ -224,6 +236,10 @@ export async function startServer({ seedDemo = false, people = true, args = [], 
       });
       return JSON.parse(out);
     },
+    /** Kills the server process with `signal` (by its own pid) and waits until it exited. */
+    async kill(signal = "SIGKILL") {
+      await killAndWait(child, signal);
+    },
     async stop() {
       await killAndWait(child, "SIGTERM");
       rmSync(dir, { recursive: true, force: true });
@@ -293,4 +309,66 @@ export async function eventually(what, predicate, timeoutMs = 10_000) {
 /** A fresh UUIDv4 (the server accepts any valid UUID). */
 export function uuid() {
   return crypto.randomUUID();
+}
+
+/** A free loopback port (the OS picks it; it is released before it is used). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const PG_BIN = process.env.CASEDESK_PG_BIN ?? "/usr/lib/postgresql/15/bin";
+
+/**
+ * A throwaway PostgreSQL cluster (as `server/tests/api/pg_cluster.rs` starts one): initdb in
+ * a temp dir as the `postgres` user (PostgreSQL refuses root), on a free port with its unix
+ * socket in that dir, stopped by `stop()` (pg_ctl, then its postmaster pid). Never a system
+ * cluster. `query(sql)` runs one statement through psql and returns its rows as arrays.
+ */
+export async function startPostgres() {
+  const dir = mkdtempSync(join(tmpdir(), "casedesk-e2e-pg-"));
+  const asPostgres = process.getuid?.() === 0;
+  if (asPostgres) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
+    chownSync(dir, uid, -1);
+  }
+  const run = (bin, args) =>
+    execFileSync(asPostgres ? "runuser" : join(PG_BIN, bin), asPostgres ? ["-u", "postgres", "--", join(PG_BIN, bin), ...args] : args, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  const data = join(dir, "data");
+  run("initdb", ["-D", data, "-A", "trust", "-U", "casedesk", "-E", "UTF8"]);
+  const port = await freePort();
+  run("pg_ctl", ["-D", data, "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, "-l", join(dir, "log"), "-w", "start"]);
+  const url = `postgres://casedesk@127.0.0.1:${port}/postgres`;
+  return {
+    url,
+    query(sql) {
+      const out = execFileSync(join(PG_BIN, "psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "casedesk", "-d", "postgres", "-At", "-F", "\t", "-c", sql], {
+        encoding: "utf8",
+      });
+      return out.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
+    },
+    async stop() {
+      try {
+        run("pg_ctl", ["-D", data, "-m", "fast", "stop"]);
+      } catch {
+        // pg_ctl failed: stop the postmaster by its pid (the first line of postmaster.pid).
+        try {
+          const pid = Number(execFileSync("head", ["-n1", join(data, "postmaster.pid")], { encoding: "utf8" }).trim());
+          if (pid > 0) process.kill(pid, "SIGQUIT");
+        } catch {
+          // Already gone.
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -157,6 +157,8 @@ pub fn SyncPage() -> impl IntoView {
     let now = use_clock(Duration::from_secs(1));
     let persistence = use_storage_persistence();
     let unreadable = queue.unreadable();
+    // Which API server requests, the queue and live updates go through (contract.md §5).
+    let origin = crate::config::use_app_config().api.origin_in_use();
 
     let pending = Memo::new(move |_| queued.with(|q| q.pending().cloned().collect::<Vec<_>>()));
     let dead = Memo::new(move |_| queued.with(|q| q.dead().cloned().collect::<Vec<_>>()));
@@ -232,6 +234,8 @@ pub fn SyncPage() -> impl IntoView {
                         <dd data-testid="health-online">{move || if network.online.get() { "Online" } else { "Offline" }}</dd>
                         <dt>"Live updates"</dt>
                         <dd data-testid="health-live">{move || live_label(live.get(), now.get())}</dd>
+                        <dt>"Server"</dt>
+                        <dd data-testid="api-origin">{move || origin.get()}</dd>
                         <dt>"Last sync"</dt>
                         <dd data-testid="health-last-sync">
                             {move || match status.with(|s| s.last_sync_at.and_then(timestamp)) {

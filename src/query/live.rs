@@ -3,7 +3,9 @@
 //! server's heartbeat, stays down while offline, and invalidates on reconnect. It also
 //! measures its own round trip (a `{"type":"ping","id":N}` the server answers with a pong of
 //! the same id) when it opens and every `ROUND_TRIP_EVERY_MS`, and counts its reconnects,
-//! for the Devtools page. It reaches the cache only through [`LiveCache`].
+//! for the Devtools page. It reaches the cache only through [`LiveCache`]. It opens on the
+//! API origin in use and reports a lost socket as that origin's failure, so the reconnect goes
+//! wherever the client moved (contract.md §5).
 
 use crate::api::ApiClient;
 use crate::platform::env::{Environment, SharedRandom, Timer};
@@ -105,6 +107,8 @@ struct LiveState {
     /// a late answer to an earlier one and is ignored.
     ping_sent: Option<(u64, f64)>,
     next_ping_id: u64,
+    /// The index of the API origin the socket was opened on.
+    socket_origin: Option<usize>,
 }
 
 impl LiveState {
@@ -158,6 +162,7 @@ impl Live {
             round_trip_timer: None,
             ping_sent: None,
             next_ping_id: 0,
+            socket_origin: None,
         };
         Self {
             state: StoredValue::new_local(state),
@@ -172,8 +177,16 @@ impl Live {
 
     /// Connects, feeding `cache` from now on.
     pub(crate) fn start(&self, cache: Rc<dyn LiveCache>) {
+        let api = cache.api();
         self.with_state(|state| state.cache = Some(cache));
-        self.connect();
+        let live = *self;
+        // The socket goes where the requests go: wait for the list of origins first.
+        leptos::task::spawn_local(async move {
+            if let Some(api) = api {
+                api.configured().await;
+            }
+            live.connect();
+        });
     }
 
     /// The connection's state.
@@ -228,6 +241,7 @@ impl Live {
             state.generation = state.generation.wrapping_add(1);
             state.connect_started = state.env.now();
             let generation = state.generation;
+            state.socket_origin = Some(api.origin_index());
             let Ok(socket) = WebSocket::new(&api.events_url()) else {
                 return Ok(Some(generation));
             };
@@ -440,6 +454,14 @@ impl Live {
             state.ping_sent = None;
             if !state.env.window().online() {
                 return Some(LiveStatus::Offline);
+            }
+            // The origin the socket was on is down as far as we know: the reconnect (and
+            // every request) goes to the next one.
+            if let (Some(origin), Some(api)) = (
+                state.socket_origin.take(),
+                state.cache.as_ref().and_then(|c| c.api()),
+            ) {
+                api.report_origin_failure(origin);
             }
             state.attempt = state.attempt.saturating_add(1);
             let attempt = state.attempt;
