@@ -123,7 +123,7 @@ fn PersonScope(
     if let Some(session) = use_session() {
         resume_after_sign_in(session, query, queue);
     }
-    crate::people::provide_people(&config.api);
+    crate::people::provide_people();
     view! {
         <Layout>
             <Routes fallback=NotFoundPage>

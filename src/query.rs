@@ -15,7 +15,8 @@
 //! - `views`: what views read: triggers, observing, the overlay of pending actions.
 //! - `confirm`: a confirmed action's answer applied in one step.
 //! - `diagnostics`: the Sync and Devtools pages' numbers and rows.
-//! - [`hooks`]: `use_case`, `use_case_list`, `use_notes`, `use_metrics` → `QueryView`.
+//! - [`hooks`]: `use_case`, `use_case_list`, `use_notes`, `use_metrics`, `use_users`,
+//!   `use_history` → `QueryView`.
 //! - [`live`]: the change-event WebSocket feeding the cache's invalidations, through the
 //!   narrow `LiveCache` the client implements (live knows nothing of the client).
 
@@ -33,6 +34,8 @@ mod storage;
 mod views;
 
 pub use client::{provide_query_client, provide_query_client_with, use_query_client};
-pub use hooks::{use_case, use_case_list, use_metrics, use_notes, QueryView};
+pub use hooks::{
+    use_case, use_case_list, use_history, use_metrics, use_notes, use_users, QueryView,
+};
 pub use live::LiveStatus;
 pub use state::QueryClient;

@@ -167,3 +167,61 @@ test("signing in or out in one tab signs every tab of the device in or out", asy
   assert.deepEqual(second.panics, []);
   await context.close();
 });
+
+test("people and a case's history come through the cache: kept for offline, read again when the case changes", async () => {
+  // A server of its own, stopped below, so only the device can answer after the reload.
+  const own = await startServer();
+  let running = true;
+  const dana = DEMO_PEOPLE.dana;
+  const sam = DEMO_PEOPLE.sam;
+  const made = { id: uuid(), title: `history${Date.now().toString(36)}`, status: "open", priority: "medium", tags: [] };
+  assert.equal((await own.api("/cases", { method: "POST", headers: { "idempotency-key": uuid() }, body: JSON.stringify(made) })).status, 201);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await watchedPage(context);
+    await page.goto(own.url + `/cases/${made.id}`);
+    await signIn(page, own, "dana");
+    await page.getByRole("heading", { name: made.title, level: 1 }).waitFor();
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
+    const entries = page.getByTestId("history-entry");
+    await eventually("the creation is in the history", async () => (await entries.count()) === 1);
+    await page.locator("#case-assignee option", { hasText: sam.name }).waitFor({ state: "attached" });
+
+    // This device's change, once confirmed, reads the history again.
+    await page.getByLabel("Status", { exact: true }).selectOption("in_progress");
+    await eventually("the status change is in the history", async () => (await entries.count()) === 2);
+    assert.match(await entries.first().innerText(), /Dana Reyes changed status from “open” to “in_progress”/);
+    // A change made elsewhere, heard over the live socket, does too.
+    const patched = await own.api(`/cases/${made.id}`, { method: "PATCH", headers: { "if-match": '"2"', "idempotency-key": uuid() }, body: JSON.stringify({ assignee: sam.id }) });
+    assert.equal(patched.status, 200);
+    await eventually("the assignment is in the history", async () => (await entries.count()) === 3);
+    assert.match(await entries.first().innerText(), new RegExp(`assignee from “nothing” to “${sam.name}”`));
+
+    // Both are stored on the device for the person: offline, a reload shows them.
+    const stored = async () => page.evaluate(async (name) => {
+      const db = await new Promise((ok, fail) => { const r = indexedDB.open(name); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+      const keys = await new Promise((ok, fail) => { const r = db.transaction("entries").objectStore("entries").getAllKeys(); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+      const records = await new Promise((ok, fail) => { const r = db.transaction("entries").objectStore("entries").getAll(); r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+      db.close();
+      return { keys: keys.map(String), records: records.map(String) };
+    }, `casedesk-${dana.id}-cache`);
+    await eventually("people and history are stored", async () => {
+      const { keys, records } = await stored();
+      return keys.includes('"users"') && keys.includes(`{"history":"${made.id}"}`)
+        && records.some((r) => r.includes(sam.name)) && records.some((r) => r.includes('"field":"assignee"'));
+    });
+    await context.setOffline(true);
+    running = false;
+    await own.stop();
+    await page.reload();
+    await page.getByRole("heading", { name: made.title, level: 1 }).waitFor({ timeout: 10_000 });
+    await eventually("the history shows offline", async () => (await entries.count()) === 3);
+    await page.locator("#case-assignee option", { hasText: sam.name }).waitFor({ state: "attached" });
+    assert.equal(await page.getByLabel("Assignee", { exact: true }).inputValue(), sam.id);
+    await screenshot(page, "people-history-offline");
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    if (running) await own.stop();
+  }
+});

@@ -371,10 +371,7 @@ fn CaseBody(
             <div class="case-layout">
                 <CaseFields id=id case=case.data queued=queued />
                 <NotesPanel id=id notes=notes queued=queued />
-                <history::CaseHistory
-                    id=id
-                    version=Signal::derive(move || case.data.with(|c| c.as_ref().map(|c| c.version)))
-                />
+                <history::CaseHistory id=id />
             </div>
         </section>
     }

@@ -6,7 +6,7 @@ use super::client::use_query_client;
 use super::state::QueryClient;
 use super::views::EntryInfo;
 use casedesk_core::{Failure, OverlayTarget, QueryData, QueryKey, QueryStatus};
-use casedesk_model::{Case, CaseList, CaseListQuery, DashboardMetrics, Note};
+use casedesk_model::{Case, CaseList, CaseListQuery, DashboardMetrics, HistoryEntry, Note, Person};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -80,6 +80,26 @@ pub fn use_metrics() -> QueryView<DashboardMetrics> {
     use_query(
         Signal::derive(|| Some(OverlayTarget::Metrics)),
         QueryData::as_metrics,
+        false,
+    )
+}
+
+/// Everyone a case can be assigned to (`GET /users`), kept like any other query: cached
+/// for the person, stored for offline, revalidated when stale.
+pub fn use_users() -> QueryView<Vec<Person>> {
+    use_query(
+        Signal::derive(|| Some(OverlayTarget::Users)),
+        QueryData::as_users,
+        false,
+    )
+}
+
+/// A case's history, oldest first, as the server keeps it; read again whenever the case
+/// changes (the cache invalidates it with the case).
+pub fn use_history(case_id: Signal<Option<Uuid>>) -> QueryView<Vec<HistoryEntry>> {
+    use_query(
+        Signal::derive(move || case_id.get().map(OverlayTarget::History)),
+        QueryData::as_history,
         false,
     )
 }

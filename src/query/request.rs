@@ -27,6 +27,11 @@ pub(crate) async fn fetch(
             into_data(api.list_notes(*id, etag, cancel).await, QueryData::Notes)
         }
         OverlayTarget::Metrics => into_data(api.metrics(etag, cancel).await, QueryData::Metrics),
+        OverlayTarget::Users => into_data(api.users(etag, cancel).await, QueryData::Users),
+        OverlayTarget::History(id) => into_data(
+            api.case_history(*id, etag, cancel).await,
+            QueryData::History,
+        ),
     };
     let failure = |failure: Failure| {
         let event = CacheEvent::FetchFailed {

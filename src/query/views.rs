@@ -136,7 +136,10 @@ pub(super) struct EntryInfo {
 fn target_case(target: &OverlayTarget) -> Option<Uuid> {
     match target {
         OverlayTarget::Case(id) | OverlayTarget::Notes(id) => Some(*id),
-        OverlayTarget::CaseList(_) | OverlayTarget::Metrics => None,
+        OverlayTarget::CaseList(_)
+        | OverlayTarget::Metrics
+        | OverlayTarget::Users
+        | OverlayTarget::History(_) => None,
     }
 }
 

@@ -121,6 +121,8 @@ impl CacheBench {
                     QueryData::CaseList(list) => serde_json::to_value(list),
                     QueryData::Notes(notes) => serde_json::to_value(notes),
                     QueryData::Metrics(metrics) => serde_json::to_value(metrics),
+                    QueryData::Users(people) => serde_json::to_value(people),
+                    QueryData::History(entries) => serde_json::to_value(entries),
                 };
                 serde_json::json!({ "key": tanstack_key(key), "data": data.unwrap_or_default() })
             })

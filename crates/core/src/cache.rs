@@ -886,7 +886,13 @@ impl QueryCache {
         let ids: Vec<Uuid> = match self.entries.get(key).and_then(QueryEntry::data) {
             Some(QueryData::Case(case)) => vec![case.id],
             Some(QueryData::CaseList(list)) => list.items.iter().map(|case| case.id).collect(),
-            Some(QueryData::Notes(_) | QueryData::Metrics(_)) | None => Vec::new(),
+            Some(
+                QueryData::Notes(_)
+                | QueryData::Metrics(_)
+                | QueryData::Users(_)
+                | QueryData::History(_),
+            )
+            | None => Vec::new(),
         };
         for id in &ids {
             self.case_holders

@@ -88,6 +88,11 @@ pub fn confirmation_events(
             scope: KeyScope::OfCase(action.case_id()),
         }),
     }
+    // The change wrote a history entry on the server: a cached history is read again.
+    let history = QueryKey::History(action.case_id());
+    if !matches!(answer, ServerAnswer::Deleted) && cache.get(&history).is_some() {
+        settled_keys.push(history);
+    }
     events.extend(settled_keys.into_iter().map(|key| CacheEvent::Invalidate {
         scope: KeyScope::Key(key),
     }));
@@ -226,6 +231,31 @@ mod tests {
             data: QueryData::Case(after),
         }));
         assert_eq!(invalidated(&events), vec![&KeyScope::Key(open_list())]);
+    }
+
+    #[test]
+    fn a_confirmed_change_has_its_cases_cached_history_read_again() {
+        let mut h = Harness::new();
+        let before = case(1, 1);
+        h.load(&QueryKey::Case(before.id), QueryData::Case(before.clone()));
+        h.load(
+            &QueryKey::History(before.id),
+            QueryData::History(Vec::new()),
+        );
+        h.load(&QueryKey::History(id(2)), QueryData::History(Vec::new()));
+        let mut after = before.clone();
+        after.status = CaseStatus::Resolved;
+        after.version = 2;
+        let events = confirmation_events(
+            &h.cache,
+            &update(&before, CaseStatus::Resolved),
+            &ServerAnswer::Case(after),
+        );
+        // Its own history only; another case's stays as it is.
+        assert_eq!(
+            invalidated(&events),
+            vec![&KeyScope::Key(QueryKey::History(before.id))]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (rather than type-erased values) lets the overlay change each kind with real types and
 //! lets the cache persist itself as plain JSON.
 
-use casedesk_model::{Case, CaseList, DashboardMetrics, Note};
+use casedesk_model::{Case, CaseList, DashboardMetrics, HistoryEntry, Note, Person};
 use serde::{Deserialize, Serialize};
 
 /// One cached server answer.
@@ -12,6 +12,10 @@ pub enum QueryData {
     CaseList(CaseList),
     Notes(Vec<Note>),
     Metrics(DashboardMetrics),
+    /// `GET /users`: everyone a case can be assigned to.
+    Users(Vec<Person>),
+    /// `GET /cases/{id}/history`, oldest first.
+    History(Vec<HistoryEntry>),
 }
 
 impl QueryData {
@@ -32,6 +36,20 @@ impl QueryData {
     pub fn as_notes(&self) -> Option<&[Note]> {
         match self {
             Self::Notes(notes) => Some(notes),
+            _ => None,
+        }
+    }
+
+    pub fn as_users(&self) -> Option<&Vec<Person>> {
+        match self {
+            Self::Users(people) => Some(people),
+            _ => None,
+        }
+    }
+
+    pub fn as_history(&self) -> Option<&Vec<HistoryEntry>> {
+        match self {
+            Self::History(entries) => Some(entries),
             _ => None,
         }
     }

@@ -102,12 +102,21 @@ impl ChangeBatch {
                 .is_some_and(|cached| cached < change.version)
             {
                 invalidate.insert(key);
+                // The change has a history entry the cached history lacks.
+                let history = QueryKey::History(id);
+                if cache.get(&history).is_some() {
+                    invalidate.insert(history);
+                }
             }
         }
         for &id in &self.deleted {
             // On screen: refetch, so the view learns it is gone (404) while still showing
             // what it was. Off screen: forget it, so nobody paints a deleted case later.
-            for key in [QueryKey::case(id), QueryKey::notes(id)] {
+            for key in [
+                QueryKey::case(id),
+                QueryKey::notes(id),
+                QueryKey::History(id),
+            ] {
                 match cache.get(&key) {
                     Some(entry) if entry.is_observed() => invalidate.insert(key),
                     Some(_) => remove.insert(key),
@@ -127,6 +136,10 @@ impl ChangeBatch {
             };
             if cache.get(&key).is_some_and(|entry| !has_all(entry)) && !remove.contains(&key) {
                 invalidate.insert(key);
+                let history = QueryKey::History(case_id);
+                if cache.get(&history).is_some() && !remove.contains(&history) {
+                    invalidate.insert(history);
+                }
             }
         }
 
@@ -373,6 +386,17 @@ mod tests {
             ]
         );
         assert!(removed(&effects).is_empty());
+    }
+
+    #[test]
+    fn a_newer_version_invalidates_the_cases_cached_history() {
+        let mut h = session();
+        h.load(&QueryKey::History(id(1)), QueryData::History(Vec::new()));
+        let effects = effects_of(&updated(1, 3, 200), &h.cache);
+        assert!(invalidated(&effects).contains(&QueryKey::History(id(1))));
+        // A version the cache already has wrote nothing new.
+        let effects = effects_of(&updated(1, 2, 200), &h.cache);
+        assert!(!invalidated(&effects).contains(&QueryKey::History(id(1))));
     }
 
     #[test]

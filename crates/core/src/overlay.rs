@@ -74,7 +74,10 @@ impl<'a> CaseIndex<'a> {
             match answer {
                 QueryData::Case(case) => index.offer(case),
                 QueryData::CaseList(list) => list.items.iter().for_each(|case| index.offer(case)),
-                QueryData::Notes(_) | QueryData::Metrics(_) => {}
+                QueryData::Notes(_)
+                | QueryData::Metrics(_)
+                | QueryData::Users(_)
+                | QueryData::History(_) => {}
             }
         }
         index
@@ -110,18 +113,25 @@ pub enum OverlayTarget {
     CaseList(CaseListQuery),
     Notes(Uuid),
     Metrics,
+    /// The people: nothing pending changes them, so they show as the server said.
+    Users,
+    /// A case's history: the server's alone (the page marks the person's own unsent
+    /// changes apart), so it shows as the server said.
+    History(Uuid),
 }
 
 impl OverlayTarget {
-    /// The query behind `key`, when views overlay pending actions on it (people and history
-    /// have nothing pending to show).
+    /// The query behind `key`, when views show it (the signed-in person, `Me`, is the
+    /// session's, not a view's).
     pub fn of(key: &QueryKey) -> Option<Self> {
         match key {
             QueryKey::Case(id) => Some(Self::Case(*id)),
             QueryKey::CaseList(list) => Some(Self::CaseList(list.query().clone())),
             QueryKey::Notes(case_id) => Some(Self::Notes(*case_id)),
             QueryKey::Metrics => Some(Self::Metrics),
-            QueryKey::History(_) | QueryKey::Users | QueryKey::Me => None,
+            QueryKey::Users => Some(Self::Users),
+            QueryKey::History(case_id) => Some(Self::History(*case_id)),
+            QueryKey::Me => None,
         }
     }
 
@@ -132,6 +142,8 @@ impl OverlayTarget {
             Self::CaseList(query) => QueryKey::case_list(query),
             Self::Notes(case_id) => QueryKey::notes(*case_id),
             Self::Metrics => QueryKey::metrics(),
+            Self::Users => QueryKey::Users,
+            Self::History(case_id) => QueryKey::History(*case_id),
         }
     }
 }

@@ -1,13 +1,16 @@
 //! The case page's history (contract.md §4): who changed what, from what to what, and when,
 //! newest first, with the person's own changes not yet on the server marked at the top.
-//! Read from `GET /cases/{id}/history` again whenever the case's version moves.
+//! Read from `GET /cases/{id}/history` through the query cache (`QueryKey::History`): kept
+//! for offline, and read again whenever the case changes (the cache invalidates it with the
+//! case, on this device's confirmed changes and on others' live ones).
 
 use crate::components::local_time::LocalTime;
 use crate::offline::describe_action;
 use crate::offline::OfflineQueue;
 use crate::people::PeopleDirectory;
-use crate::query::use_query_client;
+use crate::query::use_history;
 use casedesk_core::queue::ActionSummary;
+use casedesk_core::QueryStatus;
 use casedesk_model::{FieldChange, HistoryEntry, HistoryKind};
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -57,25 +60,10 @@ fn verb(kind: HistoryKind) -> &'static str {
 pub fn CaseHistory(
     /// The case.
     id: Uuid,
-    /// The case's version as the server last said: a new one reads the history again.
-    version: Signal<Option<u64>>,
 ) -> impl IntoView {
-    let client = use_query_client();
     let people = crate::people::use_people();
     let queue = use_context::<OfflineQueue>();
-    let entries = LocalResource::new(move || {
-        let _ = version.get();
-        let api = client.api();
-        async move {
-            match api {
-                Some(api) => match api.case_history(id, None, None).await.result {
-                    Ok(crate::api::Fetched::Fresh { data, .. }) => Some(data),
-                    _ => None,
-                },
-                None => None,
-            }
-        }
-    });
+    let history = use_history(Signal::stored(Some(id)));
     let unsaved = move || {
         queue
             .map(|q| {
@@ -132,10 +120,17 @@ pub fn CaseHistory(
                         })
                         .collect_view()
                 }}
-                {move || match entries.get().flatten() {
-                    None => view! { <li class="muted">"The history is not available right now."</li> }
-                        .into_any(),
-                    Some(list) => list.into_iter().rev().map(row).collect_view().into_any(),
+                {move || {
+                    // Status before data (see DEVELOPERS.md: reading the data memo first can
+                    // hide a change).
+                    let loading = history.status.get() == QueryStatus::Loading;
+                    match history.data.get() {
+                        Some(list) => list.into_iter().rev().map(row).collect_view().into_any(),
+                        None if loading => view! { <li class="muted">"Loading the history…"</li> }
+                            .into_any(),
+                        None => view! { <li class="muted">"The history is not available right now."</li> }
+                            .into_any(),
+                    }
                 }}
             </ul>
         </section>
