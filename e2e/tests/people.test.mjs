@@ -162,6 +162,8 @@ test("signing in or out in one tab signs every tab of the device in or out", asy
   await first.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
   assert.equal(await first.getByTestId("current-user").count(), 0, "nobody is named");
   assert.equal(await first.getByTestId("case-row").count(), 0, "no case of Dana's stays on screen");
+  await eventually("Dana's cached cases left the device", async () =>
+    !(await databases(first)).includes(`casedesk-${dana.id}-cache`));
   await screenshot(first, "people-signed-out-by-another-tab");
   assert.deepEqual(first.panics, []);
   assert.deepEqual(second.panics, []);
