@@ -31,6 +31,7 @@ pub mod platform;
 pub mod query;
 pub mod session;
 pub mod settings;
+pub mod words;
 
 pub use app::App;
 pub use config::AppConfig;

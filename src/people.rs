@@ -29,6 +29,28 @@ pub fn use_people() -> Option<PeopleDirectory> {
     use_context::<PeopleDirectory>()
 }
 
+/// Everyone a case can be assigned to, from the directory in context; none outside a
+/// person's scope (tests that mount one page alone, a server without people).
+pub fn people_list() -> Signal<Vec<Person>> {
+    use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list())
+}
+
+/// One `<option>` per person, valued by id, for the assignee selects (which add their own
+/// first options: "Unassigned", "Me", "Anyone").
+#[component]
+pub fn PersonOptions(
+    /// The people to list.
+    people: Signal<Vec<Person>>,
+) -> impl IntoView {
+    move || {
+        people
+            .get()
+            .into_iter()
+            .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
+            .collect_view()
+    }
+}
+
 impl PeopleDirectory {
     /// Everyone a case can be assigned to, by name (empty until known, and on a server
     /// without people that lists none).

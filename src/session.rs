@@ -12,6 +12,7 @@
 use crate::api::{ApiClient, ApiError, Fetched};
 use crate::platform::broadcast::Channel;
 use crate::platform::idb::{self, StorageError};
+use crate::words::Describe;
 use casedesk_core::Failure;
 use casedesk_model::{Person, Session, SignIn, Timestamp};
 use indexed_db_futures::database::Database;

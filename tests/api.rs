@@ -6,6 +6,7 @@
 mod support;
 
 use casedesk::api::{ApiError, Fetched};
+use casedesk::words::Describe;
 use casedesk_core::{Failure, FailureClass};
 use casedesk_model::{CaseListQuery, CasePatch, CaseStatus, NewCase, NewNote, Priority};
 use support::{api, clear_chaos, set_chaos};

@@ -12,6 +12,7 @@ use casedesk::app::AppConfig;
 use casedesk::query::{
     provide_query_client, use_case, use_case_list, use_notes, LiveStatus, QueryClient,
 };
+use casedesk::words::Describe;
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::persist::{self, PersistedEntry};
 use casedesk_core::{

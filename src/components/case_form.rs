@@ -172,8 +172,7 @@ fn AssigneeField(
 ) -> impl IntoView {
     let field = "assignee";
     let hint = "Optional: who works on it.";
-    let people =
-        crate::people::use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list());
+    let people = crate::people::people_list();
     let invalid = move || error.with(Option::is_some).to_string();
     let describe = move || described_by(field, true, error.with(Option::is_some));
     view! {
@@ -204,11 +203,7 @@ fn AssigneeField(
                         on:change=move |ev| on_change.run(event_target_value(&ev))
                     >
                         <option value="">"Unassigned"</option>
-                        {people
-                            .get()
-                            .into_iter()
-                            .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
-                            .collect_view()}
+                        <crate::people::PersonOptions people=people />
                     </select>
                 }
                 .into_any()

@@ -2,6 +2,7 @@
 //! banner, and why a change was given up. The one place the write side's data (notices,
 //! death reasons) becomes words.
 
+use crate::words::Describe;
 use casedesk_core::merge::CaseField;
 use casedesk_core::queue::ActionSummary;
 use casedesk_core::{DeathReason, DurationMs, QueueNotice};

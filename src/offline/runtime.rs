@@ -16,6 +16,7 @@ use crate::api::ApiError;
 use crate::platform::broadcast::Channel;
 use crate::platform::env::{Environment, SharedRandom, Subscription};
 use crate::platform::locks::LockRequest;
+use crate::words::Describe;
 use casedesk_core::queue::{Dispatch, Lane, Outgoing};
 use casedesk_core::{
     Action, ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Failure, Lease, LeaseTerms,

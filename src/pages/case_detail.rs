@@ -12,6 +12,7 @@ use crate::components::skeleton::Skeleton;
 use crate::offline::{death_reason, use_offline_queue, EnqueueError, OfflineQueue};
 use crate::platform::network::use_network_status;
 use crate::query::{use_case, use_notes, QueryView};
+use crate::words::Describe;
 use casedesk_core::merge::{CaseField, ConflictChoice};
 use casedesk_core::queue::view::{CaseQueueView, ChangeSync};
 use casedesk_core::{Failure, QueryStatus};
@@ -553,8 +554,7 @@ fn AssigneeAndTags(
         })
     };
     let tags = move || case.with(|c| c.as_ref().map(|c| c.tags.join(", ")).unwrap_or_default());
-    let people_list =
-        crate::people::use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list());
+    let people_list = crate::people::people_list();
     let on_assignee = move |ev: Event| {
         let next = normalise_assignee(Some(event_target_value(&ev)));
         if next != case.with_untracked(|c| c.as_ref().and_then(|c| c.assignee.clone())) {
@@ -606,11 +606,7 @@ fn AssigneeAndTags(
                             on:change=on_assignee
                         >
                             <option value="">"Unassigned"</option>
-                            {people_list
-                                .get()
-                                .into_iter()
-                                .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
-                                .collect_view()}
+                            <crate::people::PersonOptions people=people_list />
                         </select>
                     }
                     .into_any()

@@ -11,6 +11,7 @@ use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError};
 use crate::platform::download::save_text_file;
 use crate::query::{use_case_list, use_query_client, QueryView};
+use crate::words::Describe;
 use casedesk_core::export::{csv_header, csv_record};
 use casedesk_core::{Failure, QueryStatus, SyncState};
 use casedesk_model::list::MAX_PER_PAGE;
@@ -246,8 +247,7 @@ fn CaseFilters(
             false,
         ));
     };
-    let people =
-        crate::people::use_people().map_or_else(|| Signal::stored(Vec::new()), |p| p.list());
+    let people = crate::people::people_list();
     let on_sort = move |ev: Event| {
         let sort = CaseSort::parse(&event_target_value(&ev)).unwrap_or_default();
         apply.run((
@@ -312,11 +312,7 @@ fn CaseFilters(
                         <option value="">"Anyone"</option>
                         <option value="me">"Me"</option>
                         <option value="none">"Unassigned"</option>
-                        {move || people
-                            .get()
-                            .into_iter()
-                            .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
-                            .collect_view()}
+                        <crate::people::PersonOptions people=people />
                     </select>
                 </div>
                 <div class="field">

@@ -7,6 +7,7 @@ use crate::components::charts::day_series::DaySeriesChart;
 use crate::components::local_time::{format_date_time, format_relative, use_clock};
 use crate::components::metric_card::{MeanTimeToResolveCard, MetricCard};
 use crate::query::use_metrics;
+use crate::words::Describe;
 use casedesk_core::QueryStatus;
 use casedesk_model::{AssigneeFilter, CaseListQuery, CaseStatus, DashboardMetrics, Priority};
 use leptos::prelude::*;

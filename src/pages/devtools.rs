@@ -12,6 +12,7 @@ use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
 use crate::query::live::LiveStats;
 use crate::query::use_query_client;
+use crate::words::Describe;
 use casedesk_core::diagnostics::{alerts, AlertThresholds};
 use casedesk_core::inspect::{CacheRow, KeyFilter};
 use casedesk_core::queue::view::{ActionItem, ActionStep};

@@ -14,6 +14,7 @@ use crate::platform::download::save_text_file;
 use crate::platform::network::use_network_status;
 use crate::platform::persistence::{use_storage_persistence, Persistence};
 use crate::query::{use_query_client, LiveStatus};
+use crate::words::Describe;
 use casedesk_core::diagnostics::{alerts, Alert, AlertThresholds};
 use casedesk_core::queue::view::{ActionItem, ActionStep};
 use casedesk_core::{DeathReason, DiagnosticsSnapshot, Failure, Millis};
@@ -401,7 +402,7 @@ pub fn SyncPage() -> impl IntoView {
                                             <td>{timestamp(e.at).map(|at| view! { <LocalTime at=at relative=true /> })}</td>
                                             <td>{e.subject}</td>
                                             <td>{e.status.map_or("—".to_owned(), |s| s.to_string())}</td>
-                                            <td>{e.message}</td>
+                                            <td>{e.failure.describe()}</td>
                                             <td><code>{e.request_id.unwrap_or_else(|| "—".to_owned())}</code></td>
                                         </tr>
                                     }).collect_view()}

@@ -78,7 +78,8 @@ pub struct ErrorRecord {
     pub subject: String,
     pub status: Option<u16>,
     pub request_id: Option<String>,
-    pub message: String,
+    /// What went wrong (the app words it).
+    pub failure: Failure,
 }
 
 impl ErrorRecord {
@@ -92,7 +93,7 @@ impl ErrorRecord {
                 _ => None,
             },
             request_id: failure.request_id().map(str::to_owned),
-            message: failure.describe(),
+            failure: failure.clone(),
         }
     }
 }
@@ -313,7 +314,7 @@ mod tests {
                 subject: "x".into(),
                 status: Some(503),
                 request_id: Some(format!("r{i}")),
-                message: "busy".into(),
+                failure: Failure::Timeout,
             });
         }
         let s = d.snapshot(Millis(9), CacheFootprint::default());

@@ -4,8 +4,9 @@
 use crate::clock::DurationMs;
 use serde::{Deserialize, Serialize};
 
-/// A failed request, as the HTTP adapter reports it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A failed request, as the HTTP adapter reports it. Data only: the app words it
+/// (`casedesk::words`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Failure {
     /// No connection, DNS failure, connection reset, CORS refusal: nothing came back.
     Network { message: String },
@@ -94,25 +95,6 @@ impl Failure {
                 request_id.as_deref()
             }
             _ => None,
-        }
-    }
-
-    /// A sentence a person can read.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Network { message } => format!("Could not reach the server ({message})."),
-            Self::Offline => "You are offline.".to_owned(),
-            Self::Timeout => "The server took too long to answer.".to_owned(),
-            // A 5xx is the server (or a proxy) failing, not a refusal of what was asked.
-            Self::Http {
-                status, message, ..
-            } if *status >= 500 => format!("The server could not answer ({status}): {message}"),
-            Self::Http {
-                status, message, ..
-            } => format!("The server refused ({status}): {message}"),
-            Self::Decode { message, .. } => {
-                format!("The server's answer could not be read: {message}")
-            }
         }
     }
 }
