@@ -86,6 +86,8 @@ test("the server in use is killed mid-drain: every note lands once through the o
   for (let i = 0; i < N; i += 1) {
     await note.fill(`failover note ${i}`);
     await add.click();
+    // The field empties once the note is queued: the next one is a new note.
+    await eventually(`note ${i} queued`, async () => (await note.inputValue()) === "");
   }
 
   // Mid-drain: kill whichever server the app is using now.
@@ -106,8 +108,14 @@ test("the server in use is killed mid-drain: every note lands once through the o
 
   // Exactly once, counted in the shared database.
   const rows = pg.query(
-    `SELECT body, count(*) FROM notes WHERE case_id = '${caseId}' GROUP BY body ORDER BY body`,
+    // Ids are stored as 16 bytes.
+    `SELECT body, count(*) FROM notes WHERE case_id = decode('${caseId.replaceAll("-", "")}', 'hex')
+     GROUP BY body ORDER BY body`,
   );
+  const missing = Array.from({ length: N }, (_, i) => `failover note ${i}`).filter(
+    (body) => !rows.some(([stored]) => stored === body),
+  );
+  assert.deepEqual(missing, [], "every note is on the server");
   assert.equal(rows.length, N, "every note is on the server");
   assert.deepEqual(rows.filter(([, count]) => count !== "1"), [], "no note twice");
 

@@ -48,13 +48,51 @@ impl Site {
     }
 }
 
-/// The policy, with `extra_scripts` (hash sources) allowed besides same-origin files.
-fn content_security_policy(extra_scripts: &str) -> String {
+/// The policy, with `extra_scripts` (hash sources) allowed besides same-origin files and
+/// `extra_connect` (the API origins of the app's `config.json`) besides its own origin.
+fn content_security_policy(extra_scripts: &str, extra_connect: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{extra_scripts}; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'{extra_connect}; \
          object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
     )
+}
+
+/// The API origins the app's `config.json` names (contract.md §5), as `connect-src` sources
+/// (each also as its WebSocket origin): the app talks to them, so the page must be allowed
+/// to. Anything that is not a plain `http(s)://host[:port]` origin is left out.
+async fn config_connect_sources(site: &Site) -> String {
+    #[derive(serde::Deserialize)]
+    struct ConfigFile {
+        #[serde(default)]
+        api_origins: Vec<String>,
+    }
+    let Ok(text) = tokio::fs::read_to_string(site.root.join("config.json")).await else {
+        return String::new();
+    };
+    let Ok(config) = serde_json::from_str::<ConfigFile>(&text) else {
+        return String::new();
+    };
+    let mut sources = String::new();
+    for origin in config.api_origins {
+        let origin = origin.trim().trim_end_matches('/');
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            continue;
+        };
+        let plain = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        let ws = match scheme {
+            "http" => "ws",
+            "https" => "wss",
+            _ => continue,
+        };
+        if plain {
+            sources.push_str(&format!(" {scheme}://{rest} {ws}://{rest}"));
+        }
+    }
+    sources
 }
 
 /// `'sha256-…'` sources for the inline scripts (those without `src`) of an HTML page.
@@ -126,14 +164,21 @@ pub(crate) async fn serve(State(site): State<Site>, request: Request) -> Respons
     } else {
         NO_CACHE
     };
-    finish(response, cache, content_security_policy(""))
+    finish(
+        response,
+        cache,
+        content_security_policy("", &config_connect_sources(&site).await),
+    )
 }
 
 async fn index(site: &Site) -> Response {
     let path = site.root.join("index.html");
     match tokio::fs::read_to_string(&path).await {
         Ok(html) => {
-            let policy = content_security_policy(&inline_script_hashes(&html));
+            let policy = content_security_policy(
+                &inline_script_hashes(&html),
+                &config_connect_sources(site).await,
+            );
             let mut response = Body::from(html).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -144,7 +189,7 @@ async fn index(site: &Site) -> Response {
         Err(error) => {
             tracing::warn!(%error, path = %path.display(), "cannot read index.html");
             let response = (StatusCode::NOT_FOUND, "index.html is missing").into_response();
-            finish(response, NO_CACHE, content_security_policy(""))
+            finish(response, NO_CACHE, content_security_policy("", ""))
         }
     }
 }
