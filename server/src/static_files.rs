@@ -230,4 +230,22 @@ mod tests {
             "/cases/0191c7a2-5b7e-7c3a-9f10-2f6d3c1b9e44"
         ));
     }
+
+    #[tokio::test]
+    async fn config_json_origins_may_be_connected_to_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = Site::new(dir.path().to_path_buf());
+        assert_eq!(config_connect_sources(&site).await, "");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"api_origins": ["https://a.example/", "http://127.0.0.1:3001", "javascript:x", "https://b.example; script-src *"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config_connect_sources(&site).await,
+            " https://a.example wss://a.example http://127.0.0.1:3001 ws://127.0.0.1:3001"
+        );
+        std::fs::write(dir.path().join("config.json"), "<html>").unwrap();
+        assert_eq!(config_connect_sources(&site).await, "");
+    }
 }
