@@ -13,6 +13,7 @@ use crate::components::queue_depth::provide_queue_depth_history;
 use crate::components::reload_banner::ReloadBanner;
 use crate::components::shortcuts::KeyboardShortcuts;
 use crate::components::sync_indicator::SyncIndicator;
+use crate::config::{use_app_config, AppConfig};
 use crate::offline::provide_offline_queue;
 use crate::pages::sign_in::{AfterSignIn, SessionEnded, SignedOutGate};
 use crate::pages::{
@@ -29,8 +30,6 @@ use crate::session::{provide_session, use_session, SessionHandle, SessionState};
 use crate::settings::provide_settings;
 use casedesk_core::KeyScope;
 use leptos::prelude::*;
-// Re-exported where it used to live, for code written before it moved.
-pub use crate::config::{use_app_config, AppConfig};
 use leptos::tachys::reactive_graph::OwnedView;
 use leptos::task::spawn_local;
 use leptos_router::components::{Route, Router, Routes, A};

@@ -8,8 +8,8 @@
 mod support;
 
 use casedesk::api::{ApiError, Exchange, Fetched};
-use casedesk::app::AppConfig;
 use casedesk::components::alert_region::{provide_alerts, Alerts};
+use casedesk::config::AppConfig;
 use casedesk::offline::{
     ActionSender, HttpSender, OfflineOptions, OfflineQueue, OutgoingAction, QueryBridge,
     StorageStatus, SCHEMA_VERSION,

@@ -9,7 +9,7 @@
 mod support;
 
 use casedesk::api::Fetched;
-use casedesk::app::AppConfig;
+use casedesk::config::AppConfig;
 use casedesk::App;
 use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, NewNote, Priority};
 use js_sys::Reflect;

@@ -8,7 +8,7 @@
 
 mod support;
 
-use casedesk::app::AppConfig;
+use casedesk::config::AppConfig;
 use casedesk::query::{
     provide_query_client, use_case, use_case_list, use_notes, LiveStatus, QueryClient,
 };

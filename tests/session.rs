@@ -8,7 +8,8 @@
 mod support;
 
 use casedesk::api::{ApiError, Fetched};
-use casedesk::app::{person_namespace, AppConfig};
+use casedesk::app::person_namespace;
+use casedesk::config::AppConfig;
 use casedesk::App;
 use casedesk_core::Failure;
 use casedesk_model::{CaseStatus, HistoryKind};

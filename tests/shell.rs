@@ -5,7 +5,7 @@
 
 mod support;
 
-use casedesk::app::AppConfig;
+use casedesk::config::AppConfig;
 use casedesk::App;
 use leptos::prelude::*;
 use leptos::task::tick;
