@@ -371,6 +371,8 @@ struct Outgoing {
     path: String,
     headers: Vec<(&'static str, String)>,
     body: Option<String>,
+    /// Sent without the token: its answer says nothing about the token in force.
+    without_token: bool,
 }
 
 impl Outgoing {
@@ -380,7 +382,13 @@ impl Outgoing {
             path,
             headers: Vec::new(),
             body: None,
+            without_token: false,
         }
+    }
+
+    fn without_token(mut self) -> Self {
+        self.without_token = true;
+        self
     }
 
     fn header(mut self, name: &'static str, value: String) -> Self {
@@ -560,7 +568,10 @@ impl ApiClient {
     /// `POST /session`: signs in; the answer holds the token and the person. It does not
     /// change this client's token (the caller stores it first, then sets it).
     pub async fn sign_in(&self, credentials: &SignIn) -> Exchange<Session> {
+        // Without the token the device may still hold: a session that ended stays ended
+        // until this answer's token is in force (a 200 here must not revive the old one).
         let mut out = Outgoing::new("POST", "/session".to_owned())
+            .without_token()
             .header("Content-Type", "application/json".to_owned());
         match serde_json::to_string(credentials) {
             Ok(json) => out.body = Some(json),
@@ -842,7 +853,11 @@ impl ApiClient {
         headers
             .set("X-Request-ID", request_id)
             .map_err(js_failure)?;
-        let token = self.credentials.token();
+        let token = if out.without_token {
+            None
+        } else {
+            self.credentials.token()
+        };
         if let Some(token) = &token {
             headers
                 .set("Authorization", &format!("Bearer {token}"))

@@ -249,6 +249,9 @@ pub struct ActionQueue {
     creation_by_case: HashMap<Uuid, Uuid>,
     next_seq: u64,
     paused_for_auth: bool,
+    /// Actions in flight when the person signed in again: sent with the old credentials, so
+    /// their 401 says nothing about the new session (it must not pause the queue again).
+    sent_before_sign_in: HashSet<Uuid>,
     /// Transient failures in a row across the whole queue (any success resets it): how
     /// troubled the server is, as opposed to how unlucky one action has been.
     failure_streak: u32,
@@ -668,6 +671,7 @@ impl ActionQueue {
         let mut touched = Touched::default();
         let mut send = Vec::with_capacity(due.len());
         for id in due {
+            self.sent_before_sign_in.remove(&id);
             if let Some(record) = self.get_mut(id) {
                 record.state = ActionState::InFlight;
                 send.push(Outgoing {
@@ -689,6 +693,7 @@ impl ActionQueue {
     /// frees the actions that waited for it. An unknown id (already handled) changes nothing.
     pub fn on_success(&mut self, id: Uuid, answer: &ServerAnswer) -> QueueChanges {
         let mut touched = Touched::default();
+        self.sent_before_sign_in.remove(&id);
         let Some(record) = self.take(id) else {
             return self.report(touched);
         };
@@ -744,7 +749,8 @@ impl ActionQueue {
     /// counted attempts, `Retry-After` as a floor; an attempt made offline (`Failure::Offline`
     /// or `online == false`) is not counted. Permanent → dead at once, with the actions that
     /// waited for it. 401 → the whole queue pauses for sign-in; the action stays pending,
-    /// uncounted. A 412 here (its body unreadable) cannot be merged: dead. Past its retention
+    /// uncounted (unless it was sent before the person signed in again: then it goes again at
+    /// once, with the new credentials). A 412 here (its body unreadable) cannot be merged: dead. Past its retention
     /// → dead, labelled. An unknown id, or one not pending or in flight, changes nothing.
     pub fn on_failure(
         &mut self,
@@ -755,6 +761,7 @@ impl ActionQueue {
         rng: &mut dyn Random,
     ) -> QueueChanges {
         let mut touched = Touched::default();
+        let sent_before_sign_in = self.sent_before_sign_in.remove(&id);
         let retention = self.config.retention;
         let policy = self.config.retry;
         let transient_online = online && failure.write_class() == FailureClass::Transient;
@@ -814,7 +821,9 @@ impl ActionQueue {
             FailureClass::Permanent => Some(DeathReason::Refused(failure.clone())),
             FailureClass::Unauthorized => {
                 record.next_attempt_at = now;
-                pause = true;
+                // Refused under the credentials the person has since replaced: sent again
+                // with the new ones rather than taken for a new refusal.
+                pause = !sent_before_sign_in;
                 None
             }
             FailureClass::Conflict => Some(DeathReason::ConflictUnreadable(failure.clone())),
@@ -881,6 +890,7 @@ impl ActionQueue {
         now: Millis,
     ) -> QueueChanges {
         let mut touched = Touched::default();
+        self.sent_before_sign_in.remove(&id);
         let policy = self.config.conflict_policy;
         let Some(record) = self.get_mut(id) else {
             return self.report(touched);
@@ -1118,6 +1128,12 @@ impl ActionQueue {
     pub fn resume_after_sign_in(&mut self, now: Millis) -> QueueChanges {
         self.paused_for_auth = false;
         let mut touched = Touched::default();
+        self.sent_before_sign_in = self
+            .records
+            .values()
+            .filter(|r| r.state == ActionState::InFlight)
+            .map(|r| r.action.id)
+            .collect();
         for record in self.records.values_mut() {
             let held_by_auth = record
                 .last_error

@@ -512,6 +512,36 @@ fn sync_now_tries_a_queue_paused_for_sign_in_again_and_a_new_401_pauses_it_again
 }
 
 #[test]
+fn a_401_to_a_request_sent_before_signing_in_again_does_not_pause_the_resumed_queue() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.enqueue(status_update(2, &open_case(2), CaseStatus::Closed), at(0));
+    assert_eq!(sent(&q.ready(at(0), true)).len(), 2);
+    let mut rng = SeededRandom::new(7);
+    q.on_failure(action_id(1), &http(401, "sign in"), at(1), true, &mut rng);
+    assert!(q.is_paused_for_auth());
+
+    // Signed in again while action 2, sent with the old token, is still out.
+    q.resume_after_sign_in(at(5));
+    let late = q.on_failure(action_id(2), &http(401, "sign in"), at(6), true, &mut rng);
+    assert!(late.notices.is_empty(), "no second sign-in prompt");
+    assert!(!q.is_paused_for_auth(), "the new session is not blamed");
+    let mut again = sent(&q.ready(at(6), true));
+    again.sort();
+    assert_eq!(
+        again,
+        vec![action_id(1), action_id(2)],
+        "both go with the new token"
+    );
+
+    // Sent after the sign-in, a 401 is the new session's and pauses again.
+    let refused = q.on_failure(action_id(2), &http(401, "sign in"), at(7), true, &mut rng);
+    assert_eq!(refused.notices, vec![QueueNotice::SignInNeeded]);
+    assert!(q.is_paused_for_auth());
+    assert_eq!(q.get(action_id(2)).unwrap().attempts, 0, "nothing counted");
+}
+
+#[test]
 fn unauthorized_pauses_the_whole_queue_until_sign_in() {
     let mut q = queue();
     q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
