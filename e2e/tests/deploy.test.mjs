@@ -230,10 +230,13 @@ test("a deploy while actions are queued: the old tab moves to the new build mid-
     await queueCasesWithNotes(page, titles);
     await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.pending === "6");
 
-    // Meanwhile build B is deployed. The server is slow, so the drain that starts when the
-    // network is back is still running when the tabs move to B.
+    // Meanwhile build B is deployed. The server is slow to write, so the drain that starts
+    // when the network is back is still running when the tabs move to B. Only writes: slow
+    // reads of both tabs would hold all six connections the browser opens to the site, and a
+    // page load waiting behind them past the worker's 3 s opens the cached app (A) instead,
+    // as it should on a network that slow.
     const filesB = deployNewBuild(site);
-    await own.chaos({ latency_ms: [9000, 9000] });
+    await own.chaos({ latency_ms: [9000, 9000], latency_on: "writes" });
     await context.setOffline(false);
 
     // The other tab is reloaded: it opens B, whose worker takes over both tabs (the first

@@ -3,6 +3,8 @@
 //! Applies to `/api/v1` requests only (not `/__chaos` or static files):
 //! - `fail_rate`: that fraction is answered 503 before touching data;
 //! - `latency_ms: [MIN, MAX]`: each request is delayed by a uniform draw in that range;
+//!   `latency_on` (`reads`, `writes` or `all`, the default) narrows it, so a test can keep
+//!   writes slow without holding every connection the browser has for the site;
 //! - `drop_rate`: that fraction is handled (a change is committed, idempotency record
 //!   included) and then the connection is closed without an answer;
 //! - `corrupt` (our extension, for the app's hostile-input tests) with `corrupt_rate`
@@ -43,11 +45,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
-/// Which requests `corrupt` covers.
+/// Which requests `corrupt` (or `latency_ms`) covers, by method.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum CorruptOn {
-    /// `GET` (and `HEAD`): the default, what `corrupt` meant before writes were covered.
+pub(crate) enum Covered {
+    /// `GET` (and `HEAD`): `corrupt`'s default, what it meant before writes were covered.
     #[default]
     Reads,
     /// `POST`, `PATCH`, `DELETE` (and `PUT`).
@@ -56,7 +58,7 @@ pub(crate) enum CorruptOn {
     All,
 }
 
-impl CorruptOn {
+impl Covered {
     fn covers(self, method: &Method) -> bool {
         let read = method == Method::GET || method == Method::HEAD;
         match self {
@@ -83,13 +85,14 @@ pub(crate) enum SocketChaos {
 pub(crate) struct ChaosSettings {
     pub(crate) fail_rate: f64,
     pub(crate) latency_ms: [u64; 2],
+    pub(crate) latency_on: Covered,
     pub(crate) drop_rate: f64,
     pub(crate) corrupt: Option<CorruptKind>,
     pub(crate) corrupt_rate: f64,
     pub(crate) status_429_rate: f64,
     /// The `Retry-After` of an injected 429, in whole seconds.
     pub(crate) retry_after_s: u64,
-    pub(crate) corrupt_on: CorruptOn,
+    pub(crate) corrupt_on: Covered,
     /// The pause between two bytes of a `slow_drip` answer.
     pub(crate) drip_ms: u64,
     /// Added to the server's clock (see the module doc); may be negative.
@@ -110,12 +113,13 @@ impl ChaosSettings {
         Self {
             fail_rate: 0.0,
             latency_ms: [0, 0],
+            latency_on: Covered::All,
             drop_rate: 0.0,
             corrupt: None,
             corrupt_rate: 0.0,
             status_429_rate: 0.0,
             retry_after_s: 1,
-            corrupt_on: CorruptOn::Reads,
+            corrupt_on: Covered::Reads,
             drip_ms: 1_000,
             clock_offset_s: 0,
             corrupt_socket: None,
@@ -129,13 +133,14 @@ impl ChaosSettings {
 struct ChaosUpdate {
     fail_rate: Option<f64>,
     latency_ms: Option<[u64; 2]>,
+    latency_on: Option<Covered>,
     drop_rate: Option<f64>,
     #[serde(default, deserialize_with = "present_or_null")]
     corrupt: Option<Option<CorruptKind>>,
     corrupt_rate: Option<f64>,
     status_429_rate: Option<f64>,
     retry_after_s: Option<u64>,
-    corrupt_on: Option<CorruptOn>,
+    corrupt_on: Option<Covered>,
     drip_ms: Option<u64>,
     clock_offset_s: Option<i64>,
     #[serde(default, deserialize_with = "present_or_null")]
@@ -187,6 +192,9 @@ impl ChaosUpdate {
         }
         if let Some(on) = self.corrupt_on {
             next.corrupt_on = on;
+        }
+        if let Some(on) = self.latency_on {
+            next.latency_on = on;
         }
         if let Some(socket) = self.corrupt_socket {
             next.corrupt_socket = socket;
@@ -337,7 +345,7 @@ pub(crate) async fn inject(
             .into_response();
     }
     let [min, max] = settings.latency_ms;
-    if max > 0 {
+    if max > 0 && settings.latency_on.covers(request.method()) {
         let span = (max - min) as f64;
         let delay = min + (chaos.draw() * (span + 1.0)).floor().min(span) as u64;
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -474,7 +482,12 @@ mod tests {
         )
         .unwrap();
         let hostile = update.apply_to(&off).unwrap();
-        assert_eq!(hostile.corrupt_on, CorruptOn::Writes);
+        assert_eq!(hostile.corrupt_on, Covered::Writes);
+        assert_eq!(
+            hostile.latency_on,
+            Covered::All,
+            "latency covers every request unless told"
+        );
         assert_eq!((hostile.drip_ms, hostile.clock_offset_s), (5, -777_600));
         assert_eq!(hostile.corrupt_socket, Some(SocketChaos::Malformed));
         let bad: ChaosUpdate =
@@ -484,11 +497,23 @@ mod tests {
     }
 
     #[test]
+    fn latency_can_be_kept_to_writes() {
+        let update: ChaosUpdate =
+            serde_json::from_str(r#"{"latency_ms":[50,50],"latency_on":"writes"}"#).unwrap();
+        let slow_writes = update.apply_to(&ChaosSettings::off()).unwrap();
+        assert_eq!(slow_writes.latency_on, Covered::Writes);
+        assert!(!slow_writes.latency_on.covers(&Method::GET));
+        assert!(slow_writes.latency_on.covers(&Method::POST));
+        let bad: Result<ChaosUpdate, _> = serde_json::from_str(r#"{"latency_on":"some"}"#);
+        assert!(bad.is_err(), "an unknown cover is refused, not ignored");
+    }
+
+    #[test]
     fn corrupt_on_splits_reads_from_writes() {
         for (on, get, post, delete) in [
-            (CorruptOn::Reads, true, false, false),
-            (CorruptOn::Writes, false, true, true),
-            (CorruptOn::All, true, true, true),
+            (Covered::Reads, true, false, false),
+            (Covered::Writes, false, true, true),
+            (Covered::All, true, true, true),
         ] {
             assert_eq!(on.covers(&Method::GET), get, "{on:?}");
             assert_eq!(on.covers(&Method::HEAD), get, "{on:?}");
