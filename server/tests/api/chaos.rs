@@ -44,13 +44,16 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
     assert_eq!(
         shown,
         json!({
-            "fail_rate": 0.0, "latency_ms": [0, 0], "drop_rate": 0.0, "corrupt": null,
+            "fail_rate": 0.0, "latency_ms": [0, 0], "latency_on": "all", "drop_rate": 0.0, "corrupt": null,
             "corrupt_rate": 0.0, "status_429_rate": 0.0, "retry_after_s": 1,
             "corrupt_on": "reads", "drip_ms": 1000, "clock_offset_s": 0, "corrupt_socket": null
         })
     );
     let after = set_chaos(&server, json!({"fail_rate": 0.25, "latency_ms": [1, 3]})).await;
     assert_eq!(after["fail_rate"], 0.25);
+    let after = set_chaos(&server, json!({"latency_on": "writes"})).await;
+    assert_eq!(after["latency_on"], "writes");
+    assert_eq!(after["latency_ms"], json!([1, 3]), "absent fields stay");
     let after = set_chaos(&server, json!({"corrupt": "empty_200"})).await;
     assert_eq!(after["fail_rate"], 0.25, "absent fields stay");
     assert_eq!(after["corrupt"], "empty_200");
