@@ -13,6 +13,7 @@ use crate::failure::Failure;
 use crate::key::{KeyScope, QueryKey};
 use crate::overlay::KnownCases;
 use crate::persist::{PersistDelta, PersistedEntry};
+use crate::tab_share::{SharedAnswer, SharedRecord};
 use casedesk_model::{etag_for_version, Case};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -122,6 +123,14 @@ pub enum CacheEvent {
     Restore {
         entries: Vec<PersistedEntry>,
     },
+    /// Another tab of the same person gave this answer for its key: taken when newer than
+    /// what the entry holds (never creating an entry). With `fetch`, that request was waiting
+    /// for the siblings: it ends unsent when the entry is fresh now, else it still goes out.
+    /// Not persisted here: the tab that fetched it writes it.
+    Shared {
+        fetch: Option<FetchId>,
+        answer: SharedAnswer,
+    },
 }
 
 /// Something the glue must do, returned by [`QueryCache::apply`] in this order: fetches and
@@ -152,6 +161,9 @@ struct Effects {
     requests: Vec<CacheCommand>,
     touched: Vec<QueryKey>,
     removed: Vec<QueryKey>,
+    /// Keys whose visible change was taken where it happened, moving no deadline and no
+    /// data (an invalidation): notified without looking the entry up again.
+    notified: Vec<QueryKey>,
     wake: Option<Millis>,
 }
 
@@ -404,6 +416,7 @@ impl QueryCache {
             CacheEvent::NetworkOffline => self.online = false,
             CacheEvent::Tick => self.tick(now, fx),
             CacheEvent::Restore { entries } => self.restore(entries, now, fx),
+            CacheEvent::Shared { fetch, answer } => self.shared(fetch, answer, now, fx),
         }
     }
 
@@ -535,8 +548,11 @@ impl QueryCache {
     fn invalidate(&mut self, scope: &KeyScope, now: Millis, fx: &mut Effects) {
         let mut to_fetch = Vec::new();
         self.each_in_mut(scope, |key, entry| {
-            if entry.invalidate(now) {
-                fx.touched.push(key.clone());
+            // Marked in place and its change taken here: `finish` does not look the entry up
+            // again (at 10,000 entries in wasm, the second lookup of every list page and the
+            // ordered set of notified keys were most of the invalidation's time).
+            if entry.invalidate(now) && entry.take_changed() {
+                fx.notified.push(key.clone());
             }
             // In flight: flagged to refetch when it lands. Waiting or paused: the planned
             // attempt will fetch the new state anyway.
@@ -547,6 +563,42 @@ impl QueryCache {
         for key in to_fetch {
             self.start_fetch(&key, now, fx);
         }
+    }
+
+    fn shared(
+        &mut self,
+        fetch: Option<FetchId>,
+        answer: SharedAnswer,
+        now: Millis,
+        fx: &mut Effects,
+    ) {
+        let key = match &answer {
+            SharedAnswer::Record(record) => &record.key,
+            SharedAnswer::Stamp(stamp) => &stamp.key,
+        };
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        let old_size = entry.size_bytes();
+        let mut changed = match &answer {
+            SharedAnswer::Record(record) => entry.adopt_shared(record),
+            SharedAnswer::Stamp(stamp) => entry.adopt_stamp(stamp),
+        };
+        self.total_bytes = self
+            .total_bytes
+            .saturating_sub(old_size)
+            .saturating_add(entry.size_bytes());
+        if let Some(fetch) = fetch {
+            changed |= entry.settle_shared(fetch, now);
+        }
+        if changed {
+            fx.touched.push(key.clone());
+        }
+    }
+
+    /// What this cache holds for `key`, as handed to another tab.
+    pub fn shared_record(&self, key: &QueryKey, now: Millis) -> Option<SharedRecord> {
+        self.entries.get(key)?.shared_record(key, now)
     }
 
     fn set_data(&mut self, key: QueryKey, data: QueryData, now: Millis, fx: &mut Effects) {
@@ -827,13 +879,16 @@ impl QueryCache {
             mut requests,
             touched,
             removed,
+            mut notified,
             wake,
         } = fx;
         let mut wake = wake;
-        let mut notify: BTreeSet<QueryKey> = removed.into_iter().collect();
-        for key in &notify {
+        for key in &removed {
             self.reindex(key);
         }
+        // A vector sorted once at the end: the keys mostly arrive in key order already (a
+        // scope's walk), which the sort checks in one pass.
+        let mut notify: Vec<QueryKey> = removed;
         for key in touched {
             let mut data_changed = false;
             if let Some(entry) = self.entries.get_mut(&key) {
@@ -843,7 +898,7 @@ impl QueryCache {
                     wake = Some(wake.map_or(at, |w: Millis| w.min(at)));
                 }
                 if entry.take_changed() {
-                    notify.insert(key.clone());
+                    notify.push(key.clone());
                 }
                 // Only a replaced or dropped answer moves the case index: an invalidation
                 // touches every list page, and redoing 50 cases per page made it 50x slower
@@ -854,10 +909,11 @@ impl QueryCache {
                 self.reindex(&key);
             }
         }
+        notify.append(&mut notified);
         if !notify.is_empty() {
-            requests.push(CacheCommand::Notify {
-                keys: notify.into_iter().collect(),
-            });
+            notify.sort_unstable();
+            notify.dedup();
+            requests.push(CacheCommand::Notify { keys: notify });
         }
         if let Some(at) = wake {
             if self.scheduled_wake.is_none_or(|scheduled| at < scheduled) {

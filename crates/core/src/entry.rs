@@ -5,7 +5,9 @@
 use crate::clock::{DurationMs, Millis, Random};
 use crate::data::QueryData;
 use crate::failure::{Failure, FailureClass};
+use crate::key::QueryKey;
 use crate::retry::RetryPolicy;
+use crate::tab_share::{SharedRecord, SharedStamp};
 use serde::{Deserialize, Serialize};
 
 /// How one query behaves. The defaults suit casedesk's data; a view may override any field
@@ -156,6 +158,9 @@ pub struct QueryEntry {
     data_requested_at: Option<Millis>,
     /// Marked stale by an invalidation (or restored from storage) regardless of age.
     invalidated: bool,
+    /// When the last invalidation happened (`None` when restored): data from another tab
+    /// clears it only if its request was sent after this.
+    invalidated_at: Option<Millis>,
     /// The final error of the last fetch sequence; cleared by the next success.
     error: Option<Failure>,
     /// The latest failure, including ones still being retried (TanStack's `failureReason`).
@@ -190,6 +195,7 @@ impl QueryEntry {
             fetched_at: None,
             data_requested_at: None,
             invalidated: false,
+            invalidated_at: None,
             error: None,
             last_failure: None,
             failure_count: 0,
@@ -604,6 +610,7 @@ impl QueryEntry {
         }
         let was_stale = self.is_stale(now);
         self.invalidated = true;
+        self.invalidated_at = Some(now);
         if !was_stale {
             self.bump();
         }
@@ -640,6 +647,89 @@ impl QueryEntry {
     /// with `If-None-Match`) behind the painted data.
     pub(crate) fn mark_restored(&mut self) {
         self.invalidated = true;
+        self.invalidated_at = None;
+    }
+
+    /// Whether data reflecting the server at `reflects`, stale or not in its holder's eyes,
+    /// leaves this entry trusted: it must postdate the last invalidation seen here.
+    fn trusts(&self, reflects: Millis, stale_there: bool) -> bool {
+        !stale_there && self.invalidated_at.is_none_or(|at| reflects >= at)
+    }
+
+    /// Another tab's data for this key. Taken when newer than what this entry holds (a case
+    /// never goes back a version); returns whether it was.
+    pub(crate) fn adopt_shared(&mut self, record: &SharedRecord) -> bool {
+        if is_older_case(&record.data, self.data.as_ref()) {
+            return false;
+        }
+        if self
+            .fetched_at
+            .is_some_and(|ours| self.data.is_some() && ours >= record.fetched_at)
+        {
+            return false;
+        }
+        let trusted = self.trusts(record.reflects(), record.stale);
+        self.data = Some(record.data.clone());
+        self.data_changed = true;
+        self.etag = record.etag.clone();
+        self.size_bytes = record.size_bytes;
+        self.fetched_at = Some(record.fetched_at);
+        self.data_requested_at = record.requested_at;
+        if trusted {
+            self.invalidated = false;
+            self.invalidated_at = None;
+        } else {
+            self.invalidated = true;
+        }
+        self.error = None;
+        self.bump();
+        true
+    }
+
+    /// Another tab's 304 for the data under `stamp.etag`: when this entry holds that data,
+    /// its age is the sibling's. Returns whether anything changed.
+    pub(crate) fn adopt_stamp(&mut self, stamp: &SharedStamp) -> bool {
+        if self.data.is_none() || self.etag.as_deref() != Some(stamp.etag.as_str()) {
+            return false;
+        }
+        if self.fetched_at.is_some_and(|ours| ours >= stamp.fetched_at) {
+            return false;
+        }
+        self.fetched_at = Some(stamp.fetched_at);
+        self.data_requested_at = stamp.requested_at;
+        if self.trusts(stamp.requested_at.unwrap_or(stamp.fetched_at), false) {
+            self.invalidated = false;
+            self.invalidated_at = None;
+        }
+        self.bump();
+        true
+    }
+
+    /// Ends request `fetch` without sending it, when what siblings gave left the entry
+    /// fresh. Returns whether it did (otherwise the request still has to go out).
+    pub(crate) fn settle_shared(&mut self, fetch: FetchId, now: Millis) -> bool {
+        if self.completes(fetch).is_none() || self.is_stale(now) {
+            return false;
+        }
+        self.fetch = FetchState::Idle;
+        self.error = None;
+        self.last_failure = None;
+        self.failure_count = 0;
+        self.bump();
+        true
+    }
+
+    /// This entry as handed to another tab, if it holds data.
+    pub(crate) fn shared_record(&self, key: &QueryKey, now: Millis) -> Option<SharedRecord> {
+        Some(SharedRecord {
+            key: key.clone(),
+            data: self.data.clone()?,
+            etag: self.etag.clone(),
+            fetched_at: self.fetched_at?,
+            requested_at: self.data_requested_at,
+            size_bytes: self.size_bytes,
+            stale: self.is_stale(now),
+        })
     }
 
     /// Forgets the data and errors but keeps observers and options: a removal of an entry a
@@ -651,6 +741,7 @@ impl QueryEntry {
         self.fetched_at = None;
         self.data_requested_at = None;
         self.invalidated = false;
+        self.invalidated_at = None;
         self.error = None;
         self.last_failure = None;
         self.failure_count = 0;

@@ -21,6 +21,8 @@
 //! - [`live`]: server change events to cache invalidations, coalesced per window.
 //! - [`budget`]: the token bucket every request (query or action) draws from; 429 empties it.
 //! - [`origin`]: which of several API origins is in use, failover and the way back.
+//! - [`tab_share`]: fetched data shared between one person's tabs: asks, replies, the one
+//!   sibling that fetches, announcements taken into the cache (`CacheEvent::Shared`).
 //!
 //! The write side: actions wait in a durable queue; views show them on top of server data.
 //! - [`overlay`]: server data with the pending actions applied: what every view shows.
@@ -55,6 +57,7 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod shortcut;
+pub mod tab_share;
 
 pub use action::{Action, ActionKind};
 pub use budget::{BudgetConfig, RequestBudget};
@@ -77,3 +80,7 @@ pub use queue::{
 };
 pub use request::{ActionRequest, Route, ServerAnswer};
 pub use retry::RetryPolicy;
+pub use tab_share::{
+    ShareEffect, ShareEnvelope, ShareMessage, SharedAnswer, SharedRecord, SharedStamp, TabId,
+    TabShare,
+};

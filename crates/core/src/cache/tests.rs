@@ -1221,3 +1221,45 @@ fn data_set_from_elsewhere_makes_its_entry_the_most_recently_used() {
     assert!(h.cache.get(&a).is_some(), "the entry just written stays");
     assert!(h.cache.get(&b).is_none(), "the least recently used goes");
 }
+
+#[test]
+fn an_invalidation_names_each_page_it_staled_once_in_key_order_in_one_notify() {
+    let mut h = Harness::new();
+    let pages = [list("c"), list("a"), list("b")];
+    for page in &pages {
+        h.apply(CacheEvent::SetData {
+            key: page.clone(),
+            data: QueryData::CaseList(casedesk_model::CaseList {
+                items: vec![case(1, 1)],
+                total: 1,
+                page: 1,
+                per_page: 50,
+            }),
+        });
+    }
+    h.observe(&list("b"));
+    // The same batch invalidates every page and writes one of them again.
+    let cmds = h.cache.apply_all(
+        [
+            CacheEvent::Invalidate {
+                scope: KeyScope::CaseLists,
+            },
+            CacheEvent::FetchRequested { key: list("a") },
+        ],
+        h.now,
+        &mut h.rng,
+    );
+    let notifies = cmds
+        .iter()
+        .filter(|c| matches!(c, CacheCommand::Notify { .. }))
+        .count();
+    assert_eq!(notifies, 1);
+    assert_eq!(notified(&cmds), vec![list("a"), list("b"), list("c")]);
+    assert!(pages.iter().all(|p| h.entry(p).is_stale(h.now)));
+    // Marked only: no page was fetched but the observed one and the one asked for.
+    let mut fetched: Vec<QueryKey> = fetches(&cmds).into_iter().map(|(k, _, _)| k).collect();
+    fetched.sort();
+    assert_eq!(fetched, vec![list("a"), list("b")]);
+    // Staleness moved no data: the case index still finds the case on every page.
+    assert!(h.cache.known_case(Uuid::from_u128(1)).is_some());
+}
