@@ -280,12 +280,14 @@ fn search_condition(engine: Engine, text: &str, values: &mut Vec<SqlValue>) -> S
     }
 }
 
-/// One page of live cases matching `query`, and how many match in all.
+/// One page of live cases matching `query`, and how many match in all (exactly).
 ///
-/// Without a search, the count and the page each come from a covering index. A search is
-/// served by the engine's trigram index (see [`search_condition`]) and counts its matches
-/// in the same query (`count(*) OVER ()`); on SQLite, a search too short for the index
-/// is one table scan.
+/// Without a search, the page comes from the sort order's covering index and the count
+/// from a covering index. A search is served by the engine's trigram index (see
+/// [`search_condition`]): it lists the ids of every match in order, whose length is the
+/// total and whose slice is the page. Counts and a search's ids are read through
+/// [`Sql::query_shared`], so reads of unchanged data share them: the cost in proportion
+/// to the matches is paid once per change of the cases, not once per request.
 pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, DbError> {
     let search = query.search_text().map(str::to_ascii_lowercase);
     // On SQLite a search starts from the matching rows (the FTS5 candidates, looked up by
@@ -316,55 +318,52 @@ pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, Db
         // The handler resolves `me`; unresolved, it matches nothing, as in the model.
         Some(AssigneeFilter::Me) => filter.push_str(" AND 1 = 0"),
     }
-    if let Some(text) = &search {
-        filter.push_str(&search_condition(conn.engine(), text, &mut values));
-    }
-
-    let mut page_values = values.clone();
-    page_values.push(i64::from(query.per_page).into());
-    page_values.push(i64::try_from(query.offset()).unwrap_or(i64::MAX).into());
-    let n = page_values.len();
-    let window = if search.is_some() {
-        ", count(*) OVER ()"
-    } else {
-        ""
-    };
     let order = order_by(query.sort);
-    let sql = if search.is_some() {
-        format!(
-            "SELECT {CASE_COLUMNS}{window} FROM cases WHERE {filter} \
-             ORDER BY {order} LIMIT ?{} OFFSET ?{n}",
-            n - 1
-        )
+    let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
+    let per_page = usize::try_from(query.per_page).unwrap_or(usize::MAX);
+
+    let (items, total) = if let Some(text) = &search {
+        filter.push_str(&search_condition(conn.engine(), text, &mut values));
+        let matches = conn.query_shared(
+            &format!("SELECT id FROM cases WHERE {filter} ORDER BY {order}"),
+            &values,
+        )?;
+        let page: Vec<SqlValue> = matches
+            .iter()
+            .skip(offset)
+            .take(per_page)
+            .map(|row| row.bytes(0).map(SqlValue::Bytes))
+            .collect::<Result<_, _>>()?;
+        (rows_by_id(conn, &page, order)?, matches.len() as u64)
     } else {
+        let mut page_values = values.clone();
+        page_values.push(i64::from(query.per_page).into());
+        page_values.push(i64::try_from(query.offset()).unwrap_or(i64::MAX).into());
+        let n = page_values.len();
         // The page's ids first, from the sort order's covering index alone, then only those
         // rows: the rows an OFFSET skips cost an index entry each, not a row lookup, so
         // page 200 costs about what page 1 does.
-        format!(
+        let sql = format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE id IN \
                (SELECT id FROM cases WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{n}) \
              ORDER BY {order}",
             n - 1
-        )
-    };
-    let rows = conn.query(&sql, &page_values)?;
-    let counted = match rows.first() {
-        Some(row) if search.is_some() => Some(row.count(AFTER_CASE)?),
-        _ => None,
-    };
-    let items = rows
-        .iter()
-        .map(case_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let total = match counted {
-        Some(total) => total,
-        // No search, or a page past the last match: count on their own.
-        None => conn
-            .query_one(
+        );
+        let items = conn
+            .query(&sql, &page_values)?
+            .iter()
+            .map(case_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = conn
+            .query_shared(
                 &format!("SELECT count(*) FROM cases WHERE {filter}"),
                 &values,
             )?
-            .count(0)?,
+            .first()
+            .map(|row| row.count(0))
+            .transpose()?
+            .unwrap_or(0);
+        (items, total)
     };
     Ok(CaseList {
         items,
@@ -372,6 +371,25 @@ pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, Db
         page: query.page,
         per_page: query.per_page,
     })
+}
+
+/// The cases with the ids in `ids` (one page, read in the same snapshot as the ids), in
+/// the list's `order`.
+fn rows_by_id(conn: &dyn Sql, ids: &[SqlValue], order: &str) -> Result<Vec<Case>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("?{n}")).collect();
+    conn.query(
+        &format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE id IN ({}) ORDER BY {order}",
+            placeholders.join(", ")
+        ),
+        ids,
+    )?
+    .iter()
+    .map(case_from_row)
+    .collect()
 }
 
 fn note_from_row(row: &SqlRow) -> Result<Note, DbError> {

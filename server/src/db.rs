@@ -4,11 +4,13 @@
 //! transaction as [`Sql`]; the SQL modules are written once against it.
 
 mod postgres;
+mod read_cache;
 mod sql;
 mod sqlite;
 
 pub(crate) use sql::{lock_key_of, Engine, Sql, SqlRow, SqlValue};
 
+use read_cache::{CachedRead, ReadCache};
 use std::sync::Arc;
 
 /// A failure of the database layer itself (not of a request).
@@ -37,6 +39,8 @@ pub enum DbError {
 #[derive(Clone)]
 pub(crate) struct Db {
     inner: Arc<Store>,
+    /// Counts, searches and metrics of data no write has changed since they were read.
+    reads: Arc<ReadCache>,
 }
 
 enum Store {
@@ -65,6 +69,7 @@ impl Db {
             Ok((
                 Self {
                     inner: Arc::new(store),
+                    reads: Arc::default(),
                 },
                 was_new,
             ))
@@ -81,6 +86,7 @@ impl Db {
         (
             Self {
                 inner: Arc::new(Store::Sqlite(lite)),
+                reads: Arc::default(),
             },
             was_new,
         )
@@ -109,7 +115,8 @@ impl Db {
         }
     }
 
-    /// Runs `read` inside one read transaction (a consistent snapshot).
+    /// Runs `read` inside one read transaction (a consistent snapshot), whose
+    /// [`Sql::query_shared`] answers from the rows of earlier reads of the same data.
     pub(crate) async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
         T: Send + 'static,
@@ -117,6 +124,8 @@ impl Db {
         F: FnOnce(&dyn Sql) -> Result<T, E> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        let reads = Arc::clone(&self.reads);
+        let read = move |tx: &dyn Sql| read(&CachedRead::new(tx, &reads));
         run_blocking(move || match &*inner {
             Store::Sqlite(db) => db.read(read),
             Store::Postgres(db) => db.read(read),

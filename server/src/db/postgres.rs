@@ -445,7 +445,12 @@ impl<'a> FromSql<'a> for SqlValue {
 fn migrate(client: &mut Client) -> Result<bool, DbError> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS casedesk_schema (version BIGINT NOT NULL)")?;
+    // `IF NOT EXISTS` says "already exists, skipping" as a NOTICE on every start but the
+    // first: nothing anyone should read in the server's log.
+    tx.batch_execute(
+        "SET LOCAL client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS casedesk_schema (version BIGINT NOT NULL)",
+    )?;
     let found: i64 = match tx.query_opt("SELECT version FROM casedesk_schema", &[])? {
         Some(row) => row.try_get(0)?,
         None => {

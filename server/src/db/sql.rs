@@ -4,6 +4,7 @@
 
 use super::DbError;
 use casedesk_model::Timestamp;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Which database a transaction runs on, for the few statements written twice.
@@ -187,6 +188,12 @@ pub(crate) trait Sql {
     /// Holds `key` until the transaction ends, so that writers of the same key (an
     /// idempotency key) on any server take turns. SQLite's writers already do.
     fn lock_key(&self, key: i64) -> Result<(), DbError>;
+
+    /// Like [`Sql::query`], but in a read the rows may be those of an earlier read that saw
+    /// the same cases (see `read_cache`). Only for queries that read `cases` alone.
+    fn query_shared(&self, sql: &str, params: &[SqlValue]) -> Result<Arc<Vec<SqlRow>>, DbError> {
+        Ok(Arc::new(self.query(sql, params)?))
+    }
 
     /// The first row, if any.
     fn query_opt(&self, sql: &str, params: &[SqlValue]) -> Result<Option<SqlRow>, DbError> {

@@ -12,6 +12,10 @@ use std::sync::{Mutex, MutexGuard};
 
 /// How many read-only connections a file database gets.
 const READERS: usize = 4;
+/// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the
+/// list query's forms (each filter combination, page and count), which were then prepared
+/// again on most requests.
+const STATEMENTS: usize = 256;
 
 /// Rust run after a step's SQL, in the same transaction.
 type AfterStep = fn(&dyn Sql) -> Result<(), DbError>;
@@ -168,6 +172,28 @@ const MIGRATIONS: &[Migration] = &[
     END;
     "#,
     },
+    // 5: the generation of the cases, raised by every write that changes one, so that a
+    // read can tell whether the counts and searches it shares with earlier reads are
+    // still those of the data it sees (`db::read_cache`), also across processes.
+    Migration {
+        then: None,
+        sql: r#"
+    CREATE TABLE cases_generation (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO cases_generation (id, n) VALUES (0, 0);
+    CREATE TRIGGER cases_generation_insert AFTER INSERT ON cases BEGIN
+        UPDATE cases_generation SET n = n + 1 WHERE id = 0;
+    END;
+    CREATE TRIGGER cases_generation_update AFTER UPDATE ON cases BEGIN
+        UPDATE cases_generation SET n = n + 1 WHERE id = 0;
+    END;
+    CREATE TRIGGER cases_generation_delete AFTER DELETE ON cases BEGIN
+        UPDATE cases_generation SET n = n + 1 WHERE id = 0;
+    END;
+    "#,
+    },
 ];
 
 /// The schema version this engine writes.
@@ -202,6 +228,7 @@ impl SqliteDb {
             Connection::open(path)?
         };
         writer.busy_timeout(std::time::Duration::from_secs(5))?;
+        writer.set_prepared_statement_cache_capacity(STATEMENTS);
         if !memory {
             // WAL: readers never wait for the writer. FULL sync: every commit reaches the
             // disk before the write returns, so a change the server has answered survives a
@@ -221,6 +248,7 @@ impl SqliteDb {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                reader.set_prepared_statement_cache_capacity(STATEMENTS);
                 readers.push(Mutex::new(reader));
             }
         }

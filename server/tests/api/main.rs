@@ -16,4 +16,5 @@ mod migration;
 mod people;
 mod process;
 mod security;
+mod shared_reads;
 mod static_site;

@@ -28,6 +28,8 @@ mod people;
 mod process;
 #[path = "../api/security.rs"]
 mod security;
+#[path = "../api/shared_reads.rs"]
+mod shared_reads;
 #[path = "../api/static_site.rs"]
 mod static_site;
 #[path = "../api/support.rs"]

@@ -204,3 +204,26 @@ async fn a_server_that_loses_its_listener_tells_its_sockets_to_resync_and_listen
         other => panic!("expected the creation, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_change_through_a_is_in_the_next_count_and_search_through_b() {
+    let (a, b, _) = two_servers();
+    a.create(new_case("Printer jams")).await;
+    // Read twice through B, so that its second read is answered from what it shared.
+    for _ in 0..2 {
+        assert_eq!(b.list("q=printer").await["total"], 1);
+        assert_eq!(b.list("").await["total"], 1);
+    }
+    a.create(new_case("Printer out of toner")).await;
+    assert_eq!(b.list("q=printer").await["total"], 2);
+    assert_eq!(b.list("").await["total"], 2);
+    let metrics: Value = b
+        .get("/api/v1/dashboard/metrics")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metrics["by_status"]["open"], 2);
+}
