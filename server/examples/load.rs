@@ -460,7 +460,68 @@ async fn run_engine(
         &list,
         seconds,
     ));
+    notes
+        .push(first_reads_after_a_change(engine, http, &server.base, options.metrics_cases).await?);
     Ok(())
+}
+
+/// Counts, searches and the metrics are shared by reads until the cases change: the first
+/// read after a change pays for them. One client, one request at a time: each query (and
+/// the metrics) once right after a `POST /cases`, then its median over 9 more reads.
+async fn first_reads_after_a_change(
+    engine: &str,
+    http: &Client,
+    base: &str,
+    cases: u32,
+) -> Result<String, String> {
+    let timed = |path: String| {
+        let http = http.clone();
+        async move {
+            let started = Instant::now();
+            let response = http.get(path).send().await.map_err(|e| e.to_string())?;
+            let ok = response.status() == StatusCode::OK;
+            response.bytes().await.map_err(|e| e.to_string())?;
+            if !ok {
+                return Err("a read failed".to_owned());
+            }
+            Ok::<f64, String>(started.elapsed().as_secs_f64() * 1e3)
+        }
+    };
+    let mut paths: Vec<(String, String)> = QUERIES
+        .iter()
+        .map(|q| {
+            let name = if q.is_empty() { "(none)" } else { q };
+            (format!("`{name}`"), format!("{base}/api/v1/cases?{q}"))
+        })
+        .collect();
+    paths.push(("metrics".into(), format!("{base}/api/v1/dashboard/metrics")));
+    let mut parts = Vec::new();
+    for (n, (name, path)) in paths.into_iter().enumerate() {
+        let created = http
+            .post(format!("{base}/api/v1/cases"))
+            .json(&case_body(n))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if created.status() != StatusCode::CREATED {
+            return Err(format!("a case was not created: {}", created.status()));
+        }
+        let first = timed(path.clone()).await?;
+        let mut again = Vec::new();
+        for _ in 0..9 {
+            again.push(timed(path.clone()).await?);
+        }
+        again.sort_by(f64::total_cmp);
+        let median = again.get(again.len() / 2).copied().unwrap_or(0.0);
+        parts.push(format!("{name} {first:.1} / {median:.1}"));
+    }
+    let line = format!(
+        "{engine} at {cases} cases, one request at a time, ms for the first read after a \
+         change / the median of the next 9: {}",
+        parts.join(", ")
+    );
+    println!("{line}");
+    Ok(line)
 }
 
 /// The 1-minute load average, as /proc/loadavg says (Linux), or "unknown".
