@@ -123,8 +123,23 @@ fn PersonScope(
         resume_after_sign_in(session, query, queue);
     }
     crate::people::provide_people();
+    // The routes mount once the person's stored cache is in memory (or took too long to
+    // read), so a warm start's first frame of any page holds the cached data, not skeletons
+    // that the restore replaces a moment later.
+    let ready = query.ready_to_show();
     view! {
         <Layout>
+            <Show when=move || ready.get() fallback=|| view! { <p class="muted opening">"Opening…"</p> }>
+                <PersonRoutes />
+            </Show>
+        </Layout>
+    }
+}
+
+/// The routes of contract.md §2, for a signed-in person.
+#[component]
+fn PersonRoutes() -> impl IntoView {
+    view! {
             <Routes fallback=NotFoundPage>
                 <Route path=path!("/") view=DashboardPage />
                 <Route path=path!("/cases") view=CasesPage />
@@ -135,7 +150,6 @@ fn PersonScope(
                 <Route path=path!("/devtools") view=DevtoolsPage />
                 <Route path=path!("/sign-in") view=AfterSignIn />
             </Routes>
-        </Layout>
     }
 }
 

@@ -34,11 +34,13 @@ async fn mount_app_at(path: &str) -> Mounted {
         storage_namespace: format!("pages-{}", Uuid::new_v4()),
     };
     let app = support::dom::mount_app_at(path, move || view! { <App config=config /> }).await;
-    // The app first reads who is signed in (the service token's "Service"), then shows the
-    // pages.
-    support::wait_until("the app knows who is signed in", 10, || {
-        app.exists("[data-testid='current-user']")
-    })
+    // The app first reads who is signed in (the service token's "Service"), then that
+    // person's stored cache, then shows the pages.
+    support::wait_until(
+        "the app knows who is signed in and shows the page",
+        10,
+        || app.exists("[data-testid='current-user']") && !app.exists("main .opening"),
+    )
     .await;
     app
 }

@@ -50,6 +50,7 @@ pub fn provide_query_client_with(config: &AppConfig, env: Environment) -> QueryC
         data_changed: Trigger::new(),
         diagnostics_changed: Trigger::new(),
         restored: RwSignal::new(false),
+        restore_overdue: RwSignal::new(false),
         storage_error: RwSignal::new(None),
         live: Live::new(env.clone()),
     };

@@ -1,6 +1,7 @@
-//! Persistence: the stored cache read at start-up (behind the fetch gate, at most
-//! `RESTORE_GATE_MS`), and the cache's changes written as throttled deltas. `storage` owns the
-//! IndexedDB records; this file decides when they are read and written.
+//! Persistence: the stored cache read at start-up (behind the fetch gate and before the
+//! person's pages mount, at most `RESTORE_GATE_MS`), and the cache's changes written as
+//! throttled deltas. `storage` owns the IndexedDB records; this file decides when they are
+//! read and written.
 
 use super::state::{QueryClient, Storage};
 use super::storage;
@@ -9,9 +10,11 @@ use indexed_db_futures::database::Database;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-/// How long the first fetches wait for the stored cache, so they can revalidate it (a cheap
-/// 304) instead of downloading everything again. Past this, storage is slow (a cold disk, a
-/// huge store) and the network goes ahead; the restore still lands when it can.
+/// How long the first fetches and the first page wait for the stored cache: fetches so they
+/// can revalidate it (a cheap 304) instead of downloading everything again, the page so its
+/// first frame shows the cached data instead of skeletons. Past this, storage is slow (a cold
+/// disk, a huge store): the page mounts, the network goes ahead, and the restore still lands
+/// when it can.
 const RESTORE_GATE_MS: DurationMs = DurationMs(300);
 
 /// How long changes gather before they are written: one transaction per second at most,
@@ -22,11 +25,10 @@ impl QueryClient {
     pub(super) fn start_restore(&self, namespace: String) {
         let client = *self;
         self.with_inner(|inner| {
-            inner.restore_gate = Some(
-                inner
-                    .env
-                    .timeout(RESTORE_GATE_MS, move || client.open_fetch_gate()),
-            )
+            inner.restore_gate = Some(inner.env.timeout(RESTORE_GATE_MS, move || {
+                client.restore_overdue.try_set(true);
+                client.open_fetch_gate();
+            }))
         });
         spawn_local(async move {
             let outcome = match storage::open(&namespace).await {
@@ -132,6 +134,14 @@ impl QueryClient {
     /// at most `RESTORE_GATE_MS`; views may use it to hold a skeleton instead of "no data".
     pub fn restored(&self) -> Signal<bool> {
         self.restored.into()
+    }
+
+    /// Whether the person's pages may mount: the stored cache has been read (or found
+    /// unavailable), or reading it has taken longer than `RESTORE_GATE_MS`. Until then a page
+    /// would paint skeletons for data the device holds.
+    pub fn ready_to_show(&self) -> Signal<bool> {
+        let (restored, overdue) = (self.restored, self.restore_overdue);
+        Signal::derive(move || restored.get() || overdue.get())
     }
 
     /// Why the cache cannot be stored, when it cannot (private mode, quota, a blocked

@@ -24,6 +24,8 @@ pub struct QueryClient {
     /// Diagnostics have new numbers.
     pub(super) diagnostics_changed: Trigger,
     pub(super) restored: RwSignal<bool>,
+    /// The restore gate's time passed before the stored cache was read (pages mount anyway).
+    pub(super) restore_overdue: RwSignal<bool>,
     pub(super) storage_error: RwSignal<Option<String>>,
     pub(super) live: Live,
 }
