@@ -882,10 +882,11 @@ impl ApiClient {
             init.set_body(&JsValue::from_str(body));
         }
         let url = format!("{base}{}", out.path);
-        // index.html's early request is the same GET without a token: adopt it only when this
-        // one would carry none either, and only a success (anything else is asked again).
-        let early = if out.method == "GET" && !self.has_token() {
-            early_answer(&url).await
+        // index.html's early request is the same GET: adopt it only when it was sent with the
+        // token this one carries (or none with none), and only a success (anything else is
+        // asked again).
+        let early = if out.method == "GET" {
+            early_answer(&url, token.as_deref()).await
         } else {
             None
         };
@@ -958,13 +959,14 @@ impl ApiClient {
 }
 
 /// The answer index.html's inline script fetched for `url` before the app started
-/// (`window.__casedeskEarly`: `{url, answer}`, `answer` a promise of a successful response or
-/// null; the script starts it on a visit to `/` only and drops it after 15 s, so stale data is
-/// never adopted). Taken at most once: the handoff is removed when its URL is asked for, so a
-/// later request always goes to the network. The script sends no token (it is in IndexedDB,
-/// out of a synchronous script's reach): with people on, its 401 is never adopted and the app
-/// asks again with its token.
-async fn early_answer(url: &str) -> Option<web_sys::Response> {
+/// (`window.__casedeskEarly`: `{url, answer}`, `url` absolute, `answer` a promise of
+/// `{token, response}` — the stored session's token it sent, or null, and a successful
+/// response or null — or of null; the script starts it on a visit to `/` only and drops it
+/// after 15 s, so stale data is never adopted). Adopted only for the same URL on the app's own
+/// origin and the same token as `token`: an answer made for another person, or for a token
+/// since replaced, is never shown. Taken at most once: the handoff is removed when its URL is
+/// asked for, so a later request always goes to the network.
+async fn early_answer(url: &str, token: Option<&str>) -> Option<web_sys::Response> {
     let window = web_sys::window()?;
     let name = JsValue::from_str("__casedeskEarly");
     let handoff = js_sys::Reflect::get(&window, &name).ok()?;
@@ -972,13 +974,31 @@ async fn early_answer(url: &str) -> Option<web_sys::Response> {
         return None;
     }
     let for_url = js_sys::Reflect::get(&handoff, &JsValue::from_str("url")).ok()?;
-    if for_url.as_string().as_deref() != Some(url) {
+    // The app's own origin is spelled "" in `url`; the script names it in full.
+    let absolute = if url.starts_with('/') {
+        format!("{}{url}", window.location().origin().ok()?)
+    } else {
+        url.to_owned()
+    };
+    if for_url.as_string().as_deref() != Some(absolute.as_str()) {
         return None;
     }
     let _ = js_sys::Reflect::delete_property(window.as_ref(), &name);
     let answer = js_sys::Reflect::get(&handoff, &JsValue::from_str("answer")).ok()?;
-    let answer = answer.dyn_into::<js_sys::Promise>().ok()?;
-    JsFuture::from(answer).await.ok()?.dyn_into().ok()
+    let answer = JsFuture::from(answer.dyn_into::<js_sys::Promise>().ok()?)
+        .await
+        .ok()?;
+    if answer.is_null() || answer.is_undefined() {
+        return None;
+    }
+    let sent_with = js_sys::Reflect::get(&answer, &JsValue::from_str("token")).ok()?;
+    if sent_with.as_string().as_deref() != token {
+        return None;
+    }
+    js_sys::Reflect::get(&answer, &JsValue::from_str("response"))
+        .ok()?
+        .dyn_into()
+        .ok()
 }
 
 fn classify_fetch_error(error: &JsValue, cancel: Option<&AbortSignal>) -> ApiError {
