@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -94,14 +94,16 @@ pub struct ApiClient {
 
 /// The API origins one app may use and the one in use, shared by every clone of a client:
 /// the query client, the queue's sender and the live socket all move together when a request
-/// through one of them finds the origin down.
+/// through one of them finds the origin down and another one answers its health check.
 #[derive(Clone)]
 pub struct ApiOrigins {
     choice: Arc<RwLock<OriginChoice>>,
     /// Set until the list has been read from `config.json` (the built app's default).
     from_file: Arc<AtomicBool>,
-    /// Whether a loop is health-checking a more preferred origin.
-    probing: Arc<AtomicBool>,
+    /// Whether a loop is running the health checks the choice asks for.
+    checking: Arc<AtomicBool>,
+    /// Wakes that loop when it waits out a rest and a failure wants a check now.
+    wake: Arc<Mutex<Option<futures::channel::oneshot::Sender<()>>>>,
     /// The origin in use as people read it, for the Sync page.
     in_use: ArcRwSignal<String>,
 }
@@ -132,7 +134,8 @@ impl ApiOrigins {
         Self {
             choice: Arc::new(RwLock::new(choice)),
             from_file: Arc::new(AtomicBool::new(false)),
-            probing: Arc::new(AtomicBool::new(false)),
+            checking: Arc::new(AtomicBool::new(false)),
+            wake: Arc::new(Mutex::new(None)),
             in_use: ArcRwSignal::new(label),
         }
     }
@@ -176,64 +179,98 @@ impl ApiOrigins {
         }
     }
 
-    /// Records how a request through `origin` went; a move starts health checks of the
-    /// origins preferred over the new one.
+    /// Records how a request or a health check through `origin` went; when that leaves a
+    /// health check to run (now or later), the checking loop sees to it.
     fn report(&self, event: OriginEvent) {
-        let moved = self
-            .choice
-            .write()
-            .map(|mut c| c.has_alternatives() && c.apply(event))
-            .unwrap_or(false);
+        let outcome = self.choice.write().ok().and_then(|mut c| {
+            if !c.has_alternatives() {
+                return None;
+            }
+            let moved = c.apply(event, &mut BrowserJitter);
+            let now = crate::platform::clock::now();
+            let work = c.check_due(now).is_some() || c.next_check_at().is_some();
+            Some((moved, work))
+        });
+        let Some((moved, work)) = outcome else {
+            return;
+        };
         if moved {
             self.publish();
-            self.start_probing();
+        }
+        if work {
+            self.start_checking();
         }
     }
 
-    /// Health-checks the more preferred origins, each when its rest is over, until the first
-    /// one is in use again.
-    fn start_probing(&self) {
-        if self.probing.swap(true, Ordering::SeqCst) {
+    /// Runs the health checks the choice asks for, one at a time, each when it is due
+    /// (waking early when a new failure asks for one now), until none is left to run.
+    fn start_checking(&self) {
+        if self.checking.swap(true, Ordering::SeqCst) {
+            // A loop runs: it may be waiting out a rest, and this report may want a check now.
+            if let Ok(mut wake) = self.wake.lock() {
+                if let Some(wake) = wake.take() {
+                    let _ = wake.send(());
+                }
+            }
             return;
         }
         let origins = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             loop {
                 let now = crate::platform::clock::now();
-                let due = origins
-                    .choice
-                    .read()
-                    .ok()
-                    .map(|c| (c.probe_due(now), c.next_probe_at(), c.origins().to_vec()));
-                let Some((due, next_at, list)) = due else {
-                    break;
-                };
+                let plan = origins.choice.read().ok().map(|c| {
+                    let due = c
+                        .check_due(now)
+                        .and_then(|i| c.origins().get(i).map(|o| (i, o.clone())));
+                    (due, c.next_check_at())
+                });
+                let Some((due, next_at)) = plan else { break };
                 match (due, next_at) {
-                    (Some(i), _) => {
-                        let Some(origin) = list.get(i) else { break };
-                        let event = if health_check(origin).await {
+                    (Some((i, origin)), _) => {
+                        let event = if health_check(&origin).await {
                             OriginEvent::Healthy { origin: i }
                         } else {
-                            OriginEvent::Failed {
+                            OriginEvent::Unhealthy {
                                 origin: i,
                                 now: crate::platform::clock::now(),
                             }
                         };
-                        if let Ok(mut c) = origins.choice.write() {
-                            c.apply(event);
+                        let moved = origins
+                            .choice
+                            .write()
+                            .map(|mut c| c.apply(event, &mut BrowserJitter))
+                            .unwrap_or(false);
+                        if moved {
+                            origins.publish();
                         }
-                        origins.publish();
                     }
                     (None, Some(at)) => {
                         let wait = at.since(now).0.clamp(1, u64::from(u32::MAX));
-                        gloo_timers::future::TimeoutFuture::new(wait as u32).await;
+                        let (tell, woken) = futures::channel::oneshot::channel::<()>();
+                        if let Ok(mut wake) = origins.wake.lock() {
+                            *wake = Some(tell);
+                        }
+                        let rest = gloo_timers::future::TimeoutFuture::new(wait as u32);
+                        futures::future::select(rest, woken).await;
                     }
-                    // Nothing preferred over the origin in use: done until the next move.
+                    // Nothing to check: done until the next failure.
                     (None, None) => break,
                 }
             }
-            origins.probing.store(false, Ordering::SeqCst);
+            if let Ok(mut wake) = origins.wake.lock() {
+                *wake = None;
+            }
+            origins.checking.store(false, Ordering::SeqCst);
         });
+    }
+}
+
+/// The browser's random numbers, for the jitter on an origin's rest.
+struct BrowserJitter;
+
+impl casedesk_core::Random for BrowserJitter {
+    fn next_unit(&mut self) -> f64 {
+        js_sys::Math::random()
     }
 }
 

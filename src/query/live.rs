@@ -4,8 +4,8 @@
 //! measures its own round trip (a `{"type":"ping","id":N}` the server answers with a pong of
 //! the same id) when it opens and every `ROUND_TRIP_EVERY_MS`, and counts its reconnects,
 //! for the Devtools page. It reaches the cache only through [`LiveCache`]. It opens on the
-//! API origin in use and reports a lost socket as that origin's failure, so the reconnect goes
-//! wherever the client moved (contract.md §5).
+//! API origin in use, reports a lost socket as that origin's failure, and follows the client
+//! to another origin as soon as it moves (contract.md §5).
 
 use crate::api::ApiClient;
 use crate::platform::env::{Environment, SharedRandom, Timer};
@@ -180,6 +180,14 @@ impl Live {
         let api = cache.api();
         self.with_state(|state| state.cache = Some(cache));
         let live = *self;
+        // When the client moves to another origin (back to the preferred one, above all), the
+        // socket moves with it at once instead of staying on the other until that one drops.
+        if let Some(in_use) = api.as_ref().map(ApiClient::origin_in_use) {
+            Effect::new(move |_| {
+                in_use.track();
+                untrack(|| live.follow_origin());
+            });
+        }
         // The socket goes where the requests go: wait for the list of origins first.
         leptos::task::spawn_local(async move {
             if let Some(api) = api {
@@ -472,6 +480,26 @@ impl Live {
         });
         if let Some(Some(status)) = status {
             self.status.try_set(status);
+        }
+    }
+
+    /// An open (or opening) socket on another origin than the client's is moved to the
+    /// client's. A planned move, not a loss: nothing is reported against the origin left, and
+    /// the new socket's first open refetches what is shown, as after any gap.
+    fn follow_origin(&self) {
+        let Some(current) = self.cache().and_then(|c| c.api()).map(|a| a.origin_index()) else {
+            return;
+        };
+        let elsewhere = self
+            .read_state(|state| {
+                !state.closed
+                    && state.connection.is_some()
+                    && state.socket_origin.is_some_and(|origin| origin != current)
+            })
+            .unwrap_or(false);
+        if elsewhere {
+            self.with_state(|state| state.attempt = 0);
+            self.connect();
         }
     }
 
