@@ -182,6 +182,20 @@ async fn back_on_the_preferred_origin_the_live_socket_follows() {
         api_origin(),
         "moved off the failing server"
     );
+    // The socket may have opened on the preferred server (chaos spares sockets): it moved
+    // with the requests, so a change made on the server in use shows live.
+    rename_through(
+        &api_origin(),
+        &case,
+        "Origins: renamed on the server in use",
+    )
+    .await;
+    support::wait_until(
+        "the change made on the server in use shows live",
+        30,
+        || heading(&app) == "Origins: renamed on the server in use",
+    )
+    .await;
 
     // The preferred server recovers: its health check passes after its rest, and the app
     // (requests and socket) goes back to it.
@@ -194,9 +208,10 @@ async fn back_on_the_preferred_origin_the_live_socket_follows() {
     // A change made through the preferred server reaches only sockets open on it (these two
     // servers share a SQLite file, not their events): it shows here only if the socket
     // followed the app back.
+    let current = server_case(case.id).await;
     rename_through(
         &preferred,
-        &case,
+        &current,
         "Origins: renamed on the preferred server",
     )
     .await;
