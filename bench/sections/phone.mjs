@@ -1,14 +1,16 @@
 // Section: the dashboard on a phone. Headless Chromium slowed down through the DevTools
 // protocol (CDP) to a mid-range phone on slow 4G: the CPU 4× slower, 150 ms round trip,
-// 1.6 Mbit/s down, 750 kbit/s up. From navigation start to the first frame at which the
-// dashboard's "Open" count shows a number, cold (fresh context) and warm (same context: cache
-// in IndexedDB, shell from the service worker). The release build as it is, and the same build
-// without the early data fetch of index.html (a copy of dist/ with that script removed), so
-// the table shows what overlapping the data request with the wasm download is worth.
+// 1.6 Mbit/s down, 750 kbit/s up. People on, signed in as Dana (the session in IndexedDB, as
+// deployed). From navigation start to the first frame at which the dashboard's "Open" count
+// shows a number, cold (a context that holds only the session: no app files, no service
+// worker, no cached data, as after a deploy) and warm (same context: cache in IndexedDB,
+// shell from the service worker). The release build as it is, and the same build without the
+// early data fetch of index.html (a copy of dist/ with that script removed), so the table
+// shows what overlapping the data request with the wasm download is worth.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { distDir, launchBrowser, startServer, watchedPage } from "../../e2e/lib/harness.mjs";
+import { DEMO_PEOPLE, distDir, launchBrowser, signedInContext, startServer, watchedPage } from "../../e2e/lib/harness.mjs";
 import { table } from "../lib/format.mjs";
 import { ensureAppAndServer, median, ms } from "../lib/app.mjs";
 
@@ -63,15 +65,40 @@ async function visit(context, url) {
   return { at, ...timing };
 }
 
-/** `visits` cold visits (a fresh context each), then `visits` warm ones in one context. */
-async function measure(browser, url, visits) {
+/**
+ * A context signed in as Dana that holds nothing else of the app: signing in (unthrottled)
+ * loaded the app, so its service worker, caches, HTTP cache and Dana's cached data go again.
+ */
+async function sessionOnlyContext(browser, server) {
+  const context = await signedInContext(browser, server);
+  const blank = await context.newPage();
+  await blank.goto(`${server.url}/health`);
+  await blank.evaluate(async (cacheDb) => {
+    for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
+    for (const name of await caches.keys()) await caches.delete(name);
+    await new Promise((resolve, reject) => {
+      const del = indexedDB.deleteDatabase(cacheDb);
+      del.onsuccess = resolve;
+      del.onerror = () => reject(del.error);
+      del.onblocked = () => reject(new Error(`${cacheDb} is still open`));
+    });
+  }, `casedesk-${DEMO_PEOPLE.dana.id}-cache`);
+  const cdp = await context.newCDPSession(blank);
+  await cdp.send("Network.clearBrowserCache");
+  await blank.close();
+  return context;
+}
+
+/** `visits` cold visits (a fresh signed-in context each), then `visits` warm ones in one context. */
+async function measure(browser, server, visits) {
+  const url = `${server.url}/`;
   const cold = [];
   for (let i = 0; i < visits; i++) {
-    const context = await browser.newContext();
+    const context = await sessionOnlyContext(browser, server);
     cold.push(await visit(context, url));
     await context.close();
   }
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, server);
   const warm = [];
   try {
     await visit(context, url);
@@ -108,7 +135,7 @@ export async function run(ctx) {
       const server = await startServer({ seedDemo: true, staticDir });
       try {
         ctx.log(`phone: ${name}, ${visits} cold and ${visits} warm visits`);
-        const { cold, warm } = await measure(browser, `${server.url}/`, visits);
+        const { cold, warm } = await measure(browser, server, visits);
         for (const [kind, list] of [["cold", cold], ["warm", warm]]) {
           const pick = (field) => list.map((v) => v[field]).filter((v) => v !== null);
           const at = pick("at");
@@ -134,12 +161,14 @@ export async function run(ctx) {
   return `Headless Chromium throttled through the DevTools protocol to a phone on slow 4G: CPU
 ${PROFILE.cpuSlowdown}× slower (\`Emulation.setCPUThrottlingRate\`), ${PROFILE.latencyMs} ms round trip, ${PROFILE.downKbit / 1000} Mbit/s down and
 ${PROFILE.upKbit} kbit/s up (\`Network.emulateNetworkConditions\`, per page). The release build served by the
-reference server (debug build, demo data, \`--no-auth\`, compressing its answers) on loopback. From
-navigation start to the first frame at which the dashboard's "Open" count shows a number;
+reference server (debug build, demo data, people on, compressing its answers) on loopback, signed in
+as Dana. From navigation start to the first frame at which the dashboard's "Open" count shows a number;
 ${visits} visits of each kind, median (bold) and range, and the medians of the first contentful paint,
 of when the wasm finished downloading and of when the metrics request started (resource timing;
 on a warm visit the shell comes from the service worker and the data first from IndexedDB).
-Cold: a fresh browser context each visit. Warm: one context, after a first visit.
+Cold: a fresh browser context each visit that holds only the session (signed in unthrottled, then
+the service worker, the caches, the HTTP cache and the cached data removed: a visit after a
+deploy). Warm: one context, after a first visit.
 ${plain ? `"Without the early fetch": the same build from a copy of \`dist/\` whose \`index.html\` lacks the
 script that starts the dashboard's request before the wasm arrives.` : `This build has no early fetch in \`index.html\`, so there is no "without" row.`}
 
