@@ -3,8 +3,9 @@
 // "Loading…", not even for an instant. A MutationObserver installed before any of the page's
 // scripts run records every element, text and busy flag the app ever puts in the document.
 // A cold start (nothing cached) still paints its placeholders and then the server's numbers,
-// which also shows the observer does see placeholders when there are some; and a store that
-// cannot be read does not hold the page: it mounts and asks the server.
+// which also shows the observer does see placeholders when there are some; numbers fetched
+// just before the page was closed are kept (written when the page is hidden); and a store
+// that cannot be read does not hold the page: it mounts and asks the server.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -118,6 +119,29 @@ test("a warm start's first frame of the dashboard holds the cached numbers, with
     const seen = await page.evaluate(() => window.__placeholders);
     assert.deepEqual(seen.placeholders, [], "a placeholder was shown on a warm start");
     assert.match(seen.firstOpenText ?? "", /3/, `the "Open" card first read ${JSON.stringify(seen.firstOpenText)}`);
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("numbers that arrived just before the page was closed are painted first at the next start", async () => {
+  const context = await signedInContext(browser, server);
+  try {
+    // Closed as soon as the numbers show: the cache's throttled write has not come due, so
+    // only the write made when the page is hidden can have kept them.
+    const first = await watchedPage(context);
+    await first.goto(server.url + "/");
+    await dashboardNumbers(first);
+    await first.close();
+
+    const page = await watchedPage(context);
+    await page.addInitScript(watchPlaceholders);
+    await page.goto(server.url + "/");
+    await dashboardNumbers(page);
+    const seen = await page.evaluate(() => window.__placeholders);
+    assert.deepEqual(seen.placeholders, [], "a placeholder was shown: nothing was kept");
+    assert.match(seen.firstOpenText ?? "", /3/);
     assert.deepEqual(page.panics, []);
   } finally {
     await context.close();

@@ -69,8 +69,8 @@ pub fn use_query_client() -> QueryClient {
 }
 
 impl QueryClient {
-    /// Routes the window's events: focus and visibility to the cache, the network to the
-    /// cache and the live socket.
+    /// Routes the window's events: focus and visibility to the cache (and hiding to the
+    /// stored cache), the network to the cache and the live socket.
     fn listen_to_the_window(&self) {
         let client = *self;
         self.with_inner(|inner| {
@@ -86,7 +86,9 @@ impl QueryClient {
                     client.dispatch(CacheEvent::NetworkOffline);
                     client.live.offline();
                 }
-                WindowEvent::Hidden => {}
+                // The page may be closed or discarded next: what it fetched is written now,
+                // so the next start paints it, instead of waiting out the write throttle.
+                WindowEvent::Hidden => client.flush_now(),
             }))
         });
     }

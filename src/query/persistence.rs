@@ -94,6 +94,12 @@ impl QueryClient {
         });
     }
 
+    /// Writes the changes now rather than at the end of the throttle (the page is hidden).
+    pub(super) fn flush_now(&self) {
+        self.with_inner(|inner| inner.persist_timer = None);
+        self.flush();
+    }
+
     /// Writes the changes since the last flush. While the store is still opening, waits.
     fn flush(&self) {
         enum Step {
