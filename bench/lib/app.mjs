@@ -16,3 +16,28 @@ export function ensureAppAndServer({ root, log }) {
 
 export const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
 export const ms = (value) => `${value.toFixed(0)} ms`;
+
+/**
+ * Whether `page`'s origin has an active service worker and a person's stored cache holds the
+ * dashboard's numbers (the warm visits need both).
+ */
+export async function shellAndDataStored(page) {
+  return page.evaluate(async () => {
+    if (!(await navigator.serviceWorker.getRegistration())?.active) return false;
+    const caches = (await indexedDB.databases()).filter((d) => /^casedesk-.+-cache$/.test(d.name));
+    for (const { name } of caches) {
+      const keys = await new Promise((resolve) => {
+        const open = indexedDB.open(name);
+        open.onerror = () => resolve([]);
+        open.onsuccess = () => {
+          const read = open.result.transaction("entries").objectStore("entries").getAllKeys();
+          read.onsuccess = () => resolve(read.result);
+          read.onerror = () => resolve([]);
+          read.transaction.oncomplete = () => open.result.close();
+        };
+      });
+      if (keys.includes('"metrics"')) return true;
+    }
+    return false;
+  });
+}
