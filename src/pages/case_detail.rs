@@ -767,7 +767,7 @@ fn NoteList(
             n.as_ref().map(|notes| {
                 let mut notes = notes.clone();
                 // Stable: notes with the same time keep the server's order.
-                notes.sort_by_key(|n| n.created_at);
+                casedesk_core::sort::sort_by_key(&mut notes, |n| n.created_at);
                 notes
             })
         })

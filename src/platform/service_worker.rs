@@ -299,7 +299,7 @@ fn attribute_value<'a>(lower: &str, original: &'a str, name: &str) -> Option<&'a
 
 /// The build id of a list of hashed names: sorted, joined by newlines, FNV-1a 64 in hex.
 fn hash_names(mut names: Vec<String>) -> String {
-    names.sort();
+    casedesk_core::sort::sort_by(&mut names, |a, b| a.cmp(b));
     // FNV-1a: tiny, and collisions between two deploys' asset lists do not happen in practice.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in names.join("\n").bytes() {

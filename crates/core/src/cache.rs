@@ -731,7 +731,7 @@ impl QueryCache {
 
     fn restore(&mut self, mut entries: Vec<PersistedEntry>, now: Millis, fx: &mut Effects) {
         // Oldest first, so LRU order follows the data's age.
-        entries.sort_by_key(|e| e.fetched_at);
+        crate::sort::sort_by_key(&mut entries, |e| e.fetched_at);
         for stored in entries {
             if self
                 .entries
@@ -833,7 +833,7 @@ impl QueryCache {
             .filter(|(_, e)| !e.is_observed())
             .map(|(key, e)| (e.access_seq(), e.size_bytes(), key))
             .collect();
-        candidates.sort_unstable_by_key(|(seq, _, _)| *seq);
+        crate::sort::sort_by_key(&mut candidates, |(seq, _, _)| *seq);
         let mut count = self.entries.len();
         let mut bytes = self.total_bytes;
         let mut victims = Vec::new();

@@ -200,7 +200,7 @@ impl Diagnostics {
     /// The numbers as of `now`, with the cache's footprint supplied by the caller.
     pub fn snapshot(&self, now: Millis, cache: CacheFootprint) -> DiagnosticsSnapshot {
         let mut durations: Vec<u64> = self.requests.iter().map(|s| s.duration.0).collect();
-        durations.sort_unstable();
+        crate::sort::sort_by_key(&mut durations, |d| *d);
         let failed = self
             .requests
             .iter()

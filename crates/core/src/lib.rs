@@ -32,7 +32,7 @@
 //! - [`lease`]: which tab drains when the browser has no Web Locks (a lease with expiry).
 //!
 //! Around them: [`export`], cases as CSV (quoting, formula injection); [`shortcut`], key
-//! presses to keyboard shortcuts.
+//! presses to keyboard shortcuts; [`sort`], the one compiled sort every sort of ours goes through.
 
 pub mod action;
 pub mod budget;
@@ -57,6 +57,7 @@ pub mod request;
 pub mod response;
 pub mod retry;
 pub mod shortcut;
+pub mod sort;
 pub mod tab_share;
 
 pub use action::{Action, ActionKind};

@@ -568,7 +568,7 @@ impl ActionQueue {
             .iter()
             .filter_map(|id| self.get(*id).cloned())
             .collect();
-        saved.sort_by_key(|r| r.seq);
+        crate::sort::sort_by_key(&mut saved, |r| r.seq);
         QueueChanges {
             saved,
             removed: touched.removed,

@@ -3,7 +3,9 @@
 
 use crate::clock::DurationMs;
 use crate::failure::Failure;
+use serde::de::{self, value::MapAccessDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
 
 /// Why the queue gave an action up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,20 +38,45 @@ pub enum DeathReason {
 pub(crate) fn read_stored<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DeathReason>, D::Error> {
-    // The data first: a sentence never reads as a reason, while a reason would not read as a
-    // string anyway (every variant carries fields).
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        Data(DeathReason),
-        Words(String),
+    deserializer.deserialize_option(StoredReason)
+}
+
+/// A stored reason is `null`, a sentence (a string) or this release's data (a map: every
+/// variant carries fields, so a reason is never a bare string). Told apart by the JSON's own
+/// shape rather than `#[serde(untagged)]`, which buffers the value and compiled the whole
+/// `DeathReason` and `Failure` decoders a second time for the buffer.
+struct StoredReason;
+
+impl<'de> Visitor<'de> for StoredReason {
+    type Value = Option<DeathReason>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a dead letter's reason or the sentence an earlier release stored")
     }
-    Ok(
-        Option::<Stored>::deserialize(deserializer)?.map(|stored| match stored {
-            Stored::Data(reason) => reason,
-            Stored::Words(words) => DeathReason::Described(words),
-        }),
-    )
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_str<E: de::Error>(self, words: &str) -> Result<Self::Value, E> {
+        Ok(Some(DeathReason::Described(words.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, words: String) -> Result<Self::Value, E> {
+        Ok(Some(DeathReason::Described(words)))
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+        DeathReason::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    }
 }
 
 #[cfg(test)]
