@@ -546,7 +546,11 @@ fn write_section(
          {} clients for {} s per row unless the row says otherwise; mixed GETs cycle through \
          {} queries (two of them searches, one `page=40`). With two servers, the clients take \
          turns between them. PostgreSQL 15 runs in a throwaway cluster with its default \
-         durability (fsync on); SQLite with `synchronous=FULL`.\n\n",
+         durability (fsync on); SQLite with `synchronous=FULL`. Counts, searches and the \
+         metrics are shared by reads until the cases change (`server/src/db/read_cache.rs`), \
+         so the GET rows measure reads of data no write changed since the same query was \
+         last read (the POST rows change it on every request); each engine's last note \
+         gives the first read after a change.\n\n",
         options.clients,
         options.seconds,
         QUERIES.len()

@@ -189,11 +189,8 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
             .await
             .map_err(|e| StartError::Seed(e.to_string()))?;
         tracing::info!(inserted, elapsed = ?started.elapsed(), "demo data seeded");
-        if inserted > 0 && db.engine() == crate::db::Engine::Postgres {
-            // PostgreSQL plans from statistics that autovacuum refreshes only later: after a
-            // bulk seed, a planner that thinks `cases` is empty would scan where it should
-            // use an index.
-            db.with_writer(|conn| conn.execute("ANALYZE", &[]))
+        if inserted > 0 {
+            db.settle_after_bulk_load()
                 .await
                 .map_err(|e| StartError::Seed(e.to_string()))?;
         }

@@ -218,6 +218,13 @@ impl PgDb {
         })
     }
 
+    /// `VACUUM (ANALYZE)` the database, outside any transaction (VACUUM refuses one):
+    /// after a bulk load, the planner's statistics and the visibility map that lets
+    /// counts and deep pages read an index alone instead of every row it names.
+    pub(crate) fn vacuum_analyze(&self) -> Result<(), DbError> {
+        self.with_conn(|conn| Ok(conn.client.batch_execute("VACUUM (ANALYZE)")?))
+    }
+
     /// Runs `job` on a pooled connection, connecting it first if needed; a connection
     /// found closed afterwards is dropped, to be made anew by its next user.
     fn with_conn<T, E, F>(&self, job: F) -> Result<T, E>
