@@ -329,7 +329,8 @@ const PG_BIN = process.env.CASEDESK_PG_BIN ?? "/usr/lib/postgresql/15/bin";
  * A throwaway PostgreSQL cluster (as `server/tests/api/pg_cluster.rs` starts one): initdb in
  * a temp dir as the `postgres` user (PostgreSQL refuses root), on a free port with its unix
  * socket in that dir, stopped by `stop()` (pg_ctl, then its postmaster pid). Never a system
- * cluster. `query(sql)` runs one statement through psql and returns its rows as arrays.
+ * cluster. `query(sql)` runs one statement through psql and returns its rows as arrays of
+ * text; `rows(sql)` the same with typed values.
  */
 export async function startPostgres() {
   const dir = mkdtempSync(join(tmpdir(), "casedesk-e2e-pg-"));
@@ -355,6 +356,15 @@ export async function startPostgres() {
         encoding: "utf8",
       });
       return out.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
+    },
+    /**
+     * Rows of `sql` as arrays of typed values (numbers, null, text with tabs or newlines):
+     * psql hands back one JSON array of the rows, columns in their order.
+     */
+    rows(sql) {
+      const out = execFileSync(join(PG_BIN, "psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "casedesk", "-d", "postgres", "-At", "-c",
+        `SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q`], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+      return JSON.parse(out).map((row) => Object.values(row));
     },
     async stop() {
       try {

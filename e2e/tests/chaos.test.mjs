@@ -8,12 +8,21 @@
 // with it, nothing may be pending, every dead letter must be one the script caused on
 // purpose, and the dropped answers must have been answered by idempotent replays.
 //
+// With two servers (the default), both run on one throwaway PostgreSQL and the app is given
+// both origins (config.json); the second kill takes the server in use down for good, so the
+// app must move its queue, reads and socket to the other: the verdict then also checks that
+// the Sync page names the survivor. CASEDESK_CHAOS_SERVERS=1 runs one server on SQLite.
+//
 // N comes from CASEDESK_CHAOS_N (200 in the test suite; scripts/soak runs 5,000).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, watchedPage, screenshot, eventually, signedInContext } from "../lib/harness.mjs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, startPostgres, distDir, launchBrowser, watchedPage, screenshot, eventually, signedInContext } from "../lib/harness.mjs";
 
 const N = Number(process.env.CASEDESK_CHAOS_N ?? 200);
+const TWO_SERVERS = (process.env.CASEDESK_CHAOS_SERVERS ?? "2") !== "1";
 // The drain runs on the app's own backoff, capped at 5 min with full jitter: an action that
 // failed 7 or 8 times (30 % injected failures, plus the attempts two kills of the server cut
 // off) waits up to 2–4 min between tries, and did so in one run of the suite (drain > 240 s,
@@ -25,14 +34,31 @@ const PRIORITIES = ["low", "medium", "high", "critical"];
 /** The stretch of the session (fractions of N) in which both tabs act at the same time. */
 const TOGETHER = [0.1, 0.75];
 
-let server, browser;
+/** `server` is the one the script talks to (the survivor once one is gone for good). */
+let server, browser, pg, appDir;
+let servers = [];
 before(async () => {
-  server = await startServer();
+  if (TWO_SERVERS) {
+    pg = await startPostgres();
+    // The app's files plus a config.json naming both servers, written once both are up.
+    appDir = mkdtempSync(join(tmpdir(), "casedesk-chaos-app-"));
+    cpSync(distDir, appDir, { recursive: true });
+    const first = await startServer({ db: pg.url, staticDir: appDir });
+    // The page is served by the first: the second takes its requests and socket by CORS.
+    const second = await startServer({ db: pg.url, staticDir: appDir, seed: "none", args: ["--cors-origin", first.url] });
+    writeFileSync(join(appDir, "config.json"), JSON.stringify({ api_origins: [first.url, second.url] }));
+    servers = [first, second];
+  } else {
+    servers = [await startServer()];
+  }
+  server = servers[0];
   browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();
-  await server?.stop();
+  for (const s of servers) await s.stop();
+  await pg?.stop();
+  if (appDir) rmSync(appDir, { recursive: true, force: true });
 });
 
 /**
@@ -161,7 +187,10 @@ function watchWrites(context) {
     writes.lastAt = Date.now();
   };
   context.on("request", (request) => {
-    if (isWrite(request)) writes.inFlight += 1;
+    if (!isWrite(request)) return;
+    writes.inFlight += 1;
+    // Where the draining tab sends its writes: the server it is using.
+    writes.lastOrigin = new URL(request.url()).origin;
   });
   context.on("requestfinished", (request) => {
     if (isWrite(request)) writes.inFlight -= 1;
@@ -211,7 +240,7 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
   // first closes.
   const spare = tab("spare", await openTab("/cases", "Cases"));
 
-  await server.chaos(CHAOS);
+  for (const s of servers) await s.chaos(CHAOS);
 
   /** What the server must hold at the end, by case id. */
   const intended = new Map();
@@ -361,8 +390,30 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     assert.ok(pending > 0, `actions are queued when the server is killed (pending ${pending})`);
     await eventually("a write is in flight", () => writes.inFlight > 0, 10_000);
     const inFlight = writes.inFlight;
-    const downMs = await server.restart({ signal: "SIGKILL" });
+    const victim = serverInUse();
+    const downMs = await victim.restart({ signal: "SIGKILL" });
     timings.serverKills = [...(timings.serverKills ?? []), { pending, writesInFlight: inFlight, downMs }];
+  };
+  /** The server the draining tab last sent a write to (the first before any write). */
+  const serverInUse = () => servers.find((s) => s.url === writes.lastOrigin) ?? servers[0];
+
+  /**
+   * With two servers: SIGKILLs the one in use for good, mid-drain, with a write in flight;
+   * the app must move to the other (a failed health check, then the other's passing one) and
+   * drain there, each action still once (the keys are in the shared database).
+   */
+  let survivor = null;
+  const killServerForGood = async () => {
+    const pending = await pendingCount(main.page);
+    assert.ok(pending > 0, `actions are queued when the server in use is killed (pending ${pending})`);
+    await eventually("a write is in flight", () => writes.inFlight > 0, 10_000);
+    const inFlight = writes.inFlight;
+    const victim = serverInUse();
+    await victim.kill("SIGKILL");
+    servers = servers.filter((s) => s !== victim);
+    survivor = servers[0];
+    server = survivor;
+    timings.serverGone = { victim: victim.url, survivor: survivor.url, pending, writesInFlight: inFlight };
   };
 
   const reload = async () => {
@@ -398,7 +449,9 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     }],
     [0.9, "offline", () => setOffline(true)],
     [0.95, "online", () => setOffline(false)],
-    [0.95, "SIGKILL the server mid-drain again", killServer],
+    TWO_SERVERS
+      ? [0.95, "SIGKILL the server in use for good; the app moves to the other", killServerForGood]
+      : [0.95, "SIGKILL the server mid-drain again", killServer],
   ];
   const log = [];
   let actionsTogether = 0;
@@ -453,6 +506,12 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     throw new Error(`${error.message}: ${counts}; log: ${log.join("; ")}\nsync page:\n${text.slice(0, 3000)}`);
   }
   timings.drainMs = Date.now() - drainStarted;
+  if (survivor) {
+    await go(page, "/sync");
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor();
+    await eventually("the Sync page names the surviving server", async () =>
+      (await page.getByTestId("api-origin").textContent()) === survivor.url, 60_000);
+  }
   // What held the drain's end: the write sent last, and how many attempts each key took.
   const attempts = [...writes.byKey.values()].map((tries) => tries.length);
   const slowest = [...writes.byKey.values()].reduce((a, b) => (b.length > a.length ? b : a), []);
@@ -524,12 +583,19 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
   // not deleting cases with notes leaves the cascade untested. The file is the server's
   // own record of what it committed: each note once, in order, and before the deletion.
   const deletedRecords = [...intended.values()].filter((r) => r.deleted);
-  const rows = server.readDatabase(
-    `SELECT lower(hex(c.id)), c.deleted_at, n.body, n.created_at
-       FROM cases c LEFT JOIN notes n ON n.case_id = c.id
-      WHERE c.title LIKE ? ORDER BY n.created_at, n.seq`,
-    [`${tag} %`],
-  );
+  const rows = pg
+    ? pg.rows(
+        // The tag is the script's own (letters and digits): safe to write into the SQL.
+        `SELECT encode(c.id, 'hex') AS hex, c.deleted_at, n.body, n.created_at AS at
+           FROM cases c LEFT JOIN notes n ON n.case_id = c.id
+          WHERE c.title LIKE '${tag} %' ORDER BY n.created_at, n.seq`,
+      )
+    : server.readDatabase(
+        `SELECT lower(hex(c.id)), c.deleted_at, n.body, n.created_at
+           FROM cases c LEFT JOIN notes n ON n.case_id = c.id
+          WHERE c.title LIKE ? ORDER BY n.created_at, n.seq`,
+        [`${tag} %`],
+      );
   const stored = new Map(); // hex id → { deletedAt, notes: [{ body, at }] }
   for (const [hex, deletedAt, body, at] of rows) {
     if (!stored.has(hex)) stored.set(hex, { deletedAt, notes: [] });
@@ -599,6 +665,7 @@ test(`${N} mixed actions survive failures, drops, a server kill, offline spells,
     deliberateDeadLetters: deliberatelyDead.size,
     alertsDismissedToClickBeneath: alertsDismissed,
     casePagesRetried,
+    servers: TWO_SERVERS ? "two on PostgreSQL" : "one on SQLite",
     disruptions: log,
     ...timings,
   };

@@ -3,7 +3,8 @@
 // person's notes drain under injected failures on both servers, the server in use is killed
 // (SIGKILL). Then every note is on the server exactly once (counted in the database), the
 // Sync page names the other server, and a change made through the surviving server's API
-// shows on the open page (live updates came back through it).
+// shows on the open page (live updates came back through it). Before that, an offline start
+// with several origins: the app opens with the list of config.json it read last.
 //
 // N comes from CASEDESK_FAILOVER_N (the issue asks for 200 actions under 30 % failures).
 import { test, before, after } from "node:test";
@@ -63,6 +64,30 @@ async function go(page, path) {
 async function pendingCount(page) {
   return Number(await page.getByTestId("sync-status").getAttribute("data-pending"));
 }
+
+test("offline, the app opens with the origins of the config.json it read last", async () => {
+  // Served by B, which config.json names second: the Sync page names A only if the list
+  // read online was kept (without it, the app would fall back to its own origin, B's).
+  const context = await signedInContext(browser, b);
+  try {
+    const page = await watchedPage(context);
+    await page.goto(`${b.url}/sync`);
+    await eventually("the Sync page names the first server of config.json", async () =>
+      (await page.getByTestId("api-origin").textContent()) === a.url);
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
+
+    // config.json is not the service worker's: offline, the page's own fetch of it fails.
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByRole("heading", { name: "Sync", level: 1 }).waitFor({ timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector("[data-testid=sync-status]")?.dataset.online === "false");
+    await eventually("offline, the Sync page still names the first server of config.json", async () =>
+      (await page.getByTestId("api-origin").textContent()) === a.url);
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+  }
+});
 
 test("the server in use is killed mid-drain: every note lands once through the other, live updates and the Sync page follow", async () => {
   const caseId = uuid();
