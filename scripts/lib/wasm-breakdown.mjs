@@ -1,7 +1,7 @@
 // Where the wasm's bytes go: runs twiggy on the release build *before* wasm-bindgen and
-// wasm-opt (the shipped file has no names) and prints the code's size by crate and the
-// largest functions. Sizes are of that unoptimised-for-size intermediate; they show the
-// shares, not the shipped bytes.
+// wasm-opt (the shipped file has no names) and prints the code's size by crate, the largest
+// functions, and the generic functions compiled most often. Sizes are of that intermediate,
+// before wasm-opt; they show the shares, not the shipped bytes.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
@@ -78,4 +78,25 @@ console.log("|-------------|----------|");
 for (const [name, size] of functions.sort((a, b) => b[1] - a[1]).slice(0, top)) {
   const short = name.replace(/::h[0-9a-f]{16}$/, "");
   console.log(`| ${fmt(size)} | \`${short.length > 110 ? short.slice(0, 107) + "…" : short}\` |`);
+}
+
+// The same generic function compiled once per type it is used with: where one non-generic
+// helper would save bytes (sorting was compiled 65 times before `casedesk_core::sort`). Our
+// own closures are distinct code, not copies, and are left out.
+const copies = new Map();
+for (const [name, size] of functions) {
+  const generic = name.replace(/::h[0-9a-f]{16}$/, "").replace(/\[[0-9a-f]{16}\]/g, "");
+  if (/^<?casedesk(_\w+)?::/.test(generic) && generic.endsWith("{{closure}}")) continue;
+  const [count, bytes] = copies.get(generic) ?? [0, 0];
+  copies.set(generic, [count + 1, bytes + size]);
+}
+console.log(`\nCompiled most often (copies of one generic function, by their total bytes):\n`);
+console.log("|       bytes | copies | function |");
+console.log("|-------------|--------|----------|");
+for (const [name, [count, bytes]] of [...copies]
+  .filter(([, [count]]) => count > 1)
+  .sort((a, b) => b[1][1] - a[1][1])
+  .slice(0, top)) {
+  const short = name.length > 100 ? name.slice(0, 97) + "…" : name;
+  console.log(`| ${fmt(bytes)} | ${String(count).padStart(6)} | \`${short}\` |`);
 }
