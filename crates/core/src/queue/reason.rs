@@ -125,6 +125,21 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_reason_that_is_neither_data_nor_words_is_refused_and_null_is_none() {
+        for (reason, reads) in [("null", true), ("42", false), ("[\"Refused\"]", false)] {
+            let json = PREVIOUS_RELEASE_RECORD.replace(
+                r#""dead_reason": "The server refused (422): body too long""#,
+                &format!(r#""dead_reason": {reason}"#),
+            );
+            let record = serde_json::from_str::<QueuedAction>(&json);
+            assert_eq!(record.is_ok(), reads, "{reason}");
+            if let Ok(record) = record {
+                assert_eq!(record.dead_reason, None);
+            }
+        }
+    }
+
+    #[test]
     fn every_reason_survives_the_store() {
         let failure = Failure::Http {
             status: 409,
