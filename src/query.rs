@@ -12,6 +12,8 @@
 //!   `request` maps keys to endpoints and answers to cache events.
 //! - `persistence`: the stored cache read at start-up and written as throttled deltas;
 //!   `storage` owns the IndexedDB records.
+//! - `tabs`: fetched data shared with the person's other tabs (ask before a `GET`, answer
+//!   siblings, announce answers) over a per-person BroadcastChannel.
 //! - `views`: what views read: triggers, observing, the overlay of pending actions.
 //! - `confirm`: a confirmed action's answer applied in one step.
 //! - `diagnostics`: the Sync and Devtools pages' numbers and rows.
@@ -31,6 +33,7 @@ mod persistence;
 mod request;
 mod state;
 mod storage;
+mod tabs;
 mod views;
 
 pub use client::{provide_query_client, provide_query_client_with, use_query_client};

@@ -43,6 +43,7 @@ pub fn provide_query_client_with(config: &AppConfig, env: Environment) -> QueryC
         window: None,
         restore_gate: None,
         shut_down: false,
+        tabs: None,
     };
     let client = QueryClient {
         inner: StoredValue::new_local(inner),
@@ -56,6 +57,7 @@ pub fn provide_query_client_with(config: &AppConfig, env: Environment) -> QueryC
     };
     provide_context(client);
     client.start_restore(config.storage_namespace.clone());
+    client.open_tab_share(&config.storage_namespace);
     client.listen_to_the_window();
     client.live.start(Rc::new(client));
     on_cleanup(move || client.shut_down());
@@ -106,6 +108,7 @@ impl QueryClient {
             controller.abort();
         }
         self.live.shut_down();
+        self.close_tab_share();
         self.persist_and_close();
     }
 

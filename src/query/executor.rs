@@ -51,13 +51,15 @@ impl QueryClient {
     /// fires (a view still looking creates a new one when it next reads).
     fn notify(&self, keys: &[QueryKey]) {
         let triggers = self.with_inner(|inner| {
+            // Most keys have no view (an invalidation names every list page): the trigger is
+            // looked up first, and the cache only for the few that have one.
             keys.iter()
                 .filter_map(|key| {
-                    if inner.cache.get(key).is_some() {
-                        inner.triggers.get(key).cloned()
-                    } else {
-                        inner.triggers.remove(key)
+                    let trigger = inner.triggers.get(key)?.clone();
+                    if inner.cache.get(key).is_none() {
+                        inner.triggers.remove(key);
                     }
+                    Some(trigger)
                 })
                 .collect::<Vec<_>>()
         });

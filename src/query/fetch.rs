@@ -1,9 +1,10 @@
 //! Fetches: the gate that holds the first requests until the stored cache is read, the
-//! request budget every request draws from, and sending a `GET` for a key and feeding its
-//! answer back to the cache.
+//! request budget every request draws from, and sending a `GET` for a key (unless a sibling
+//! tab gives the answer) and feeding its answer back to the cache.
 
 use super::request;
 use super::state::QueryClient;
+use super::tabs::Outcome;
 use crate::api::ApiClient;
 use casedesk_core::{
     CacheEvent, DurationMs, Failure, FetchId, Millis, OverlayTarget, QueryKey, RetryPolicy,
@@ -12,8 +13,20 @@ use leptos::task::spawn_local;
 use web_sys::AbortController;
 
 impl QueryClient {
-    /// Sends request `fetch` for `key` when the gate is open and the budget allows.
+    /// Request `fetch` for `key`: once the gate is open, the person's other tabs are asked
+    /// first (`tabs.rs`), and only what they cannot give is sent.
     pub(super) fn start_fetch(&self, key: QueryKey, fetch: FetchId, if_none_match: Option<String>) {
+        let gate_open = self
+            .read_inner(|inner| inner.fetch_gate_open)
+            .unwrap_or(false);
+        if gate_open && self.ask_siblings(&key, fetch) {
+            return;
+        }
+        self.send_fetch(key, fetch, if_none_match);
+    }
+
+    /// Sends request `fetch` for `key` when the gate is open and the budget allows.
+    pub(super) fn send_fetch(&self, key: QueryKey, fetch: FetchId, if_none_match: Option<String>) {
         enum Plan {
             Wait,
             Defer(Millis),
@@ -96,24 +109,38 @@ impl QueryClient {
                 controller,
             }) => {
                 let client = *self;
+                self.tabs_sending(&key);
                 spawn_local(async move {
                     let signal = controller.as_ref().map(AbortController::signal);
+                    let sent_for = key.clone();
                     let answer =
                         request::fetch(&api, &target, key, fetch, etag.as_deref(), signal.as_ref())
                             .await;
-                    client.finish_fetch(fetch, answer);
+                    client.finish_fetch(fetch, sent_for, answer);
                 });
             }
         }
     }
 
-    fn finish_fetch(&self, fetch: FetchId, answer: Option<(CacheEvent, Option<Failure>)>) {
+    fn finish_fetch(
+        &self,
+        fetch: FetchId,
+        key: QueryKey,
+        answer: Option<(CacheEvent, Option<Failure>)>,
+    ) {
         let now = self.now();
         let Some(Some((event, failure))) = self.with_inner(|inner| {
             inner.aborts.remove(&fetch);
             answer
         }) else {
-            return; // cancelled: the cache has already let go of it
+            // Cancelled: the cache has already let go of it; a sibling waiting goes itself.
+            self.tabs_answered(&key, Outcome::Cancelled);
+            return;
+        };
+        let outcome = match &event {
+            CacheEvent::FetchSucceeded { .. } => Outcome::Fresh,
+            CacheEvent::NotModified { .. } => Outcome::NotModified,
+            _ => Outcome::Failed,
         };
         if let Some(Failure::Http {
             status: 429,
@@ -125,6 +152,7 @@ impl QueryClient {
             self.with_inner(|inner| inner.budget.on_rate_limited(retry_after, now));
         }
         self.dispatch(event);
+        self.tabs_answered(&key, outcome);
     }
 
     /// Lets parked fetches go (the stored cache is in, or took too long).
@@ -135,6 +163,7 @@ impl QueryClient {
                 return Vec::new();
             }
             inner.fetch_gate_open = true;
+            QueryClient::tabs_gate_opened(inner);
             // Only requests the cache still waits for; others were cancelled meanwhile.
             std::mem::take(&mut inner.parked)
                 .into_iter()

@@ -202,6 +202,11 @@ impl Live {
         self.status.into()
     }
 
+    /// The socket is open: changes made elsewhere reach the cache as they happen.
+    pub(crate) fn is_live(&self) -> bool {
+        self.status.try_get_untracked() == Some(LiveStatus::Live)
+    }
+
     /// The socket's round trip and reconnect count.
     pub(crate) fn stats(&self) -> Signal<LiveStats> {
         self.stats.into()

@@ -71,6 +71,8 @@ pub(super) struct Inner {
     pub(super) restore_gate: Option<Timer>,
     // The window's events, routed by `client.rs`:
     pub(super) window: Option<Subscription>,
+    // The person's other tabs (`tabs.rs`); `None` where the browser has no channel.
+    pub(super) tabs: Option<super::tabs::TabLink>,
 }
 
 impl QueryClient {

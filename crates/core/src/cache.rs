@@ -596,9 +596,10 @@ impl QueryCache {
         }
     }
 
-    /// What this cache holds for `key`, as handed to another tab.
-    pub fn shared_record(&self, key: &QueryKey, now: Millis) -> Option<SharedRecord> {
-        self.entries.get(key)?.shared_record(key, now)
+    /// What this cache holds for `key`, as handed to another tab; `live`: the live socket is
+    /// open (fresh data is then vouched for as current now).
+    pub fn shared_record(&self, key: &QueryKey, now: Millis, live: bool) -> Option<SharedRecord> {
+        self.entries.get(key)?.shared_record(key, now, live)
     }
 
     fn set_data(&mut self, key: QueryKey, data: QueryData, now: Millis, fx: &mut Effects) {

@@ -662,19 +662,34 @@ impl QueryEntry {
         if is_older_case(&record.data, self.data.as_ref()) {
             return false;
         }
+        let trusted = self.trusts(record.reflects(), record.stale);
+        let same = self.data.is_some()
+            && self.fetched_at == Some(record.fetched_at)
+            && self.etag == record.etag;
+        if same {
+            // The very answer this tab restored from storage, which the sibling still trusts
+            // (it has heard of every change since): trusted here too.
+            if trusted && self.invalidated {
+                self.invalidated = false;
+                self.invalidated_at = None;
+                self.data_requested_at = self.data_requested_at.max(record.known_current_at());
+                self.bump();
+                return true;
+            }
+            return false;
+        }
         if self
             .fetched_at
             .is_some_and(|ours| self.data.is_some() && ours >= record.fetched_at)
         {
             return false;
         }
-        let trusted = self.trusts(record.reflects(), record.stale);
         self.data = Some(record.data.clone());
         self.data_changed = true;
         self.etag = record.etag.clone();
         self.size_bytes = record.size_bytes;
         self.fetched_at = Some(record.fetched_at);
-        self.data_requested_at = record.requested_at;
+        self.data_requested_at = record.known_current_at();
         if trusted {
             self.invalidated = false;
             self.invalidated_at = None;
@@ -719,16 +734,27 @@ impl QueryEntry {
         true
     }
 
-    /// This entry as handed to another tab, if it holds data.
-    pub(crate) fn shared_record(&self, key: &QueryKey, now: Millis) -> Option<SharedRecord> {
+    /// This entry as handed to another tab, if it holds data. `live`: the live socket is
+    /// open, so a change to this data would have marked it stale by now (a reconnect marks
+    /// everything stale; the first open, what was fetched before it): fresh data is vouched
+    /// for as current now, exactly as far as this tab trusts it itself.
+    pub(crate) fn shared_record(
+        &self,
+        key: &QueryKey,
+        now: Millis,
+        live: bool,
+    ) -> Option<SharedRecord> {
+        let stale = self.is_stale(now);
+        let vouched_at = (live && !stale).then_some(now);
         Some(SharedRecord {
+            vouched_at,
             key: key.clone(),
             data: self.data.clone()?,
             etag: self.etag.clone(),
             fetched_at: self.fetched_at?,
             requested_at: self.data_requested_at,
             size_bytes: self.size_bytes,
-            stale: self.is_stale(now),
+            stale,
         })
     }
 

@@ -16,16 +16,18 @@ use std::collections::{BTreeSet, HashMap};
 pub const SHARE_PROTOCOL: u32 = 1;
 
 /// How long an ask waits for siblings' replies before going to the network: a tab that
-/// closed without saying so never answers.
-pub const ASK_WAIT: DurationMs = DurationMs(150);
+/// closed without saying so never answers. A busy tab answers within a few ms, a tab of a
+/// loaded machine (or a phone) within a hundred or two.
+pub const ASK_WAIT: DurationMs = DurationMs(250);
 
 /// How long a tab waits for a sibling's request for the same key to land before sending
 /// its own.
 pub const SIBLING_FETCH_WAIT: DurationMs = DurationMs(3_000);
 
 /// After opening, how long a tab that knows no sibling yet still asks (its `Hello` may not
-/// have been answered yet): past this, a lone tab fetches at once.
-pub const HELLO_GRACE: DurationMs = DurationMs(100);
+/// have been answered yet): past this, a lone tab fetches at once. Not waited at all when
+/// the device held nothing of the person ([`TabShare::skip_grace`]).
+pub const HELLO_GRACE: DurationMs = DurationMs(250);
 
 /// One tab's instance of the query client, random per start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -44,12 +46,22 @@ pub struct SharedRecord {
     pub size_bytes: u64,
     /// Stale in the holder's eyes (invalidated, restored or old): shown, not trusted.
     pub stale: bool,
+    /// When the holder vouched for it: its live socket is open and no change event marked
+    /// the data stale, so it reflects the server as of then (up to the events still on their
+    /// way). `None` when it cannot say so.
+    #[serde(default)]
+    pub vouched_at: Option<Millis>,
 }
 
 impl SharedRecord {
     /// The instant the data is known to reflect.
     pub fn reflects(&self) -> Millis {
-        self.requested_at.unwrap_or(self.fetched_at)
+        self.known_current_at().unwrap_or(self.fetched_at)
+    }
+
+    /// The latest instant the data is known to reflect, when known.
+    pub fn known_current_at(&self) -> Option<Millis> {
+        self.vouched_at.max(self.requested_at)
     }
 }
 
@@ -192,6 +204,13 @@ impl TabShare {
             sending: BTreeSet::new(),
         };
         (share, ShareMessage::Hello)
+    }
+
+    /// Nothing of the person was on the device (a first visit): no sibling has held their
+    /// data long, so until one says hello this tab fetches without waiting for one. A
+    /// sibling opened a moment before (not yet stored) costs one request more.
+    pub fn skip_grace(&mut self) {
+        self.opened_at = Millis(0);
     }
 
     pub fn me(&self) -> TabId {

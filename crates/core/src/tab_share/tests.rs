@@ -14,6 +14,8 @@ struct Tab {
     out: Vec<(QueryKey, FetchId)>,
     /// Every GET this tab sent.
     sent: usize,
+    /// Its live socket is open.
+    live: bool,
 }
 
 struct World {
@@ -39,6 +41,7 @@ impl World {
             share,
             out: Vec::new(),
             sent: 0,
+            live: false,
         });
         self.post(i, hello);
         self.deliver();
@@ -119,9 +122,10 @@ impl World {
                 let tab = &mut self.tabs[j];
                 let now = tab.h.now;
                 let cache = &tab.h.cache;
+                let live = tab.live;
                 let effects = tab
                     .share
-                    .receive(envelope, now, &|key| cache.shared_record(key, now));
+                    .receive(envelope, now, &|key| cache.shared_record(key, now, live));
                 self.effects(j, effects);
             }
         }
@@ -140,7 +144,7 @@ impl World {
             let tab = &mut self.tabs[i];
             tab.h.succeed(&key, fetch, data.clone());
             tab.share.answered(&key);
-            if let Some(record) = tab.h.cache.shared_record(&key, tab.h.now) {
+            if let Some(record) = tab.h.cache.shared_record(&key, tab.h.now, false) {
                 let record = Box::new(record);
                 self.post(i, ShareMessage::Fresh { record });
             }
@@ -410,6 +414,7 @@ fn an_announcement_never_creates_an_entry_nor_takes_an_older_case() {
         requested_at: None,
         size_bytes: 10,
         stale: false,
+        vouched_at: None,
     };
     h.apply(CacheEvent::Shared {
         fetch: None,
@@ -438,5 +443,72 @@ fn a_tab_that_just_opened_alone_waits_no_longer_than_its_hello_grace() {
     );
     w.advance(HELLO_GRACE.0 / 2);
     w.tick(a);
+    assert_eq!(w.tabs[a].sent, 1);
+}
+
+#[test]
+fn the_answer_a_tab_restored_from_storage_is_trusted_when_the_sibling_that_fetched_it_vouches() {
+    let mut w = World::new();
+    let a = w.open();
+    w.advance(HELLO_GRACE.0);
+    w.observe(a, &case_key());
+    w.answer(a, case_data(2));
+    let stored = w.tabs[a].h.cache.take_dirty().upserts;
+    assert_eq!(stored.len(), 1);
+    w.advance(1_000);
+    // Tab b starts from the same stored record (stale on arrival), then asks.
+    let b = w.open();
+    let cmds = w.tabs[b].h.apply(CacheEvent::Restore { entries: stored });
+    w.run(b, cmds);
+    w.observe(b, &case_key());
+    assert_eq!(w.tabs[b].sent, 0);
+    let now = w.tabs[b].h.now;
+    assert!(!w.entry(b, &case_key()).is_stale(now));
+    assert_eq!(w.entry(b, &case_key()).fetch_status(), FetchStatus::Idle);
+}
+
+#[test]
+fn a_sibling_listening_to_changes_since_its_answer_vouches_for_it_as_current_now() {
+    let mut w = World::new();
+    let a = w.open();
+    w.tabs[a].live = true;
+    w.advance(HELLO_GRACE.0);
+    w.observe(a, &case_key());
+    w.answer(a, case_data(2));
+    let requested = w.entry(a, &case_key()).reflects_server_state_at();
+    w.advance(5_000);
+    let b = w.open();
+    w.observe(b, &case_key());
+    assert_eq!(w.tabs[b].sent, 0);
+    // (Each simulated tab keeps its own clock; the sibling's is the one that vouched.)
+    let now = w.tabs[a].h.now;
+    assert_eq!(
+        w.entry(b, &case_key()).reflects_server_state_at(),
+        Some(now),
+        "b knows the data current as of the sibling's word, not only as of its request"
+    );
+    assert!(requested < Some(now));
+    // Without a live socket the sibling can only say when it asked.
+    let mut w = World::new();
+    let a = w.open();
+    w.advance(HELLO_GRACE.0);
+    w.observe(a, &case_key());
+    w.answer(a, case_data(2));
+    let requested = w.entry(a, &case_key()).reflects_server_state_at();
+    w.advance(5_000);
+    let b = w.open();
+    w.observe(b, &case_key());
+    assert_eq!(
+        w.entry(b, &case_key()).reflects_server_state_at(),
+        requested
+    );
+}
+
+#[test]
+fn a_first_visit_fetches_at_once_without_waiting_for_hellos() {
+    let mut w = World::new();
+    let a = w.open();
+    w.tabs[a].share.skip_grace();
+    w.observe(a, &case_key());
     assert_eq!(w.tabs[a].sent, 1);
 }
