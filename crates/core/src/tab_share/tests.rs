@@ -184,6 +184,21 @@ impl World {
     }
 }
 
+/// Two tabs that open one page at the same moment, each asking before it hears the other's
+/// question: the world, the tab that fetches and the one that waits.
+fn two_tabs_asking_at_once() -> (World, usize, usize) {
+    let mut w = World::new();
+    let a = w.open();
+    let b = w.open();
+    let cmds_a = w.tabs[a].h.observe(&case_key());
+    let cmds_b = w.tabs[b].h.observe(&case_key());
+    w.run(a, cmds_a);
+    w.run(b, cmds_b);
+    w.deliver();
+    let fetcher = if w.tabs[a].sent == 1 { a } else { b };
+    (w, fetcher, 1 - fetcher)
+}
+
 fn case_key() -> QueryKey {
     QueryKey::Case(uuid::Uuid::from_u128(7))
 }
@@ -235,18 +250,12 @@ fn a_second_tab_opening_what_the_first_holds_sends_no_request() {
 
 #[test]
 fn two_tabs_opening_one_page_at_once_make_one_request() {
-    let mut w = World::new();
-    let a = w.open();
-    let b = w.open();
-    // Both ask before either hears the other's question.
-    let cmds_a = w.tabs[a].h.observe(&case_key());
-    let cmds_b = w.tabs[b].h.observe(&case_key());
-    w.run(a, cmds_a);
-    w.run(b, cmds_b);
-    w.deliver();
-    assert_eq!(w.tabs[a].sent + w.tabs[b].sent, 1, "one of the two fetches");
-    let fetcher = if w.tabs[a].sent == 1 { a } else { b };
-    let waiter = 1 - fetcher;
+    let (mut w, fetcher, waiter) = two_tabs_asking_at_once();
+    assert_eq!(
+        w.tabs[fetcher].sent + w.tabs[waiter].sent,
+        1,
+        "one of the two fetches"
+    );
     w.answer(fetcher, case_data(2));
     assert_eq!(w.tabs[waiter].sent, 0);
     assert_eq!(w.entry(waiter, &case_key()).data(), Some(&case_data(2)));
@@ -358,31 +367,13 @@ fn a_sibling_that_never_replies_costs_one_bounded_wait_and_is_forgotten() {
 
 #[test]
 fn a_sibling_whose_request_fails_or_hangs_does_not_hold_the_other_back() {
-    let mut w = World::new();
-    let a = w.open();
-    let b = w.open();
-    let cmds_a = w.tabs[a].h.observe(&case_key());
-    let cmds_b = w.tabs[b].h.observe(&case_key());
-    w.run(a, cmds_a);
-    w.run(b, cmds_b);
-    w.deliver();
-    let fetcher = if w.tabs[a].sent == 1 { a } else { b };
-    let waiter = 1 - fetcher;
+    let (mut w, _, waiter) = two_tabs_asking_at_once();
     // The fetcher's request hangs: the waiter goes itself after the bounded wait.
     w.advance(SIBLING_FETCH_WAIT.0);
     w.tick(waiter);
     assert_eq!(w.tabs[waiter].sent, 1);
     // A failure announced ends a wait at once.
-    let mut w = World::new();
-    let a = w.open();
-    let b = w.open();
-    let cmds_a = w.tabs[a].h.observe(&case_key());
-    let cmds_b = w.tabs[b].h.observe(&case_key());
-    w.run(a, cmds_a);
-    w.run(b, cmds_b);
-    w.deliver();
-    let fetcher = if w.tabs[a].sent == 1 { a } else { b };
-    let waiter = 1 - fetcher;
+    let (mut w, fetcher, waiter) = two_tabs_asking_at_once();
     w.post(fetcher, ShareMessage::Failed { key: case_key() });
     w.deliver();
     assert_eq!(w.tabs[waiter].sent, 1);
