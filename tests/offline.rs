@@ -18,8 +18,8 @@ use casedesk_core::merge::{CaseField, Side};
 use casedesk_core::overlay::{view, NoKnownCases, OverlayTarget};
 use casedesk_core::retry::RetryPolicy;
 use casedesk_core::{
-    Action, ActionState, ConflictChoice, ConflictPolicy, DurationMs, Failure, Millis, QueryData,
-    QueueConfig, ServerAnswer, SyncState,
+    Action, ActionState, BudgetConfig, ConflictChoice, ConflictPolicy, DurationMs, Failure, Millis,
+    QueryData, QueueConfig, RequestBudget, ServerAnswer, SyncState,
 };
 use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
 use futures::future::LocalBoxFuture;
@@ -45,6 +45,9 @@ struct TestBridge {
     rate_limited: RefCell<Vec<Option<DurationMs>>>,
     requests: Cell<usize>,
     request_ms: Cell<f64>,
+    /// The request budget as the app ships it, for measurements of the drain the app does;
+    /// `None` (the tests' default) lets every request go.
+    budget: RefCell<Option<RequestBudget>>,
 }
 
 impl TestBridge {
@@ -100,10 +103,16 @@ impl QueryBridge for TestBridge {
     }
 
     fn budget_acquire(&self) -> Result<(), Millis> {
-        Ok(())
+        match self.budget.borrow_mut().as_mut() {
+            Some(budget) => budget.try_acquire_background(casedesk::platform::clock::now()),
+            None => Ok(()),
+        }
     }
 
     fn on_rate_limited(&self, retry_after: Option<DurationMs>) {
+        if let Some(budget) = self.budget.borrow_mut().as_mut() {
+            budget.on_rate_limited(retry_after, casedesk::platform::clock::now());
+        }
         self.rate_limited.borrow_mut().push(retry_after);
     }
 }
@@ -1884,9 +1893,17 @@ async fn bench_enqueue_throughput() {
     dispatch_window_event("online");
 }
 
+/// Drains 1,000 queued creations as the app does: the queue's shipped config, the request
+/// budget as shipped (`BudgetConfig::DEFAULT`, through the bridge), against the test server
+/// (whose rate limiter is the shipped default when `scripts/bench --queue` runs this, and off
+/// in a plain test run: see `scripts/lib/browser-tests`).
 async fn drain_thousand(label: &str, chaos: Option<&str>, config: QueueConfig) {
     let ns = namespace("bench-drain");
     let tab = open_tab_with(&ns, config);
+    *tab.bridge.budget.borrow_mut() = Some(RequestBudget::new(
+        BudgetConfig::DEFAULT,
+        casedesk::platform::clock::now(),
+    ));
     tab.queue.ready().await;
     dispatch_window_event("offline");
     // The production backoff has a long tail (an action failing 8 times in a row waits up to
@@ -1926,10 +1943,11 @@ async fn drain_thousand(label: &str, chaos: Option<&str>, config: QueueConfig) {
         - started;
     report(format!(
         "drain {n} creations, {label}: {elapsed:.0} ms = {:.0} actions/s, 99% settled in \
-         {ninety_nine:.0} ms ({} attempts, mean request {:.1} ms; online → first request \
-         {first:.1} ms)",
+         {ninety_nine:.0} ms ({} attempts, {} answered 429, mean request {:.1} ms; online → \
+         first request {first:.1} ms)",
         n as f64 * 1000.0 / elapsed,
         tab.sender.count(),
+        tab.bridge.rate_limited.borrow().len(),
         tab.bridge.request_ms.get() / tab.bridge.requests.get().max(1) as f64,
     ));
     assert_eq!(tab.dead(), 0);
@@ -1946,7 +1964,7 @@ async fn bench_drain_throughput() {
 #[ignore]
 async fn bench_drain_throughput_under_chaos() {
     drain_thousand(
-        "30% failures (production backoff: 1 s base, full jitter, stepped by the failure streak)",
+        "30% failures (the queue's backoff, Retry-After 1 s on each 503)",
         Some(r#"{"fail_rate":0.3}"#),
         QueueConfig::default(),
     )

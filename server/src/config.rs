@@ -93,7 +93,7 @@ pub struct Config {
 
     /// Requests per second each client (an accepted token, else the peer's address) may make
     /// to /api/v1 on average; 0 disables rate limiting.
-    #[arg(long, env = "CASEDESK_RATE_LIMIT_PER_SEC", default_value_t = 100.0, value_parser = parse_non_negative)]
+    #[arg(long, env = "CASEDESK_RATE_LIMIT_PER_SEC", default_value_t = 500.0, value_parser = parse_non_negative)]
     pub rate_limit_per_sec: f64,
 
     /// How many requests a client may make at once above the average (the bucket size);

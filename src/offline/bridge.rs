@@ -26,7 +26,8 @@ pub trait QueryBridge {
         failure: Option<&Failure>,
         request_id: &str,
     );
-    /// Takes one token of the request budget shared with queries, or says when to ask again.
+    /// Takes one token of the request budget shared with queries (leaving the reserve kept
+    /// for the person's reads), or says when to ask again.
     fn budget_acquire(&self) -> Result<(), Millis>;
     /// A 429 arrived: the budget holds off for `retry_after` (or its default).
     fn on_rate_limited(&self, retry_after: Option<DurationMs>);

@@ -181,10 +181,11 @@ impl QueryClient {
         }
     }
 
-    /// Takes a token from the request budget the queries share, or says when to ask again.
+    /// Takes a token from the request budget the queries share for the queue's drain (which
+    /// leaves the reads' reserve in the bucket), or says when to ask again.
     pub fn budget_acquire(&self) -> Result<(), Millis> {
         let now = self.now();
-        self.with_inner(|inner| inner.budget.try_acquire(now))
+        self.with_inner(|inner| inner.budget.try_acquire_background(now))
             .unwrap_or(Ok(()))
     }
 

@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
+mod health;
 #[cfg(test)]
 mod properties;
 mod reason;
 mod summary;
 pub mod view;
 
+use health::ServerHealth;
 pub use reason::DeathReason;
 pub use summary::ActionSummary;
 
@@ -252,9 +254,9 @@ pub struct ActionQueue {
     /// Actions in flight when the person signed in again: sent with the old credentials, so
     /// their 401 says nothing about the new session (it must not pause the queue again).
     sent_before_sign_in: HashSet<Uuid>,
-    /// Transient failures in a row across the whole queue (any success resets it): how
-    /// troubled the server is, as opposed to how unlucky one action has been.
-    failure_streak: u32,
+    /// The server's last answers (how troubled it is, as opposed to how unlucky one action
+    /// has been), and the queue-wide hold while it fails nearly everything.
+    health: ServerHealth,
 }
 
 /// Collects what a call touched, then reports the records' final state once each.
@@ -463,13 +465,23 @@ impl ActionQueue {
     /// `next_wake`, counting only the cases whose next action `sendable` accepts (e.g. the
     /// signed-in person's own actions).
     pub fn next_wake_where(&self, sendable: &dyn Fn(&QueuedAction) -> bool) -> Option<Millis> {
-        if self.paused_for_auth || self.in_flight_count() >= self.config.max_in_flight {
+        let limit = self.health.in_flight_limit(self.config.max_in_flight);
+        if self.paused_for_auth || self.in_flight_count() >= limit {
             return None;
         }
-        self.heads()
+        let due = self
+            .heads()
             .filter(|r| r.state == ActionState::Pending && sendable(r))
             .map(|r| r.next_attempt_at)
-            .min()
+            .min()?;
+        // While the server fails nearly everything, nothing goes before the queue's hold ends.
+        Some(due.max(self.health.hold_end()))
+    }
+
+    /// Whether most of the server's recent answers were transient failures, so the queue sends
+    /// one probe at a time, spaced by a growing backoff.
+    pub fn is_server_troubled(&self) -> bool {
+        self.health.is_troubled()
     }
 
     /// Up to `free` heads that `due` accepts, in the order they are sent: the cases the
@@ -654,12 +666,12 @@ impl ActionQueue {
         limit: usize,
         sendable: &dyn Fn(&QueuedAction) -> bool,
     ) -> Dispatch {
-        if !online || self.paused_for_auth {
+        if !online || self.paused_for_auth || self.health.held_until(now).is_some() {
             return Dispatch::default();
         }
         let free = self
-            .config
-            .max_in_flight
+            .health
+            .in_flight_limit(self.config.max_in_flight)
             .saturating_sub(self.in_flight_count())
             .min(limit);
         if free == 0 {
@@ -697,7 +709,7 @@ impl ActionQueue {
         let Some(record) = self.take(id) else {
             return self.report(touched);
         };
-        self.failure_streak = 0;
+        self.health.on_success();
         touched.remove(id);
         touched.notices.push(QueueNotice::Confirmed { id });
         if matches!(record.action.kind, ActionKind::CreateCase { .. }) {
@@ -765,11 +777,11 @@ impl ActionQueue {
         let retention = self.config.retention;
         let policy = self.config.retry;
         let transient_online = online && failure.write_class() == FailureClass::Transient;
-        let streak = if transient_online {
-            self.failure_streak.saturating_add(1)
-        } else {
-            self.failure_streak
-        };
+        let mut health = self.health;
+        if transient_online {
+            health.on_transient_failure(now, failure.retry_after(), &policy, rng);
+        }
+        let serving = health.is_serving();
         let Some(record) = self.get_mut(id) else {
             return self.report(touched);
         };
@@ -809,7 +821,7 @@ impl ActionQueue {
                     // once; a device that claims to be online while requests say otherwise
                     // still backs off, so the worker does not spin.
                     let wait = if online {
-                        let step = backoff_step(record.attempts, streak);
+                        let step = backoff_step(record.attempts, serving);
                         policy.delay(step, failure.retry_after(), rng)
                     } else {
                         DurationMs::ZERO
@@ -828,7 +840,7 @@ impl ActionQueue {
             }
             FailureClass::Conflict => Some(DeathReason::ConflictUnreadable(failure.clone())),
         };
-        self.failure_streak = streak;
+        self.health = health;
         if pause && !self.paused_for_auth {
             self.paused_for_auth = true;
             touched.notices.push(QueueNotice::SignInNeeded);
@@ -1153,6 +1165,7 @@ impl ActionQueue {
     /// again, which pauses the queue again at once.
     pub fn sync_now(&mut self, now: Millis) -> QueueChanges {
         self.paused_for_auth = false;
+        self.health.lift_hold();
         let mut touched = Touched::default();
         for record in self.records.values_mut() {
             if record.state == ActionState::Pending && record.next_attempt_at > now {
@@ -1165,17 +1178,23 @@ impl ActionQueue {
 }
 
 /// Which step of the retry policy's exponential backoff an action waits after `attempts`
-/// counted failures, when the whole queue's last `streak` answers were transient failures.
+/// counted failures, given whether the server is `serving` (most of its recent answers were
+/// not failures: [`ServerHealth::is_serving`]).
 ///
 /// An action's own failures alone would make one unlucky action wait minutes behind a
 /// server that answers most requests: with 30 % of requests failing at random, one action
 /// in a thousand fails six times in a row and waited up to 2⁶ s, which held a drain of
-/// 1,000 actions for half a minute after 99 % of it had settled. A struggling server fails
-/// everything, so the queue-wide streak grows as fast as each action's count and the
-/// backoff is the full one; while other requests succeed the step grows only with a third
-/// of the action's own count, so an action that keeps failing alone still backs off, slower.
-fn backoff_step(attempts: u32, streak: u32) -> u32 {
-    attempts.min(streak.max(attempts / 3)).max(1)
+/// 1,000 actions for half a minute after 99 % of it had settled. So while the server serves,
+/// the step grows only with a third of the action's own count (an action that keeps failing
+/// alone still backs off, slower), and the wait is mostly the server's own `Retry-After`. A
+/// server failing most requests gets the full backoff per action, and one failing nearly all
+/// of them is held off queue-wide besides.
+fn backoff_step(attempts: u32, serving: bool) -> u32 {
+    if serving {
+        (attempts / 3).max(1)
+    } else {
+        attempts.max(1)
+    }
 }
 
 /// Why an action on a case whose creation died was not sent.

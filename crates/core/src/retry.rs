@@ -23,9 +23,13 @@ impl RetryPolicy {
         max_attempts: Some(3),
     };
 
-    /// The action queue: from 1 s to 5 min, for as long as retention allows.
+    /// The action queue: from 0.5 s to 5 min, for as long as retention allows. The first
+    /// steps are short because a drain on a server that answers most requests waits them out
+    /// once per failure (a `Retry-After`, 1 s on the reference server's 503, is the floor); a
+    /// server that fails nearly everything is held off queue-wide (`queue::health`), so short
+    /// first steps never turn into a storm.
     pub const ACTION: RetryPolicy = RetryPolicy {
-        base: DurationMs(1_000),
+        base: DurationMs(500),
         cap: DurationMs(300_000),
         max_attempts: None,
     };
@@ -80,8 +84,7 @@ mod tests {
         assert_eq!(
             ceilings,
             vec![
-                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000,
-                300_000
+                500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000
             ]
         );
         assert_eq!(p.ceiling(u32::MAX), DurationMs(300_000));
@@ -91,7 +94,7 @@ mod tests {
     fn jitter_spans_zero_to_the_ceiling() {
         let p = RetryPolicy::ACTION;
         assert_eq!(p.delay(3, None, &mut Fixed(0.0)), DurationMs(0));
-        assert_eq!(p.delay(3, None, &mut Fixed(0.5)), DurationMs(2_000));
+        assert_eq!(p.delay(3, None, &mut Fixed(0.5)), DurationMs(1_000));
         let mut rng = SeededRandom::new(7);
         for attempt in 1..20 {
             let d = p.delay(attempt, None, &mut rng);
@@ -108,7 +111,7 @@ mod tests {
         );
         assert_eq!(
             p.delay(9, Some(DurationMs(5_000)), &mut Fixed(0.5)),
-            DurationMs(128_000)
+            DurationMs(64_000)
         );
     }
 

@@ -1040,8 +1040,177 @@ fn random_failures_on_a_serving_server_back_off_briefly_a_down_server_fully() {
             .max()
             .unwrap();
     }
-    assert_eq!(super::backoff_step(6, 24), 6);
-    assert_eq!(super::backoff_step(6, 1), 2);
-    assert_eq!(super::backoff_step(30, 0), 10);
-    assert_eq!(super::backoff_step(1, 0), 1);
+    assert_eq!(super::backoff_step(6, false), 6);
+    assert_eq!(super::backoff_step(6, true), 2);
+    assert_eq!(super::backoff_step(30, true), 10);
+    assert_eq!(super::backoff_step(1, true), 1);
+    assert_eq!(super::backoff_step(0, false), 1);
+}
+
+/// What a simulated drain did.
+#[derive(Debug)]
+struct DrainRun {
+    /// From the first request until the queue was empty (or the simulation stopped).
+    took: DurationMs,
+    /// Requests sent.
+    attempts: usize,
+    /// The longest time between a failure's answer and that action's next attempt.
+    longest_wait: DurationMs,
+    /// Most requests in flight at once after the server first looked troubled.
+    in_flight_while_troubled: usize,
+    /// Whether the queue ever held off because the server looked down.
+    ever_troubled: bool,
+}
+
+/// Drains `n` updates of independent cases against a simulated server that answers each
+/// request after `request_ms`, failing a `fail_rate` fraction at random with a 503 naming
+/// `retry_after` (as the reference server's chaos does). Stops when the queue is empty or at
+/// `until_ms`. Time only moves to the next answer or the queue's next wake, as the worker does;
+/// `seed` draws which requests fail.
+fn simulate_drain(
+    seed: u64,
+    n: u128,
+    fail_rate: f64,
+    retry_after: Option<DurationMs>,
+    request_ms: u64,
+    until_ms: u64,
+) -> DrainRun {
+    let mut q = queue();
+    for i in 1..=n {
+        q.enqueue(status_update(i, &open_case(i), CaseStatus::Closed), at(0));
+    }
+    let mut rng = SeededRandom::new(11);
+    let mut server = SeededRandom::new(seed);
+    let mut now = at(0);
+    let mut in_flight: Vec<(Millis, Uuid)> = Vec::new();
+    let mut failed_at: HashMap<Uuid, Millis> = HashMap::new();
+    let mut run = DrainRun {
+        took: DurationMs::ZERO,
+        attempts: 0,
+        longest_wait: DurationMs::ZERO,
+        in_flight_while_troubled: 0,
+        ever_troubled: false,
+    };
+    while q.pending_count() > 0 && now < at(until_ms) {
+        for out in q.ready(now, true).send {
+            run.attempts += 1;
+            if let Some(failed) = failed_at.remove(&out.id) {
+                run.longest_wait = run.longest_wait.max(now.since(failed));
+            }
+            in_flight.push((now + DurationMs(request_ms), out.id));
+        }
+        if run.ever_troubled {
+            run.in_flight_while_troubled = run.in_flight_while_troubled.max(in_flight.len());
+        }
+        let next_answer = in_flight.iter().map(|(t, _)| *t).min();
+        now = match (next_answer, q.next_wake()) {
+            (Some(a), Some(w)) => a.min(w.max(now)),
+            (Some(a), None) => a,
+            (None, Some(w)) => w.max(now),
+            (None, None) => break,
+        };
+        let (done, waiting): (Vec<_>, Vec<_>) = in_flight.into_iter().partition(|(t, _)| *t <= now);
+        in_flight = waiting;
+        for (_, id) in done {
+            if server.next_unit() < fail_rate {
+                let failure = Failure::Http {
+                    status: 503,
+                    code: Some("unavailable".into()),
+                    message: "injected".into(),
+                    request_id: None,
+                    retry_after,
+                };
+                q.on_failure(id, &failure, now, true, &mut rng);
+                failed_at.insert(id, now);
+            } else {
+                let case = q
+                    .get(id)
+                    .map(|r| open_case(r.action.case_id().as_u128() - case_id(0).as_u128()));
+                q.on_success(
+                    id,
+                    &ServerAnswer::Case(case.unwrap_or_else(|| open_case(0))),
+                );
+            }
+            run.ever_troubled |= q.is_server_troubled();
+        }
+    }
+    run.took = now.since(at(0));
+    run
+}
+
+#[test]
+fn a_drain_under_thirty_percent_failures_retries_each_failure_after_its_retry_after_and_keeps_up() {
+    // The reference server's 503 says `Retry-After: 1`: that is the wait after a failure; two
+    // seconds at most when a run of bad luck makes most recent answers failures (then the
+    // action's own count sets the step). Five draws of which requests fail.
+    let mut took: Vec<DurationMs> = (1..=5)
+        .map(|seed| {
+            let run = simulate_drain(seed, 1_000, 0.3, Some(DurationMs(1_000)), 10, 600_000);
+            assert!(!run.ever_troubled, "{run:?}");
+            assert!(run.longest_wait >= DurationMs(1_000), "{run:?}");
+            assert!(run.longest_wait <= DurationMs(2_000), "{run:?}");
+            assert!(run.attempts < 1_500, "{run:?}");
+            run.took
+        })
+        .collect();
+    took.sort();
+    // 1,000 actions in under 10 s: at least 100 a second, with nobody pressing "Sync now".
+    // What is left is the unluckiest action's failures in a row, a second each.
+    assert!(took[2] < DurationMs(10_000), "{took:?}");
+
+    // Failures that name no wait (a dropped connection): a second at most.
+    let run = simulate_drain(1, 1_000, 0.3, None, 10, 600_000);
+    assert!(!run.ever_troubled, "{run:?}");
+    assert!(run.longest_wait <= DurationMs(1_000), "{run:?}");
+    assert!(run.took < DurationMs(6_000), "{run:?}");
+}
+
+#[test]
+fn a_down_server_gets_one_probe_at_a_time_however_many_actions_wait() {
+    // Refused at once (1 ms a request), for ten minutes, with 500 actions waiting.
+    let run = simulate_drain(1, 500, 1.0, None, 1, 600_000);
+    assert!(run.ever_troubled);
+    assert_eq!(run.in_flight_while_troubled, 1, "{run:?}");
+    // Two dozen answers to notice, then probes spaced by a doubling backoff up to 5 min.
+    assert!(run.attempts <= 50, "{run:?}");
+}
+
+#[test]
+fn a_success_after_an_outage_lifts_the_hold_and_the_drain_goes_full_speed() {
+    let mut q = queue();
+    for i in 1..=40 {
+        q.enqueue(status_update(i, &open_case(i), CaseStatus::Closed), at(0));
+    }
+    let mut rng = SeededRandom::new(5);
+    let mut now = at(0);
+    let down = Failure::Http {
+        status: 503,
+        code: None,
+        message: "down".into(),
+        request_id: None,
+        retry_after: Some(DurationMs(1_000)),
+    };
+    loop {
+        let ids = sent(&q.ready(now, true));
+        assert!(!ids.is_empty());
+        for id in ids {
+            q.on_failure(id, &down, now, true, &mut rng);
+        }
+        if q.is_server_troubled() {
+            break;
+        }
+        now = q.next_wake().unwrap().max(now);
+    }
+    // Held: nothing before the hold ends, then a single probe.
+    let wake = q.next_wake().unwrap();
+    assert!(wake > now);
+    assert!(q.ready(Millis(wake.0 - 1), true).send.is_empty());
+    let probe = sent(&q.ready(wake, true));
+    assert_eq!(probe.len(), 1);
+    q.on_success(probe[0], &ServerAnswer::Case(open_case(0)));
+    assert!(!q.is_server_troubled());
+    assert_eq!(
+        q.ready(wake, true).send.len(),
+        QueueConfig::default().max_in_flight
+    );
 }
