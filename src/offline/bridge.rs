@@ -31,6 +31,10 @@ pub trait QueryBridge {
     fn budget_acquire(&self) -> Result<(), Millis>;
     /// A 429 arrived: the budget holds off for `retry_after` (or its default).
     fn on_rate_limited(&self, retry_after: Option<DurationMs>);
+    /// How many of the person's reads are in flight (the drain sends that many fewer).
+    fn reads_in_flight(&self) -> usize {
+        0
+    }
 }
 
 /// The app's query client is the read side.
@@ -67,5 +71,9 @@ impl QueryBridge for crate::query::QueryClient {
 
     fn on_rate_limited(&self, retry_after: Option<DurationMs>) {
         crate::query::QueryClient::on_rate_limited(self, retry_after);
+    }
+
+    fn reads_in_flight(&self) -> usize {
+        crate::query::QueryClient::reads_in_flight(self)
     }
 }

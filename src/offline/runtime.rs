@@ -122,6 +122,16 @@ pub struct Signals {
     pub unreadable: RwSignal<Vec<UnreadableRecord>>,
 }
 
+/// What the worker waits for after a look at the queue.
+enum NextLook {
+    /// The request budget has a token again at this time.
+    Budget(Millis),
+    /// The queue's next due action (or nothing, if none waits on time).
+    Queue,
+    /// An answer: every connection the drain may use is taken.
+    Answer,
+}
+
 /// What an answer from the server adds to a change set.
 #[derive(Clone, Debug, Default)]
 struct News {
@@ -679,7 +689,7 @@ impl Runtime {
             fx.next_look = next;
             return;
         }
-        let (dispatch, budget_wait) = self.take_due(now);
+        let (dispatch, look) = self.take_due(now);
         if !dispatch.send.is_empty() {
             // The in-flight marks are stored alongside, not before, the sends: a crash between
             // the two leaves them pending in the store, and they are re-sent under the same
@@ -687,18 +697,36 @@ impl Runtime {
             self.commit_soon(dispatch.changes, News::default());
             fx.send = dispatch.send;
         }
-        let queue_wake = budget_wait.or_else(|| self.state.borrow().queue.next_wake());
+        let queue_wake = match look {
+            NextLook::Budget(at) => Some(at),
+            NextLook::Queue => self.state.borrow().queue.next_wake(),
+            // Every slot left to the drain is taken: an answer wakes the worker.
+            NextLook::Answer => None,
+        };
         fx.next_look = match (next, queue_wake) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
     }
 
-    /// Marks in flight every due action the request budget allows, one token each; says when
-    /// the budget has tokens again if it ran out.
-    fn take_due(&self, now: Millis) -> (Dispatch, Option<Millis>) {
+    /// Marks in flight every due action the request budget and the connections allow, one
+    /// token each (the person's reads in flight each keep one of the drain's connections);
+    /// says what to wait for next.
+    fn take_due(&self, now: Millis) -> (Dispatch, NextLook) {
         let mut dispatch = Dispatch::default();
-        loop {
+        let room = {
+            let queue = &self.state.borrow().queue;
+            let allowed = queue
+                .config()
+                .max_in_flight
+                .saturating_sub(self.bridge.reads_in_flight())
+                .max(1);
+            allowed.saturating_sub(queue.in_flight_count())
+        };
+        if room == 0 {
+            return (dispatch, NextLook::Answer);
+        }
+        for _ in 0..room {
             let due = self
                 .state
                 .borrow()
@@ -706,18 +734,19 @@ impl Runtime {
                 .next_wake()
                 .is_some_and(|at| at <= now);
             if !due {
-                return (dispatch, None);
+                return (dispatch, NextLook::Queue);
             }
             if let Err(at) = self.bridge.budget_acquire() {
-                return (dispatch, Some(at.max(Millis(now.0 + 1))));
+                return (dispatch, NextLook::Budget(at.max(Millis(now.0 + 1))));
             }
             let one = self.state.borrow_mut().queue.ready_at_most(now, true, 1);
             if one.send.is_empty() {
-                return (dispatch, None);
+                return (dispatch, NextLook::Queue);
             }
             dispatch.send.extend(one.send);
             dispatch.changes.saved.extend(one.changes.saved);
         }
+        (dispatch, NextLook::Answer)
     }
 
     /// Hands the server's answer to the queue, shows and stores what it changed.

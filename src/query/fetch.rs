@@ -189,6 +189,12 @@ impl QueryClient {
             .unwrap_or(Ok(()))
     }
 
+    /// How many of the person's reads are on their way: the queue's drain leaves them
+    /// connections.
+    pub fn reads_in_flight(&self) -> usize {
+        self.read_inner(|inner| inner.aborts.len()).unwrap_or(0)
+    }
+
     /// The server said 429: every request, query or action, holds off.
     pub fn on_rate_limited(&self, retry_after: Option<DurationMs>) {
         let now = self.now();
