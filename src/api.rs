@@ -1,7 +1,8 @@
 //! The typed client for the casedesk API (contract.md §1) over `fetch`: one method per
 //! endpoint, every request with its own request id, a time limit and an optional cancel
 //! signal. Bodies are read by `casedesk_core::response`, so no answer can cause a panic.
-//! The first `GET` of the dashboard's data may adopt the answer index.html fetched early.
+//! The first read of `config.json` and the first `GET` of the dashboard's data may adopt the
+//! answers index.html fetched early.
 //! With several API origins (`config.json`, contract.md §5) every request goes to the one in
 //! use ([`ApiOrigins`], shared by every clone) and reports how it went, which moves it on.
 
@@ -318,7 +319,11 @@ async fn read_config_file() -> Vec<String> {
             .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
             .unwrap_or_default()
     };
-    let Some(text) = fetch_text(CONFIG_URL, HEALTH_TIMEOUT_MS).await else {
+    let answer = match early_config().await {
+        Some(early) => Some(early),
+        None => fetch_text(CONFIG_URL, HEALTH_TIMEOUT_MS).await,
+    };
+    let Some(text) = answer else {
         return stored();
     };
     let origins = match text {
@@ -1001,28 +1006,9 @@ impl ApiClient {
 /// response or null — or of null; the script starts it on a visit to `/` only and drops it
 /// after 15 s, so stale data is never adopted). Adopted only for the same URL on the app's own
 /// origin and the same token as `token`: an answer made for another person, or for a token
-/// since replaced, is never shown. Taken at most once: the handoff is removed when its URL is
-/// asked for, so a later request always goes to the network.
+/// since replaced, is never shown. Taken at most once ([`take_early`]).
 async fn early_answer(url: &str, token: Option<&str>) -> Option<web_sys::Response> {
-    let window = web_sys::window()?;
-    let name = JsValue::from_str("__casedeskEarly");
-    let handoff = js_sys::Reflect::get(&window, &name).ok()?;
-    if handoff.is_undefined() || handoff.is_null() {
-        return None;
-    }
-    let for_url = js_sys::Reflect::get(&handoff, &JsValue::from_str("url")).ok()?;
-    // The app's own origin is spelled "" in `url`; the script names it in full.
-    let absolute = if url.starts_with('/') {
-        format!("{}{url}", window.location().origin().ok()?)
-    } else {
-        url.to_owned()
-    };
-    if for_url.as_string().as_deref() != Some(absolute.as_str()) {
-        return None;
-    }
-    let _ = js_sys::Reflect::delete_property(window.as_ref(), &name);
-    let answer = js_sys::Reflect::get(&handoff, &JsValue::from_str("answer")).ok()?;
-    let answer = JsFuture::from(answer.dyn_into::<js_sys::Promise>().ok()?)
+    let answer = JsFuture::from(take_early("__casedeskEarly", url)?)
         .await
         .ok()?;
     if answer.is_null() || answer.is_undefined() {
@@ -1033,6 +1019,56 @@ async fn early_answer(url: &str, token: Option<&str>) -> Option<web_sys::Respons
         return None;
     }
     js_sys::Reflect::get(&answer, &JsValue::from_str("response"))
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
+/// The `config.json` answer index.html's inline script fetched before the app started
+/// (`window.__casedeskConfig`: `{url, answer}`, `answer` a promise of `{status, body}` or of
+/// null), as [`fetch_text`] gives it. Adopted only when it settles what the app's own read
+/// would: the file's JSON (200) or no such file (404). A failure, another status or a body
+/// that is not the file (a portal's page) leaves the app to ask itself, as before.
+async fn early_config() -> Option<(u16, String)> {
+    let answer = JsFuture::from(take_early("__casedeskConfig", CONFIG_URL)?)
+        .await
+        .ok()?;
+    if answer.is_null() || answer.is_undefined() {
+        return None;
+    }
+    let field = |name: &str| js_sys::Reflect::get(&answer, &JsValue::from_str(name)).ok();
+    let status = u16::try_from(field("status")?.as_f64()? as u32).ok()?;
+    let body = field("body")?.as_string()?;
+    let settled = match status {
+        200 => serde_json::from_str::<ConfigFile>(&body).is_ok(),
+        404 => true,
+        _ => false,
+    };
+    settled.then_some((status, body))
+}
+
+/// Takes the promise of index.html's early request `window[name]` (`{url, answer}`) when it
+/// was made for `url` (the app's own origin is spelled "" in `url`; the script names it in
+/// full). Taken at most once: the handoff is removed when its URL is asked for, so a later
+/// request always goes to the network.
+fn take_early(name: &str, url: &str) -> Option<js_sys::Promise> {
+    let window = web_sys::window()?;
+    let name = JsValue::from_str(name);
+    let handoff = js_sys::Reflect::get(&window, &name).ok()?;
+    if handoff.is_undefined() || handoff.is_null() {
+        return None;
+    }
+    let for_url = js_sys::Reflect::get(&handoff, &JsValue::from_str("url")).ok()?;
+    let absolute = if url.starts_with('/') {
+        format!("{}{url}", window.location().origin().ok()?)
+    } else {
+        url.to_owned()
+    };
+    if for_url.as_string().as_deref() != Some(absolute.as_str()) {
+        return None;
+    }
+    let _ = js_sys::Reflect::delete_property(window.as_ref(), &name);
+    js_sys::Reflect::get(&handoff, &JsValue::from_str("answer"))
         .ok()?
         .dyn_into()
         .ok()

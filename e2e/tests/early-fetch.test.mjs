@@ -4,14 +4,19 @@
 // answer because it holds the same token (it never downloads the numbers itself); on a
 // server without people it sends none. On a
 // device that never signed in, the script creates no database (the app's own session store
-// must be created by the app, with its object store).
+// must be created by the app, with its object store). The app's list of API origins
+// (config.json) is fetched early too, on every visit, and the app reads it from that answer.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
-  startServer, launchBrowser, watchedPage, signedInContext, eventually, uuid, DEMO_PEOPLE,
+  startServer, launchBrowser, watchedPage, signedInContext, eventually, uuid, DEMO_PEOPLE, distDir,
 } from "../lib/harness.mjs";
 
 const METRICS = "/api/v1/dashboard/metrics";
+const CONFIG = "/config.json";
 
 let server, guestServer, browser;
 before(async () => {
@@ -35,22 +40,27 @@ after(async () => {
 /**
  * Loads the dashboard in `page` until the "Open" count shows 2; resolves with the metrics
  * requests made (their Authorization and If-None-Match headers, the answer's status and
- * ETag), and when the first one started and the wasm finished downloading (resource timing,
- * ms since navigation).
+ * ETag), how many times config.json was asked for, and when the first metrics request and
+ * config.json's started and the wasm finished downloading (resource timing, ms since
+ * navigation).
  */
 async function visitDashboard(page, url) {
   const asked = [];
+  let configRequests = 0;
   page.on("request", (request) => {
-    if (new URL(request.url()).pathname === METRICS) asked.push(request);
+    const path = new URL(request.url()).pathname;
+    if (path === METRICS) asked.push(request);
+    if (path === CONFIG) configRequests += 1;
   });
   await page.goto(url + "/");
   await page.getByTestId("metric-open").filter({ hasText: "2" }).waitFor();
-  const order = await page.evaluate((path) => {
+  const order = await page.evaluate(([metricsPath, configPath]) => {
     const entries = performance.getEntriesByType("resource");
     const wasm = entries.find((e) => e.name.endsWith(".wasm"));
-    const metrics = entries.find((e) => new URL(e.name).pathname === path);
-    return { metricsStart: metrics?.startTime, wasmEnd: wasm?.responseEnd };
-  }, METRICS);
+    const metrics = entries.find((e) => new URL(e.name).pathname === metricsPath);
+    const config = entries.find((e) => new URL(e.name).pathname === configPath);
+    return { metricsStart: metrics?.startTime, configStart: config?.startTime, wasmEnd: wasm?.responseEnd };
+  }, [METRICS, CONFIG]);
   const requests = await Promise.all(
     asked.map(async (request) => {
       const headers = await request.allHeaders();
@@ -63,7 +73,16 @@ async function visitDashboard(page, url) {
       };
     }),
   );
-  return { requests, ...order };
+  return { requests, configRequests, ...order };
+}
+
+/** config.json was asked for once, before the wasm had arrived: the app used that answer. */
+function assertConfigReadEarlyOnce(seen) {
+  assert.equal(seen.configRequests, 1, "the app asked for config.json again");
+  assert.ok(
+    seen.configStart < seen.wasmEnd,
+    `config.json was asked for at ${seen.configStart} ms, after the wasm arrived at ${seen.wasmEnd} ms`,
+  );
 }
 
 /**
@@ -98,7 +117,7 @@ async function slowNetwork(context, page) {
   });
 }
 
-test("a cold visit without people requests the dashboard's data before the app's code has arrived, and the app never downloads it again", async () => {
+test("a cold visit without people requests the dashboard's data and config.json before the app's code has arrived, and the app never asks for either again", async () => {
   const context = await browser.newContext();
   const page = await watchedPage(context);
   // On loopback the wasm can arrive before the script has looked for a session.
@@ -110,6 +129,7 @@ test("a cold visit without people requests the dashboard's data before the app's
     seen.metricsStart < seen.wasmEnd,
     `the data request started at ${seen.metricsStart} ms, after the wasm arrived at ${seen.wasmEnd} ms`,
   );
+  assertConfigReadEarlyOnce(seen);
   assert.deepEqual(page.panics, []);
   await context.close();
 });
@@ -146,6 +166,7 @@ test("signed in, the early request carries the stored token and starts before th
       seen.metricsStart < seen.wasmEnd,
       `the data request started at ${seen.metricsStart} ms, after the wasm arrived at ${seen.wasmEnd} ms`,
     );
+    assertConfigReadEarlyOnce(seen);
     assert.deepEqual(page.panics, []);
   } finally {
     await context.close();
@@ -197,3 +218,41 @@ for (const [how, hideList] of [["listing the databases", false], ["without index
     }
   });
 }
+
+test("a config.json read early that names another origin still sends the app there", async () => {
+  // The app's files, served with a config.json naming a second server, which holds other numbers.
+  const appDir = mkdtempSync(join(tmpdir(), "casedesk-early-config-"));
+  cpSync(distDir, appDir, { recursive: true });
+  const home = await startServer({ people: false, staticDir: appDir });
+  const other = await startServer({ people: false, args: ["--cors-origin", home.url] });
+  const context = await browser.newContext();
+  try {
+    for (const title of ["Elsewhere one", "Elsewhere two", "Elsewhere three"]) {
+      const created = await other.api("/cases", {
+        method: "POST",
+        body: JSON.stringify({ id: uuid(), title, priority: "low" }),
+      });
+      assert.equal(created.status, 201);
+    }
+    writeFileSync(join(appDir, "config.json"), JSON.stringify({ api_origins: [other.url] }));
+    const page = await watchedPage(context);
+    await slowNetwork(context, page);
+    const configs = [];
+    const metrics = [];
+    page.on("request", (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === CONFIG) configs.push(url.origin);
+      if (url.pathname === METRICS) metrics.push(url.origin);
+    });
+    await page.goto(home.url + "/");
+    await page.getByTestId("metric-open").filter({ hasText: "3" }).waitFor();
+    assert.deepEqual(configs, [home.url], "config.json was not asked for once");
+    assert.ok(metrics.includes(other.url), `the metrics were asked of ${metrics.join(", ")}`);
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    await home.stop();
+    await other.stop();
+    rmSync(appDir, { recursive: true, force: true });
+  }
+});
