@@ -197,7 +197,7 @@ the service worker, the caches, the HTTP cache and the cached data removed: a vi
 deploy). Warm: one context, after a first visit that stayed until the service worker was
 active and the numbers were stored in IndexedDB.
 ${plain ? `"Without the early fetch": the same build from a copy of \`dist/\` whose \`index.html\` lacks the
-script that starts the dashboard's request before the wasm arrives.` : `This build has no early fetch in \`index.html\`, so there is no "without" row.`}
+script that starts the dashboard's request and \`config.json\`'s before the wasm arrives.` : `This build has no early fetch in \`index.html\`, so there is no "without" row.`}
 
 ${table(["visit", "dashboard with data", "range", "first frame of the dashboard had the numbers", "first contentful paint", "wasm downloaded", "metrics request started", "config.json answered"], rows)}`;
 }
