@@ -282,10 +282,10 @@ fn search_condition(engine: Engine, text: &str, values: &mut Vec<SqlValue>) -> S
 
 /// One page of live cases matching `query`, and how many match in all (exactly).
 ///
-/// Without a search, the page comes from the sort order's covering index and the count
-/// from a covering index. A search is served by the engine's trigram index (see
+/// Without a search, the page comes from the sort order's covering index and the total
+/// from `case_counts`, which triggers keep in every write's transaction. A search is served by the engine's trigram index (see
 /// [`search_condition`]): it lists the ids of every match in order, whose length is the
-/// total and whose slice is the page. Counts and a search's ids are read through
+/// total and whose slice is the page. A search's ids are read through
 /// [`Sql::query_shared`], so reads of unchanged data share them: the cost in proportion
 /// to the matches is paid once per change of the cases, not once per request.
 pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, DbError> {
@@ -300,23 +300,37 @@ pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, Db
         "deleted_at IS NULL"
     });
     let mut values: Vec<SqlValue> = Vec::new();
+    // The same filter over `case_counts` (same parameters), whose unassigned key is ''.
+    let mut counted = String::from("1 = 1");
     if let Some(status) = query.status {
         values.push(status.as_str().into());
-        filter.push_str(&format!(" AND status = ?{}", values.len()));
+        let condition = format!(" AND status = ?{}", values.len());
+        filter.push_str(&condition);
+        counted.push_str(&condition);
     }
     if let Some(priority) = query.priority {
         values.push(priority_rank(priority).into());
-        filter.push_str(&format!(" AND priority = ?{}", values.len()));
+        let condition = format!(" AND priority = ?{}", values.len());
+        filter.push_str(&condition);
+        counted.push_str(&condition);
     }
     match &query.assignee {
         None => {}
         Some(AssigneeFilter::Person(id)) => {
             values.push(id.as_str().into());
-            filter.push_str(&format!(" AND assignee = ?{}", values.len()));
+            let condition = format!(" AND assignee = ?{}", values.len());
+            filter.push_str(&condition);
+            counted.push_str(&condition);
         }
-        Some(AssigneeFilter::Unassigned) => filter.push_str(" AND assignee IS NULL"),
+        Some(AssigneeFilter::Unassigned) => {
+            filter.push_str(" AND assignee IS NULL");
+            counted.push_str(" AND assignee = ''");
+        }
         // The handler resolves `me`; unresolved, it matches nothing, as in the model.
-        Some(AssigneeFilter::Me) => filter.push_str(" AND 1 = 0"),
+        Some(AssigneeFilter::Me) => {
+            filter.push_str(" AND 1 = 0");
+            counted.push_str(" AND 1 = 0");
+        }
     }
     let order = order_by(query.sort);
     let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
@@ -354,9 +368,14 @@ pub(crate) fn list(conn: &dyn Sql, query: &CaseListQuery) -> Result<CaseList, Db
             .iter()
             .map(case_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // The triggers' counts, read in the page's snapshot: a sum over a few hundred
+        // rows, as cheap after a write as before it (a count of the cases was 92 ms at
+        // 100,000 on SQLite). CAST: PostgreSQL's sum of BIGINT is NUMERIC.
         let total = conn
-            .query_shared(
-                &format!("SELECT count(*) FROM cases WHERE {filter}"),
+            .query(
+                &format!(
+                    "SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM case_counts WHERE {counted}"
+                ),
                 &values,
             )?
             .first()

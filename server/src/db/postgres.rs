@@ -130,6 +130,63 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX cases_resolved ON cases (resolved_at) WHERE deleted_at IS NULL;
     "#,
+    // 5: how many live cases each (status, priority, assignee) has, kept by a trigger in
+    // every write's transaction (SQLite's step 6, same columns): a list's total and the
+    // dashboard's counts sum a few hundred rows whatever the number of cases. A server of
+    // the previous release may still be writing: the share lock keeps its writes out
+    // between the count and the trigger. The trigger changes two rows in key order, so
+    // two writers moving cases both ways between two keys cannot deadlock.
+    r#"
+    LOCK TABLE cases IN SHARE ROW EXCLUSIVE MODE;
+    CREATE TABLE case_counts (
+        status   TEXT NOT NULL,
+        priority BIGINT NOT NULL,
+        assignee TEXT NOT NULL,
+        n        BIGINT NOT NULL,
+        timed    BIGINT NOT NULL,
+        timed_ms BIGINT NOT NULL,
+        PRIMARY KEY (status, priority, assignee)
+    );
+    INSERT INTO case_counts (status, priority, assignee, n, timed, timed_ms)
+        SELECT status, priority, coalesce(assignee, ''), count(*),
+               count(coalesce(resolved_at, closed_at)),
+               coalesce(sum(coalesce(resolved_at, closed_at) - created_at), 0)
+        FROM cases WHERE deleted_at IS NULL GROUP BY 1, 2, 3;
+    CREATE FUNCTION case_counts_add(c cases, sign BIGINT) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO case_counts AS k (status, priority, assignee, n, timed, timed_ms)
+            VALUES (c.status, c.priority, coalesce(c.assignee, ''), sign,
+                    sign * (coalesce(c.resolved_at, c.closed_at) IS NOT NULL)::int,
+                    sign * coalesce(coalesce(c.resolved_at, c.closed_at) - c.created_at, 0))
+            ON CONFLICT (status, priority, assignee) DO UPDATE SET
+                n = k.n + excluded.n, timed = k.timed + excluded.timed,
+                timed_ms = k.timed_ms + excluded.timed_ms;
+    $$;
+    CREATE FUNCTION case_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            IF NEW.deleted_at IS NULL THEN PERFORM case_counts_add(NEW, 1); END IF;
+        ELSIF TG_OP = 'DELETE' THEN
+            IF OLD.deleted_at IS NULL THEN PERFORM case_counts_add(OLD, -1); END IF;
+        ELSIF (OLD.status, OLD.priority, OLD.assignee, OLD.deleted_at, OLD.resolved_at,
+               OLD.closed_at, OLD.created_at)
+              IS DISTINCT FROM (NEW.status, NEW.priority, NEW.assignee, NEW.deleted_at,
+                                NEW.resolved_at, NEW.closed_at, NEW.created_at) THEN
+            IF OLD.deleted_at IS NULL AND NEW.deleted_at IS NULL
+               AND (NEW.status, NEW.priority, coalesce(NEW.assignee, ''))
+                   < (OLD.status, OLD.priority, coalesce(OLD.assignee, '')) THEN
+                PERFORM case_counts_add(NEW, 1);
+                PERFORM case_counts_add(OLD, -1);
+            ELSE
+                IF OLD.deleted_at IS NULL THEN PERFORM case_counts_add(OLD, -1); END IF;
+                IF NEW.deleted_at IS NULL THEN PERFORM case_counts_add(NEW, 1); END IF;
+            END IF;
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER case_counts_keep AFTER INSERT OR UPDATE OR DELETE ON cases
+        FOR EACH ROW EXECUTE FUNCTION case_counts_keep();
+    "#,
 ];
 
 /// The schema version this engine writes.

@@ -194,6 +194,67 @@ const MIGRATIONS: &[Migration] = &[
     END;
     "#,
     },
+    // 6: how many live cases each (status, priority, assignee) has, kept by triggers in
+    // every write's transaction, so that a list's total and the dashboard's counts are a
+    // sum over a few hundred rows whatever the number of cases. `assignee` is '' for
+    // none (a primary key's NULLs would all differ); `timed` and `timed_ms` count and sum
+    // the times to resolution (`metrics`). The cases there are now are counted once here.
+    Migration {
+        then: None,
+        sql: r#"
+    CREATE TABLE case_counts (
+        status   TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        assignee TEXT NOT NULL,
+        n        INTEGER NOT NULL,
+        timed    INTEGER NOT NULL,  -- how many have coalesce(resolved_at, closed_at)
+        timed_ms INTEGER NOT NULL,  -- their sum of coalesce(resolved_at, closed_at) - created_at
+        PRIMARY KEY (status, priority, assignee)
+    ) WITHOUT ROWID;
+    INSERT INTO case_counts (status, priority, assignee, n, timed, timed_ms)
+        SELECT status, priority, coalesce(assignee, ''), count(*),
+               count(coalesce(resolved_at, closed_at)),
+               coalesce(sum(coalesce(resolved_at, closed_at) - created_at), 0)
+        FROM cases WHERE deleted_at IS NULL GROUP BY 1, 2, 3;
+    CREATE TRIGGER case_counts_insert AFTER INSERT ON cases WHEN new.deleted_at IS NULL BEGIN
+        INSERT INTO case_counts (status, priority, assignee, n, timed, timed_ms)
+            VALUES (new.status, new.priority, coalesce(new.assignee, ''), 1,
+                    coalesce(new.resolved_at, new.closed_at) IS NOT NULL,
+                    coalesce(coalesce(new.resolved_at, new.closed_at) - new.created_at, 0))
+            ON CONFLICT (status, priority, assignee) DO UPDATE SET
+                n = n + 1, timed = timed + excluded.timed, timed_ms = timed_ms + excluded.timed_ms;
+    END;
+    CREATE TRIGGER case_counts_update AFTER UPDATE ON cases
+    WHEN old.status IS NOT new.status OR old.priority IS NOT new.priority
+      OR old.assignee IS NOT new.assignee OR old.deleted_at IS NOT new.deleted_at
+      OR old.resolved_at IS NOT new.resolved_at OR old.closed_at IS NOT new.closed_at
+      OR old.created_at IS NOT new.created_at BEGIN
+        UPDATE case_counts SET
+                n = n - 1,
+                timed = timed - (coalesce(old.resolved_at, old.closed_at) IS NOT NULL),
+                timed_ms = timed_ms
+                    - coalesce(coalesce(old.resolved_at, old.closed_at) - old.created_at, 0)
+            WHERE old.deleted_at IS NULL AND status = old.status AND priority = old.priority
+              AND assignee = coalesce(old.assignee, '');
+        INSERT INTO case_counts (status, priority, assignee, n, timed, timed_ms)
+            SELECT new.status, new.priority, coalesce(new.assignee, ''), 1,
+                   coalesce(new.resolved_at, new.closed_at) IS NOT NULL,
+                   coalesce(coalesce(new.resolved_at, new.closed_at) - new.created_at, 0)
+            WHERE new.deleted_at IS NULL
+            ON CONFLICT (status, priority, assignee) DO UPDATE SET
+                n = n + 1, timed = timed + excluded.timed, timed_ms = timed_ms + excluded.timed_ms;
+    END;
+    CREATE TRIGGER case_counts_delete AFTER DELETE ON cases WHEN old.deleted_at IS NULL BEGIN
+        UPDATE case_counts SET
+                n = n - 1,
+                timed = timed - (coalesce(old.resolved_at, old.closed_at) IS NOT NULL),
+                timed_ms = timed_ms
+                    - coalesce(coalesce(old.resolved_at, old.closed_at) - old.created_at, 0)
+            WHERE status = old.status AND priority = old.priority
+              AND assignee = coalesce(old.assignee, '');
+    END;
+    "#,
+    },
 ];
 
 /// The schema version this engine writes.

@@ -6,6 +6,7 @@ mod support;
 mod caching;
 mod cases;
 mod chaos;
+mod counts;
 mod errors;
 mod events;
 mod hostile;

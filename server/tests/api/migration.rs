@@ -74,6 +74,31 @@ async fn a_database_of_the_release_before_people_keeps_every_case_and_note() {
     let chair = get(&server, &format!("/api/v1/cases/{}", case(3))).await;
     assert_eq!(chair["assignee"], Value::Null, "`marco` is nobody we know");
 
+    // The counts the migration took: the deleted case is not among them, and the
+    // assignees are those mapped to people.
+    for (filter, total) in [
+        (String::new(), 3),
+        ("status=open".into(), 1),
+        ("status=resolved&priority=critical".into(), 1),
+        ("priority=medium".into(), 0),
+        (format!("assignee={}", dana.as_str().unwrap()), 1),
+        ("assignee=none".into(), 1),
+        ("assignee=none&status=in_progress&priority=low".into(), 1),
+    ] {
+        let list = get(&server, &format!("/api/v1/cases?{filter}")).await;
+        assert_eq!(list["total"], total, "{filter}");
+    }
+    let metrics = get(&server, "/api/v1/dashboard/metrics").await;
+    assert_eq!(
+        metrics["by_status"],
+        serde_json::json!({"open": 1, "in_progress": 1, "resolved": 1, "closed": 0})
+    );
+    let mean = metrics["mean_hours_to_resolve"].as_f64().unwrap();
+    assert!(
+        (mean - 4.0 / 3600.0).abs() < 1e-12,
+        "4 s to resolve the VPN: {mean}"
+    );
+
     let notes = get(&server, &format!("/api/v1/cases/{}/notes", case(1))).await;
     let bodies: Vec<(&str, &str)> = notes
         .as_array()

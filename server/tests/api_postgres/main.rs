@@ -8,6 +8,8 @@ mod caching;
 mod cases;
 #[path = "../api/chaos.rs"]
 mod chaos;
+#[path = "../api/counts.rs"]
+mod counts;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/events.rs"]
