@@ -926,11 +926,17 @@ impl ApiClient {
         let url = format!("{base}{}", out.path);
         // index.html's early request is the same GET: adopt it only when it was sent with the
         // token this one carries (or none with none), and only a success (anything else is
-        // asked again).
-        let early = if out.method == "GET" {
-            early_answer(&url, token.as_deref()).await
-        } else {
+        // asked again). A revalidation (the device holds the data already: a warm start, a
+        // refetch the person asked for, a change that made it stale) is newer than that early
+        // answer can be, so it goes to the server and the early answer is dropped unused.
+        let revalidating = out.headers.iter().any(|(name, _)| *name == "If-None-Match");
+        let early = if out.method != "GET" {
             None
+        } else if revalidating {
+            drop(take_early(EARLY_ANSWER, &url));
+            None
+        } else {
+            early_answer(&url, token.as_deref()).await
         };
         if cancel.is_some_and(AbortSignal::aborted) {
             return Err(ApiError::Cancelled);
@@ -1000,6 +1006,9 @@ impl ApiClient {
     }
 }
 
+/// Where index.html's inline script leaves its early data request.
+const EARLY_ANSWER: &str = "__casedeskEarly";
+
 /// The answer index.html's inline script fetched for `url` before the app started
 /// (`window.__casedeskEarly`: `{url, answer}`, `url` absolute, `answer` a promise of
 /// `{token, response}` — the stored session's token it sent, or null, and a successful
@@ -1008,9 +1017,7 @@ impl ApiClient {
 /// origin and the same token as `token`: an answer made for another person, or for a token
 /// since replaced, is never shown. Taken at most once ([`take_early`]).
 async fn early_answer(url: &str, token: Option<&str>) -> Option<web_sys::Response> {
-    let answer = JsFuture::from(take_early("__casedeskEarly", url)?)
-        .await
-        .ok()?;
+    let answer = JsFuture::from(take_early(EARLY_ANSWER, url)?).await.ok()?;
     if answer.is_null() || answer.is_undefined() {
         return None;
     }
