@@ -283,6 +283,50 @@ mod tests {
     }
 
     #[test]
+    fn a_creation_read_back_before_its_answer_is_applied_is_still_counted_by_older_metrics() {
+        use casedesk_model::{DashboardMetrics, PriorityCounts, StatusCounts};
+        let mut h = Harness::new();
+        let metrics_at = |generated_ms: i64, open: u64| {
+            QueryData::Metrics(DashboardMetrics {
+                by_status: StatusCounts {
+                    open,
+                    ..StatusCounts::default()
+                },
+                by_priority: PriorityCounts::default(),
+                opened_per_day: Vec::new(),
+                resolved_per_day: Vec::new(),
+                mean_hours_to_resolve: None,
+                generated_at: ts(generated_ms),
+            })
+        };
+        h.load(&QueryKey::Metrics, metrics_at(0, 24));
+        // The case page read the new case from the server before the queue applied the
+        // creation's answer: the cache knows it, the metrics (older) do not count it.
+        let mut created = case(5, 1);
+        created.title = "case 5".into();
+        created.created_at = ts(10);
+        created.updated_at = ts(10);
+        h.load(&QueryKey::Case(id(5)), QueryData::Case(created.clone()));
+        let events =
+            confirmation_events(&h.cache, &create(5), &ServerAnswer::Case(created.clone()));
+        let settled = events.iter().find_map(|e| match e {
+            CacheEvent::SetData {
+                key: QueryKey::Metrics,
+                data: QueryData::Metrics(m),
+            } => Some(m.by_status.open),
+            _ => None,
+        });
+        assert_eq!(settled, Some(25), "the dashboard counts the new case");
+
+        // Metrics generated after the creation count it already: nothing to add.
+        let mut h = Harness::new();
+        h.load(&QueryKey::Metrics, metrics_at(20, 25));
+        h.load(&QueryKey::Case(id(5)), QueryData::Case(created.clone()));
+        let events = confirmation_events(&h.cache, &create(5), &ServerAnswer::Case(created));
+        assert!(!set_data(&events).contains(&&QueryKey::Metrics));
+    }
+
+    #[test]
     fn a_404_for_a_case_the_server_knew_is_kept() {
         let mut h = Harness::new();
         notes_not_found(&mut h, id(1));

@@ -37,6 +37,26 @@ pub trait KnownCases {
     }
 }
 
+/// What `others` knows, except case `id`: metrics generated before its creation never saw it.
+struct NotCountedYet<'a> {
+    id: Uuid,
+    others: &'a dyn KnownCases,
+}
+
+impl KnownCases for NotCountedYet<'_> {
+    fn known_case(&self, id: Uuid) -> Option<&Case> {
+        if id == self.id {
+            None
+        } else {
+            self.others.known_case(id)
+        }
+    }
+
+    fn known_absent(&self, id: Uuid) -> bool {
+        id == self.id || self.others.known_absent(id)
+    }
+}
+
 /// Knows nothing: actions rely on the data at hand and their own copies.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoKnownCases;
@@ -223,6 +243,24 @@ pub fn settle(
         }
         (OverlayTarget::Metrics, QueryData::Metrics(metrics)) => {
             let mut work = MetricsWork::new(metrics);
+            // A case created here and already read back from the server (its page asked
+            // before this answer was applied) is known to the cache, but metrics generated
+            // before its creation do not count it yet.
+            let uncounted = match (&action.kind, answer) {
+                (ActionKind::CreateCase { .. }, ServerAnswer::Case(case))
+                    if metrics.generated_at.unix_millis() < case.created_at.unix_millis() =>
+                {
+                    Some(NotCountedYet {
+                        id: case.id,
+                        others: known,
+                    })
+                }
+                _ => None,
+            };
+            let known: &dyn KnownCases = match &uncounted {
+                Some(uncounted) => uncounted,
+                None => known,
+            };
             let mut fold = Fold::new(known);
             if let Some(change) = fold.settled_change(action, answer, &[]) {
                 work.apply(&change);
