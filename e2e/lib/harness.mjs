@@ -306,6 +306,23 @@ export async function eventually(what, predicate, timeoutMs = 10_000) {
   throw new Error(`timed out waiting until ${what} (last: ${last})`);
 }
 
+/**
+ * Client-side navigation, no reload (works offline): a click on a same-origin link, which
+ * the router handles as it handles a person's. (A `pushState` plus a made-up `popstate`
+ * looks to the router like a back/forward move: it keeps its own stack of visited paths,
+ * and a later `navigate` to the path on top of that stack then leaves the address bar
+ * where it was.)
+ */
+export async function navigateInApp(page, path) {
+  await page.evaluate((p) => {
+    const link = document.createElement("a");
+    link.href = p;
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }, path);
+}
+
 /** A fresh UUIDv4 (the server accepts any valid UUID). */
 export function uuid() {
   return crypto.randomUUID();

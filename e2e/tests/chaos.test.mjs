@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, startPostgres, distDir, launchBrowser, watchedPage, screenshot, eventually, signedInContext } from "../lib/harness.mjs";
+import { startServer, startPostgres, distDir, launchBrowser, watchedPage, screenshot, eventually, signedInContext, navigateInApp } from "../lib/harness.mjs";
 
 const N = Number(process.env.CASEDESK_CHAOS_N ?? 200);
 const TWO_SERVERS = (process.env.CASEDESK_CHAOS_SERVERS ?? "2") !== "1";
@@ -61,22 +61,7 @@ after(async () => {
   if (appDir) rmSync(appDir, { recursive: true, force: true });
 });
 
-/**
- * Client-side navigation, no reload (works offline): a click on a same-origin link, which
- * the router handles as it handles a person's. (A `pushState` plus a made-up `popstate`
- * looks to the router like a back/forward move: it keeps its own stack of visited paths,
- * and a later `navigate` to the path on top of that stack then leaves the address bar
- * where it was.)
- */
-async function go(page, path) {
-  await page.evaluate((p) => {
-    const link = document.createElement("a");
-    link.href = p;
-    document.body.append(link);
-    link.click();
-    link.remove();
-  }, path);
-}
+const go = navigateInApp;
 
 /**
  * Waits for a case's page, as a person would under 30 % failures: a case this tab has not

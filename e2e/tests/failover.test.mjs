@@ -22,6 +22,7 @@ import {
   startServer,
   uuid,
   watchedPage,
+  navigateInApp,
 } from "../lib/harness.mjs";
 
 // 60 by default (66 s here at 2d7174f; 211 s at f1edba9, before the health-checked switch;
@@ -51,16 +52,7 @@ after(async () => {
   if (appDir) rmSync(appDir, { recursive: true, force: true });
 });
 
-/** Client-side navigation (the router handles a click on a same-origin link). */
-async function go(page, path) {
-  await page.evaluate((p) => {
-    const link = document.createElement("a");
-    link.href = p;
-    document.body.append(link);
-    link.click();
-    link.remove();
-  }, path);
-}
+const go = navigateInApp;
 
 async function pendingCount(page) {
   return Number(await page.getByTestId("sync-status").getAttribute("data-pending"));
