@@ -150,6 +150,19 @@ impl OfflineQueue {
         connect::connect(&runtime, &namespace);
         wasm_bindgen_futures::spawn_local(worker::run(Rc::clone(&runtime), wake_rx));
 
+        // Only a move counts: the first value is the origin the queue started with.
+        let moved_from = Rc::downgrade(&runtime);
+        let in_use = config.api.origin_in_use();
+        Effect::watch(
+            move || in_use.get(),
+            move |_, _, _| {
+                if let Some(runtime) = moved_from.upgrade() {
+                    let _ = runtime.dispatch(Msg::ServerChanged);
+                }
+            },
+            false,
+        );
+
         let stored = StoredValue::new_local(runtime);
         on_cleanup(move || {
             if let Some(runtime) = stored.try_get_value() {

@@ -8,10 +8,18 @@
 mod support;
 
 use casedesk::api::{ApiClient, Fetched};
+use casedesk::components::alert_region::provide_alerts;
 use casedesk::config::AppConfig;
+use casedesk::offline::{OfflineOptions, OfflineQueue};
+use casedesk::platform::env::{Environment, ManualClock, WindowEvents};
+use casedesk::query::provide_query_client_with;
 use casedesk::App;
+use casedesk_core::diagnostics::RequestOutcome;
+use casedesk_core::retry::RetryPolicy;
+use casedesk_core::{DurationMs, Millis, QueueConfig};
 use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, Priority};
 use leptos::prelude::*;
+use std::rc::Rc;
 use support::dom::*;
 use support::{api, api_origin, SERVICE_TOKEN};
 use uuid::Uuid;
@@ -60,8 +68,8 @@ async fn chaos_at(origin: &str, method: &str, body: Option<&str>) {
     );
 }
 
-async fn create(title: &str) -> Case {
-    let draft = NewCase {
+fn new_case(title: &str) -> NewCase {
+    NewCase {
         id: Uuid::now_v7(),
         title: title.to_owned(),
         description: "made by tests/origins.rs".to_owned(),
@@ -69,9 +77,12 @@ async fn create(title: &str) -> Case {
         priority: Priority::Medium,
         assignee: None,
         tags: vec![],
-    };
+    }
+}
+
+async fn create(title: &str) -> Case {
     api()
-        .create_case(&draft, Uuid::new_v4())
+        .create_case(&new_case(title), Uuid::new_v4())
         .await
         .result
         .unwrap()
@@ -222,4 +233,67 @@ async fn back_on_the_preferred_origin_the_live_socket_follows() {
     )
     .await;
     assert_eq!(origin_on_the_sync_page(&app).await, preferred);
+}
+
+#[wasm_bindgen_test]
+async fn a_change_waiting_out_the_backoff_of_a_failing_server_goes_at_once_when_the_app_moves() {
+    let preferred = second_origin();
+    // The preferred server fails every API request, its health check included.
+    chaos_at(&preferred, "PUT", Some(r#"{"fail_rate":1.0}"#)).await;
+    let api = ApiClient::with_origins(vec![preferred.clone(), api_origin()])
+        .with_token(Some(SERVICE_TOKEN.to_owned()));
+    let in_use = api.origin_in_use();
+    let config = AppConfig {
+        api,
+        storage_namespace: format!("origins-{}", Uuid::new_v4()),
+    };
+    // Backoffs of ten minutes on a clock only the test moves (it never does): the change can
+    // reach the server within the test only if the move to the other server makes it due.
+    let clock = ManualClock::new(Millis(1_000_000_000));
+    let env = Environment::manual(clock, WindowEvents::manual(true));
+    let (_mounted, (client, queue)) = mount_in_env(env, move |env| {
+        let client = provide_query_client_with(&config, env.clone());
+        provide_alerts();
+        let options = OfflineOptions {
+            queue: QueueConfig {
+                retry: RetryPolicy {
+                    base: DurationMs::from_mins(10),
+                    cap: DurationMs::from_mins(10),
+                    max_attempts: None,
+                },
+                ..QueueConfig::default()
+            },
+            sender: None,
+        };
+        let queue = OfflineQueue::start_with(&config, env, Rc::new(client), options);
+        (client, queue)
+    });
+    queue.ready().await;
+
+    let id = queue
+        .create_case(new_case("Origins: the queue follows the move"))
+        .await
+        .unwrap();
+    support::wait_until("the app moved to the working server", 30, || {
+        in_use.get_untracked() == api_origin()
+    })
+    .await;
+    support::wait_until("the creation is confirmed by the other server", 30, || {
+        queue.pending_count().get_untracked() == 0
+    })
+    .await;
+    assert_eq!(
+        server_case(id).await.title,
+        "Origins: the queue follows the move"
+    );
+    // It was sent to the failing server first (the queue's requests are logged with the
+    // queries'), so it did wait out a backoff there before the move.
+    let outcomes: Vec<RequestOutcome> = client.request_log().iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes.first(),
+        Some(&RequestOutcome::Failed),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes.last(), Some(&RequestOutcome::Ok), "{outcomes:?}");
+    chaos_at(&preferred, "DELETE", None).await;
 }

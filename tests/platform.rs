@@ -20,9 +20,8 @@ use casedesk_model::{Case, CaseStatus, NewCase, Priority};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use leptos::prelude::*;
-use std::cell::RefCell;
 use std::rc::Rc;
-use support::dom::{mount_view, settle, Mounted};
+use support::dom::{mount_in_env, settle};
 use support::{api, clear_chaos, set_chaos, wait_until};
 use uuid::Uuid;
 use wasm_bindgen_test::*;
@@ -59,21 +58,6 @@ async fn create(title: &str) -> Case {
         .unwrap()
 }
 
-/// Mounts `build` under a new owner with `env` in context; returns what it built.
-fn mount<R: 'static>(
-    env: Environment,
-    build: impl FnOnce(Environment) -> R + 'static,
-) -> (Mounted, R) {
-    let out: Rc<RefCell<Option<R>>> = Rc::new(RefCell::new(None));
-    let slot = out.clone();
-    let mounted = mount_view(None, move || {
-        casedesk::platform::env::provide_environment(env.clone());
-        *slot.borrow_mut() = Some(build(env));
-    });
-    let result = out.borrow_mut().take().unwrap();
-    (mounted, result)
-}
-
 fn requests_for(client: &QueryClient, key: &QueryKey) -> Vec<RequestOutcome> {
     let subject = key.to_string();
     client
@@ -101,7 +85,7 @@ async fn a_query_goes_stale_when_the_manual_clock_passes_its_stale_time() {
     let window = WindowEvents::manual(true);
     let env = Environment::manual(clock.clone(), window.clone());
     let config = config("stale");
-    let (_mounted, (client, view)) = mount(env, move |env| {
+    let (_mounted, (client, view)) = mount_in_env(env, move |env| {
         let client = provide_query_client_with(&config, env);
         (client, use_case(Signal::stored(Some(id))))
     });
@@ -149,7 +133,7 @@ async fn the_queue_reads_time_and_the_network_from_its_environment() {
     let window = WindowEvents::manual(true);
     let env = Environment::manual(clock.clone(), window.clone());
     let config = config("queue");
-    let (_mounted, (client, queue)) = mount(env, move |env| {
+    let (_mounted, (client, queue)) = mount_in_env(env, move |env| {
         let client = provide_query_client_with(&config, env.clone());
         provide_alerts();
         let queue =
@@ -212,7 +196,7 @@ async fn the_cache_names_why_indexeddb_refused_in_the_shared_adapters_words() {
         .unwrap()
         .close();
 
-    let (_mounted, client) = mount(Environment::browser(), move |env| {
+    let (_mounted, client) = mount_in_env(Environment::browser(), move |env| {
         provide_query_client_with(&config, env)
     });
     wait_until("the cache gives up on storage", 5, || {
@@ -234,7 +218,7 @@ async fn a_retry_backoff_is_waited_out_on_the_environments_clock() {
     let window = WindowEvents::manual(true);
     let env = Environment::manual(clock.clone(), window.clone());
     let config = config("backoff");
-    let (_mounted, queue) = mount(env, move |env| {
+    let (_mounted, queue) = mount_in_env(env, move |env| {
         let client = provide_query_client_with(&config, env.clone());
         provide_alerts();
         // Backoffs of minutes: only the test's clock can get through one within the test.

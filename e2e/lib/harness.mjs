@@ -110,7 +110,8 @@ export async function signedInContext(browser, server, { who = "dana", ...option
  * Starts a reference server serving the built app (or `staticDir`, a folder a test prepared);
  * resolves once it prints its address. People are on, as deployed, with the demo people
  * (and the demo cases with `seedDemo`); `people: false` runs it with `--no-auth`, for tests
- * about exactly that. `server.api` acts as Dana Reyes.
+ * about exactly that. `server.api` acts as Dana Reyes. `port` (from `freePort`) is for a
+ * test that must name the address before the server starts; by default the OS picks one.
  */
 export async function startServer({
   seedDemo = false,
@@ -119,6 +120,7 @@ export async function startServer({
   staticDir = distDir,
   db = null,
   seed = null,
+  port = 0,
 } = {}) {
   if (!existsSync(join(staticDir, "index.html"))) {
     throw new Error(`no built app in ${staticDir}: run 'trunk build --release --offline' first`);
@@ -141,7 +143,7 @@ export async function startServer({
     ...args,
   ];
   let { child, url, logged } = await spawnServer(
-    argsAt("127.0.0.1:0", seed ?? (seedDemo ? "cases" : people ? "people" : "none")),
+    argsAt(`127.0.0.1:${port}`, seed ?? (seedDemo ? "cases" : people ? "people" : "none")),
   );
   // Logs of earlier processes (before a restart), kept for failure messages.
   let earlierLogs = "";

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import {
   distDir,
   eventually,
+  freePort,
   launchBrowser,
   screenshot,
   signedInContext,
@@ -38,9 +39,11 @@ before(async () => {
   // The app's files, plus the config.json written once both addresses are known.
   appDir = mkdtempSync(join(tmpdir(), "casedesk-failover-app-"));
   cpSync(distDir, appDir, { recursive: true });
-  a = await startServer({ db: pg.url, staticDir: appDir });
-  // B takes the app's requests and socket from A's origin.
-  b = await startServer({ db: pg.url, staticDir: appDir, seed: "none", args: ["--cors-origin", a.url] });
+  // Each server takes the app's requests and socket from the other's origin: the first test
+  // opens the app from B and the second from A. B's address is named before it starts.
+  const portB = await freePort();
+  a = await startServer({ db: pg.url, staticDir: appDir, args: ["--cors-origin", `http://127.0.0.1:${portB}`] });
+  b = await startServer({ db: pg.url, staticDir: appDir, seed: "none", port: portB, args: ["--cors-origin", a.url] });
   writeFileSync(join(appDir, "config.json"), JSON.stringify({ api_origins: [a.url, b.url] }));
   browser = await launchBrowser();
 });

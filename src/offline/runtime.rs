@@ -56,6 +56,9 @@ pub enum Msg {
     SignedIn,
     /// The browser went online or offline.
     Online(bool),
+    /// The API client moved to another server (failover): what waits out a backoff earned
+    /// by the server it left goes now.
+    ServerChanged,
     /// The joined tabs and browser: the channel, the drainer lock, the window's events.
     Joined {
         channel: Option<Channel>,
@@ -429,6 +432,14 @@ impl Runtime {
                 }
                 self.refresh();
                 if online {
+                    self.wake();
+                }
+            }
+            Msg::ServerChanged => {
+                if self.draining() && self.loaded.is_open() {
+                    let now = self.now();
+                    let changes = self.state.borrow_mut().queue.server_changed(now);
+                    self.commit_soon(changes, News::default());
                     self.wake();
                 }
             }

@@ -2,10 +2,12 @@
 //! its own element under its own reactive owner, is disposed when dropped, and whatever a
 //! failed test left behind is disposed before the next whole app mounts.
 
+use casedesk::platform::env::Environment;
 use js_sys::{Array, Function, Object, Reflect};
 use leptos::prelude::*;
 use leptos::task::tick;
 use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, HtmlElement};
 
@@ -73,6 +75,22 @@ pub fn mount_view<V: IntoView + 'static>(
     let handle = owner.with(|| mount_to(host.clone().unchecked_into::<HtmlElement>(), view));
     MOUNTED.with(|m| m.borrow_mut().push((owner, host.clone(), Box::new(handle))));
     Mounted { host }
+}
+
+/// Mounts `build` under a new owner with `env` in context (the query client and the queue
+/// take their clock, randomness and window events from it); returns what it built.
+pub fn mount_in_env<R: 'static>(
+    env: Environment,
+    build: impl FnOnce(Environment) -> R + 'static,
+) -> (Mounted, R) {
+    let out: Rc<RefCell<Option<R>>> = Rc::new(RefCell::new(None));
+    let slot = out.clone();
+    let mounted = mount_view(None, move || {
+        casedesk::platform::env::provide_environment(env.clone());
+        *slot.borrow_mut() = Some(build(env));
+    });
+    let built = out.borrow_mut().take().expect("the build ran when mounted");
+    (mounted, built)
 }
 
 /// Puts the browser at `path` and mounts a whole app there, after disposing anything a

@@ -147,6 +147,7 @@ impl OriginChoice {
     /// whether the origin in use changed. It changes only on a passing health check.
     pub fn apply(&mut self, event: OriginEvent, rng: &mut dyn Random) -> bool {
         let before = self.current;
+        let was_leaving = self.stance == Stance::Leaving;
         let alternatives = self.has_alternatives();
         match event {
             OriginEvent::Answered { origin } => {
@@ -203,6 +204,17 @@ impl OriginChoice {
                     // away from one that works to a less preferred one.
                     self.current = origin;
                     self.stance = Stance::Trusting;
+                }
+            }
+        }
+        if self.stance == Stance::Leaving && !was_leaving {
+            // The origin in use just proved down: the others' rests were earned while it
+            // served, and waiting them out would leave the app on a dead server. Each is
+            // checked once now; one that fails again rests twice as long as before.
+            let current = self.current;
+            for (i, h) in self.health.iter_mut().enumerate() {
+                if i != current {
+                    h.rest_until = None;
                 }
             }
         }
@@ -361,6 +373,29 @@ mod tests {
         assert_eq!(c.next_check_at(), Some(Millis(1_000)));
         assert_eq!(c.check_due(Millis(1_000)), Some(1));
         assert!(c.apply(OriginEvent::Healthy { origin: 1 }, &mut full()));
+    }
+
+    #[test]
+    fn leaving_a_dead_origin_checks_a_resting_one_at_once_and_its_rest_keeps_doubling_after() {
+        let mut c = two();
+        // The app moved off a to b; a failed its next check too and now rests 4 s.
+        c.apply(failed(0, 0), &mut full());
+        c.apply(unhealthy(0, 0), &mut full());
+        c.apply(OriginEvent::Healthy { origin: 1 }, &mut full());
+        c.apply(unhealthy(0, 2_000), &mut full());
+        assert_eq!(c.next_check_at(), Some(Millis(6_000)));
+        // b dies at 3 s: a is checked now, not when its rest ends.
+        c.apply(failed(1, 3_000), &mut full());
+        assert!(!c.apply(unhealthy(1, 3_000), &mut full()));
+        assert_eq!(c.check_due(Millis(3_000)), Some(0));
+        // Still down: a rests twice its last rest, and stays on that schedule.
+        c.apply(unhealthy(0, 3_000), &mut full());
+        assert_eq!(c.check_due(Millis(3_000)), None);
+        assert_eq!(c.next_check_at(), Some(Millis(3_000 + 8_000)));
+        assert_eq!(c.current().0, 1);
+        // Up again: the app moves to it.
+        assert!(c.apply(OriginEvent::Healthy { origin: 0 }, &mut full()));
+        assert_eq!(c.current().0, 0);
     }
 
     #[test]

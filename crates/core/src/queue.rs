@@ -1170,6 +1170,22 @@ impl ActionQueue {
     pub fn sync_now(&mut self, now: Millis) -> QueueChanges {
         self.paused_for_auth = false;
         self.health.lift_hold();
+        let touched = self.make_backoffs_due(now);
+        self.report(touched)
+    }
+
+    /// The app moved to another API server (failover, contract.md §5): the backoffs and the
+    /// queue-wide hold were earned by the server it left, so every pending action is due at
+    /// once and the new server starts with no record of failures. Attempts keep counting (the
+    /// Sync page's tries stay true); a pause for sign-in stays, as another server does not
+    /// make a missing session good.
+    pub fn server_changed(&mut self, now: Millis) -> QueueChanges {
+        self.health = ServerHealth::default();
+        let touched = self.make_backoffs_due(now);
+        self.report(touched)
+    }
+
+    fn make_backoffs_due(&mut self, now: Millis) -> Touched {
         let mut touched = Touched::default();
         for record in self.records.values_mut() {
             if record.state == ActionState::Pending && record.next_attempt_at > now {
@@ -1177,7 +1193,7 @@ impl ActionQueue {
                 touched.save(record.action.id);
             }
         }
-        self.report(touched)
+        touched
     }
 }
 

@@ -1220,3 +1220,64 @@ fn a_success_after_an_outage_lifts_the_hold_and_the_drain_goes_full_speed() {
         QueueConfig::default().max_in_flight
     );
 }
+
+#[test]
+fn moving_to_another_server_sends_at_once_what_waited_out_the_old_ones_backoffs() {
+    let mut q = queue();
+    for i in 1..=40 {
+        q.enqueue(status_update(i, &open_case(i), CaseStatus::Closed), at(0));
+    }
+    let mut rng = SeededRandom::new(9);
+    let mut now = at(0);
+    // The server in use is gone: every request fails until the queue holds off.
+    loop {
+        let ids = sent(&q.ready(now, true));
+        assert!(!ids.is_empty());
+        for id in ids {
+            q.on_failure(
+                id,
+                &Failure::Network {
+                    message: "refused".into(),
+                },
+                now,
+                true,
+                &mut rng,
+            );
+        }
+        if q.is_server_troubled() {
+            break;
+        }
+        now = q.next_wake().unwrap().max(now);
+    }
+    assert!(q.next_wake().unwrap() > now, "held off the old server");
+
+    // The app moved to a server that answers its health check.
+    let changes = q.server_changed(now);
+    assert!(!changes.is_empty());
+    assert!(!q.is_server_troubled());
+    let sent_now = sent(&q.ready(now, true));
+    assert_eq!(sent_now.len(), QueueConfig::default().max_in_flight);
+    // The new server's first failure is its bad luck, not a reason to hold the queue.
+    q.on_failure(sent_now[0], &http(503, "x"), now, true, &mut rng);
+    assert!(!q.is_server_troubled());
+    assert!(!q.ready(now, true).send.is_empty());
+}
+
+#[test]
+fn moving_to_another_server_does_not_lift_a_pause_for_sign_in() {
+    let mut q = queue();
+    q.enqueue(status_update(1, &open_case(1), CaseStatus::Closed), at(0));
+    q.ready(at(0), true);
+    let mut rng = SeededRandom::new(1);
+    q.on_failure(
+        action_id(1),
+        &http(401, "session_expired"),
+        at(0),
+        true,
+        &mut rng,
+    );
+    assert!(q.is_paused_for_auth());
+    q.server_changed(at(10));
+    assert!(q.is_paused_for_auth());
+    assert!(q.ready(at(10), true).send.is_empty());
+}
