@@ -91,6 +91,8 @@ pub struct ApiClient {
     /// `/api/v1` is added per request.
     origins: ApiOrigins,
     credentials: Credentials,
+    /// Whether a GET may take index.html's early answer for its URL (see [`Self::holding_data`]).
+    early_answer: bool,
 }
 
 /// The API origins one app may use and the one in use, shared by every clone of a client:
@@ -512,6 +514,7 @@ impl ApiClient {
         Self {
             origins: ApiOrigins::from_file(),
             credentials: Credentials::default(),
+            early_answer: true,
         }
     }
 
@@ -527,6 +530,7 @@ impl ApiClient {
         Self {
             origins: ApiOrigins::fixed(origins),
             credentials: Credentials::default(),
+            early_answer: true,
         }
     }
 
@@ -551,6 +555,14 @@ impl ApiClient {
             origin: index,
             now: crate::platform::clock::now(),
         });
+    }
+
+    /// This client for reading data the device already holds: its GETs never take
+    /// index.html's early answer, which was made at page load and may be older than what is
+    /// held (numbers settled by a change made here since, without an `ETag` to revalidate).
+    pub fn holding_data(mut self) -> Self {
+        self.early_answer = false;
+        self
     }
 
     /// This client signing every request with `token`, on credentials of its own (clones of
@@ -926,10 +938,12 @@ impl ApiClient {
         let url = format!("{base}{}", out.path);
         // index.html's early request is the same GET: adopt it only when it was sent with the
         // token this one carries (or none with none), and only a success (anything else is
-        // asked again). A revalidation (the device holds the data already: a warm start, a
-        // refetch the person asked for, a change that made it stale) is newer than that early
-        // answer can be, so it goes to the server and the early answer is dropped unused.
-        let revalidating = out.headers.iter().any(|(name, _)| *name == "If-None-Match");
+        // asked again). A read of data the device holds already (a revalidation after a warm
+        // start, a refetch the person asked for, numbers settled by a change made here) is
+        // newer than that early answer can be, so it goes to the server and the early answer
+        // is dropped unused.
+        let revalidating =
+            !self.early_answer || out.headers.iter().any(|(name, _)| *name == "If-None-Match");
         let early = if out.method != "GET" {
             None
         } else if revalidating {

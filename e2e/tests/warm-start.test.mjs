@@ -221,3 +221,46 @@ test("a stored cache that cannot be read does not hold the page: it mounts and s
     await context.close();
   }
 });
+
+test("a case created right after a warm start is counted on the dashboard: the page load's older answer never replaces the numbers", async () => {
+  // A server of its own: this test changes the numbers the others count on.
+  const own = await startServer();
+  const context = await signedInContext(browser, own);
+  try {
+    const first = await watchedPage(context);
+    await first.goto(own.url + "/");
+    await first.getByTestId("metric-open").filter({ hasText: "0" }).waitFor();
+    await eventually("the dashboard's answers are stored on the device", async () =>
+      (await storedKeys(first)).includes('"metrics"'));
+    await first.close();
+
+    // A warm start: the numbers come from the device, fresh enough not to be asked for, while
+    // index.html's early request for them (made on every visit to /) is answered unused.
+    const page = await watchedPage(context);
+    const asked = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname === "/api/v1/dashboard/metrics") asked.push(request);
+    });
+    await page.goto(own.url + "/");
+    await page.getByTestId("metric-open").filter({ hasText: "0" }).waitFor();
+    await page.getByRole("link", { name: "Cases", exact: true }).click();
+    await page.getByRole("link", { name: "New case" }).click();
+    await page.getByRole("heading", { name: "New case", level: 1 }).waitFor();
+    assert.equal(asked.length, 1, "only index.html's early request asked for the numbers");
+
+    await page.getByLabel("Title").fill("Counted after a warm start");
+    await page.getByRole("button", { name: "Create case" }).click();
+    await page.getByRole("heading", { name: "Counted after a warm start", level: 1 }).waitFor();
+    await eventually("the creation is saved", async () =>
+      (await page.getByTestId("sync-status").getAttribute("data-pending")) === "0");
+
+    // Back on the dashboard within the early answer's 15 s: the count has the new case.
+    await page.getByRole("link", { name: "Dashboard", exact: true }).click();
+    await eventually("the open count includes the new case", async () =>
+      (await page.getByTestId("metric-open").textContent()).includes("1"));
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    await own.stop();
+  }
+});

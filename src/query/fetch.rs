@@ -55,16 +55,22 @@ impl QueryClient {
             }
             // A fetch released by the restore gate was planned before the stored data
             // arrived: it revalidates whatever the entry holds by the time it is sent.
-            let etag = if_none_match.or_else(|| {
-                let entry = inner.cache.get(&key)?;
-                entry.data().and(entry.etag()).map(str::to_owned)
-            });
+            let held = inner
+                .cache
+                .get(&key)
+                .and_then(|entry| entry.data().map(|_| entry));
+            let etag = if_none_match.or_else(|| held.and_then(|e| e.etag()).map(str::to_owned));
+            let api = if held.is_some() {
+                inner.api.clone().holding_data()
+            } else {
+                inner.api.clone()
+            };
             let controller = AbortController::new().ok();
             if let Some(controller) = &controller {
                 inner.aborts.insert(fetch, controller.clone());
             }
             Plan::Send {
-                api: inner.api.clone(),
+                api,
                 target,
                 etag,
                 controller,
