@@ -213,6 +213,9 @@ fn namespace(test: &str) -> String {
 }
 
 fn open_tab_with(namespace: &str, config: QueueConfig) -> Tab {
+    // The queue's effects run on Leptos's executor, which mounting a view starts in the app;
+    // these tabs mount nothing. Starting it again is a no-op.
+    let _ = any_spawner::Executor::init_wasm_bindgen();
     let owner = Owner::new();
     let bridge = Rc::new(TestBridge::default());
     let sender = TestSender::new();
