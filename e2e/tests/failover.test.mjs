@@ -26,9 +26,10 @@ import {
   navigateInApp,
 } from "../lib/harness.mjs";
 
-// 60 by default (66 s here at 2d7174f; 211 s at f1edba9, before the health-checked switch;
-// the notes of one case are sent one after another); CASEDESK_FAILOVER_N=200 runs the
-// issue's full count (153 s, passed at 9e62e62).
+// 60 by default (24-37 s here at b78a293, where the queue stopped waiting out backoffs
+// earned by the killed server; 66 s at 2d7174f; 211 s at f1edba9, before the health-checked
+// switch; the notes of one case are sent one after another); CASEDESK_FAILOVER_N=200 runs the
+// issue's full count (106 s at b78a293; 153 s at 9e62e62).
 const N = Number(process.env.CASEDESK_FAILOVER_N ?? 60);
 const CHAOS = { fail_rate: 0.3, drop_rate: 0.05, latency_ms: [0, 30] };
 const DRAIN_TIMEOUT_MS = Number(process.env.CASEDESK_FAILOVER_DRAIN_MS ?? Math.max(300_000, N * 1_500));
