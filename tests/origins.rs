@@ -10,13 +10,12 @@ mod support;
 use casedesk::api::{ApiClient, Fetched};
 use casedesk::components::alert_region::provide_alerts;
 use casedesk::config::AppConfig;
-use casedesk::offline::{OfflineOptions, OfflineQueue};
+use casedesk::offline::OfflineQueue;
 use casedesk::platform::env::{Environment, ManualClock, WindowEvents};
 use casedesk::query::provide_query_client_with;
 use casedesk::App;
 use casedesk_core::diagnostics::RequestOutcome;
-use casedesk_core::retry::RetryPolicy;
-use casedesk_core::{DurationMs, Millis, QueueConfig};
+use casedesk_core::Millis;
 use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, Priority};
 use leptos::prelude::*;
 use std::rc::Rc;
@@ -254,17 +253,7 @@ async fn a_change_waiting_out_the_backoff_of_a_failing_server_goes_at_once_when_
     let (_mounted, (client, queue)) = mount_in_env(env, move |env| {
         let client = provide_query_client_with(&config, env.clone());
         provide_alerts();
-        let options = OfflineOptions {
-            queue: QueueConfig {
-                retry: RetryPolicy {
-                    base: DurationMs::from_mins(10),
-                    cap: DurationMs::from_mins(10),
-                    max_attempts: None,
-                },
-                ..QueueConfig::default()
-            },
-            sender: None,
-        };
+        let options = support::backoffs_of_minutes(10);
         let queue = OfflineQueue::start_with(&config, env, Rc::new(client), options);
         (client, queue)
     });

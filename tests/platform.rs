@@ -14,8 +14,7 @@ use casedesk::platform::env::{Environment, ManualClock, WindowEvent, WindowEvent
 use casedesk::query::{provide_query_client_with, use_case, QueryClient};
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::inspect::KeyFilter;
-use casedesk_core::retry::RetryPolicy;
-use casedesk_core::{ActionState, Clock, DurationMs, Millis, QueryKey, QueryOptions, QueueConfig};
+use casedesk_core::{ActionState, Clock, DurationMs, Millis, QueryKey, QueryOptions};
 use casedesk_model::{Case, CaseStatus, NewCase, Priority};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
@@ -222,17 +221,7 @@ async fn a_retry_backoff_is_waited_out_on_the_environments_clock() {
         let client = provide_query_client_with(&config, env.clone());
         provide_alerts();
         // Backoffs of minutes: only the test's clock can get through one within the test.
-        let options = OfflineOptions {
-            queue: QueueConfig {
-                retry: RetryPolicy {
-                    base: DurationMs::from_mins(10),
-                    cap: DurationMs::from_mins(10),
-                    max_attempts: None,
-                },
-                ..QueueConfig::default()
-            },
-            sender: None,
-        };
+        let options = support::backoffs_of_minutes(10);
         OfflineQueue::start_with(&config, env, Rc::new(client), options)
     });
     queue.ready().await;

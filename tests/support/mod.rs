@@ -9,6 +9,9 @@
 pub mod dom;
 
 use casedesk::api::ApiClient;
+use casedesk::offline::OfflineOptions;
+use casedesk_core::retry::RetryPolicy;
+use casedesk_core::{DurationMs, QueueConfig};
 
 /// The origin of the reference server started for this test run.
 pub fn api_origin() -> String {
@@ -87,4 +90,20 @@ pub async fn clear_chaos() {
         "DELETE /__chaos answered {}",
         response.status()
     );
+}
+
+/// Queue options whose every retry waits `minutes`: under a test's manual clock, which only
+/// the test moves, an action that failed is sent again only if something makes it due.
+pub fn backoffs_of_minutes(minutes: u64) -> OfflineOptions {
+    OfflineOptions {
+        queue: QueueConfig {
+            retry: RetryPolicy {
+                base: DurationMs::from_mins(minutes),
+                cap: DurationMs::from_mins(minutes),
+                max_attempts: None,
+            },
+            ..QueueConfig::default()
+        },
+        sender: None,
+    }
 }
