@@ -327,6 +327,67 @@ mod tests {
     }
 
     #[test]
+    fn an_update_read_back_before_its_answer_is_applied_still_moves_older_metrics() {
+        use casedesk_model::{DashboardMetrics, PriorityCounts, StatusCounts};
+        let metrics_at = |generated_ms: i64, open: u64, closed: u64| {
+            QueryData::Metrics(DashboardMetrics {
+                by_status: StatusCounts {
+                    open,
+                    closed,
+                    ..StatusCounts::default()
+                },
+                by_priority: PriorityCounts::default(),
+                opened_per_day: Vec::new(),
+                resolved_per_day: Vec::new(),
+                mean_hours_to_resolve: None,
+                generated_at: ts(generated_ms),
+            })
+        };
+        let counts = |events: &[CacheEvent]| {
+            events.iter().find_map(|e| match e {
+                CacheEvent::SetData {
+                    key: QueryKey::Metrics,
+                    data: QueryData::Metrics(m),
+                } => Some((m.by_status.open, m.by_status.closed)),
+                _ => None,
+            })
+        };
+        let mut base = case(5, 1);
+        base.updated_at = ts(0);
+        let mut closed = base.clone();
+        closed.status = CaseStatus::Closed;
+        closed.version = 2;
+        closed.updated_at = ts(10);
+        let closing = update(&base, CaseStatus::Closed);
+
+        // The case page read the closed case (a live event made it refetch) before the queue
+        // applied the answer: the metrics, generated before the change, count it open.
+        let mut h = Harness::new();
+        h.load(&QueryKey::Metrics, metrics_at(5, 24, 3));
+        h.load(&QueryKey::Case(id(5)), QueryData::Case(closed.clone()));
+        let events = confirmation_events(&h.cache, &closing, &ServerAnswer::Case(closed.clone()));
+        assert_eq!(
+            counts(&events),
+            Some((23, 4)),
+            "the dashboard moves the case"
+        );
+
+        // Metrics generated after the change count it closed already: nothing to move.
+        let mut h = Harness::new();
+        h.load(&QueryKey::Metrics, metrics_at(20, 23, 4));
+        h.load(&QueryKey::Case(id(5)), QueryData::Case(closed.clone()));
+        let events = confirmation_events(&h.cache, &closing, &ServerAnswer::Case(closed.clone()));
+        assert_eq!(counts(&events), None);
+
+        // The usual order (the cache still holds the case as it was): moved once, as before.
+        let mut h = Harness::new();
+        h.load(&QueryKey::Metrics, metrics_at(5, 24, 3));
+        h.load(&QueryKey::Case(id(5)), QueryData::Case(base.clone()));
+        let events = confirmation_events(&h.cache, &closing, &ServerAnswer::Case(closed));
+        assert_eq!(counts(&events), Some((23, 4)));
+    }
+
+    #[test]
     fn a_404_for_a_case_the_server_knew_is_kept() {
         let mut h = Harness::new();
         notes_not_found(&mut h, id(1));

@@ -37,23 +37,30 @@ pub trait KnownCases {
     }
 }
 
-/// What `others` knows, except case `id`: metrics generated before its creation never saw it.
-struct NotCountedYet<'a> {
+/// What `others` knows, except case `id`, which is taken as metrics generated before the
+/// change being settled saw it: `before` (the case the change was made against), or absent
+/// when they predate its creation.
+struct AsMetricsSawIt<'a> {
     id: Uuid,
+    before: Option<&'a Case>,
     others: &'a dyn KnownCases,
 }
 
-impl KnownCases for NotCountedYet<'_> {
+impl KnownCases for AsMetricsSawIt<'_> {
     fn known_case(&self, id: Uuid) -> Option<&Case> {
         if id == self.id {
-            None
+            self.before
         } else {
             self.others.known_case(id)
         }
     }
 
     fn known_absent(&self, id: Uuid) -> bool {
-        id == self.id || self.others.known_absent(id)
+        if id == self.id {
+            self.before.is_none()
+        } else {
+            self.others.known_absent(id)
+        }
     }
 }
 
@@ -243,22 +250,37 @@ pub fn settle(
         }
         (OverlayTarget::Metrics, QueryData::Metrics(metrics)) => {
             let mut work = MetricsWork::new(metrics);
-            // A case created here and already read back from the server (its page asked
-            // before this answer was applied) is known to the cache, but metrics generated
-            // before its creation do not count it yet.
-            let uncounted = match (&action.kind, answer) {
+            // The case may have been read back from the server already (its page asked, or
+            // a live event brought it, before this answer was applied): the cache then holds
+            // the changed case, but metrics generated before the change still count it as it
+            // was — not at all before its creation, as the update's base before an update.
+            let generated = metrics.generated_at.unix_millis();
+            let seen_as = match (&action.kind, answer) {
                 (ActionKind::CreateCase { .. }, ServerAnswer::Case(case))
-                    if metrics.generated_at.unix_millis() < case.created_at.unix_millis() =>
+                    if generated < case.created_at.unix_millis() =>
                 {
-                    Some(NotCountedYet {
+                    Some(AsMetricsSawIt {
                         id: case.id,
+                        before: None,
+                        others: known,
+                    })
+                }
+                (ActionKind::UpdateCase { base, .. }, ServerAnswer::Case(case))
+                    if generated < case.updated_at.unix_millis()
+                        && known
+                            .known_case(case.id)
+                            .is_some_and(|held| held.version >= case.version) =>
+                {
+                    Some(AsMetricsSawIt {
+                        id: case.id,
+                        before: Some(base),
                         others: known,
                     })
                 }
                 _ => None,
             };
-            let known: &dyn KnownCases = match &uncounted {
-                Some(uncounted) => uncounted,
+            let known: &dyn KnownCases = match &seen_as {
+                Some(seen_as) => seen_as,
                 None => known,
             };
             let mut fold = Fold::new(known);
