@@ -21,12 +21,13 @@ use casedesk_core::{
     Action, ActionState, BudgetConfig, ConflictChoice, ConflictPolicy, DurationMs, Failure, Millis,
     QueryData, QueueConfig, RequestBudget, ServerAnswer, SyncState,
 };
-use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
+use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, Priority};
 use futures::future::LocalBoxFuture;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use support::new_case;
 use support::{api, clear_chaos, set_chaos, wait_until};
 use uuid::Uuid;
 use wasm_bindgen_test::*;
@@ -283,18 +284,6 @@ fn performance_now() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
-}
-
-fn new_case(title: &str) -> NewCase {
-    NewCase {
-        id: Uuid::now_v7(),
-        title: title.to_owned(),
-        description: "made by tests/offline.rs".to_owned(),
-        status: CaseStatus::Open,
-        priority: Priority::Medium,
-        assignee: None,
-        tags: vec![],
-    }
 }
 
 async fn server_case(id: Uuid) -> Option<Case> {

@@ -16,11 +16,12 @@ use casedesk::query::provide_query_client_with;
 use casedesk::App;
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::Millis;
-use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, Priority};
+use casedesk_model::{Case, CasePatch, CaseStatus};
 use leptos::prelude::*;
 use std::rc::Rc;
 use support::dom::*;
 use support::{api, api_origin, SERVICE_TOKEN};
+use support::{create_case, new_case};
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -65,26 +66,6 @@ async fn chaos_at(origin: &str, method: &str, body: Option<&str>) {
         "{method} {origin}/__chaos: {}",
         response.status()
     );
-}
-
-fn new_case(title: &str) -> NewCase {
-    NewCase {
-        id: Uuid::now_v7(),
-        title: title.to_owned(),
-        description: "made by tests/origins.rs".to_owned(),
-        status: CaseStatus::Open,
-        priority: Priority::Medium,
-        assignee: None,
-        tags: vec![],
-    }
-}
-
-async fn create(title: &str) -> Case {
-    api()
-        .create_case(&new_case(title), Uuid::new_v4())
-        .await
-        .result
-        .unwrap()
 }
 
 async fn server_case(id: Uuid) -> Case {
@@ -139,7 +120,7 @@ async fn origin_on_the_sync_page(app: &Mounted) -> String {
 #[wasm_bindgen_test]
 async fn with_nothing_listening_at_the_first_origin_reads_a_write_and_the_socket_reach_the_second()
 {
-    let case = create("Origins: nothing listens at the first").await;
+    let case = create_case("Origins: nothing listens at the first").await;
     let client = ApiClient::with_origins(vec![nowhere_origin(), api_origin()])
         .with_token(Some(SERVICE_TOKEN.to_owned()));
     // The read reached the second origin (the first refuses every connection).
@@ -182,7 +163,7 @@ async fn back_on_the_preferred_origin_the_live_socket_follows() {
     let preferred = second_origin();
     // The preferred server fails every API request (its socket would still open).
     chaos_at(&preferred, "PUT", Some(r#"{"fail_rate":1.0}"#)).await;
-    let case = create("Origins: the socket follows").await;
+    let case = create_case("Origins: the socket follows").await;
     let client = ApiClient::with_origins(vec![preferred.clone(), api_origin()])
         .with_token(Some(SERVICE_TOKEN.to_owned()));
     let in_use = client.origin_in_use();

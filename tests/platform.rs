@@ -15,13 +15,13 @@ use casedesk::query::{provide_query_client_with, use_case, QueryClient};
 use casedesk_core::diagnostics::RequestOutcome;
 use casedesk_core::inspect::KeyFilter;
 use casedesk_core::{ActionState, Clock, DurationMs, Millis, QueryKey, QueryOptions};
-use casedesk_model::{Case, CaseStatus, NewCase, Priority};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use leptos::prelude::*;
 use std::rc::Rc;
 use support::dom::{mount_in_env, settle};
 use support::{api, clear_chaos, set_chaos, wait_until};
+use support::{create_case, new_case};
 use uuid::Uuid;
 use wasm_bindgen_test::*;
 
@@ -35,26 +35,6 @@ fn config(test: &str) -> AppConfig {
         api: api(),
         storage_namespace: format!("platform-{test}-{}", Uuid::new_v4().simple()),
     }
-}
-
-fn new_case(title: &str) -> NewCase {
-    NewCase {
-        id: Uuid::now_v7(),
-        title: title.to_owned(),
-        description: "made by tests/platform.rs".to_owned(),
-        status: CaseStatus::Open,
-        priority: Priority::Medium,
-        assignee: None,
-        tags: vec![],
-    }
-}
-
-async fn create(title: &str) -> Case {
-    api()
-        .create_case(&new_case(title), Uuid::new_v4())
-        .await
-        .result
-        .unwrap()
 }
 
 fn requests_for(client: &QueryClient, key: &QueryKey) -> Vec<RequestOutcome> {
@@ -77,7 +57,7 @@ fn is_stale(client: &QueryClient, key: &QueryKey) -> bool {
 
 #[wasm_bindgen_test]
 async fn a_query_goes_stale_when_the_manual_clock_passes_its_stale_time() {
-    let case = create("Fresh until the clock moves").await;
+    let case = create_case("Fresh until the clock moves").await;
     let id = case.id;
     let key = QueryKey::case(id);
     let clock = ManualClock::new(START);

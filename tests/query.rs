@@ -19,7 +19,7 @@ use casedesk_core::{
     Action, ActionKind, DurationMs, Failure, Millis, QueryData, QueryKey, QueryOptions,
     QueryStatus, ServerAnswer,
 };
-use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, NewCase, Priority};
+use casedesk_model::{Case, CaseListQuery, CasePatch, CaseStatus, Priority};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -28,6 +28,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use support::dom::*;
 use support::{api, clear_chaos, set_chaos, wait_until};
+use support::{create_case, new_case};
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -63,26 +64,6 @@ fn mount<R: 'static>(
     (mounted, result)
 }
 
-fn new_case(title: &str) -> NewCase {
-    NewCase {
-        id: Uuid::now_v7(),
-        title: title.to_owned(),
-        description: "made by tests/query.rs".to_owned(),
-        status: CaseStatus::Open,
-        priority: Priority::Medium,
-        assignee: None,
-        tags: vec![],
-    }
-}
-
-async fn create(title: &str) -> Case {
-    api()
-        .create_case(&new_case(title), Uuid::new_v4())
-        .await
-        .result
-        .unwrap()
-}
-
 fn requests_for(client: &QueryClient, key: &QueryKey) -> Vec<RequestOutcome> {
     let subject = key.to_string();
     client
@@ -95,7 +76,7 @@ fn requests_for(client: &QueryClient, key: &QueryKey) -> Vec<RequestOutcome> {
 
 #[wasm_bindgen_test]
 async fn a_case_is_fetched_cached_and_revalidated_with_304() {
-    let case = create("Fetch and cache").await;
+    let case = create_case("Fetch and cache").await;
     let id = case.id;
     let (_app, (client, view)) = mount(&unique_namespace("fetch"), move |client| {
         (client, use_case(Signal::stored(Some(id))))
@@ -157,7 +138,7 @@ fn list_query(q: &str) -> CaseListQuery {
 
 #[wasm_bindgen_test]
 async fn two_views_of_one_key_share_one_request() {
-    let case = create("Shared request").await;
+    let case = create_case("Shared request").await;
     let id = case.id;
     let (_app, (client, first, second)) = mount(&unique_namespace("share"), move |client| {
         let first = use_case(Signal::stored(Some(id)));
@@ -178,7 +159,7 @@ async fn two_views_of_one_key_share_one_request() {
 
 #[wasm_bindgen_test]
 async fn a_server_error_is_retried_until_it_succeeds() {
-    let case = create("Retried").await;
+    let case = create_case("Retried").await;
     let id = case.id;
     set_chaos(r#"{"fail_rate":1}"#).await;
     let (_app, (client, view)) = mount(&unique_namespace("retry"), move |client| {
@@ -236,7 +217,7 @@ async fn a_malformed_body_is_a_typed_error_and_the_app_recovers() {
     for kind in ["invalid_json", "wrong_types", "empty_200"] {
         // A case of its own each time: the browser's HTTP cache would otherwise revalidate
         // an earlier good answer (a 304, which chaos leaves alone) and hand that to us.
-        let id = create(&format!("Corrupt answer ({kind})")).await.id;
+        let id = create_case(&format!("Corrupt answer ({kind})")).await.id;
         set_chaos(&format!(r#"{{"corrupt":"{kind}"}}"#)).await;
         let (app, view) = mount(&unique_namespace("corrupt"), move |_| {
             use_case(Signal::stored(Some(id)))
@@ -268,7 +249,7 @@ async fn a_malformed_body_is_a_typed_error_and_the_app_recovers() {
 #[wasm_bindgen_test]
 async fn optimistic_updates_show_at_once_and_roll_back_independently() {
     let tag = format!("optimistic-{}", Uuid::new_v4().simple());
-    let case = create(&tag).await;
+    let case = create_case(&tag).await;
     let id = case.id;
     let query = list_query(&tag);
     let (_app, (client, view, list)) = mount(&unique_namespace("overlay"), move |client| {
@@ -329,7 +310,7 @@ type Frame = (CaseStatus, u64, Option<CaseStatus>);
 #[wasm_bindgen_test]
 async fn a_confirmation_swaps_pending_for_server_data_without_a_flicker() {
     let tag = format!("confirm-{}", Uuid::new_v4().simple());
-    let case = create(&tag).await;
+    let case = create_case(&tag).await;
     let id = case.id;
     let query = list_query(&tag);
     let (_app, (client, view, list)) = mount(&unique_namespace("confirm"), move |client| {
@@ -399,7 +380,7 @@ async fn a_confirmation_swaps_pending_for_server_data_without_a_flicker() {
 
 #[wasm_bindgen_test]
 async fn a_reload_paints_the_stored_cache_before_the_network_answers() {
-    let case = create("Restored").await;
+    let case = create_case("Restored").await;
     let id = case.id;
     let namespace = unique_namespace("reload");
     let (first, view) = mount(&namespace, move |_| use_case(Signal::stored(Some(id))));
@@ -430,7 +411,7 @@ async fn a_reload_paints_the_stored_cache_before_the_network_answers() {
 async fn a_list_keeps_the_previous_page_while_the_next_loads() {
     let tag = format!("paging-{}", Uuid::new_v4().simple());
     for n in 0..3 {
-        create(&format!("{tag} {n}")).await;
+        create_case(&format!("{tag} {n}")).await;
     }
     let query = RwSignal::new(CaseListQuery {
         per_page: 2,
@@ -463,7 +444,7 @@ async fn a_list_keeps_the_previous_page_while_the_next_loads() {
 
 #[wasm_bindgen_test]
 async fn a_change_made_elsewhere_shows_live_without_a_refetch_call() {
-    let case = create("Live").await;
+    let case = create_case("Live").await;
     let id = case.id;
     let (_app, (client, view)) = mount(&unique_namespace("live"), move |client| {
         (client, use_case(Signal::stored(Some(id))))
@@ -544,7 +525,7 @@ async fn stored_keys(namespace: &str) -> Vec<String> {
 
 #[wasm_bindgen_test]
 async fn unreadable_stored_records_are_dropped_newer_ones_kept_and_good_ones_restored() {
-    let case = create("Stored beside garbage").await;
+    let case = create_case("Stored beside garbage").await;
     let namespace = unique_namespace("garbage");
     let good = PersistedEntry {
         key: QueryKey::case(case.id),
@@ -614,7 +595,7 @@ async fn unreadable_stored_records_are_dropped_newer_ones_kept_and_good_ones_res
 
 #[wasm_bindgen_test]
 async fn without_storage_the_app_works_from_memory_and_says_so() {
-    let case = create("No storage").await;
+    let case = create_case("No storage").await;
     let namespace = unique_namespace("nostore");
     // A newer database than this build knows: opening it at our version fails, as it would
     // in a browser that refuses IndexedDB.
@@ -843,8 +824,8 @@ struct FreshAndStale {
 
 /// Creates the two cases and mounts their views; returns once both show.
 async fn fresh_and_stale(test: &str) -> FreshAndStale {
-    let fresh_case = create(&format!("Fresh ({test})")).await;
-    let stale_case = create(&format!("Stale ({test})")).await;
+    let fresh_case = create_case(&format!("Fresh ({test})")).await;
+    let stale_case = create_case(&format!("Stale ({test})")).await;
     let (app_mount, (client, app)) = mount_client(&unique_namespace(test));
     let (fresh_scope, fresh) = case_view(&app, fresh_case.id);
     client.set_default_options(QueryOptions::DEFAULT.with_stale_time(DurationMs(200)));
@@ -973,8 +954,8 @@ async fn stale_queries_refetch_when_the_network_returns_and_show_the_new_value()
 
 #[wasm_bindgen_test]
 async fn leaving_before_the_answer_aborts_the_request_and_a_quick_return_reuses_it() {
-    let kept = create("Left and re-entered").await;
-    let left = create("Left for good").await;
+    let kept = create_case("Left and re-entered").await;
+    let left = create_case("Left for good").await;
     let (_app, (client, app)) = mount_client(&unique_namespace("abort"));
     settled(&client).await;
     let fetches = FetchLog::install();
@@ -1021,8 +1002,8 @@ async fn leaving_before_the_answer_aborts_the_request_and_a_quick_return_reuses_
 
 #[wasm_bindgen_test]
 async fn a_429_holds_every_query_back_for_retry_after_then_they_proceed() {
-    let first = create("Rate limited").await;
-    let second = create("Held back by the budget").await;
+    let first = create_case("Rate limited").await;
+    let second = create_case("Held back by the budget").await;
     let (_app, (client, app)) = mount_client(&unique_namespace("budget"));
     settled(&client).await;
     let fetches = FetchLog::install();

@@ -12,6 +12,8 @@ use casedesk::api::ApiClient;
 use casedesk::offline::OfflineOptions;
 use casedesk_core::retry::RetryPolicy;
 use casedesk_core::{DurationMs, QueueConfig};
+use casedesk_model::{Case, CaseStatus, NewCase, Priority};
+use uuid::Uuid;
 
 /// The origin of the reference server started for this test run.
 pub fn api_origin() -> String {
@@ -106,4 +108,26 @@ pub fn backoffs_of_minutes(minutes: u64) -> OfflineOptions {
         },
         sender: None,
     }
+}
+
+/// A new open, medium-priority case titled `title`, with a fresh UUIDv7.
+pub fn new_case(title: &str) -> NewCase {
+    NewCase {
+        id: Uuid::now_v7(),
+        title: title.to_owned(),
+        description: "made by a browser test".to_owned(),
+        status: CaseStatus::Open,
+        priority: Priority::Medium,
+        assignee: None,
+        tags: vec![],
+    }
+}
+
+/// Creates [`new_case`] `title` on the server, as the service account.
+pub async fn create_case(title: &str) -> Case {
+    api()
+        .create_case(&new_case(title), Uuid::new_v4())
+        .await
+        .result
+        .unwrap()
 }
