@@ -11,7 +11,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  DEMO_PEOPLE, distDir, eventually, launchBrowser, signedInContext, startServer, watchedPage,
+  distDir, eventually, launchBrowser, sessionOnlyContext, signedInContext, startServer, watchedPage,
 } from "../../e2e/lib/harness.mjs";
 import { table } from "../lib/format.mjs";
 import { ensureAppAndServer, median, ms, shellAndDataStored } from "../lib/app.mjs";
@@ -86,30 +86,6 @@ async function visit(context, url, { prime = false } = {}) {
   if (prime) await eventually("the shell and the numbers are stored", () => shellAndDataStored(page), 60_000);
   await page.close();
   return { at, withData: /\d/.test(firstCard), ...timing };
-}
-
-/**
- * A context signed in as Dana that holds nothing else of the app: signing in (unthrottled)
- * loaded the app, so its service worker, caches, HTTP cache and Dana's cached data go again.
- */
-async function sessionOnlyContext(browser, server) {
-  const context = await signedInContext(browser, server);
-  const blank = await context.newPage();
-  await blank.goto(`${server.url}/health`);
-  await blank.evaluate(async (cacheDb) => {
-    for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
-    for (const name of await caches.keys()) await caches.delete(name);
-    await new Promise((resolve, reject) => {
-      const del = indexedDB.deleteDatabase(cacheDb);
-      del.onsuccess = resolve;
-      del.onerror = () => reject(del.error);
-      del.onblocked = () => reject(new Error(`${cacheDb} is still open`));
-    });
-  }, `casedesk-${DEMO_PEOPLE.dana.id}-cache`);
-  const cdp = await context.newCDPSession(blank);
-  await cdp.send("Network.clearBrowserCache");
-  await blank.close();
-  return context;
 }
 
 /** `visits` cold visits (a fresh signed-in context each), then `visits` warm ones in one context. */

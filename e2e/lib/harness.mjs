@@ -107,6 +107,32 @@ export async function signedInContext(browser, server, { who = "dana", ...option
 }
 
 /**
+ * A context signed in as Dana that holds nothing else of the app: signing in loaded the app,
+ * so its service worker, caches, HTTP cache and Dana's cached data are cleared, and the next
+ * visit downloads the code again (as a visit after a deploy does) and can take its numbers
+ * only from the network. The session stays in IndexedDB.
+ */
+export async function sessionOnlyContext(browser, server) {
+  const context = await signedInContext(browser, server);
+  const blank = await context.newPage();
+  await blank.goto(`${server.url}/health`);
+  await blank.evaluate(async (cacheDb) => {
+    for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
+    for (const name of await caches.keys()) await caches.delete(name);
+    await new Promise((resolve, reject) => {
+      const del = indexedDB.deleteDatabase(cacheDb);
+      del.onsuccess = resolve;
+      del.onerror = () => reject(del.error);
+      del.onblocked = () => reject(new Error(`${cacheDb} is still open somewhere`));
+    });
+  }, `casedesk-${DEMO_PEOPLE.dana.id}-cache`);
+  const cdp = await context.newCDPSession(blank);
+  await cdp.send("Network.clearBrowserCache");
+  await blank.close();
+  return context;
+}
+
+/**
  * Starts a reference server serving the built app (or `staticDir`, a folder a test prepared);
  * resolves once it prints its address. People are on, as deployed, with the demo people
  * (and the demo cases with `seedDemo`); `people: false` runs it with `--no-auth`, for tests

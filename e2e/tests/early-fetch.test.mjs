@@ -12,7 +12,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  startServer, launchBrowser, watchedPage, signedInContext, eventually, uuid, DEMO_PEOPLE, distDir,
+  startServer, launchBrowser, watchedPage, signedInContext, sessionOnlyContext, eventually, uuid, distDir,
 } from "../lib/harness.mjs";
 
 const METRICS = "/api/v1/dashboard/metrics";
@@ -135,28 +135,10 @@ test("a cold visit without people requests the dashboard's data and config.json 
 });
 
 test("signed in, the early request carries the stored token and starts before the wasm has arrived, and the app never downloads the numbers itself", async () => {
-  const context = await signedInContext(browser, server);
+  // The app's files and data cleared after signing in: only the early request can bring the
+  // numbers before the app asks.
+  const context = await sessionOnlyContext(browser, server);
   try {
-    // Signing in loaded the app: its files and the dashboard's data go from the browser's
-    // caches (the service worker's too) and the device's cache, so this visit downloads the
-    // code again, as a visit after a deploy does, and its numbers can only come from the
-    // network. The session stays in IndexedDB.
-    const blank = await context.newPage();
-    await blank.goto(server.url + "/health");
-    await blank.evaluate(async (cacheDb) => {
-      for (const registration of await navigator.serviceWorker.getRegistrations()) await registration.unregister();
-      for (const name of await caches.keys()) await caches.delete(name);
-      await new Promise((resolve, reject) => {
-        const del = indexedDB.deleteDatabase(cacheDb);
-        del.onsuccess = resolve;
-        del.onerror = () => reject(del.error);
-        del.onblocked = () => reject(new Error(`${cacheDb} is still open somewhere`));
-      });
-    }, `casedesk-${DEMO_PEOPLE.dana.id}-cache`);
-    const cdp = await context.newCDPSession(blank);
-    await cdp.send("Network.clearBrowserCache");
-    await blank.close();
-
     const page = await watchedPage(context);
     await slowNetwork(context, page);
     const seen = await visitDashboard(page, server.url);
