@@ -1,9 +1,9 @@
-//! The typed client for the casedesk API (contract.md §1) over `fetch`: one method per
+//! The typed client for the casedesk API (docs/api.md §1) over `fetch`: one method per
 //! endpoint, every request with its own request id, a time limit and an optional cancel
 //! signal. Bodies are read by `casedesk_core::response`, so no answer can cause a panic.
 //! The first read of `config.json` and the first `GET` of the dashboard's data may adopt the
 //! answers index.html fetched early.
-//! With several API origins (`config.json`, contract.md §5) every request goes to the one in
+//! With several API origins (`config.json`, docs/api.md §5) every request goes to the one in
 //! use ([`ApiOrigins`], shared by every clone) and reports how it went, which moves it on.
 
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
@@ -612,7 +612,7 @@ impl ApiClient {
     }
 
     /// The events socket's first message when there is a token,
-    /// `{"type":"auth","token":"…"}` (contract.md §4: the token is not in the URL).
+    /// `{"type":"auth","token":"…"}` (docs/api.md §4: the token is not in the URL).
     pub fn events_auth_message(&self) -> Option<String> {
         self.credentials
             .token()

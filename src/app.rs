@@ -1,4 +1,4 @@
-//! The app's root: the session gate, then the router with the routes of contract.md §2,
+//! The app's root: the session gate, then the router with the routes of docs/api.md §2,
 //! inside the layout every page shares (header with the nav, the sync indicator and the
 //! signed-in person, the main area, the alert region).
 //!
@@ -136,7 +136,7 @@ fn PersonScope(
     }
 }
 
-/// The routes of contract.md §2, for a signed-in person.
+/// The routes of docs/api.md §2, for a signed-in person.
 #[component]
 fn PersonRoutes() -> impl IntoView {
     view! {

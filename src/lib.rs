@@ -4,7 +4,7 @@
 //! - [`api`]: the typed HTTP client for the casedesk API.
 //! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
 //! - [`config`]: what a running app talks to and where it keeps its state (`AppConfig`).
-//! - [`pages`]: one module per route of contract.md §2.
+//! - [`pages`]: one module per route of docs/api.md §2.
 //! - [`people`]: the people the server knows, for pickers and names on ids.
 //! - [`components`]: pieces several pages use.
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,

@@ -1,4 +1,4 @@
-//! One module per route of contract.md §2. Pages stay thin: they read through the query
+//! One module per route of docs/api.md §2. Pages stay thin: they read through the query
 //! layer and write through actions.
 
 pub mod case_detail;

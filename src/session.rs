@@ -1,4 +1,4 @@
-//! Who is signed in on this device (contract.md §4): the session (bearer token and the
+//! Who is signed in on this device (docs/api.md §4): the session (bearer token and the
 //! person) kept in IndexedDB (`{namespace}-session`), signing in and out, and the state the
 //! layout's gate and the header read. A token the server refuses ends the session in place.
 //! Signing in or out is told to the app's other tabs (`{namespace}-session` channel), which

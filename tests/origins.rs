@@ -1,4 +1,4 @@
-//! The whole app given several API origins (contract.md §5), against real servers:
+//! The whole app given several API origins (docs/api.md §5), against real servers:
 //! `scripts/lib/browser-tests` runs the test server on P+1, a second server on the same SQLite
 //! file on P+2 (its change events reach only its own sockets, which shows where the app's
 //! socket is), and leaves P+3 free, an origin where nothing listens.

@@ -1,4 +1,4 @@
-//! People on the device (contract.md §4) against the real reference server, which runs with
+//! People on the device (docs/api.md §4) against the real reference server, which runs with
 //! people on and the demo people (password `casedesk-demo`): signing in through the form,
 //! signing out (the token revoked on the server, the cached cases gone from IndexedDB), and a
 //! session that ends while changes are being sent.

@@ -67,7 +67,7 @@ function killAndWait(child, signal, graceMs = 5_000) {
   });
 }
 
-/** The password of every demo person (contract.md §4). */
+/** The password of every demo person (docs/api.md §4). */
 export const DEMO_PASSWORD = "casedesk-demo";
 
 /** The demo people every new server database has (`server/src/people.rs`). */

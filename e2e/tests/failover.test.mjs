@@ -1,4 +1,4 @@
-// Failover between API servers (issue 14, contract.md §5): two servers on one throwaway
+// Failover between API servers (issue 14, docs/api.md §5): two servers on one throwaway
 // PostgreSQL, the app served by the first with a config.json naming both. While the
 // person's notes drain under injected failures on both servers, the server in use is killed
 // (SIGKILL). Then every note is on the server exactly once (counted in the database), the

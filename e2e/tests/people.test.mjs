@@ -1,4 +1,4 @@
-// People on one device (contract.md §4), in the built app against the real server: A queues
+// People on one device (docs/api.md §4), in the built app against the real server: A queues
 // changes offline and signs out through the dialog; B signs in on the same browser and works:
 // B's changes are sent, A's are held (B sees only their count, none of A's cases or
 // changes); A signs in again and A's changes are sent, authored by A.

@@ -1,4 +1,4 @@
-//! The `/api/v1` endpoints of contract.md §1 and the layers every one of them passes:
+//! The `/api/v1` endpoints of docs/api.md §1 and the layers every one of them passes:
 //! auth → rate limit → chaos → body limit → handler.
 //!
 //! Reads run on a read connection and answer through [`conditional::respond`] (ETag,

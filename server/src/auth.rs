@@ -1,4 +1,4 @@
-//! Who a request acts as (contract.md §4), put in the request by [`require`] on `/api/v1`.
+//! Who a request acts as (docs/api.md §4), put in the request by [`require`] on `/api/v1`.
 //!
 //! A bearer token is either a service token (`--auth-token`, acting as the person
 //! "Service") or a session's (`POST /session`). With people on (the default) every endpoint

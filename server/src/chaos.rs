@@ -1,4 +1,4 @@
-//! Fault injection for tests and demos, off by default (contract.md §1, "Fault injection").
+//! Fault injection for tests and demos, off by default (docs/api.md §1, "Fault injection").
 //!
 //! Applies to `/api/v1` requests only (not `/__chaos` or static files):
 //! - `fail_rate`: that fraction is answered 503 before touching data;

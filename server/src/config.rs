@@ -1,4 +1,4 @@
-//! The command line (contract.md §3): every flag also reads `CASEDESK_<FLAG>` from the
+//! The command line (docs/api.md §3): every flag also reads `CASEDESK_<FLAG>` from the
 //! environment.
 
 use clap::Parser;

@@ -1,8 +1,8 @@
-//! The casedesk reference API server: contract.md §1 over axum and SQLite or PostgreSQL, with
+//! The casedesk reference API server: docs/api.md §1 over axum and SQLite or PostgreSQL, with
 //! idempotency keys, live change events, fault injection and the built app's static files.
 //!
 //! # Layout
-//! - [`config`]: the command line (contract.md §3), each flag also `CASEDESK_<FLAG>`.
+//! - [`config`]: the command line (docs/api.md §3), each flag also `CASEDESK_<FLAG>`.
 //! - `state`: what every request can reach (`AppState`). `app`: the router and its layers,
 //!   start-up and graceful shutdown.
 //!   `connections` accepts and serves connections (connection cap, header timeout, peer
@@ -20,7 +20,7 @@
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
 //!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:
 //!   the client's address as the limits count it.
-//! - People (contract.md §4): `people` (people and passwords in SQL, the built-in and demo
+//! - People (docs/api.md §4): `people` (people and passwords in SQL, the built-in and demo
 //!   people, the migration of free-text assignees), `sessions` (tokens, stored hashed,
 //!   sliding expiry), `sign_in` (`/session`, `/me`, `/users`, the sign-in throttle),
 //!   `history` (a case's history, written in each change's transaction), `origin` (the

@@ -12,7 +12,7 @@ use argon2::Argon2;
 use casedesk_model::{Person, Role};
 use uuid::Uuid;
 
-/// The password of every demo person (contract.md §4), stated at start-up.
+/// The password of every demo person (docs/api.md §4), stated at start-up.
 pub(crate) const DEMO_PASSWORD: &str = "casedesk-demo";
 
 /// Whom a service token (`--auth-token`) acts as.

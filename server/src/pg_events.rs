@@ -1,4 +1,4 @@
-//! Change events between servers sharing one PostgreSQL database (contract.md §5).
+//! Change events between servers sharing one PostgreSQL database (docs/api.md §5).
 //!
 //! A write publishes its event with `pg_notify` inside its own transaction, so PostgreSQL
 //! delivers it at commit, in commit order, to every server listening, this one included;

@@ -1,5 +1,5 @@
 //! Signing in and out (`POST`/`DELETE /session`), who one is (`GET /me`) and who else
-//! there is (`GET /users`); contract.md §4.
+//! there is (`GET /users`); docs/api.md §4.
 //!
 //! An unknown email and a wrong password get the same 401 `invalid_credentials` after the
 //! same work: an unknown email is checked against a dummy Argon2id hash made at start-up

@@ -58,7 +58,7 @@ fn content_security_policy(extra_scripts: &str, extra_connect: &str) -> String {
     )
 }
 
-/// The API origins the app's `config.json` names (contract.md §5), as `connect-src` sources
+/// The API origins the app's `config.json` names (docs/api.md §5), as `connect-src` sources
 /// (each also as its WebSocket origin): the app talks to them, so the page must be allowed
 /// to. Anything that is not a plain `http(s)://host[:port]` origin is left out.
 async fn config_connect_sources(site: &Site) -> String {

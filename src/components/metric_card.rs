@@ -12,7 +12,7 @@ pub fn MetricCard(
     /// The count; `None` while loading.
     #[prop(into)]
     value: Signal<Option<u64>>,
-    /// The card's `data-testid` (contract.md §2: `metric-open`, `metric-in-progress`…).
+    /// The card's `data-testid` (docs/api.md §2: `metric-open`, `metric-in-progress`…).
     testid: &'static str,
     /// The CSS class giving the card its accent colour, e.g. `status-open`.
     #[prop(optional)]

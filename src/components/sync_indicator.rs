@@ -1,6 +1,6 @@
 //! The sync indicator in the header: online or not, how many changes wait, how many failed,
 //! and whether live updates flow. Its `data-*` attributes are part of the UI contract
-//! (contract.md §2).
+//! (docs/api.md §2).
 
 use crate::offline::{OfflineQueue, StorageStatus};
 use crate::platform::network::use_network_status;

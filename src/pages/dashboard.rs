@@ -13,7 +13,7 @@ use casedesk_model::{AssigneeFilter, CaseListQuery, CaseStatus, DashboardMetrics
 use leptos::prelude::*;
 use std::time::Duration;
 
-/// The card test id of each status (contract.md §2).
+/// The card test id of each status (docs/api.md §2).
 fn metric_testid(status: CaseStatus) -> &'static str {
     match status {
         CaseStatus::Open => "metric-open",

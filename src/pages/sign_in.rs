@@ -1,4 +1,4 @@
-//! `/sign-in`, and the same form shown in place when a session ends (contract.md §4): email
+//! `/sign-in`, and the same form shown in place when a session ends (docs/api.md §4): email
 //! and password, a failure announced in the alert region, and the way back to where the
 //! person was (`?next=`).
 

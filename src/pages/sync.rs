@@ -158,7 +158,7 @@ pub fn SyncPage() -> impl IntoView {
     let now = use_clock(Duration::from_secs(1));
     let persistence = use_storage_persistence();
     let unreadable = queue.unreadable();
-    // Which API server requests, the queue and live updates go through (contract.md §5).
+    // Which API server requests, the queue and live updates go through (docs/api.md §5).
     let origin = crate::config::use_app_config().api.origin_in_use();
 
     let pending = Memo::new(move |_| queued.with(|q| q.pending().cloned().collect::<Vec<_>>()));

@@ -5,7 +5,7 @@
 //! the same id) when it opens and every `ROUND_TRIP_EVERY_MS`, and counts its reconnects,
 //! for the Devtools page. It reaches the cache only through [`LiveCache`]. It opens on the
 //! API origin in use, reports a lost socket as that origin's failure, and follows the client
-//! to another origin as soon as it moves (contract.md §5).
+//! to another origin as soon as it moves (docs/api.md §5).
 
 use crate::api::ApiClient;
 use crate::platform::env::{Environment, SharedRandom, Timer};

@@ -1,4 +1,4 @@
-//! Which API origin the app talks to when it has several (contract.md §5): one at a time;
+//! Which API origin the app talks to when it has several (docs/api.md §5): one at a time;
 //! a failure makes it doubt the origin in use and health-check it, and it moves only to an
 //! origin whose own `GET /health` just answered; back to the preferred one the same way.
 //! Pure: the browser reports outcomes, runs the checks [`OriginChoice::check_due`] asks for.

@@ -1174,7 +1174,7 @@ impl ActionQueue {
         self.report(touched)
     }
 
-    /// The app moved to another API server (failover, contract.md §5): the backoffs and the
+    /// The app moved to another API server (failover, docs/api.md §5): the backoffs and the
     /// queue-wide hold were earned by the server it left, so every pending action is due at
     /// once and the new server starts with no record of failures. Attempts keep counting (the
     /// Sync page's tries stay true); a pause for sign-in stays, as another server does not

@@ -1,4 +1,4 @@
-//! The casedesk HTTP contract (`shared/contract.md` §1) as Rust types, shared by the app
+//! The casedesk HTTP contract (`docs/api.md` §1) as Rust types, shared by the app
 //! and the reference server so both sides agree on every field by construction.
 //!
 //! # Layout

@@ -1,4 +1,4 @@
-//! People (contract.md §4): who signs in, the session a sign-in gives, and the history of
+//! People (docs/api.md §4): who signs in, the session a sign-in gives, and the history of
 //! who changed what on a case.
 
 use crate::Timestamp;

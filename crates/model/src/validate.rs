@@ -1,4 +1,4 @@
-//! The field rules of contract.md, checked the same way by the server (422) and by the
+//! The field rules of docs/api.md, checked the same way by the server (422) and by the
 //! app's forms (messages next to each field). Lengths count characters, not bytes.
 
 use crate::{CasePatch, NewCase, NewNote};

@@ -104,7 +104,7 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX cases_by_priority_desc ON cases(deleted_at, priority DESC, id, status);
     "#,
     },
-    // 3: people, sessions and history (contract.md §4). Every case and note stays; a
+    // 3: people, sessions and history (docs/api.md §4). Every case and note stays; a
     // free-text assignee becomes the id of the demo person it names, else null (see
     // `people::migrate_legacy`).
     Migration {

@@ -1,4 +1,4 @@
-//! People (contract.md §4) over HTTP: signing in and out, sessions that expire, the 401s,
+//! People (docs/api.md §4) over HTTP: signing in and out, sessions that expire, the 401s,
 //! the sign-in throttle, authorship, assignees, history, and the `Origin`/`Host` checks.
 
 use crate::support::{add_user, client, expect_error, new_case, sign_in, Server};

@@ -1,4 +1,4 @@
-//! Two servers on one PostgreSQL database (contract.md §5): idempotency keys and `If-Match`
+//! Two servers on one PostgreSQL database (docs/api.md §5): idempotency keys and `If-Match`
 //! are decided by the database, and a change accepted by one reaches the sockets of both.
 
 use crate::support::pg_cluster::psql;

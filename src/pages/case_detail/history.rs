@@ -1,4 +1,4 @@
-//! The case page's history (contract.md §4): who changed what, from what to what, and when,
+//! The case page's history (docs/api.md §4): who changed what, from what to what, and when,
 //! newest first, with the person's own changes not yet on the server marked at the top.
 //! Read from `GET /cases/{id}/history` through the query cache (`QueryKey::History`): kept
 //! for offline, and read again whenever the case changes (the cache invalidates it with the
