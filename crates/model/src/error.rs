@@ -26,6 +26,9 @@ pub enum ErrorCode {
     IdempotencyConflict,
     /// 409: a case with this id already exists (a create with a fresh key).
     AlreadyExists,
+    /// 410: a change-feed cursor older than the server keeps, or from another database:
+    /// start again from a fresh working set (`GET /changes` without `since`).
+    CursorExpired,
     /// 412: `If-Match` names an old version; `current` holds the server's case.
     VersionConflict,
     /// 413: body over 64 KiB.
@@ -54,6 +57,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::IdempotencyConflict | Self::AlreadyExists => 409,
+            Self::CursorExpired => 410,
             Self::VersionConflict => 412,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,

@@ -7,12 +7,14 @@
 //! - [`person`]: people, sign-in and sessions, and a case's history (contract §4).
 //! - [`list`]: the case list query (filters, sort, paging) and its page of results.
 //! - [`metrics`]: the dashboard metrics.
-//! - [`event`]: change events pushed over the WebSocket.
+//! - [`change`]: the change feed (`GET /changes`): a change, a page of them, feed positions.
+//! - [`event`]: change events pushed over the WebSocket, each with its change.
 //! - [`error`]: the error body every failing endpoint returns, and its codes.
 //! - [`validate`]: the field rules (title length, tags…) both sides enforce.
 //! - [`timestamp`]: RFC 3339 UTC instants; nothing here reads the clock.
 
 pub mod case;
+pub mod change;
 pub mod error;
 pub mod event;
 pub mod list;
@@ -23,8 +25,9 @@ pub mod timestamp;
 pub mod validate;
 
 pub use case::{Case, CasePatch, CaseStatus, NewCase, Priority};
+pub use change::{Change, ChangeBody, ChangePage, ChangeSeq, Cursor, LogPosition, SeqOrder};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use event::ChangeEvent;
+pub use event::{ChangeEvent, LiveEvent};
 pub use list::{AssigneeFilter, CaseList, CaseListQuery, CaseSort};
 pub use metrics::{DashboardMetrics, DayCount, PriorityCounts, StatusCounts};
 pub use note::{NewNote, Note};
