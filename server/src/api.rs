@@ -3,9 +3,10 @@
 //!
 //! Reads run on a read connection and answer through [`conditional::respond`] (ETag,
 //! 304). Changes go through [`mutate`]: one immediate transaction that checks the
-//! idempotency key, applies the change, records the key with the response, commits and
-//! publishes the change event, in that order (on PostgreSQL the event is sent with
-//! NOTIFY inside the transaction, see `pg_events`).
+//! idempotency key, applies the change, records the key with the response, appends the
+//! change to the change log (`change_log`, last: it orders the commits), commits and
+//! publishes the change event with the logged change, in that order (on PostgreSQL the
+//! event is sent with NOTIFY inside the transaction, see `pg_events`).
 
 use crate::auth::Actor;
 use crate::body::{body_hash, decode_json, read_body, MAX_BODY_BYTES};
@@ -17,7 +18,10 @@ use crate::error::ApiError;
 use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
 use crate::state::AppState;
-use crate::{auth, chaos, history, metrics, origin, people, pg_events, rate_limit, sign_in};
+use crate::{
+    auth, change_feed, change_log, chaos, history, metrics, origin, people, pg_events, rate_limit,
+    sign_in,
+};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -28,8 +32,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
 use casedesk_model::{
-    etag_for_version, version_from_etag, Case, CaseListQuery, CasePatch, ChangeEvent, FieldErrors,
-    HistoryKind, NewCase, NewNote, Timestamp,
+    etag_for_version, version_from_etag, Case, CaseListQuery, CasePatch, ChangeBody, ChangeEvent,
+    FieldErrors, HistoryKind, LiveEvent, NewCase, NewNote, Timestamp,
 };
 use tower_http::limit::RequestBodyLimitLayer;
 use uuid::Uuid;
@@ -53,6 +57,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/users", get(sign_in::users))
         .route("/dashboard/metrics", get(dashboard_metrics))
         .route("/events", get(events::socket))
+        .route("/changes", get(change_feed::changes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -247,14 +252,23 @@ async fn dashboard_metrics(
 // ---------------------------------------------------------------------------------------
 // Changes
 
-/// What a change produced: the response (stored with its idempotency key) and the event.
+/// What a change produced: the response (stored with its idempotency key) and, when
+/// something changed, how it is announced.
 struct Change {
     response: StoredResponse,
-    event: Option<ChangeEvent>,
+    event: Option<Announced>,
+}
+
+/// An accepted change as sockets and the change log see it.
+struct Announced {
+    event: ChangeEvent,
+    /// What the change log records (and the event carries, numbered).
+    logged: ChangeBody,
 }
 
 enum Outcome {
-    Applied(Change),
+    /// The response, and the event with its logged change when something changed.
+    Applied(StoredResponse, Option<Box<LiveEvent>>),
     Replayed(StoredResponse),
 }
 
@@ -288,6 +302,7 @@ where
     let events = state.events.clone();
     let engine = state.db.engine();
     let clock_offset_ms = state.chaos.clock_offset_ms();
+    let chaos = state.chaos.clone();
     let outcome = state
         .db
         .write(
@@ -301,30 +316,31 @@ where
                     }
                 }
                 let applied = change(tx, now)?;
-                if let (Engine::Postgres, Some(event)) = (engine, &applied.event) {
-                    // Every server hears it at commit, in commit order, this one included.
-                    pg_events::notify(tx, event)?;
-                }
                 if let Some(request) = &fingerprint {
                     idempotency::record(tx, request, &applied.response, now.unix_millis())?;
                 }
-                Ok(Outcome::Applied(applied))
+                let Some(Announced { event, logged }) = applied.event else {
+                    return Ok(Outcome::Applied(applied.response, None));
+                };
+                // Last: on PostgreSQL the log's counter stays locked until commit.
+                let change = change_log::append(tx, now, vec![logged])?.pop();
+                let live = LiveEvent { event, change };
+                if engine == Engine::Postgres {
+                    // Every server hears it at commit, in commit order, this one included.
+                    pg_events::notify(tx, &live)?;
+                }
+                chaos.hold_commit_if_asked();
+                Ok(Outcome::Applied(applied.response, Some(Box::new(live))))
             },
             move |outcome| {
-                if let (
-                    Engine::Sqlite,
-                    Outcome::Applied(Change {
-                        event: Some(event), ..
-                    }),
-                ) = (engine, outcome)
-                {
-                    events.publish(event.clone());
+                if let (Engine::Sqlite, Outcome::Applied(_, Some(live))) = (engine, outcome) {
+                    events.publish(LiveEvent::clone(live));
                 }
             },
         )
         .await?;
     Ok(match outcome {
-        Outcome::Applied(change) => change.response.into_response(),
+        Outcome::Applied(response, _) => response.into_response(),
         Outcome::Replayed(stored) => {
             let mut response = stored.into_response();
             response
@@ -383,10 +399,13 @@ async fn create_case(
         )?;
         Ok(Change {
             response: case_response(StatusCode::CREATED, &case)?,
-            event: Some(ChangeEvent::CaseCreated {
-                id: case.id,
-                version: case.version,
-                at: now,
+            event: Some(Announced {
+                event: ChangeEvent::CaseCreated {
+                    id: case.id,
+                    version: case.version,
+                    at: now,
+                },
+                logged: ChangeBody::Case { case },
             }),
         })
     })
@@ -475,10 +494,13 @@ async fn patch_case(
         )?;
         Ok(Change {
             response: case_response(StatusCode::OK, &case)?,
-            event: Some(ChangeEvent::CaseUpdated {
-                id,
-                version: case.version,
-                at: case.updated_at,
+            event: Some(Announced {
+                event: ChangeEvent::CaseUpdated {
+                    id,
+                    version: case.version,
+                    at: case.updated_at,
+                },
+                logged: ChangeBody::Case { case },
             }),
         })
     })
@@ -514,7 +536,10 @@ async fn delete_case(
         cases::mark_deleted(tx, id, record.case.version + 1, at, actor.id())?;
         history::record(tx, id, at, Some(actor.id()), HistoryKind::Deleted, &[])?;
         Ok(Change {
-            event: Some(ChangeEvent::CaseDeleted { id, at }),
+            event: Some(Announced {
+                event: ChangeEvent::CaseDeleted { id, at },
+                logged: ChangeBody::CaseDeleted { id },
+            }),
             ..gone
         })
     })
@@ -562,10 +587,13 @@ async fn create_note(
         )?;
         Ok(Change {
             response: StoredResponse::json(StatusCode::CREATED, &note, None)?,
-            event: Some(ChangeEvent::NoteCreated {
-                id: note.id,
-                case_id,
-                at: now,
+            event: Some(Announced {
+                event: ChangeEvent::NoteCreated {
+                    id: note.id,
+                    case_id,
+                    at: now,
+                },
+                logged: ChangeBody::Note { note },
             }),
         })
     })

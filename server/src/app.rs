@@ -36,7 +36,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-/// How often expired idempotency keys and long-ended sessions are pruned.
+/// How often expired idempotency keys, long-ended sessions and changes older than the
+/// change log keeps are pruned (also once at start-up).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How long shutdown waits for open requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -380,6 +381,14 @@ async fn prune_forever(db: Db) {
             if let Err(error) = stored {
                 tracing::warn!(%error, "cannot prune stored change events");
             }
+        }
+        let changes = db
+            .with_writer(|conn| crate::change_log::prune(conn, clock::now_millis()))
+            .await;
+        match changes {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "changes past the change log's retention pruned"),
+            Err(error) => tracing::warn!(%error, "cannot prune the change log"),
         }
         let ended = db
             .with_writer(|conn| crate::sessions::prune(conn, clock::now_millis()))

@@ -452,6 +452,85 @@ pub(crate) fn insert_note(conn: &dyn Sql, note: &Note) -> Result<bool, DbError> 
     Ok(added > 0)
 }
 
+/// Up to `limit` live cases of a person's working set (docs/api.md §6), by id after
+/// `after`: every case that is open or in progress, updated at or after `updated_since_ms`,
+/// or assigned to `assignee`. A walk of the primary key in id order, so a working set read
+/// page by page never repeats or misses a case that stays in it.
+pub(crate) fn working_set(
+    conn: &dyn Sql,
+    after: Option<Uuid>,
+    updated_since_ms: i64,
+    assignee: &str,
+    limit: usize,
+) -> Result<Vec<Case>, DbError> {
+    let mut values: Vec<SqlValue> = vec![
+        updated_since_ms.into(),
+        assignee.into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    let after_condition = match after {
+        Some(id) => {
+            values.push(id.into());
+            " AND id > ?4"
+        }
+        None => "",
+    };
+    conn.query(
+        &format!(
+            "SELECT {CASE_COLUMNS} FROM cases
+             WHERE deleted_at IS NULL{after_condition}
+               AND (status IN ('open', 'in_progress') OR updated_at >= ?1 OR assignee = ?2)
+             ORDER BY id LIMIT ?3"
+        ),
+        &values,
+    )?
+    .iter()
+    .map(case_from_row)
+    .collect()
+}
+
+/// The notes of the cases in `ids`, each with its arrival number, by case then arrival.
+pub(crate) fn notes_of_cases(conn: &dyn Sql, ids: &[Uuid]) -> Result<Vec<(i64, Note)>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("?{n}")).collect();
+    let values: Vec<SqlValue> = ids.iter().map(|id| (*id).into()).collect();
+    conn.query(
+        &format!(
+            "SELECT id, case_id, body, author, created_at, author_id, seq FROM notes
+             WHERE case_id IN ({}) ORDER BY case_id, seq",
+            placeholders.join(", ")
+        ),
+        &values,
+    )?
+    .iter()
+    .map(|row| Ok((row.int(6)?, note_from_row(row)?)))
+    .collect()
+}
+
+/// The notes of `case_id` that arrived after arrival number `after`, at most `limit`, each
+/// with its arrival number.
+pub(crate) fn notes_after(
+    conn: &dyn Sql,
+    case_id: Uuid,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Note)>, DbError> {
+    conn.query(
+        "SELECT id, case_id, body, author, created_at, author_id, seq FROM notes
+         WHERE case_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        &[
+            case_id.into(),
+            after.into(),
+            i64::try_from(limit).unwrap_or(i64::MAX).into(),
+        ],
+    )?
+    .iter()
+    .map(|row| Ok((row.int(6)?, note_from_row(row)?)))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,10 @@
 //! - `clock_offset_s`: shifts the server's "now" for the writes' timestamps, the
 //!   idempotency keys' age and the dashboard, so tests can age keys by days at once;
 //! - `corrupt_socket`: the events WebSocket sends malformed messages before every real one,
-//!   or every message twice ([`SocketChaos`]).
+//!   or every message twice ([`SocketChaos`]);
+//! - `hold_commit` (for the change feed's commit-order tests): while it is on, the next
+//!   change to reach its commit waits there, its transaction open and its change-log number
+//!   taken, until it is turned off; other changes pass (one is held at a time).
 //!
 //! Settings come from the start-up flags and, with `--allow-chaos`, from `GET`/`PUT`/
 //! `DELETE /__chaos`; without that flag those answer 404.
@@ -42,7 +45,7 @@ use casedesk_model::FieldErrors;
 use hostile::CorruptKind;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 /// Which requests `corrupt` (or `latency_ms`) covers, by method.
@@ -98,6 +101,7 @@ pub(crate) struct ChaosSettings {
     /// Added to the server's clock (see the module doc); may be negative.
     pub(crate) clock_offset_s: i64,
     pub(crate) corrupt_socket: Option<SocketChaos>,
+    pub(crate) hold_commit: bool,
 }
 
 /// The longest `Retry-After` an injected 429 may name: an hour, as for `latency_ms`'s bound,
@@ -123,6 +127,7 @@ impl ChaosSettings {
             drip_ms: 1_000,
             clock_offset_s: 0,
             corrupt_socket: None,
+            hold_commit: false,
         }
     }
 }
@@ -145,6 +150,7 @@ struct ChaosUpdate {
     clock_offset_s: Option<i64>,
     #[serde(default, deserialize_with = "present_or_null")]
     corrupt_socket: Option<Option<SocketChaos>>,
+    hold_commit: Option<bool>,
 }
 
 fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -199,6 +205,9 @@ impl ChaosUpdate {
         if let Some(socket) = self.corrupt_socket {
             next.corrupt_socket = socket;
         }
+        if let Some(hold) = self.hold_commit {
+            next.hold_commit = hold;
+        }
         if let Some(ms) = self.drip_ms {
             if DRIP_MS.contains(&ms) {
                 next.drip_ms = ms;
@@ -238,7 +247,13 @@ pub(crate) struct Chaos {
     allowed: bool,
     settings: RwLock<ChaosSettings>,
     random: AtomicU64,
+    /// Whether a commit is held now (`hold_commit`), and the signal that settings changed.
+    holding: Mutex<bool>,
+    settings_changed: Condvar,
 }
+
+/// The longest a commit is held, so that a forgotten `hold_commit` cannot wedge a server.
+const MAX_HOLD: Duration = Duration::from_secs(60);
 
 impl Chaos {
     pub(crate) fn new(allowed: bool, initial: ChaosSettings) -> Self {
@@ -247,6 +262,8 @@ impl Chaos {
             allowed,
             settings: RwLock::new(initial),
             random: AtomicU64::new(seed),
+            holding: Mutex::new(false),
+            settings_changed: Condvar::new(),
         }
     }
 
@@ -263,6 +280,44 @@ impl Chaos {
             .settings
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
+        // Taking the lock orders this wake-up after a holder's check of the setting.
+        drop(
+            self.holding
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        self.settings_changed.notify_all();
+    }
+
+    /// With `hold_commit` on, blocks the calling write (on the blocking pool, its
+    /// transaction open) until the setting is off again, or [`MAX_HOLD`] has passed; one
+    /// write at a time is held, the others pass.
+    pub(crate) fn hold_commit_if_asked(&self) {
+        if !self.settings().hold_commit {
+            return;
+        }
+        let mut holding = self
+            .holding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *holding {
+            return;
+        }
+        *holding = true;
+        tracing::info!("hold_commit: a change waits before its commit");
+        let deadline = std::time::Instant::now() + MAX_HOLD;
+        while self.settings().hold_commit {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            holding = self
+                .settings_changed
+                .wait_timeout(holding, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *holding = false;
     }
 
     /// A uniform draw in [0, 1) (SplitMix64; quality is ample for fault injection).

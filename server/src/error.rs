@@ -40,6 +40,9 @@ pub(crate) enum ApiError {
     IdempotencyConflict,
     #[error("{0}")]
     AlreadyExists(String),
+    /// 410: a change-feed cursor this database cannot continue from.
+    #[error("{0}")]
+    CursorExpired(String),
     #[error("The case has changed: it is at version {}.", current.version)]
     VersionConflict { current: Box<Case> },
     #[error("The request body is over the limit of {limit} bytes.")]
@@ -73,6 +76,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             Self::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Self::CursorExpired(_) => ErrorCode::CursorExpired,
             Self::VersionConflict { .. } => ErrorCode::VersionConflict,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,

@@ -6,7 +6,8 @@
 //! and a token in the URL would end up in logs and history. The upgrade's `Origin` is
 //! checked first (`origin`), against cross-site WebSocket hijacking.
 //!
-//! Writers publish one [`ChangeEvent`] per accepted change, after commit, into a bounded
+//! Writers publish one [`LiveEvent`] per accepted change (the event's fields and the change
+//! itself as the change log numbered it, docs/api.md §6), after commit, into a bounded
 //! tokio broadcast channel: publishing never waits, whatever the clients do. Each socket
 //! has its own task ([`pump`]) that forwards events as JSON text and, every interval, sends
 //! `{"type":"ping"}` followed by a WebSocket Ping frame. A client that falls more than the
@@ -32,7 +33,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use casedesk_model::ChangeEvent;
+use casedesk_model::{ChangeEvent, LiveEvent};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -53,7 +54,7 @@ const TOO_MANY_SOCKETS_RETRY_SECS: u64 = 5;
 /// The fan-out of change events; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct EventBus {
-    sender: broadcast::Sender<ChangeEvent>,
+    sender: broadcast::Sender<LiveEvent>,
 }
 
 impl EventBus {
@@ -63,12 +64,12 @@ impl EventBus {
     }
 
     /// Sends an event to every connected client; never blocks.
-    pub(crate) fn publish(&self, event: ChangeEvent) {
+    pub(crate) fn publish(&self, event: impl Into<LiveEvent>) {
         // An error only means nobody listens right now.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(event.into());
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.sender.subscribe()
     }
 }
@@ -230,7 +231,7 @@ pub(crate) struct Heartbeat {
 
 async fn serve_socket(
     socket: WebSocket,
-    events: broadcast::Receiver<ChangeEvent>,
+    events: broadcast::Receiver<LiveEvent>,
     heartbeat: Heartbeat,
     shutdown: watch::Receiver<bool>,
     chaos: Arc<Chaos>,
@@ -321,8 +322,8 @@ pub(crate) enum Incoming {
     Closed,
 }
 
-fn encode(event: &ChangeEvent) -> String {
-    // A ChangeEvent is plain data and always serialises.
+fn encode(event: &LiveEvent) -> String {
+    // An event is plain data and always serialises.
     serde_json::to_string(event).unwrap_or_default()
 }
 
@@ -331,7 +332,7 @@ fn encode(event: &ChangeEvent) -> String {
 pub(crate) async fn pump<Tx, Rx>(
     mut sink: Tx,
     mut incoming: Rx,
-    mut events: broadcast::Receiver<ChangeEvent>,
+    mut events: broadcast::Receiver<LiveEvent>,
     heartbeat: Heartbeat,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -355,15 +356,15 @@ pub(crate) async fn pump<Tx, Rx>(
             event = events.recv() => match event {
                 // A resync from the bus (the server's listener was interrupted) ends the
                 // socket like a lag does: the client refetches and reconnects.
-                Ok(event @ ChangeEvent::Resync { .. }) => {
-                    vec![Outgoing::Text(encode(&event)), Outgoing::Close]
+                Ok(live) if matches!(live.event, ChangeEvent::Resync { .. }) => {
+                    vec![Outgoing::Text(encode(&live)), Outgoing::Close]
                 }
                 Ok(event) => vec![Outgoing::Text(encode(&event))],
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     let resync = ChangeEvent::Resync {
                         reason: format!("missed {missed} events; refetch what you show"),
                     };
-                    let _ = send(&mut sink, Outgoing::Text(encode(&resync))).await;
+                    let _ = send(&mut sink, Outgoing::Text(encode(&resync.into()))).await;
                     let _ = send(&mut sink, Outgoing::Close).await;
                     return;
                 }
@@ -371,7 +372,7 @@ pub(crate) async fn pump<Tx, Rx>(
             },
             _ = ping.tick() => {
                 pong_due.get_or_insert(tokio::time::Instant::now() + heartbeat.pong_timeout);
-                vec![Outgoing::Text(encode(&ChangeEvent::Ping)), Outgoing::Ping]
+                vec![Outgoing::Text(encode(&ChangeEvent::Ping.into())), Outgoing::Ping]
             }
             message = incoming.next() => match message {
                 Some(Incoming::Pong) => {

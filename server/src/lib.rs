@@ -12,6 +12,9 @@
 //! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
 //!   idempotency protocol (`idempotency`) inside the write transaction and publishes
 //!   change events (`events`) after commit.
+//! - `change_log`: the log of changes behind `GET /changes`, written in each change's
+//!   transaction and numbered in commit order; `change_feed`: the `/changes` endpoint (a
+//!   person's working set, then the log; cursors, pages bounded by count and bytes).
 //! - `cases`, `metrics`: the SQL, equal to the model's filters, order and definitions.
 //! - `db`: the storage interface (`Sql`) and its two engines, SQLite (one writer, read-only
 //!   readers, WAL) and PostgreSQL (a pool; row and advisory locks), each with its schema.
@@ -36,6 +39,8 @@ mod app;
 mod auth;
 mod body;
 mod cases;
+mod change_feed;
+mod change_log;
 mod chaos;
 mod clock;
 mod conditional;

@@ -2,14 +2,15 @@
 //!
 //! A write publishes its event with `pg_notify` inside its own transaction, so PostgreSQL
 //! delivers it at commit, in commit order, to every server listening, this one included;
-//! each server's listener thread hands what it hears to its own [`EventBus`]. An event over
+//! each server's listener thread hands what it hears to its own [`EventBus`]. An event (with
+//! the change it carries, docs/api.md §6) over
 //! NOTIFY's 8000-byte limit is stored in `event_overflow` and only its id is sent; the
 //! listener fetches it. A listener that loses its connection reconnects (with backoff) and
 //! then tells its sockets to resync, since events may have passed meanwhile.
 
 use crate::db::{Db, DbError, Sql};
 use crate::events::EventBus;
-use casedesk_model::ChangeEvent;
+use casedesk_model::{ChangeEvent, LiveEvent};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 use std::time::Duration;
@@ -26,17 +27,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 #[serde(untagged)]
 enum Payload {
     Stored { overflow: i64 },
-    Event(ChangeEvent),
+    Event(Box<LiveEvent>),
 }
 
 /// Publishes `event` to every server at the commit of `tx` (PostgreSQL only).
-pub(crate) fn notify(tx: &dyn Sql, event: &ChangeEvent) -> Result<(), DbError> {
+pub(crate) fn notify(tx: &dyn Sql, event: &LiveEvent) -> Result<(), DbError> {
     let encode = |payload: &Payload| {
         serde_json::to_string(payload).map_err(|e| DbError::Task(format!("event: {e}")))
     };
-    let mut payload = encode(&Payload::Event(event.clone()))?;
+    let mut payload = encode(&Payload::Event(Box::new(event.clone())))?;
     if payload.len() > MAX_PAYLOAD {
-        let event = encode(&Payload::Event(event.clone()))?;
+        let event = payload;
         let row = tx.query_one(
             "INSERT INTO event_overflow (payload, at) VALUES (?1, ?2) RETURNING seq",
             &[event.into(), crate::clock::now_millis().into()],
@@ -131,7 +132,7 @@ fn forward(
             Err(error) => return error.into(),
         };
         match serde_json::from_str::<Payload>(notification.payload()) {
-            Ok(Payload::Event(event)) => bus.publish(event),
+            Ok(Payload::Event(event)) => bus.publish(*event),
             Ok(Payload::Stored { overflow }) => match runtime.block_on(fetch(db, overflow)) {
                 Ok(Some(event)) => bus.publish(event),
                 Ok(None) => tracing::warn!(overflow, "a stored change event is gone"),
@@ -142,7 +143,7 @@ fn forward(
     }
 }
 
-async fn fetch(db: &Db, seq: i64) -> Result<Option<ChangeEvent>, DbError> {
+async fn fetch(db: &Db, seq: i64) -> Result<Option<LiveEvent>, DbError> {
     db.read(move |tx| {
         let Some(row) = tx.query_opt(
             "SELECT payload FROM event_overflow WHERE seq = ?1",
@@ -152,7 +153,7 @@ async fn fetch(db: &Db, seq: i64) -> Result<Option<ChangeEvent>, DbError> {
             return Ok(None);
         };
         match serde_json::from_str::<Payload>(&row.text(0)?) {
-            Ok(Payload::Event(event)) => Ok(Some(event)),
+            Ok(Payload::Event(event)) => Ok(Some(*event)),
             _ => Ok(None),
         }
     })

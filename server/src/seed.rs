@@ -8,13 +8,14 @@
 //!
 //! The demo people (`people::DEMO_PEOPLE`, password `casedesk-demo`) are seeded first; cases
 //! are assigned to them, created and changed by them, and get history entries: created,
-//! the status changes that brought them where they are, and each note.
+//! the status changes that brought them where they are, and each note. What is new goes
+//! into the change log too, so devices already following it receive the new cases.
 
 use crate::cases::{priority_rank, CaseRecord};
 use crate::clock::DAY_MS;
 use crate::db::{DbError, Sql};
 use crate::{history, people};
-use casedesk_model::{Case, CaseStatus, Priority, Timestamp};
+use casedesk_model::{Case, CaseStatus, ChangeBody, Note, Priority, Timestamp};
 use casedesk_model::{FieldChange, HistoryKind};
 use uuid::Uuid;
 
@@ -293,6 +294,7 @@ pub(crate) fn seed(
     let now_ms = now.unix_millis();
     people::seed_demo(tx, demo_password_hash)?;
     let mut inserted = 0;
+    let mut logged = Vec::new();
     for _ in 0..count {
         let demo = generate(&mut rng, now_ms);
         let case = &demo.record.case;
@@ -339,7 +341,21 @@ pub(crate) fn seed(
                 ],
             )?;
         }
+        logged.push(ChangeBody::Case { case: case.clone() });
+        for (id, body, (author_id, author), at) in &demo.notes {
+            logged.push(ChangeBody::Note {
+                note: Note {
+                    id: *id,
+                    case_id: case.id,
+                    body: body.clone(),
+                    author: (*author).to_owned(),
+                    created_at: Timestamp::from_unix_millis(*at).unwrap_or(now),
+                    author_id: Some(*author_id),
+                },
+            });
+        }
     }
+    crate::change_log::append(tx, now, logged)?;
     Ok(inserted)
 }
 

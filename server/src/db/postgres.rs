@@ -187,6 +187,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER case_counts_keep AFTER INSERT OR UPDATE OR DELETE ON cases
         FOR EACH ROW EXECUTE FUNCTION case_counts_keep();
     "#,
+    // 6: the change log behind `GET /changes` (SQLite's step 7, same columns): each change's
+    // JSON, numbered densely in commit order by the one-row counter `change_log_head`, whose
+    // row lock writers hold from taking a number to their commit (`change_log`). The log id
+    // is random, so cursors from another database are told apart.
+    r#"
+    CREATE TABLE change_log (
+        seq    BIGINT PRIMARY KEY,
+        at     BIGINT NOT NULL,
+        change TEXT NOT NULL
+    );
+    CREATE TABLE change_log_head (
+        id     BIGINT PRIMARY KEY CHECK (id = 0),
+        log    BIGINT NOT NULL,
+        last   BIGINT NOT NULL,
+        pruned BIGINT NOT NULL
+    );
+    INSERT INTO change_log_head (id, log, last, pruned)
+        VALUES (0, floor(random() * 9007199254740991)::bigint, 0, 0);
+    "#,
 ];
 
 /// The schema version this engine writes.

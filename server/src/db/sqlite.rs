@@ -255,6 +255,28 @@ const MIGRATIONS: &[Migration] = &[
     END;
     "#,
     },
+    // 7: the change log behind `GET /changes` (`change_log`): each change's JSON, numbered
+    // densely in commit order by the one-row counter `change_log_head`, which also names this
+    // database's log (a random id, so cursors from another database are told apart). A
+    // database migrated here starts with an empty log: devices start from a working set.
+    Migration {
+        then: None,
+        sql: r#"
+    CREATE TABLE change_log (
+        seq    INTEGER PRIMARY KEY,   -- dense, in commit order
+        at     INTEGER NOT NULL,      -- when it was written (Unix ms), for retention
+        change TEXT NOT NULL          -- the Change as the feed sends it, seq included
+    );
+    CREATE TABLE change_log_head (
+        id     INTEGER PRIMARY KEY CHECK (id = 0),
+        log    INTEGER NOT NULL,      -- 53 random bits, non-negative
+        last   INTEGER NOT NULL,      -- the number of the last change written
+        pruned INTEGER NOT NULL       -- every change up to this number is gone
+    );
+    INSERT INTO change_log_head (id, log, last, pruned)
+        VALUES (0, random() & 9007199254740991, 0, 0);
+    "#,
+    },
 ];
 
 /// The schema version this engine writes.

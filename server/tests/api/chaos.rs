@@ -46,7 +46,8 @@ async fn chaos_settings_are_shown_merged_checked_and_reset() {
         json!({
             "fail_rate": 0.0, "latency_ms": [0, 0], "latency_on": "all", "drop_rate": 0.0, "corrupt": null,
             "corrupt_rate": 0.0, "status_429_rate": 0.0, "retry_after_s": 1,
-            "corrupt_on": "reads", "drip_ms": 1000, "clock_offset_s": 0, "corrupt_socket": null
+            "corrupt_on": "reads", "drip_ms": 1000, "clock_offset_s": 0, "corrupt_socket": null,
+            "hold_commit": false
         })
     );
     let after = set_chaos(&server, json!({"fail_rate": 0.25, "latency_ms": [1, 3]})).await;

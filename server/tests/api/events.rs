@@ -106,6 +106,92 @@ async fn every_accepted_change_is_one_event_and_replays_are_none() {
     ));
 }
 
+/// The next socket message that announces a change, decoded whole, within 5 s.
+async fn next_live(socket: &mut Socket) -> casedesk_model::LiveEvent {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an event in time")
+            .expect("the socket is open")
+            .expect("a message");
+        if let Message::Text(text) = message {
+            let live: casedesk_model::LiveEvent = serde_json::from_str(&text).unwrap();
+            if live.event != ChangeEvent::Ping {
+                return live;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_event_carries_its_change_numbered_as_the_change_feed_numbers_it() {
+    use casedesk_model::{ChangeBody, ChangePage, SeqOrder};
+    let server = Server::start(&[]);
+    let start: ChangePage = server
+        .get("/api/v1/changes")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut socket = connect(&server, "").await;
+
+    let case = server.create(new_case("Live with its change")).await;
+    let id: Uuid = case["id"].as_str().unwrap().parse().unwrap();
+    let response = server
+        .patch(&id.to_string(), 1, json!({"priority": "high"}))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let note_id = Uuid::now_v7();
+    let response = server
+        .post_json(
+            &format!("/api/v1/cases/{id}/notes"),
+            &json!({"id": note_id, "body": "carried"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    server
+        .request(Method::DELETE, &format!("/api/v1/cases/{id}"))
+        .send()
+        .await
+        .unwrap();
+
+    let mut held = start.cursor.clone();
+    let mut carried = Vec::new();
+    for _ in 0..4 {
+        let live = next_live(&mut socket).await;
+        let change = live.change.expect("the event carries its change");
+        // Each one is the very next change after what a device holds: no gap.
+        assert_eq!(change.seq.relative_to(&held), SeqOrder::Next, "{change:?}");
+        held = (&change.seq).into();
+        carried.push((live.event, change));
+    }
+    assert!(matches!(&carried[0], (ChangeEvent::CaseCreated { .. }, c)
+        if matches!(&c.body, ChangeBody::Case { case } if case.id == id && case.version == 1)));
+    assert!(matches!(&carried[1], (ChangeEvent::CaseUpdated { .. }, c)
+        if matches!(&c.body, ChangeBody::Case { case }
+            if case.version == 2 && case.priority == casedesk_model::Priority::High)));
+    assert!(matches!(&carried[2], (ChangeEvent::NoteCreated { .. }, c)
+        if matches!(&c.body, ChangeBody::Note { note } if note.id == note_id)));
+    assert!(matches!(&carried[3], (ChangeEvent::CaseDeleted { .. }, c)
+        if matches!(&c.body, ChangeBody::CaseDeleted { id: gone } if *gone == id)));
+
+    // The feed holds exactly what the events carried.
+    let feed: ChangePage = server
+        .get(&format!("/api/v1/changes?since={}", start.cursor))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let from_events: Vec<_> = carried.into_iter().map(|(_, change)| change).collect();
+    assert_eq!(feed.changes, from_events);
+}
+
 #[tokio::test]
 async fn pings_arrive_at_the_configured_interval_and_pongs_are_welcome() {
     let server = Server::start(&["--ws-ping-ms", "100"]);

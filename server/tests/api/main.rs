@@ -5,6 +5,7 @@ mod support;
 
 mod caching;
 mod cases;
+mod changes;
 mod chaos;
 mod counts;
 mod errors;

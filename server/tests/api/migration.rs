@@ -142,3 +142,58 @@ async fn a_database_of_the_release_before_people_keeps_every_case_and_note() {
         .unwrap();
     assert_eq!(passwords, 0);
 }
+
+#[tokio::test]
+async fn a_database_of_an_earlier_release_gets_a_change_feed_from_its_working_set_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(OLD_RELEASE).unwrap();
+    }
+    let server = Server::start_raw(
+        &db,
+        &["--rate-limit-per-sec", "0", "--auth-token", "svc"],
+        &[],
+    );
+    let case = |n: u8| format!("01900000-0000-7000-8000-0000000000{n:02x}");
+    // The log starts empty; the working set (the open and in-progress cases, with their
+    // notes; the others are older than 90 days) comes from the tables.
+    let first = get(&server, "/api/v1/changes").await;
+    assert_eq!(first["more"], false);
+    let kinds: Vec<(&str, &str)> = first["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| match c["kind"].as_str().unwrap() {
+            "case" => ("case", c["case"]["id"].as_str().unwrap()),
+            kind => (kind, c["note"]["case_id"].as_str().unwrap()),
+        })
+        .collect();
+    let (printer, chair) = (case(1), case(3));
+    assert_eq!(
+        kinds,
+        [
+            ("case", printer.as_str()),
+            ("note", printer.as_str()),
+            ("note", printer.as_str()),
+            ("case", chair.as_str())
+        ]
+    );
+    // Changes from now on are logged.
+    let response = client()
+        .patch(server.url(&format!("/api/v1/cases/{}", case(2))))
+        .bearer_auth("svc")
+        .header("If-Match", "\"3\"")
+        .json(&serde_json::json!({"status": "open"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let cursor = first["cursor"].as_str().unwrap();
+    let next = get(&server, &format!("/api/v1/changes?since={cursor}")).await;
+    let changes = next["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["case"]["id"], case(2));
+    assert_eq!(changes[0]["case"]["version"], 4);
+}

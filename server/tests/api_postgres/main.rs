@@ -6,6 +6,8 @@
 mod caching;
 #[path = "../api/cases.rs"]
 mod cases;
+#[path = "../api/changes.rs"]
+mod changes;
 #[path = "../api/chaos.rs"]
 mod chaos;
 #[path = "../api/counts.rs"]

@@ -227,3 +227,168 @@ async fn a_change_through_a_is_in_the_next_count_and_search_through_b() {
         .unwrap();
     assert_eq!(metrics["by_status"]["open"], 2);
 }
+
+/// The next socket message that announces a change, decoded whole.
+async fn next_live(socket: &mut Socket) -> casedesk_model::LiveEvent {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an event in time")
+            .expect("the socket is open")
+            .expect("a message");
+        if let Message::Text(text) = message {
+            let live: casedesk_model::LiveEvent = serde_json::from_str(&text).unwrap();
+            if live.event != ChangeEvent::Ping {
+                return live;
+            }
+        }
+    }
+}
+
+async fn changes_page(server: &Server, query: &str) -> casedesk_model::ChangePage {
+    let response = server
+        .get(&format!("/api/v1/changes?{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{query}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn events_on_both_servers_carry_their_change_numbered_in_commit_order() {
+    use casedesk_model::{ChangeBody, SeqOrder};
+    let (a, b, _) = two_servers();
+    let start = changes_page(&b, "").await.cursor;
+    let mut on_b = connect(&b).await;
+    let mut on_a = connect(&a).await;
+    let small = a.create(new_case("Small")).await;
+    // Over NOTIFY's 8000 bytes with its change: it travels by id, the change still with it.
+    let mut long = new_case("Long");
+    long["description"] = json!("d".repeat(9_000));
+    let long = b.create(long).await;
+    let id: Uuid = small["id"].as_str().unwrap().parse().unwrap();
+    let response = b
+        .patch(&id.to_string(), 1, json!({"status": "closed"}))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+
+    let feed = changes_page(&a, &format!("since={start}")).await;
+    assert_eq!(feed.changes.len(), 3);
+    for socket in [&mut on_b, &mut on_a] {
+        let mut held = start.clone();
+        let mut carried = Vec::new();
+        for _ in 0..3 {
+            let change = next_live(socket)
+                .await
+                .change
+                .expect("each event has its change");
+            assert_eq!(change.seq.relative_to(&held), SeqOrder::Next);
+            held = (&change.seq).into();
+            carried.push(change);
+        }
+        assert!(matches!(&carried[1].body, ChangeBody::Case { case }
+            if case.id.to_string() == long["id"].as_str().unwrap() && case.description.len() == 9_000));
+        assert_eq!(carried, feed.changes, "what the events carried is the feed");
+    }
+}
+
+/// How many of the database's sessions wait for a lock, and whether one sits, transaction
+/// open, just after sending its change event (where `hold_commit` holds it).
+fn sessions(url: &str) -> (usize, bool) {
+    let waiting = psql(
+        url,
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    let held = psql(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND state = 'idle in transaction' AND query LIKE '%pg_notify%'",
+    );
+    (waiting.parse().unwrap(), held != "0")
+}
+
+#[tokio::test]
+async fn a_reader_never_passes_a_change_that_is_still_committing() {
+    use casedesk_model::{Change, ChangeBody, Cursor};
+    let dir = tempfile::tempdir().unwrap();
+    let url = db_in(dir.path(), "shared");
+    let mut flags = FLAGS.to_vec();
+    flags.push("--allow-chaos");
+    let a = Server::start_raw(&url, &flags, &[]);
+    let b = Server::start_raw(&url, FLAGS, &[]);
+    let url = url.to_string_lossy().into_owned();
+    let mut cursor: Cursor = changes_page(&b, "").await.cursor;
+    let mut seen: Vec<Change> = Vec::new();
+
+    // The first change takes its place in the log, then is held open before its commit.
+    let hold = a
+        .request(reqwest::Method::PUT, "/__chaos")
+        .json(&json!({"hold_commit": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(hold.status().is_success());
+    let first = new_case("Numbered first, held");
+    let first_id = first["id"].clone();
+    let held = tokio::spawn({
+        let request = a.post_json("/api/v1/cases", &first);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    while !sessions(&url).1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The second change starts after it, through the other server. With numbers taken at
+    // insert (a sequence) it would commit now, numbered after the first; here it waits for
+    // the first to commit before it takes a number.
+    // Another priority, so that it shares no count row (`case_counts`) with the first.
+    let mut second = new_case("Started second");
+    second["priority"] = json!("critical");
+    let second_id = second["id"].clone();
+    let later = tokio::spawn({
+        let request = b.post_json("/api/v1/cases", &second);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    while !later.is_finished() && sessions(&url).0 == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A reader polls while the first is still uncommitted.
+    for _ in 0..3 {
+        let page = changes_page(&b, &format!("since={cursor}")).await;
+        seen.extend(page.changes);
+        cursor = page.cursor;
+    }
+    let release = a
+        .request(reqwest::Method::PUT, "/__chaos")
+        .json(&json!({"hold_commit": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(release.status().is_success());
+    assert_eq!(held.await.unwrap(), 201);
+    assert_eq!(later.await.unwrap(), 201);
+    loop {
+        let page = changes_page(&b, &format!("since={cursor}")).await;
+        seen.extend(page.changes);
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    let created: Vec<String> = seen
+        .iter()
+        .filter_map(|change| match &change.body {
+            ChangeBody::Case { case } => Some(case.id.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        created,
+        [
+            first_id.as_str().unwrap().to_owned(),
+            second_id.as_str().unwrap().to_owned()
+        ],
+        "the reader got both, the first committed first"
+    );
+}
