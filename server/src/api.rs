@@ -19,45 +19,201 @@ use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
 use crate::state::AppState;
 use crate::{
-    auth, change_feed, change_log, chaos, history, metrics, origin, people, pg_events, rate_limit,
-    sign_in,
+    accounts, auth, change_feed, change_log, chaos, history, metrics, origin, people, pg_events,
+    rate_limit, sign_in,
 };
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use casedesk_model::validate::{validate_new_case, validate_new_note, validate_patch};
 use casedesk_model::{
     etag_for_version, version_from_etag, Case, CaseListQuery, CasePatch, ChangeBody, ChangeEvent,
-    FieldErrors, HistoryKind, LiveEvent, NewCase, NewNote, Timestamp,
+    FieldErrors, HistoryKind, LiveEvent, NewCase, NewNote, Permission, Timestamp,
 };
+use std::sync::LazyLock;
 use tower_http::limit::RequestBodyLimitLayer;
 use uuid::Uuid;
 
 /// The content type of every JSON answer.
 pub(crate) const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
+/// An HTTP method a route answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Self::Get => MethodFilter::GET,
+            Self::Post => MethodFilter::POST,
+            Self::Put => MethodFilter::PUT,
+            Self::Patch => MethodFilter::PATCH,
+            Self::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// Who may call an endpoint (docs/api.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token: `/health`, signing in.
+    Open,
+    /// A signed-in person whose role allows this, a service token, or Guest (see
+    /// `auth::Actor::allows`); else 401, or 403 `forbidden`.
+    Needs(Permission),
+}
+
+/// One endpoint of `/api/v1`: what the router is built from, so that every route has a
+/// rule, and what tests list to check each rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiRoute {
+    /// `GET`, `POST`…
+    pub method: &'static str,
+    /// The path under `/api/v1`, with `{id}` for a parameter.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+struct Endpoint {
+    verb: Verb,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+fn endpoint<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Endpoint
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Endpoint {
+        verb,
+        path,
+        access,
+        handler: on(verb.filter(), handler),
+    }
+}
+
+/// Every `/api/v1` endpoint with its rule. A route is added here or nowhere.
+fn endpoints() -> Vec<Endpoint> {
+    use Access::{Needs, Open};
+    use Permission::{DeleteCases, ManagePeople, OwnAccount, Read, WriteCases};
+    use Verb::{Delete, Get, Patch, Post, Put};
+    vec![
+        endpoint(Get, "/health", Open, health),
+        endpoint(Get, "/cases", Needs(Read), list_cases),
+        endpoint(Post, "/cases", Needs(WriteCases), create_case),
+        endpoint(Get, "/cases/{id}", Needs(Read), get_case),
+        endpoint(Patch, "/cases/{id}", Needs(WriteCases), patch_case),
+        endpoint(Delete, "/cases/{id}", Needs(DeleteCases), delete_case),
+        endpoint(Get, "/cases/{id}/notes", Needs(Read), list_notes),
+        endpoint(Post, "/cases/{id}/notes", Needs(WriteCases), create_note),
+        endpoint(Get, "/cases/{id}/history", Needs(Read), case_history),
+        endpoint(Get, "/dashboard/metrics", Needs(Read), dashboard_metrics),
+        endpoint(Get, "/events", Needs(Read), events::socket),
+        endpoint(Get, "/changes", Needs(Read), change_feed::changes),
+        endpoint(Post, "/session", Open, sign_in::sign_in),
+        endpoint(Delete, "/session", Needs(OwnAccount), sign_in::sign_out),
+        endpoint(
+            Post,
+            "/session/setup",
+            Open,
+            accounts::sign_in_with_setup_code,
+        ),
+        endpoint(Get, "/me", Needs(OwnAccount), sign_in::me),
+        endpoint(
+            Put,
+            "/me/password",
+            Needs(OwnAccount),
+            accounts::change_password,
+        ),
+        endpoint(
+            Delete,
+            "/me/sessions",
+            Needs(OwnAccount),
+            accounts::sign_out_elsewhere,
+        ),
+        endpoint(Get, "/users", Needs(Read), sign_in::users),
+        endpoint(Post, "/users", Needs(ManagePeople), accounts::add_person),
+        endpoint(
+            Patch,
+            "/users/{id}",
+            Needs(ManagePeople),
+            accounts::change_person,
+        ),
+        endpoint(
+            Post,
+            "/users/{id}/setup-code",
+            Needs(ManagePeople),
+            accounts::new_setup_code,
+        ),
+    ]
+}
+
+/// The `/api/v1` routes and their rules, as the router has them.
+pub fn api_routes() -> Vec<ApiRoute> {
+    ROUTES.clone()
+}
+
+static ROUTES: LazyLock<Vec<ApiRoute>> = LazyLock::new(|| {
+    endpoints()
+        .into_iter()
+        .map(|e| ApiRoute {
+            method: e.verb.name(),
+            path: e.path,
+            access: e.access,
+        })
+        .collect()
+});
+
+/// Whether `method path` (under `/api/v1`) answers without a token.
+pub(crate) fn is_open(method: &Method, path: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|r| r.access == Access::Open && r.path == path && r.method == method.as_str())
+}
+
 /// The `/api/v1` router, to be nested at `/api/v1`.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/cases", get(list_cases).post(create_case))
-        .route(
-            "/cases/{id}",
-            get(get_case).patch(patch_case).delete(delete_case),
-        )
-        .route("/cases/{id}/notes", get(list_notes).post(create_note))
-        .route("/cases/{id}/history", get(case_history))
-        .route("/session", post(sign_in::sign_in).delete(sign_in::sign_out))
-        .route("/me", get(sign_in::me))
-        .route("/users", get(sign_in::users))
-        .route("/dashboard/metrics", get(dashboard_metrics))
-        .route("/events", get(events::socket))
-        .route("/changes", get(change_feed::changes))
+    let mut router = Router::new();
+    for Endpoint {
+        path,
+        access,
+        handler,
+        ..
+    } in endpoints()
+    {
+        let handler = match access {
+            Access::Open => handler,
+            Access::Needs(permission) => {
+                handler.route_layer(from_fn_with_state(permission, auth::permit))
+            }
+        };
+        router = router.route(path, handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

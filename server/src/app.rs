@@ -176,8 +176,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
     let (db, was_new) = Db::open(&config.db).await?;
     tracing::info!(engine = ?db.engine(), was_new, schema = db.schema_version(), "database ready");
 
-    let seed_demo = config.seed_demo || (was_new && !config.no_seed_demo);
-    if seed_demo {
+    if config.seed_demo {
         let count = config.demo_cases;
         let started = std::time::Instant::now();
         let demo_hash =
@@ -196,6 +195,12 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
                 .map_err(|e| StartError::Seed(e.to_string()))?;
         }
         announce_demo_people();
+    }
+    if !config.no_auth {
+        let people = db.read(people::count).await?;
+        if people == 0 {
+            announce_first_admin();
+        }
     }
     let sign_in = SignInThrottle::new(
         config.sign_in_max_failures,
@@ -299,6 +304,17 @@ fn announce(addr: SocketAddr) {
     let _ = stdout.flush();
 }
 
+/// How to make the first admin of a database without people, on standard error.
+fn announce_first_admin() {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "casedesk: this database has no people yet, so nobody can sign in. Make the first \
+         admin (with the same --db), typing a password when asked:\n  \
+         casedesk-server user add --email E --name N --role admin"
+    );
+}
+
 /// How to sign in to a new demo database, on standard error (standard output carries only
 /// the `listening on` line).
 fn announce_demo_people() {
@@ -311,55 +327,6 @@ fn announce_demo_people() {
     for (_, name, email, role) in people::DEMO_PEOPLE {
         let _ = writeln!(stderr, "  {email}  {name} ({})", role.as_str());
     }
-}
-
-/// `casedesk-server user add`: adds a person to the database of `config.db` with the
-/// password given (read from standard input by the caller).
-pub async fn add_user(
-    config: &Config,
-    email: &str,
-    name: &str,
-    role: &str,
-    password: &str,
-) -> Result<casedesk_model::Person, StartError> {
-    let email = email.trim();
-    let name = name.trim();
-    if !email.contains('@') || name.is_empty() {
-        return Err(StartError::AddPerson(
-            "give an email (with @) and a name".into(),
-        ));
-    }
-    if password.chars().count() < 8 {
-        return Err(StartError::AddPerson(
-            "the password (standard input) must have at least 8 characters".into(),
-        ));
-    }
-    let role = casedesk_model::Role::parse(role)
-        .ok_or_else(|| StartError::AddPerson(format!("`{role}` is not a role")))?;
-    let (db, _) = Db::open(&config.db).await?;
-    let password = password.to_owned();
-    let hash = tokio::task::spawn_blocking(move || people::hash_password(&password))
-        .await
-        .map_err(|e| StartError::AddPerson(e.to_string()))?
-        .map_err(|e| StartError::AddPerson(e.to_string()))?;
-    let person = casedesk_model::Person {
-        id: uuid::Uuid::now_v7(),
-        name: name.to_owned(),
-        email: email.to_owned(),
-        role,
-    };
-    let added = person.clone();
-    db.with_writer(move |conn| {
-        Ok(people::insert(
-            conn,
-            &added,
-            Some(&hash),
-            clock::now_millis(),
-        ))
-    })
-    .await?
-    .map_err(|e| StartError::AddPerson(e.to_string()))?;
-    Ok(person)
 }
 
 async fn prune_forever(db: Db) {

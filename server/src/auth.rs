@@ -6,6 +6,9 @@
 //! first message (see `events`), since browsers cannot set headers on a WebSocket and a
 //! token in a URL ends up in logs. Under `--no-auth` a request without a token acts as
 //! "Guest"; one that sends a token must still send a valid one.
+//!
+//! What the actor may do is checked per endpoint by [`permit`], with the rule the route
+//! table (`api`) gives each route: 403 `forbidden` for what the role does not allow.
 
 use crate::clock;
 use crate::error::ApiError;
@@ -15,10 +18,10 @@ use crate::sessions::{self, Lookup, TokenHash};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use casedesk_model::Person;
+use casedesk_model::{Permission, Person};
 use uuid::Uuid;
 
 /// The service tokens the server accepts.
@@ -59,11 +62,24 @@ impl Identity {
     }
 }
 
+/// Who is behind an [`Actor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ActorKind {
+    /// A signed-in person: their role decides.
+    Person,
+    /// A service token: everything, as before roles.
+    Service,
+    /// Anyone under `--no-auth`: everything on cases, as before roles; but without people
+    /// on, nobody manages people (the port is open to whoever reaches it).
+    Guest,
+}
+
 /// The person a request acts as, and the session it came with (for sign-out).
 #[derive(Clone, Debug)]
 pub(crate) struct Actor {
     pub(crate) person: Person,
     pub(crate) session: Option<TokenHash>,
+    pub(crate) kind: ActorKind,
 }
 
 impl Actor {
@@ -76,6 +92,7 @@ impl Actor {
         Self {
             person: people::guest(),
             session: None,
+            kind: ActorKind::Guest,
         }
     }
 
@@ -84,7 +101,43 @@ impl Actor {
         Self {
             person: people::service(),
             session: None,
+            kind: ActorKind::Service,
         }
+    }
+
+    /// Whether this actor may do `permission`.
+    pub(crate) fn allows(&self, permission: Permission) -> bool {
+        match self.kind {
+            ActorKind::Person => self.person.active && self.person.role.allows(permission),
+            ActorKind::Service => true,
+            ActorKind::Guest => permission != Permission::ManagePeople,
+        }
+    }
+}
+
+/// The refusal of a request the actor's role does not allow.
+pub(crate) fn forbidden(permission: Permission) -> ApiError {
+    let what = match permission {
+        Permission::Read => "read here",
+        Permission::OwnAccount => "manage an account",
+        Permission::WriteCases => "create or change cases and notes",
+        Permission::DeleteCases => "delete cases",
+        Permission::ManagePeople => "manage people",
+    };
+    ApiError::Forbidden(format!("Your role does not allow you to {what}."))
+}
+
+/// The middleware on each route that needs a signed-in actor: 403 `forbidden` unless the
+/// actor [`Actor::allows`] `permission`. A request with no actor yet (the events socket,
+/// which may authenticate in its first message) passes: the handler checks it then.
+pub(crate) async fn permit(
+    State(permission): State<Permission>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match request.extensions().get::<Actor>() {
+        Some(actor) if !actor.allows(permission) => forbidden(permission).into_response(),
+        _ => next.run(request).await,
     }
 }
 
@@ -152,6 +205,7 @@ pub(crate) async fn authenticate(
                 Actor {
                     person,
                     session: Some(hash),
+                    kind: ActorKind::Person,
                 },
                 identity,
             ))
@@ -159,6 +213,17 @@ pub(crate) async fn authenticate(
         Lookup::Ended => Err(ApiError::SessionExpired),
         Lookup::Unknown => Err(ApiError::Unauthorized),
     }
+}
+
+/// Whether the session of `hash` is still live (not signed out, revoked, expired, nor its
+/// person deactivated); a database failure counts as live, to be asked again later.
+pub(crate) async fn session_is_live(state: &AppState, hash: TokenHash) -> bool {
+    let now_ms = clock::shifted(state.chaos.clock_offset_ms()).unix_millis();
+    let found = state
+        .db
+        .read(move |tx| Ok::<_, ApiError>(sessions::lookup(tx, &hash, now_ms)?))
+        .await;
+    !matches!(found, Ok(Lookup::Ended | Lookup::Unknown))
 }
 
 /// The middleware on `/api/v1`, outside the rate limiter: puts the [`Actor`] (and the
@@ -170,8 +235,7 @@ pub(crate) async fn require(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    let open = path == "/health" || (path == "/session" && request.method() == Method::POST);
-    if open {
+    if crate::api::is_open(request.method(), &path) {
         return next.run(request).await;
     }
     let token = bearer_token(request.headers()).map(str::to_owned);

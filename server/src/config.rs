@@ -20,12 +20,14 @@ pub struct Config {
     #[arg(long, env = "CASEDESK_DB", default_value = "data/casedesk.db")]
     pub db: String,
 
-    /// Seed demo data even if the database already holds cases.
-    #[arg(long, env = "CASEDESK_SEED_DEMO", conflicts_with = "no_seed_demo")]
+    /// Seed demo cases and the demo people, whose password `casedesk-demo` is public: for
+    /// trying casedesk out, never for a deployment. Without it a new database is empty.
+    #[arg(long, env = "CASEDESK_SEED_DEMO")]
     pub seed_demo: bool,
 
-    /// Never seed demo data (the default seeds a new database).
-    #[arg(long, env = "CASEDESK_NO_SEED_DEMO")]
+    /// Accepted for scripts written when seeding was the default; seeding is now off
+    /// unless `--seed-demo` is given.
+    #[arg(long, env = "CASEDESK_NO_SEED_DEMO", hide = true)]
     pub no_seed_demo: bool,
 
     /// Serve the built app from this folder at `/`, with SPA fallback to index.html.
@@ -167,7 +169,7 @@ pub struct Config {
     )]
     pub event_buffer: usize,
 
-    /// A task other than serving (`user add`); none: serve.
+    /// A task other than serving (`user add`…); none: serve.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -180,19 +182,39 @@ pub enum Command {
     User(UserCommand),
 }
 
-/// `casedesk-server user …`
+/// `casedesk-server user …`, on the database of `--db`. A password is typed on the
+/// terminal without being shown, or read as the first line of standard input when that is
+/// not a terminal; never an argument, which any local user could read in the process list.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum UserCommand {
-    /// Add a person to the database (`--db`); the password is read from standard input
-    /// (its first line), so it appears in no process list or shell history.
+    /// Add a person, with a password (at least 10 characters, not the email).
     Add {
         #[arg(long)]
         email: String,
         #[arg(long)]
         name: String,
-        /// `agent` (the default) or `admin`.
-        #[arg(long, default_value = "agent", value_parser = ["agent", "admin"])]
+        /// `viewer`, `agent` (the default) or `admin`.
+        #[arg(long, default_value = "agent", value_parser = ["viewer", "agent", "admin"])]
         role: String,
+    },
+    /// Set a person's password; their sessions end.
+    Passwd {
+        #[arg(long)]
+        email: String,
+    },
+    /// Change a person's role (the last active admin stays one).
+    Role {
+        #[arg(long)]
+        email: String,
+        /// `viewer`, `agent` or `admin`.
+        #[arg(long, value_parser = ["viewer", "agent", "admin"])]
+        role: String,
+    },
+    /// Deactivate a person: they cannot sign in and their sessions end; what they wrote
+    /// keeps their name (the last active admin cannot be deactivated).
+    Deactivate {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -368,5 +390,39 @@ mod tests {
             config.command,
             Some(Command::User(UserCommand::Add { ref role, .. })) if role == "admin"
         ));
+        let role = Config::try_parse_from([
+            "casedesk-server",
+            "user",
+            "role",
+            "--email",
+            "a@b.c",
+            "--role",
+            "viewer",
+        ])
+        .unwrap();
+        assert!(matches!(
+            role.command,
+            Some(Command::User(UserCommand::Role { ref role, .. })) if role == "viewer"
+        ));
+        assert!(Config::try_parse_from([
+            "casedesk-server",
+            "user",
+            "role",
+            "--email",
+            "a@b.c",
+            "--role",
+            "root",
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn seeding_is_asked_for_and_the_old_opt_out_is_still_accepted() {
+        let plain = Config::try_parse_from(["casedesk-server"]).unwrap();
+        assert!(!plain.seed_demo);
+        let old = Config::try_parse_from(["casedesk-server", "--no-seed-demo"]).unwrap();
+        assert!(!old.seed_demo);
+        let asked = Config::try_parse_from(["casedesk-server", "--seed-demo"]).unwrap();
+        assert!(asked.seed_demo);
     }
 }

@@ -26,6 +26,8 @@ pub(crate) enum ApiError {
     Unauthorized,
     #[error("The email or the password is wrong.")]
     InvalidCredentials,
+    #[error("The email or the setup code is wrong, or the code was used or has expired.")]
+    InvalidSetupCode,
     #[error("The session has expired or was signed out: sign in again.")]
     SessionExpired,
     #[error("{0}")]
@@ -43,6 +45,8 @@ pub(crate) enum ApiError {
     /// 410: a change-feed cursor this database cannot continue from.
     #[error("{0}")]
     CursorExpired(String),
+    #[error("This is the last active admin: make someone else an admin first.")]
+    LastAdmin,
     #[error("The case has changed: it is at version {}.", current.version)]
     VersionConflict { current: Box<Case> },
     #[error("The request body is over the limit of {limit} bytes.")]
@@ -69,7 +73,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::BadParameters { .. } => ErrorCode::BadRequest,
             Self::Unauthorized => ErrorCode::Unauthorized,
-            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::InvalidCredentials | Self::InvalidSetupCode => ErrorCode::InvalidCredentials,
             Self::SessionExpired => ErrorCode::SessionExpired,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
@@ -77,6 +81,7 @@ impl ApiError {
             Self::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Self::CursorExpired(_) => ErrorCode::CursorExpired,
+            Self::LastAdmin => ErrorCode::LastAdmin,
             Self::VersionConflict { .. } => ErrorCode::VersionConflict,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
@@ -218,6 +223,8 @@ pub enum StartError {
     CorsWildcard,
     #[error("cannot seed demo data: {0}")]
     Seed(String),
-    #[error("cannot add the person: {0}")]
-    AddPerson(String),
+    #[error("{0}")]
+    ChangePerson(String),
+    #[error("cannot read the password: {0}")]
+    ReadPassword(std::io::Error),
 }

@@ -33,7 +33,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use casedesk_model::{ChangeEvent, LiveEvent};
+use casedesk_model::{ChangeEvent, LiveEvent, Permission};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -166,23 +166,62 @@ pub(crate) async fn socket(
     let chaos = state.chaos.clone();
     // Authenticated already (a bearer header, or a guest under `--no-auth`)? Otherwise the
     // first message must be `{"type":"auth","token":"…"}`.
-    let authenticated = parts.extensions.get::<Actor>().is_some();
+    let authenticated = parts.extensions.get::<Actor>().cloned();
     upgrade
         .max_message_size(limits.ws_max_message_bytes)
         .max_frame_size(limits.ws_max_message_bytes)
         .on_upgrade(move |mut socket| async move {
-            if authenticated || authenticate_in_band(&mut socket, &state).await {
-                serve_socket(socket, events, heartbeat, shutdown, chaos).await;
+            let actor = match authenticated {
+                Some(actor) => Some(actor),
+                None => authenticate_in_band(&mut socket, &state).await,
+            };
+            if let Some(actor) = actor {
+                let ended = watch_session(&state, actor.session, shutdown);
+                serve_socket(socket, events, heartbeat, ended, chaos).await;
             }
             drop((slot, connection));
         })
 }
 
+/// What ends a socket besides its client: the server stopping, or (for a person's socket)
+/// their session ending: signed out, revoked by a password change or "sign out everywhere",
+/// expired, or the person deactivated. The session is looked at once per ping interval; a
+/// socket closed for it reconnects and is then refused `session_expired`.
+fn watch_session(
+    state: &AppState,
+    session: Option<crate::sessions::TokenHash>,
+    mut shutdown: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let Some(hash) = session else {
+        return shutdown;
+    };
+    let (end, ended) = watch::channel(false);
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(state.ws_ping_interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                () = end.closed() => return,
+                _ = every.tick() => {
+                    if !auth::session_is_live(&state, hash).await {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = end.send(true);
+    });
+    ended
+}
+
 /// Reads the socket's first message as `{"type":"auth","token":"…"}` within
-/// [`AUTH_TIMEOUT`] and checks the token (a session's or a service token). On failure the
-/// socket is closed with code 1008 (policy violation) and the error code as the reason
-/// (`unauthorized` or `session_expired`), and no event is sent.
-async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> bool {
+/// [`AUTH_TIMEOUT`] and checks the token (a session's or a service token) and the route's
+/// rule; returns who it is. On failure the socket is closed with code 1008 (policy
+/// violation) and the error code as the reason (`unauthorized`, `session_expired` or
+/// `forbidden`), and no event is sent.
+async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> Option<Actor> {
     let first = tokio::time::timeout(AUTH_TIMEOUT, async {
         loop {
             match socket.recv().await {
@@ -204,7 +243,9 @@ async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> bool 
     });
     let refusal = match token {
         Some(token) => match auth::authenticate(state, &token).await {
-            Ok(_) => return true,
+            // The route's rule, as `auth::permit` checks it for a header-authenticated one.
+            Ok((actor, _)) if actor.allows(Permission::Read) => return Some(actor),
+            Ok(_) => casedesk_model::ErrorCode::Forbidden,
             Err(error) => error.code(),
         },
         None => casedesk_model::ErrorCode::Unauthorized,
@@ -219,7 +260,7 @@ async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> bool 
             reason: reason.into(),
         })))
         .await;
-    false
+    None
 }
 
 /// When the server pings and how long it waits for the answer.

@@ -8,7 +8,9 @@
 //!   `connections` accepts and serves connections (connection cap, header timeout, peer
 //!   address). A request passes `security_headers` → `request_id` (id, error bodies) →
 //!   tracing → the `Host` check (`--no-auth`) → CORS → the request timeout → then either
-//!   `api` (origin → auth → rate limit → chaos → body limit → handler), `/__chaos` (loopback peers only), or `static_files`.
+//!   `api` (origin → auth → rate limit → chaos → body limit → the route's role rule →
+//!   handler), `/__chaos` (loopback peers only), or `static_files`. `api` builds the router
+//!   from one list of routes, each with its rule (`api_routes` lists them).
 //! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
 //!   idempotency protocol (`idempotency`) inside the write transaction and publishes
 //!   change events (`events`) after commit.
@@ -28,12 +30,16 @@
 //!   sliding expiry), `sign_in` (`/session`, `/me`, `/users`, the sign-in throttle),
 //!   `history` (a case's history, written in each change's transaction), `origin` (the
 //!   `Origin` check against CSRF and cross-site sockets; the `Host` check under
-//!   `--no-auth` against DNS rebinding). `auth` resolves who a request acts as.
+//!   `--no-auth` against DNS rebinding). `auth` resolves who a request acts as and what
+//!   their role allows. `accounts` (people managed by admins, setup codes, one's own
+//!   password and sessions) with `setup_codes`; `user_command` (`user add|passwd|role|
+//!   deactivate` from the shell).
 //! - `seed`: deterministic demo data.
 //! - `error`: [`ApiError`](error) rendered as the contract's error body; [`StartError`].
 
 pub mod config;
 
+mod accounts;
 mod api;
 mod app;
 mod auth;
@@ -60,10 +66,14 @@ mod request_id;
 mod security_headers;
 mod seed;
 mod sessions;
+mod setup_codes;
 mod sign_in;
 mod state;
 mod static_files;
+mod user_command;
 
-pub use app::{add_user, run};
+pub use api::{api_routes, Access, ApiRoute};
+pub use app::run;
 pub use config::Config;
 pub use error::StartError;
+pub use user_command::{add_user, deactivate, set_password, set_role};

@@ -1,5 +1,8 @@
-//! People in SQL, their passwords, and the fixed people every database has.
+//! People in SQL, their roles and passwords, and the fixed people every database has.
 //!
+//! Changing a role or deactivating someone never leaves the database without an active
+//! admin ([`update`] decides it inside the write transaction, under a lock every such
+//! change takes, so two admins demoting each other at once cannot both succeed).
 //! Passwords are stored as Argon2id PHC strings (salt and parameters inside): a slow,
 //! memory-hard, salted hash, so a stolen database does not give the passwords away cheaply.
 //! Two people are built in and can never sign in: "Service" (whom `--auth-token` acts as)
@@ -9,7 +12,7 @@
 use crate::db::{DbError, Engine, Sql, SqlRow};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use casedesk_model::{Person, Role};
+use casedesk_model::{Person, PersonPatch, Role};
 use uuid::Uuid;
 
 /// The password of every demo person (docs/api.md §4), stated at start-up.
@@ -23,6 +26,9 @@ pub(crate) const GUEST_ID: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_000
 /// A person the server knows from the start: `(id, name, email, role)`.
 type FixedPerson = (Uuid, &'static str, &'static str, Role);
 
+/// Both act as admins for cases: a service token may do everything (the browser tests
+/// create, change and delete through one), and Guest everything it could before roles
+/// (only people cannot be managed without people: see `auth::Actor::allows`).
 const BUILT_IN: [FixedPerson; 2] = [
     (
         SERVICE_ID,
@@ -30,8 +36,13 @@ const BUILT_IN: [FixedPerson; 2] = [
         "service@casedesk.invalid",
         Role::Admin,
     ),
-    (GUEST_ID, "Guest", "guest@casedesk.invalid", Role::Agent),
+    (GUEST_ID, "Guest", "guest@casedesk.invalid", Role::Admin),
 ];
+
+/// Whether `id` is Service or Guest, who are not people one manages or assigns.
+pub(crate) fn is_built_in(id: Uuid) -> bool {
+    id == SERVICE_ID || id == GUEST_ID
+}
 
 /// The built-in person with `id` (Service or Guest), as requests acting as them show it.
 fn built_in(id: Uuid) -> Person {
@@ -44,6 +55,7 @@ fn built_in(id: Uuid) -> Person {
         name: name.to_owned(),
         email: email.to_owned(),
         role,
+        active: true,
     }
 }
 
@@ -120,7 +132,7 @@ pub(crate) struct PersonRecord {
     pub(crate) password_hash: Option<String>,
 }
 
-const PERSON_COLUMNS: &str = "id, name, email, role, password_hash";
+const PERSON_COLUMNS: &str = "id, name, email, role, password_hash, active";
 
 fn record_from_row(row: &SqlRow) -> Result<PersonRecord, DbError> {
     let role = row.text(3)?;
@@ -134,6 +146,7 @@ fn record_from_row(row: &SqlRow) -> Result<PersonRecord, DbError> {
             name: row.text(1)?,
             email: row.text(2)?,
             role,
+            active: row.bool(5)?,
         },
         password_hash: row.opt_text(4)?,
     })
@@ -156,17 +169,22 @@ pub(crate) fn by_email(conn: &dyn Sql, email: &str) -> Result<Option<PersonRecor
 }
 
 pub(crate) fn by_id(conn: &dyn Sql, id: Uuid) -> Result<Option<Person>, DbError> {
+    Ok(record_by_id(conn, id)?.map(|r| r.person))
+}
+
+/// The person with this id, with their password hash.
+pub(crate) fn record_by_id(conn: &dyn Sql, id: Uuid) -> Result<Option<PersonRecord>, DbError> {
     conn.query_opt(
         &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"),
         &[id.into()],
     )?
     .as_ref()
-    .map(|row| record_from_row(row).map(|r| r.person))
+    .map(record_from_row)
     .transpose()
 }
 
-/// Every person but the built-in ones (Service, Guest), by name: whom a case can be
-/// assigned to.
+/// Every person but the built-in ones (Service, Guest), by name, deactivated ones
+/// included (their names still label what they wrote).
 pub(crate) fn list(conn: &dyn Sql) -> Result<Vec<Person>, DbError> {
     conn.query(
         &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id NOT IN (?1, ?2) ORDER BY name, id"),
@@ -179,7 +197,7 @@ pub(crate) fn list(conn: &dyn Sql) -> Result<Vec<Person>, DbError> {
 
 /// Whether a case may be assigned to `id`: a person other than the built-in ones.
 pub(crate) fn is_assignable(conn: &dyn Sql, id: Uuid) -> Result<bool, DbError> {
-    if id == SERVICE_ID || id == GUEST_ID {
+    if is_built_in(id) {
         return Ok(false);
     }
     conn.query_one(
@@ -196,6 +214,99 @@ pub(crate) enum AddError {
     EmailTaken(String),
     #[error(transparent)]
     Database(#[from] DbError),
+}
+
+/// How many people there are, the built-in ones aside (none: the server says how to add
+/// the first admin).
+pub(crate) fn count(conn: &dyn Sql) -> Result<u64, DbError> {
+    conn.query_one(
+        "SELECT count(*) FROM people WHERE id NOT IN (?1, ?2)",
+        &[SERVICE_ID.into(), GUEST_ID.into()],
+    )?
+    .count(0)
+}
+
+/// Why a person could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChangeError {
+    #[error("no person has the id {0}")]
+    NotFound(Uuid),
+    #[error("this is the last active admin: make someone else an admin first")]
+    LastAdmin,
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+/// Taken by every change of a role or of `active` (PostgreSQL: an advisory lock held to
+/// the end of the transaction; SQLite's writers take turns anyway), so the count of the
+/// other active admins cannot change between the check and the write.
+const ADMINS_LOCK: i64 = 0x6164_6d69_6e73; // "admins"
+
+/// Changes a person's name, role or `active`. Refuses ([`ChangeError::LastAdmin`]) a change
+/// that would leave no active admin where there was one. Returns the person as changed,
+/// and whether they were active before. Deactivating ends every session of theirs.
+pub(crate) fn update(
+    conn: &dyn Sql,
+    id: Uuid,
+    patch: &PersonPatch,
+    now_ms: i64,
+) -> Result<(Person, bool), ChangeError> {
+    if is_built_in(id) {
+        return Err(ChangeError::NotFound(id));
+    }
+    conn.lock_key(ADMINS_LOCK)?;
+    let before = by_id(conn, id)?.ok_or(ChangeError::NotFound(id))?;
+    let mut after = before.clone();
+    if let Some(name) = &patch.name {
+        after.name = name.trim().to_owned();
+    }
+    if let Some(role) = patch.role {
+        after.role = role;
+    }
+    if let Some(active) = patch.active {
+        after.active = active;
+    }
+    let was_admin = before.active && before.role == Role::Admin;
+    let stays_admin = after.active && after.role == Role::Admin;
+    if was_admin && !stays_admin && other_active_admins(conn, id)? == 0 {
+        return Err(ChangeError::LastAdmin);
+    }
+    conn.execute(
+        "UPDATE people SET name = ?2, role = ?3, active = ?4 WHERE id = ?1",
+        &[
+            id.into(),
+            after.name.as_str().into(),
+            after.role.as_str().into(),
+            i64::from(after.active).into(),
+        ],
+    )?;
+    if before.active && !after.active {
+        crate::sessions::revoke_all_of(conn, id, None, now_ms)?;
+    }
+    Ok((after, before.active))
+}
+
+fn other_active_admins(conn: &dyn Sql, except: Uuid) -> Result<u64, DbError> {
+    conn.query_one(
+        "SELECT count(*) FROM people
+         WHERE role = 'admin' AND active = ?4 AND id NOT IN (?1, ?2, ?3)",
+        &[
+            except.into(),
+            SERVICE_ID.into(),
+            GUEST_ID.into(),
+            1i64.into(),
+        ],
+    )?
+    .count(0)
+}
+
+/// Stores a new password hash for `id`.
+pub(crate) fn set_password(conn: &dyn Sql, id: Uuid, phc: &str) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE people SET password_hash = ?2 WHERE id = ?1",
+        &[id.into(), phc.into()],
+    )?;
+    Ok(())
 }
 
 /// Adds a person; the email must be new.

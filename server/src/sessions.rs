@@ -6,8 +6,10 @@
 //! sessions in it, while a lookup stays one indexed equality (a fast hash suffices for a
 //! value with 256 bits of entropy; a slow one is for guessable passwords). A session
 //! expires 30 days after it was last used; using it moves the expiry on, at most once an
-//! hour so that reads do not each write. Signing out marks it revoked; the row stays so a
-//! revoked token answers `session_expired` rather than looking unknown.
+//! hour so that reads do not each write, and never past 90 days after the sign-in (a
+//! stolen token does not live for ever by being used). A deactivated person's sessions
+//! are over too. Signing out marks it revoked; the row stays so a revoked token answers
+//! `session_expired` rather than looking unknown.
 
 use crate::clock::DAY_MS;
 use crate::db::{DbError, Engine, Sql};
@@ -20,6 +22,8 @@ use uuid::Uuid;
 
 /// How long a session lives without being used.
 pub(crate) const SESSION_TTL_MS: i64 = 30 * DAY_MS;
+/// How long a session lives after its sign-in, however much it is used.
+pub(crate) const SESSION_MAX_AGE_MS: i64 = 90 * DAY_MS;
 /// The expiry moves on only when it would move by more than this.
 const SLIDE_STEP_MS: i64 = 3_600_000;
 
@@ -74,42 +78,56 @@ pub(crate) enum Lookup {
     Unknown,
 }
 
+/// When a session signed in at `created_at` and used at `now_ms` should expire: 30 days
+/// on, but not past its 90th day.
+fn slid_expiry(created_at: i64, now_ms: i64) -> i64 {
+    now_ms
+        .saturating_add(SESSION_TTL_MS)
+        .min(created_at.saturating_add(SESSION_MAX_AGE_MS))
+}
+
 pub(crate) fn lookup(conn: &dyn Sql, hash: &TokenHash, now_ms: i64) -> Result<Lookup, DbError> {
     let row = conn.query_opt(
-        "SELECT person_id, expires_at, revoked_at FROM sessions WHERE token_hash = ?1",
+        "SELECT person_id, expires_at, revoked_at, created_at FROM sessions
+         WHERE token_hash = ?1",
         &[hash.as_slice().into()],
     )?;
     let Some(row) = row else {
         return Ok(Lookup::Unknown);
     };
-    let (person_id, expires_at, revoked_at) = (row.uuid(0)?, row.int(1)?, row.opt_int(2)?);
-    if revoked_at.is_some() || now_ms >= expires_at {
+    let (person_id, expires_at, revoked_at, created_at) =
+        (row.uuid(0)?, row.int(1)?, row.opt_int(2)?, row.int(3)?);
+    let too_old = now_ms >= created_at.saturating_add(SESSION_MAX_AGE_MS);
+    if revoked_at.is_some() || now_ms >= expires_at || too_old {
         return Ok(Lookup::Ended);
     }
     Ok(match people::by_id(conn, person_id)? {
-        Some(person) => Lookup::Live {
+        Some(person) if person.active => Lookup::Live {
             person,
-            slide: now_ms.saturating_add(SESSION_TTL_MS) - expires_at > SLIDE_STEP_MS,
+            slide: slid_expiry(created_at, now_ms) - expires_at > SLIDE_STEP_MS,
         },
-        None => Lookup::Ended,
+        _ => Lookup::Ended,
     })
 }
 
-/// Moves a live session's expiry to 30 days from `now_ms` (never back).
+/// Moves a live session's expiry to 30 days from `now_ms` (never back, never past its
+/// 90th day).
 pub(crate) fn slide(conn: &dyn Sql, hash: &TokenHash, now_ms: i64) -> Result<(), DbError> {
-    let greater = match conn.engine() {
-        Engine::Sqlite => "max",
-        Engine::Postgres => "greatest",
+    let (greater, lesser) = match conn.engine() {
+        Engine::Sqlite => ("max", "min"),
+        Engine::Postgres => ("greatest", "least"),
     };
     conn.execute(
         &format!(
-            "UPDATE sessions SET expires_at = {greater}(expires_at, ?2)
+            "UPDATE sessions
+             SET expires_at = {greater}(expires_at, {lesser}(?2, created_at + ?4))
              WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3"
         ),
         &[
             hash.as_slice().into(),
             now_ms.saturating_add(SESSION_TTL_MS).into(),
             now_ms.into(),
+            SESSION_MAX_AGE_MS.into(),
         ],
     )?;
     Ok(())
@@ -122,6 +140,25 @@ pub(crate) fn revoke(conn: &dyn Sql, hash: &TokenHash, now_ms: i64) -> Result<()
         &[hash.as_slice().into(), now_ms.into()],
     )?;
     Ok(())
+}
+
+/// Ends every session of `person_id` but `except` (the one a request came with, if it
+/// should stay): a password change, "sign out everywhere", a deactivation.
+pub(crate) fn revoke_all_of(
+    conn: &dyn Sql,
+    person_id: Uuid,
+    except: Option<&TokenHash>,
+    now_ms: i64,
+) -> Result<u64, DbError> {
+    conn.execute(
+        "UPDATE sessions SET revoked_at = ?2
+         WHERE person_id = ?1 AND revoked_at IS NULL AND (?3 IS NULL OR token_hash <> ?3)",
+        &[
+            person_id.into(),
+            now_ms.into(),
+            except.map(|hash| hash.as_slice()).into(),
+        ],
+    )
 }
 
 /// Forgets sessions that ended more than [`SESSION_TTL_MS`] ago (expired or revoked); their
@@ -178,6 +215,30 @@ mod tests {
                 assert_eq!(prune(conn, later + SESSION_TTL_MS - 1)?, 0);
                 assert_eq!(prune(conn, later + SESSION_TTL_MS + 1)?, 1);
                 assert!(matches!(live(later)?, Lookup::Unknown));
+                Ok(())
+            })
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_session_used_daily_still_ends_90_days_after_sign_in() {
+        let (db, _) = crate::db::Db::memory();
+        let outcome = db
+            .with_writer(|conn| {
+                let hash = token_hash("daily");
+                let t0 = 5 * DAY_MS;
+                create(conn, &hash, people::service().id, t0)?;
+                let mut day = t0;
+                while day < t0 + SESSION_MAX_AGE_MS {
+                    match lookup(conn, &hash, day)? {
+                        Lookup::Live { slide: true, .. } => slide(conn, &hash, day)?,
+                        Lookup::Live { .. } => {}
+                        other => panic!("ended early, on day {}: {other:?}", (day - t0) / DAY_MS),
+                    }
+                    day += DAY_MS;
+                }
+                assert!(matches!(lookup(conn, &hash, day)?, Lookup::Ended));
                 Ok(())
             })
             .await;

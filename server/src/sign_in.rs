@@ -21,7 +21,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use casedesk_model::{Session, SignIn, Timestamp};
+use casedesk_model::{Person, Session, SignIn, Timestamp};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -127,7 +127,7 @@ impl SignInThrottle {
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(crate) fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -159,14 +159,15 @@ pub(crate) async fn sign_in(
         .await?;
     let dummy = throttle.dummy_hash.clone();
     let (person, phc) = match found {
+        // A deactivated person signs in as little as an unknown email does.
         Some(record) => {
-            let phc = record.password_hash.clone();
+            let phc = record.password_hash.filter(|_| record.person.active);
             (Some(record.person), phc)
         }
         None => (None, None),
     };
-    // Someone who cannot sign in (no password) is checked against the dummy too, so the
-    // answer and its time are those of an unknown email.
+    // Someone who cannot sign in (no password, deactivated) is checked against the dummy
+    // too, so the answer and its time are those of an unknown email.
     let can_sign_in = phc.is_some();
     let verified = tokio::task::spawn_blocking(move || {
         let phc = phc.unwrap_or(dummy);
@@ -182,18 +183,41 @@ pub(crate) async fn sign_in(
         }
     };
     throttle.succeed(&ThrottleKey::Email(email));
+    let person_id = person.id;
+    let (token, expires_ms) = new_session(&state, move |tx, hash, now_ms| {
+        Ok(sessions::create(tx, hash, person_id, now_ms)?)
+    })
+    .await?;
+    session_response(token, person, expires_ms)
+}
 
+/// Makes a fresh token and runs `write` with its hash and the time in one write
+/// transaction (which stores the session, and whatever else comes with it); returns the
+/// token and what `write` returned.
+pub(crate) async fn new_session<T, F>(state: &AppState, write: F) -> Result<(String, T), ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn crate::db::Sql, &sessions::TokenHash, i64) -> Result<T, ApiError>
+        + Send
+        + 'static,
+{
     let token = sessions::new_token().map_err(|e| ApiError::Internal(e.to_string()))?;
     let hash = sessions::token_hash(&token);
     let now_ms = clock::shifted(state.chaos.clock_offset_ms()).unix_millis();
-    let person_id = person.id;
-    let expires_ms = state
+    let written = state
         .db
-        .write(
-            move |tx| Ok::<_, ApiError>(sessions::create(tx, &hash, person_id, now_ms)?),
-            |_| {},
-        )
+        .write(move |tx| write(tx, &hash, now_ms), |_| {})
         .await?;
+    Ok((token, written))
+}
+
+/// The answer of a sign-in (`POST /session`, `POST /session/setup`): 200 with the token,
+/// the person and the session's expiry, never stored by a cache.
+pub(crate) fn session_response(
+    token: String,
+    person: Person,
+    expires_ms: i64,
+) -> Result<Response, ApiError> {
     let session = Session {
         token,
         user: person,
@@ -237,7 +261,8 @@ pub(crate) async fn me(actor: Actor, headers: HeaderMap) -> Result<Response, Api
     )))
 }
 
-/// `GET /users`: every person a case can be assigned to, by name.
+/// `GET /users`: every person (but Service and Guest) by name, with their role and whether
+/// they are active; for pickers and for the people page.
 pub(crate) async fn users(
     State(state): State<AppState>,
     _actor: Actor,

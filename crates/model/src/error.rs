@@ -16,7 +16,8 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// 401: the session's token expired or was revoked; sign in again.
     SessionExpired,
-    /// 403: a request from a foreign `Origin` or to a `Host` the server does not serve.
+    /// 403: a request the person's role does not allow, from a foreign `Origin`, or to a
+    /// `Host` the server does not serve.
     Forbidden,
     /// 404: no such resource.
     NotFound,
@@ -26,6 +27,8 @@ pub enum ErrorCode {
     IdempotencyConflict,
     /// 409: a case with this id already exists (a create with a fresh key).
     AlreadyExists,
+    /// 409: the change would leave no active admin (demoting or deactivating the last one).
+    LastAdmin,
     /// 410: a change-feed cursor older than the server keeps, or from another database:
     /// start again from a fresh working set (`GET /changes` without `since`).
     CursorExpired,
@@ -56,7 +59,7 @@ impl ErrorCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::IdempotencyConflict | Self::AlreadyExists => 409,
+            Self::IdempotencyConflict | Self::AlreadyExists | Self::LastAdmin => 409,
             Self::CursorExpired => 410,
             Self::VersionConflict => 412,
             Self::PayloadTooLarge => 413,

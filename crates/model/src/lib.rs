@@ -31,7 +31,10 @@ pub use event::{ChangeEvent, LiveEvent};
 pub use list::{AssigneeFilter, CaseList, CaseListQuery, CaseSort};
 pub use metrics::{DashboardMetrics, DayCount, PriorityCounts, StatusCounts};
 pub use note::{NewNote, Note};
-pub use person::{FieldChange, HistoryEntry, HistoryKind, Person, Role, Session, SignIn};
+pub use person::{
+    FieldChange, HistoryEntry, HistoryKind, NewPerson, PasswordChange, Permission, Person,
+    PersonPatch, Role, Session, SetupCodeIssued, SetupSignIn, SignIn,
+};
 pub use timestamp::Timestamp;
 pub use validate::FieldErrors;
 

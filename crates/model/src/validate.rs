@@ -1,7 +1,7 @@
 //! The field rules of docs/api.md, checked the same way by the server (422) and by the
 //! app's forms (messages next to each field). Lengths count characters, not bytes.
 
-use crate::{CasePatch, NewCase, NewNote};
+use crate::{CasePatch, NewCase, NewNote, NewPerson, PersonPatch};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -12,6 +12,11 @@ pub const TAG_MAX: usize = 40;
 pub const ASSIGNEE_MAX: usize = 100;
 pub const NOTE_BODY_MAX: usize = 5_000;
 pub const AUTHOR_MAX: usize = 100;
+pub const PERSON_NAME_MAX: usize = 100;
+pub const EMAIL_MAX: usize = 254;
+pub const PASSWORD_MIN: usize = 10;
+/// Long enough for any passphrase; a bound so that hashing stays cheap.
+pub const PASSWORD_MAX: usize = 1_000;
 
 /// What is wrong with each bad field, in plain words, keyed by field name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,10 +180,119 @@ pub fn validate_new_note(note: &NewNote) -> Result<(), FieldErrors> {
     errors.into_result()
 }
 
+/// Checks a person's name: 1–100 characters once trimmed.
+pub fn check_person_name(name: &str, errors: &mut FieldErrors) {
+    let length = name.trim().chars().count();
+    if length == 0 {
+        errors.insert("name", "Name is required.".into());
+    } else if length > PERSON_NAME_MAX {
+        errors.insert(
+            "name",
+            format!("Name must be at most {PERSON_NAME_MAX} characters (it has {length})."),
+        );
+    }
+}
+
+/// Checks an email: something before and after one `@`, no spaces inside, at most 254
+/// characters once trimmed. (Whether mail reaches it is not ours to know.)
+pub fn check_email(email: &str, errors: &mut FieldErrors) {
+    let email = email.trim();
+    let length = email.chars().count();
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if !well_formed {
+        errors.insert("email", "Email must look like name@example.com.".into());
+    } else if length > EMAIL_MAX {
+        errors.insert(
+            "email",
+            format!("Email must be at most {EMAIL_MAX} characters (it has {length})."),
+        );
+    }
+}
+
+/// Checks a new password for the person with `email`, reporting under `field`: at least
+/// 10 characters, at most 1,000, and not the email itself.
+pub fn check_password(field: &str, password: &str, email: &str, errors: &mut FieldErrors) {
+    let length = password.chars().count();
+    if length < PASSWORD_MIN {
+        errors.insert(
+            field,
+            format!("Password must have at least {PASSWORD_MIN} characters (it has {length})."),
+        );
+    } else if length > PASSWORD_MAX {
+        errors.insert(
+            field,
+            format!("Password must be at most {PASSWORD_MAX} characters (it has {length})."),
+        );
+    } else if password.trim().to_lowercase() == email.trim().to_lowercase() {
+        errors.insert(field, "Password must not be your email.".into());
+    }
+}
+
+/// Every rule that applies to a new person.
+pub fn validate_new_person(person: &NewPerson) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    check_email(&person.email, &mut errors);
+    check_person_name(&person.name, &mut errors);
+    errors.into_result()
+}
+
+/// Every rule that applies to the fields a person patch sets.
+pub fn validate_person_patch(patch: &PersonPatch) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    if let Some(name) = &patch.name {
+        check_person_name(name, &mut errors);
+    }
+    errors.into_result()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use uuid::Uuid;
+
+    #[test]
+    fn passwords_need_ten_characters_and_must_not_be_the_email() {
+        let check = |password: &str| {
+            let mut errors = FieldErrors::new();
+            check_password("password", password, "Ada@Example.com", &mut errors);
+            errors.get("password").map(str::to_owned)
+        };
+        assert_eq!(check("correct horse"), None);
+        assert_eq!(check("éééééééééé"), None, "ten characters, not bytes");
+        assert!(check("ninechars").unwrap().contains("at least 10"));
+        assert!(check(" ada@example.COM ").unwrap().contains("email"));
+        assert!(check(&"x".repeat(PASSWORD_MAX + 1)).is_some());
+    }
+
+    #[test]
+    fn a_new_person_needs_an_email_and_a_name() {
+        let person = |email: &str, name: &str| NewPerson {
+            email: email.into(),
+            name: name.into(),
+            role: crate::Role::Agent,
+        };
+        assert!(validate_new_person(&person(" ada@example.com ", "Ada")).is_ok());
+        for bad in ["ada", "@example.com", "ada@", "a b@example.com", "a@b@c"] {
+            let errors = validate_new_person(&person(bad, "Ada")).unwrap_err();
+            assert!(errors.get("email").is_some(), "{bad}");
+        }
+        let errors = validate_new_person(&person("ada@example.com", "  ")).unwrap_err();
+        assert_eq!(errors.get("name"), Some("Name is required."));
+        assert!(validate_person_patch(&PersonPatch::default()).is_ok());
+        let long = PersonPatch {
+            name: Some("x".repeat(PERSON_NAME_MAX + 1)),
+            ..PersonPatch::default()
+        };
+        assert!(validate_person_patch(&long).is_err());
+    }
 
     fn new_case(title: &str) -> NewCase {
         NewCase {

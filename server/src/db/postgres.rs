@@ -206,6 +206,18 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO change_log_head (id, log, last, pruned)
         VALUES (0, floor(random() * 9007199254740991)::bigint, 0, 0);
     "#,
+    // 7: roles and people managed in the app (SQLite's step 8): whether a person is
+    // active, their one live setup code (its SHA-256), and one person's sessions at once.
+    r#"
+    ALTER TABLE people ADD COLUMN active BOOLEAN NOT NULL DEFAULT true;
+    CREATE TABLE setup_codes (
+        person_id  BYTEA PRIMARY KEY REFERENCES people(id),
+        code_hash  BYTEA NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_by_person ON sessions (person_id);
+    "#,
 ];
 
 /// The schema version this engine writes.
@@ -468,6 +480,8 @@ impl ToSql for SqlValue {
             SqlValue::Int(n) => match *ty {
                 Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
                 Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
+                // Flags (`people.active`) are 0/1 integers on SQLite, booleans here.
+                Type::BOOL => (*n != 0).to_sql(ty, out),
                 Type::FLOAT8 => (*n as f64).to_sql(ty, out),
                 _ => n.to_sql(ty, out),
             },

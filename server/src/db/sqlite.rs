@@ -277,6 +277,22 @@ const MIGRATIONS: &[Migration] = &[
         VALUES (0, random() & 9007199254740991, 0, 0);
     "#,
     },
+    // 8: roles and people managed in the app (docs/api.md §4): whether a person is active,
+    // their one live setup code (stored as its SHA-256, like session tokens), and the
+    // sessions of one person found at once (revoking them all).
+    Migration {
+        then: None,
+        sql: r#"
+    ALTER TABLE people ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE setup_codes (
+        person_id  BLOB PRIMARY KEY REFERENCES people(id),  -- a new code replaces the old
+        code_hash  BLOB NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_person ON sessions(person_id);
+    "#,
+    },
 ];
 
 /// The schema version this engine writes.

@@ -378,3 +378,68 @@ async fn a_plain_get_of_the_socket_is_a_json_error() {
     let response = server.get("/api/v1/events").send().await.unwrap();
     crate::support::expect_error(response, 400, "bad_request").await;
 }
+
+/// Waits (up to 10 s) for the server to close the socket, skipping pings and events.
+async fn expect_ended(socket: &mut Socket) {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("closed in time");
+        match message {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_persons_socket_closes_when_their_session_ends_or_they_are_deactivated() {
+    let server = Server::start_demo(0, &["--ws-ping-ms", "100"]);
+    let dana = crate::support::sign_in(&server, "dana@example.com", "casedesk-demo").await;
+    let dana = dana["token"].as_str().unwrap().to_owned();
+    let sam = crate::support::sign_in(&server, "sam@example.com", "casedesk-demo").await;
+    let sam_id = sam["user"]["id"].as_str().unwrap().to_owned();
+    let sam = sam["token"].as_str().unwrap().to_owned();
+
+    // Signing out elsewhere ends the socket of the other session.
+    let other = crate::support::sign_in(&server, "dana@example.com", "casedesk-demo").await;
+    let mut socket = connect(&server, "").await;
+    send_auth(&mut socket, other["token"].as_str().unwrap()).await;
+    let everywhere = server
+        .request(Method::DELETE, "/api/v1/me/sessions")
+        .bearer_auth(&dana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(everywhere.status().as_u16(), 204);
+    expect_ended(&mut socket).await;
+
+    let mut socket = connect(&server, "").await;
+    send_auth(&mut socket, &sam).await;
+    let off = server
+        .request(Method::PATCH, &format!("/api/v1/users/{sam_id}"))
+        .bearer_auth(&dana)
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status().as_u16(), 200);
+    expect_ended(&mut socket).await;
+    let mut again = connect(&server, "").await;
+    send_auth(&mut again, &sam).await;
+    expect_closed(&mut again, "session_expired").await;
+    // Dana's own socket stays open and hears changes.
+    let mut kept = connect(&server, "").await;
+    send_auth(&mut kept, &dana).await;
+    let created = server
+        .post_json("/api/v1/cases", &new_case("Still heard"))
+        .bearer_auth(&dana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    assert!(matches!(
+        next_event(&mut kept, false).await,
+        ChangeEvent::CaseCreated { .. }
+    ));
+}

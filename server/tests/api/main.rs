@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod caching;
 mod cases;
 mod changes;
@@ -17,6 +18,7 @@ mod metrics;
 mod migration;
 mod people;
 mod process;
+mod roles;
 mod security;
 mod shared_reads;
 mod static_site;

@@ -1,7 +1,7 @@
 //! People (docs/api.md §4) over HTTP: signing in and out, sessions that expire, the 401s,
 //! the sign-in throttle, authorship, assignees, history, and the `Origin`/`Host` checks.
 
-use crate::support::{add_user, client, expect_error, new_case, sign_in, Server};
+use crate::support::{add_user, client, expect_error, new_case, run_user, sign_in, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -422,11 +422,12 @@ async fn history_records_each_change_in_order_with_actors_and_values() {
     .await
     .unwrap();
     assert_eq!(note.status(), StatusCode::CREATED);
+    // Deleting is an admin's (Dana's).
     let deleted = authed(
         &server,
         Method::DELETE,
         &format!("/api/v1/cases/{id}"),
-        &sam_token,
+        &dana_token,
     )
     .send()
     .await
@@ -451,7 +452,7 @@ async fn history_records_each_change_in_order_with_actors_and_values() {
         .collect();
     assert_eq!(kinds, ["created", "updated", "note_added", "deleted"]);
     let actors: Vec<&Value> = history.iter().map(|e| &e["actor_id"]).collect();
-    assert_eq!(actors, [&dana["id"], &sam["id"], &dana["id"], &sam["id"]]);
+    assert_eq!(actors, [&dana["id"], &sam["id"], &dana["id"], &dana["id"]]);
 
     let created_changes = &history[0]["changes"];
     assert!(created_changes
@@ -584,4 +585,212 @@ async fn user_add_reads_the_password_from_standard_input() {
         add_user(&db, "INES@example.com", "X", "agent", "another passphrase")
     });
     assert!(again.is_err(), "a second person with the same email");
+}
+
+#[tokio::test]
+async fn user_passwd_role_and_deactivate_change_people_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::db_in(dir.path(), "shell.db");
+    add_user(
+        &db,
+        "ines@example.com",
+        "Ines Duarte",
+        "admin",
+        "a long passphrase",
+    );
+    add_user(
+        &db,
+        "omar@example.com",
+        "Omar Haddad",
+        "agent",
+        "omars passphrase",
+    );
+    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0"], &[]);
+    let session = sign_in(&server, "omar@example.com", "omars passphrase").await;
+    let omar = session["token"].as_str().unwrap().to_owned();
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).to_string();
+
+    let passwd = run_user(
+        &db,
+        &["passwd", "--email", "OMAR@example.com"],
+        "omars new one\n",
+    );
+    assert!(passwd.status.success(), "{}", stderr(&passwd));
+    let me = authed(&server, Method::GET, "/api/v1/me", &omar)
+        .send()
+        .await
+        .unwrap();
+    expect_error(me, 401, "session_expired").await;
+    let old = server
+        .post_json(
+            "/api/v1/session",
+            &json!({"email": "omar@example.com", "password": "omars passphrase"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(old, 401, "invalid_credentials").await;
+    sign_in(&server, "omar@example.com", "omars new one").await;
+    let short = run_user(&db, &["passwd", "--email", "omar@example.com"], "short\n");
+    assert!(!short.status.success());
+    assert!(stderr(&short).contains("at least 10"), "{}", stderr(&short));
+
+    let role = run_user(
+        &db,
+        &["role", "--email", "omar@example.com", "--role", "viewer"],
+        "",
+    );
+    assert!(role.status.success(), "{}", stderr(&role));
+    let viewer = sign_in(&server, "omar@example.com", "omars new one").await;
+    assert_eq!(viewer["user"]["role"], "viewer");
+    let write = authed(
+        &server,
+        Method::POST,
+        "/api/v1/cases",
+        viewer["token"].as_str().unwrap(),
+    )
+    .json(&new_case("A viewer's case"))
+    .send()
+    .await
+    .unwrap();
+    expect_error(write, 403, "forbidden").await;
+
+    for last_admin in [
+        vec!["role", "--email", "ines@example.com", "--role", "agent"],
+        vec!["deactivate", "--email", "ines@example.com"],
+    ] {
+        let refused = run_user(&db, &last_admin, "");
+        assert!(!refused.status.success(), "{last_admin:?}");
+        assert!(
+            stderr(&refused).contains("last active admin"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+
+    let off = run_user(&db, &["deactivate", "--email", "omar@example.com"], "");
+    assert!(off.status.success(), "{}", stderr(&off));
+    let me = authed(
+        &server,
+        Method::GET,
+        "/api/v1/me",
+        viewer["token"].as_str().unwrap(),
+    )
+    .send()
+    .await
+    .unwrap();
+    expect_error(me, 401, "session_expired").await;
+    let again = server
+        .post_json(
+            "/api/v1/session",
+            &json!({"email": "omar@example.com", "password": "omars new one"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(again, 401, "invalid_credentials").await;
+
+    let nobody = run_user(&db, &["deactivate", "--email", "nobody@example.com"], "");
+    assert!(!nobody.status.success());
+    assert!(
+        stderr(&nobody).contains("nobody has the email"),
+        "{}",
+        stderr(&nobody)
+    );
+}
+
+/// The terminal (a pseudo-terminal made by `script`) of the `casedesk-server` process
+/// whose command line holds `marker`, once there is one.
+#[cfg(unix)]
+fn terminal_of(marker: &str) -> Option<String> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) && cmdline.contains("user add") && !cmdline.contains("script") {
+            let tty = std::fs::read_link(entry.path().join("fd/0")).ok()?;
+            let tty = tty.to_string_lossy().to_string();
+            if tty.starts_with("/dev/pts/") {
+                return Some(tty);
+            }
+        }
+    }
+    None
+}
+
+/// Whether the terminal `tty` has echo off now (as `stty` reports it).
+#[cfg(unix)]
+fn echo_is_off(tty: &str) -> bool {
+    let settings = std::process::Command::new("stty")
+        .args(["-a", "-F", tty])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    settings.split_whitespace().any(|flag| flag == "-echo")
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_password_typed_on_a_terminal_is_not_shown() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::db_in(dir.path(), "typed.db");
+    let marker = format!("typed-{}@example.com", Uuid::now_v7().simple());
+    let command = format!(
+        "'{}' --db '{}' user add --email {marker} --name Typed --role admin",
+        env!("CARGO_BIN_EXE_casedesk-server"),
+        db.display()
+    );
+    // `script` runs the command on a pseudo-terminal of its own, as a person's shell would.
+    let mut child = std::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs the command on a terminal");
+    let shown = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 256];
+            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    let mut input = child.stdin.take().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let secret = "typed secret passphrase";
+    for prompt in ["Password for", "The same again"] {
+        // Type only once the prompt is shown and the terminal has stopped echoing.
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no prompt `{prompt}` with echo off: {shown:?}"
+            );
+            let prompted = shown.lock().unwrap().contains(prompt);
+            if prompted && terminal_of(&marker).is_some_and(|tty| echo_is_off(&tty)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        input.write_all(format!("{secret}\r").as_bytes()).unwrap();
+        input.flush().unwrap();
+    }
+    drop(input);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let shown = shown.lock().unwrap().clone();
+    assert!(status.success(), "{shown}");
+    assert!(!shown.contains(secret), "the password was shown: {shown:?}");
+    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0"], &[]);
+    let session = sign_in(&server, &marker, secret).await;
+    assert_eq!(session["user"]["role"], "admin");
 }

@@ -2,8 +2,12 @@
 
 use crate::support::{expect_error, new_case, Server};
 use reqwest::StatusCode;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::Duration;
 use uuid::Uuid;
+
+const SERVICE_TOKEN: &str = "process-test-service-token-0123456789abcdef";
 
 #[tokio::test]
 async fn a_restart_keeps_cases_and_idempotency_keys() {
@@ -48,10 +52,66 @@ async fn a_restart_keeps_cases_and_idempotency_keys() {
 }
 
 #[tokio::test]
-async fn a_new_database_gets_demo_data_once() {
+async fn a_new_database_has_no_people_and_no_data_and_the_server_says_how_to_add_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::db_in(dir.path(), "empty.db");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_casedesk-server"))
+        .args(["--addr", "127.0.0.1:0", "--rate-limit-per-sec", "0"])
+        .args(["--auth-token", SERVICE_TOKEN, "--db"])
+        .arg(&db)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let get = |path: &str| {
+        crate::support::client()
+            .get(format!("{base}{path}"))
+            .bearer_auth(SERVICE_TOKEN)
+            .send()
+    };
+    let cases: serde_json::Value = get("/api/v1/cases").await.unwrap().json().await.unwrap();
+    assert_eq!(cases["total"], 0, "no demo cases");
+    let users: serde_json::Value = get("/api/v1/users").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        users,
+        serde_json::json!([]),
+        "no people, so no published password"
+    );
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("casedesk-server user add --email E --name N --role admin"),
+        "{said}"
+    );
+    assert!(!said.contains("casedesk-demo"), "{said}");
+}
+
+#[tokio::test]
+async fn demo_data_is_seeded_only_when_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let db = crate::support::db_in(dir.path(), "demo.db");
-    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0", "--no-auth"], &[]);
+    let plain = ["--rate-limit-per-sec", "0", "--no-auth"];
+    // The old opt-out is still accepted (and changes nothing).
+    let mut old_flag = plain.to_vec();
+    old_flag.push("--no-seed-demo");
+    let server = Server::start_raw(&db, &old_flag, &[]);
+    assert_eq!(server.list("per_page=1").await["total"], 0);
+    drop(server);
+    let mut seeding = plain.to_vec();
+    seeding.push("--seed-demo");
+    let server = Server::start_raw(&db, &seeding, &[]);
     let list = server.list("per_page=1").await;
     assert_eq!(list["total"], 500);
     let metrics: serde_json::Value = server
@@ -64,15 +124,11 @@ async fn a_new_database_gets_demo_data_once() {
         .unwrap();
     assert!(metrics["mean_hours_to_resolve"].as_f64().unwrap() > 0.0);
     drop(server);
-    let server = Server::start_raw(&db, &["--rate-limit-per-sec", "0", "--no-auth"], &[]);
+    let server = Server::start_raw(&db, &plain, &[]);
     assert_eq!(server.list("per_page=1").await["total"], 500);
     // --seed-demo on a seeded database adds nothing new (same ids).
     drop(server);
-    let server = Server::start_raw(
-        &db,
-        &["--seed-demo", "--rate-limit-per-sec", "0", "--no-auth"],
-        &[],
-    );
+    let server = Server::start_raw(&db, &seeding, &[]);
     assert_eq!(server.list("per_page=1").await["total"], 500);
 }
 

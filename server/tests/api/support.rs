@@ -52,14 +52,12 @@ pub struct Server {
     _dir: Option<TempDir>,
 }
 
-/// Flags every test server gets unless it says otherwise.
-const QUIET_DEFAULTS: &[&str] = &["--no-seed-demo"];
 const NO_RATE_LIMIT: &[&str] = &["--rate-limit-per-sec", "0"];
 
 impl Server {
-    /// A server on a fresh temp database, with `args` after the test defaults
-    /// (`--no-seed-demo --rate-limit-per-sec 0`, and `--no-auth` unless `args` name a
-    /// service token: the tests of everything but people run without people).
+    /// A server on a fresh temp database (no demo data), with `args` after the test
+    /// defaults (`--rate-limit-per-sec 0`, and `--no-auth` unless `args` name a service
+    /// token: the tests of everything but people run without people).
     pub fn start(args: &[&str]) -> Self {
         let people = args.contains(&"--auth-token");
         Self::start_with(args, people)
@@ -76,7 +74,13 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = db_in(dir.path(), "demo.db");
         let cases = cases.to_string();
-        let mut all = vec!["--rate-limit-per-sec", "0", "--demo-cases", cases.as_str()];
+        let mut all = vec![
+            "--seed-demo",
+            "--rate-limit-per-sec",
+            "0",
+            "--demo-cases",
+            cases.as_str(),
+        ];
         all.extend_from_slice(args);
         let mut server = Self::start_raw(&db, &all, &[]);
         server._dir = Some(dir);
@@ -86,7 +90,7 @@ impl Server {
     fn start_with(args: &[&str], people: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = db_in(dir.path(), "casedesk.db");
-        let mut all: Vec<&str> = QUIET_DEFAULTS.to_vec();
+        let mut all: Vec<&str> = Vec::new();
         if !people {
             all.push("--no-auth");
         }
@@ -238,29 +242,38 @@ pub fn client() -> Client {
         .unwrap()
 }
 
-/// Adds a person through `casedesk-server user add` on `db` (the password on standard
-/// input); returns the new person's id as printed on standard output.
-pub fn add_user(db: &Path, email: &str, name: &str, role: &str, password: &str) -> String {
+/// Runs `casedesk-server --db DB user ARGS…` with `stdin` on standard input (not a
+/// terminal, so a password is its first line); returns what it printed and its status.
+pub fn run_user(db: &Path, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_casedesk-server"))
         .arg("--db")
         .arg(db)
-        .args([
-            "user", "add", "--email", email, "--name", name, "--role", role,
-        ])
+        .arg("user")
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start casedesk-server user add");
-    child
+        .expect("start casedesk-server user");
+    // A command that needs no input may exit before reading it.
+    let _ = child
         .stdin
         .take()
         .expect("piped stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        .write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// Adds a person through `casedesk-server user add` on `db` (the password on standard
+/// input); returns the new person's id as printed on standard output.
+pub fn add_user(db: &Path, email: &str, name: &str, role: &str, password: &str) -> String {
+    let output = run_user(
+        db,
+        &["add", "--email", email, "--name", name, "--role", role],
+        &format!("{password}\n"),
+    );
     assert!(
         output.status.success(),
         "user add failed: {}",

@@ -2,6 +2,8 @@
 //! copy); `support` reads the engine from this crate's name and gives each server a fresh
 //! database in one throwaway cluster per run.
 
+#[path = "../api/accounts.rs"]
+mod accounts;
 #[path = "../api/caching.rs"]
 mod caching;
 #[path = "../api/cases.rs"]
@@ -30,6 +32,8 @@ mod migration;
 mod people;
 #[path = "../api/process.rs"]
 mod process;
+#[path = "../api/roles.rs"]
+mod roles;
 #[path = "../api/security.rs"]
 mod security;
 #[path = "../api/shared_reads.rs"]
