@@ -23,6 +23,9 @@
 //! - [`origin`]: which of several API origins is in use, failover and the way back.
 //! - [`tab_share`]: fetched data shared between one person's tabs: asks, replies, the one
 //!   sibling that fetches, announcements taken into the cache (`CacheEvent::Shared`).
+//! - [`replica`]: the person's working set on the device, fed by the change feed through
+//!   `Replica::apply(event) -> commands` (records to store, views to notify, pages to pull);
+//!   it answers list queries and search with the overlay on top, complete or partial.
 //!
 //! The write side: actions wait in a durable queue; views show them on top of server data.
 //! - [`overlay`]: server data with the pending actions applied: what every view shows.
@@ -53,6 +56,7 @@ pub mod origin;
 pub mod overlay;
 pub mod persist;
 pub mod queue;
+pub mod replica;
 pub mod request;
 pub mod response;
 pub mod retry;
@@ -78,6 +82,9 @@ pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
 pub use queue::{
     ActionQueue, ActionState, DeathReason, Lane, QueueChanges, QueueConfig, QueueError,
     QueueNotice, QueuedAction, SyncState,
+};
+pub use replica::{
+    Coverage, ListAnswer, PullFrom, Replica, ReplicaCommand, ReplicaEvent, ReplicaStatus,
 };
 pub use request::{ActionRequest, Route, ServerAnswer};
 pub use retry::RetryPolicy;
