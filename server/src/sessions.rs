@@ -150,15 +150,15 @@ pub(crate) fn revoke_all_of(
     except: Option<&TokenHash>,
     now_ms: i64,
 ) -> Result<u64, DbError> {
-    conn.execute(
-        "UPDATE sessions SET revoked_at = ?2
-         WHERE person_id = ?1 AND revoked_at IS NULL AND (?3 IS NULL OR token_hash <> ?3)",
-        &[
-            person_id.into(),
-            now_ms.into(),
-            except.map(|hash| hash.as_slice()).into(),
-        ],
-    )
+    let all = "UPDATE sessions SET revoked_at = ?2 WHERE person_id = ?1 AND revoked_at IS NULL";
+    match except {
+        // Two statements: PostgreSQL cannot type a parameter that may be null on its own.
+        Some(kept) => conn.execute(
+            &format!("{all} AND token_hash <> ?3"),
+            &[person_id.into(), now_ms.into(), kept.as_slice().into()],
+        ),
+        None => conn.execute(all, &[person_id.into(), now_ms.into()]),
+    }
 }
 
 /// Forgets sessions that ended more than [`SESSION_TTL_MS`] ago (expired or revoked); their
