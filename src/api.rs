@@ -9,8 +9,9 @@
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
 use casedesk_core::{Failure, Millis, OriginBackoff, OriginChoice, OriginEvent};
 use casedesk_model::{
-    Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, HistoryEntry, NewCase, NewNote,
-    Note, Person, Session, SignIn,
+    Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, ErrorBody, FieldErrors,
+    HistoryEntry, NewCase, NewNote, NewPerson, Note, PasswordChange, Person, PersonPatch, Session,
+    SetupCodeIssued, SetupSignIn, SignIn,
 };
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use leptos::prelude::{ArcRwSignal, Set, WithUntracked};
@@ -61,6 +62,10 @@ impl ApiError {
         }
     }
 }
+
+/// The answer to a form the server checks: done, or refused field by field (a 422's
+/// `fields`, each message for beside its field).
+pub type Checked<T> = Result<T, FieldErrors>;
 
 /// The answer to a conditional GET.
 #[derive(Clone, Debug, PartialEq)]
@@ -505,6 +510,23 @@ impl Incoming {
     fn decode<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         decode_body(&self.raw()).map_err(ApiError::Failed)
     }
+
+    /// A success with nothing to read (204).
+    fn no_content(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// The fields a 422 names, each with its message; `None` for any other answer.
+    fn field_errors(&self) -> Option<FieldErrors> {
+        if self.status != 422 {
+            return None;
+        }
+        serde_json::from_str::<ErrorBody>(&self.body)
+            .ok()?
+            .error
+            .fields
+            .filter(|fields| !fields.is_empty())
+    }
 }
 
 impl ApiClient {
@@ -674,6 +696,112 @@ impl ApiClient {
         cancel: Option<&AbortSignal>,
     ) -> Exchange<Fetched<Vec<Person>>> {
         self.get("/users".to_owned(), etag, cancel).await
+    }
+
+    /// `POST /session/setup`: sets the person's first (or a reset) password with the setup
+    /// code an admin gave them, and signs in; answers as [`Self::sign_in`], and like it
+    /// leaves this client's token alone.
+    pub async fn sign_in_with_setup_code(&self, setup: &SetupSignIn) -> Exchange<Session> {
+        let out = Outgoing::new("POST", "/session/setup".to_owned()).without_token();
+        self.call(out, Some(setup), Incoming::decode).await
+    }
+
+    /// `PUT /me/password`: changes the signed-in person's password; the server ends every
+    /// other session of theirs and keeps this one. A wrong current password is refused on
+    /// the field `current`.
+    pub async fn change_password(&self, change: &PasswordChange) -> Exchange<Checked<()>> {
+        let out = Outgoing::new("PUT", "/me/password".to_owned());
+        self.submit(out, Some(change), Incoming::no_content).await
+    }
+
+    /// `DELETE /me/sessions`: ends every session of the signed-in person but this one.
+    pub async fn sign_out_everywhere_else(&self) -> Exchange<()> {
+        let out = Outgoing::new("DELETE", "/me/sessions".to_owned());
+        self.call(out, None::<&()>, Incoming::no_content).await
+    }
+
+    /// `POST /users` (admin): adds a person; the answer holds their one-time setup code.
+    pub async fn add_person(&self, person: &NewPerson) -> Exchange<Checked<SetupCodeIssued>> {
+        let out = Outgoing::new("POST", "/users".to_owned());
+        self.submit(out, Some(person), Incoming::decode).await
+    }
+
+    /// `PATCH /users/{id}` (admin): changes a person's name, role or whether they are active.
+    pub async fn update_person(&self, id: Uuid, patch: &PersonPatch) -> Exchange<Checked<Person>> {
+        let out = Outgoing::new("PATCH", format!("/users/{id}"));
+        self.submit(out, Some(patch), Incoming::decode).await
+    }
+
+    /// `POST /users/{id}/setup-code` (admin): a new setup code for the person; any earlier
+    /// one stops working.
+    pub async fn issue_setup_code(&self, id: Uuid) -> Exchange<SetupCodeIssued> {
+        let out = Outgoing::new("POST", format!("/users/{id}/setup-code"));
+        self.call(out, None::<&()>, Incoming::decode).await
+    }
+
+    /// Sends `out` (with `body` as JSON, when there is one) and reads a success with `read`,
+    /// anything else as a refusal. For what a person waits for on screen (signing in, their
+    /// account, managing people): never queued, and sent once per press.
+    async fn call<B: Serialize, T>(
+        &self,
+        out: Outgoing,
+        body: Option<&B>,
+        read: fn(&Incoming) -> Result<T, ApiError>,
+    ) -> Exchange<T> {
+        self.send_json(out, body, |incoming| {
+            if incoming.is_success() {
+                read(incoming)
+            } else {
+                Err(incoming.refusal())
+            }
+        })
+        .await
+    }
+
+    /// As [`Self::call`], for a form: a 422 that names its fields is the answer, so each
+    /// message can show beside its field.
+    async fn submit<B: Serialize, T>(
+        &self,
+        out: Outgoing,
+        body: Option<&B>,
+        read: fn(&Incoming) -> Result<T, ApiError>,
+    ) -> Exchange<Checked<T>> {
+        self.send_json(out, body, |incoming| {
+            if incoming.is_success() {
+                return read(incoming).map(Ok);
+            }
+            match incoming.field_errors() {
+                Some(fields) => Ok(Err(fields)),
+                None => Err(incoming.refusal()),
+            }
+        })
+        .await
+    }
+
+    async fn send_json<B: Serialize, T>(
+        &self,
+        mut out: Outgoing,
+        body: Option<&B>,
+        interpret: impl FnOnce(&Incoming) -> Result<T, ApiError>,
+    ) -> Exchange<T> {
+        if let Some(body) = body {
+            match serde_json::to_string(body) {
+                Ok(json) => {
+                    out = out.header("Content-Type", "application/json".to_owned());
+                    out.body = Some(json);
+                }
+                Err(e) => {
+                    return Exchange {
+                        result: Err(ApiError::Failed(local_failure(&format!(
+                            "the request could not be encoded ({e})"
+                        )))),
+                        request_id: String::new(),
+                        elapsed_ms: 0.0,
+                    }
+                }
+            }
+        }
+        self.exchange(out, None, interpret).await
     }
 
     /// `GET /cases/{id}/history`, oldest first.

@@ -17,10 +17,11 @@ use crate::config::{use_app_config, AppConfig};
 use crate::offline::provide_offline_queue;
 use crate::pages::sign_in::{AfterSignIn, SessionEnded, SignedOutGate};
 use crate::pages::{
-    case_detail::CaseDetailPage, cases::CasesPage, dashboard::DashboardPage,
-    devtools::DevtoolsPage, new_case::NewCasePage, not_found::NotFoundPage, settings::SettingsPage,
-    sync::SyncPage,
+    account::AccountPage, case_detail::CaseDetailPage, cases::CasesPage, dashboard::DashboardPage,
+    devtools::DevtoolsPage, new_case::NewCasePage, not_found::NotFoundPage, people::PeoplePage,
+    settings::SettingsPage, sync::SyncPage,
 };
+use crate::permissions::allows;
 use crate::platform::env::{provide_environment, use_environment, Environment};
 use crate::platform::network::provide_network_status;
 use crate::platform::persistence::provide_storage_persistence;
@@ -29,6 +30,7 @@ use crate::query::{provide_query_client_with, QueryClient};
 use crate::session::{provide_session, use_session, SessionHandle, SessionState};
 use crate::settings::provide_settings;
 use casedesk_core::KeyScope;
+use casedesk_model::Permission;
 use leptos::prelude::*;
 use leptos::tachys::reactive_graph::OwnedView;
 use leptos::task::spawn_local;
@@ -147,6 +149,8 @@ fn PersonRoutes() -> impl IntoView {
                 <Route path=path!("/cases/:id") view=CaseDetailPage />
                 <Route path=path!("/sync") view=SyncPage />
                 <Route path=path!("/settings") view=SettingsPage />
+                <Route path=path!("/people") view=PeoplePage />
+                <Route path=path!("/account") view=AccountPage />
                 <Route path=path!("/devtools") view=DevtoolsPage />
                 <Route path=path!("/sign-in") view=AfterSignIn />
             </Routes>
@@ -181,6 +185,7 @@ pub fn Layout(
     provide_queue_depth_history();
     provide_shared_clock();
     reload_into_new_build_on_next_page();
+    let manages_people = allows(Permission::ManagePeople);
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="app-header">
@@ -193,6 +198,9 @@ pub fn Layout(
                 <A href="/cases">"Cases"</A>
                 <A href="/sync">"Sync"</A>
                 <A href="/settings">"Settings"</A>
+                <Show when=move || manages_people.get()>
+                    <A href="/people">"People"</A>
+                </Show>
             </nav>
             <SyncIndicator />
             <AccountMenu />
@@ -253,7 +261,14 @@ fn AccountMenu() -> impl IntoView {
                 .map(|p| {
                     view! {
                         <div class="account">
-                            <span class="current-user" data-testid="current-user">{p.name}</span>
+                            <a
+                                class="current-user"
+                                href="/account"
+                                title="Your account"
+                                data-testid="current-user"
+                            >
+                                {p.name}
+                            </a>
                             <Show when=move || session.holds_token()>
                                 <button type="button" class="button" on:click=on_click>
                                     "Sign out"

@@ -5,7 +5,8 @@
 //! - [`app`]: the router, the layout every page shares (header, nav, sync indicator, alerts).
 //! - [`config`]: what a running app talks to and where it keeps its state (`AppConfig`).
 //! - [`pages`]: one module per route of docs/api.md §2.
-//! - [`people`]: the people the server knows, for pickers and names on ids.
+//! - [`people`]: the people the server knows, for pickers and names on ids, and managing them.
+//! - [`permissions`]: what the signed-in person's role lets them do on screen.
 //! - [`components`]: pieces several pages use.
 //! - [`offline`]: the write side: the durable action queue (IndexedDB), the retry worker,
 //!   one drainer across tabs (Web Locks, BroadcastChannel).
@@ -27,6 +28,7 @@ pub mod config;
 pub mod offline;
 pub mod pages;
 pub mod people;
+pub mod permissions;
 pub mod platform;
 pub mod query;
 pub mod session;

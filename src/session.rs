@@ -14,7 +14,7 @@ use crate::platform::broadcast::Channel;
 use crate::platform::idb::{self, StorageError};
 use crate::words::Describe;
 use casedesk_core::Failure;
-use casedesk_model::{Person, Session, SignIn, Timestamp};
+use casedesk_model::{Person, Session, SetupSignIn, SignIn, Timestamp};
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
@@ -55,6 +55,8 @@ impl SessionState {
 pub enum SessionError {
     #[error("The email or the password is not right.")]
     InvalidCredentials,
+    #[error("The email or the setup code is not right, or the code has expired or was already used. Ask an admin for a new one.")]
+    InvalidSetupCode,
     #[error("Too many attempts. Try again in {} seconds.", .wait_secs)]
     Throttled { wait_secs: u64 },
     #[error("You are offline: signing in needs the server. Try again once the network is back.")]
@@ -235,6 +237,35 @@ impl SessionHandle {
             password: password.to_owned(),
         };
         let session: Session = api.sign_in(&body).await.result.map_err(sign_in_error)?;
+        self.adopt(session).await
+    }
+
+    /// Sets the person's password with the setup code an admin gave them and signs them in,
+    /// as [`Self::sign_in`] does.
+    pub async fn sign_in_with_setup_code(
+        &self,
+        email: &str,
+        setup_code: &str,
+        password: &str,
+    ) -> Result<Person, SessionError> {
+        let body = SetupSignIn {
+            email: email.trim().to_owned(),
+            setup_code: setup_code.trim().to_owned(),
+            password: password.to_owned(),
+        };
+        let api = self.api.get_value();
+        let session = api
+            .sign_in_with_setup_code(&body)
+            .await
+            .result
+            .map_err(setup_error)?;
+        self.adopt(session).await
+    }
+
+    /// A session the server just gave: stored on the device first, then put in force, and
+    /// the state says who is signed in.
+    async fn adopt(&self, session: Session) -> Result<Person, SessionError> {
+        let api = self.api.get_value();
         let stored = StoredSession {
             token: session.token,
             user: session.user,
@@ -275,6 +306,19 @@ impl SessionHandle {
                 .tabs
                 .try_with_value(|tabs| tabs.as_ref().map(|c| c.post(&text)));
         }
+    }
+}
+
+/// A refused setup code reads differently from a refused password: the person typed a code.
+fn setup_error(error: ApiError) -> SessionError {
+    match error.failure() {
+        Some(Failure::Http { status: 401, .. }) => SessionError::InvalidSetupCode,
+        Some(Failure::Http {
+            status: 422,
+            message,
+            ..
+        }) => SessionError::Refused(message.clone()),
+        _ => sign_in_error(error),
     }
 }
 

@@ -1,8 +1,11 @@
 //! How the app words what the core reports as data: a failed request ([`Failure`]) as a
 //! sentence a person can read. The core never writes English; pages, alerts and the queue's
-//! notices come here (the queue's own reasons are worded in `offline::announce`).
+//! notices come here (the queue's own reasons are worded in `offline::announce`), and so do
+//! the names of roles and the refusals of people management.
 
+use crate::api::ApiError;
 use casedesk_core::Failure;
+use casedesk_model::{ErrorCode, Role};
 
 /// A sentence a person can read, for data the core reports.
 pub trait Describe {
@@ -26,5 +29,51 @@ impl Describe for Failure {
                 format!("The server's answer could not be read: {message}")
             }
         }
+    }
+}
+
+/// A role's name, as the People page's choices and the account page show it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "Viewer",
+        Role::Agent => "Agent",
+        Role::Admin => "Admin",
+    }
+}
+
+/// What a role lets a person do, in a few words.
+pub fn role_summary(role: Role) -> &'static str {
+    match role {
+        Role::Viewer => "reads cases",
+        Role::Agent => "reads, creates and changes cases, adds notes",
+        Role::Admin => "also deletes cases and manages people",
+    }
+}
+
+/// Why a request about people or one's own account was refused: the server's codes that
+/// mean something here get a sentence of their own, anything else its own description.
+pub fn account_refusal(error: &ApiError) -> String {
+    let Some(failure) = error.failure() else {
+        return "The request was cancelled.".to_owned();
+    };
+    let code = match failure {
+        Failure::Http {
+            code: Some(code), ..
+        } => serde_json::from_value::<ErrorCode>(serde_json::Value::String(code.clone())).ok(),
+        _ => None,
+    };
+    match (failure, code) {
+        (_, Some(ErrorCode::LastAdmin)) => {
+            "There must always be an active admin: make someone else an admin first.".to_owned()
+        }
+        (_, Some(ErrorCode::Forbidden)) => "Only an admin can do that.".to_owned(),
+        (Failure::Offline, _) => {
+            "You are offline: this needs the server. Try again once the network is back.".to_owned()
+        }
+        (
+            Failure::Http { message, .. },
+            Some(ErrorCode::ValidationFailed | ErrorCode::AlreadyExists),
+        ) => message.clone(),
+        (other, _) => other.describe(),
     }
 }

@@ -10,6 +10,7 @@ use crate::components::conflict_panel::ConflictPanel;
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{death_reason, use_offline_queue, EnqueueError, OfflineQueue};
+use crate::permissions::allows;
 use crate::platform::network::use_network_status;
 use crate::query::{use_case, use_notes, QueryView};
 use crate::words::Describe;
@@ -17,7 +18,7 @@ use casedesk_core::merge::{CaseField, ConflictChoice};
 use casedesk_core::queue::view::{CaseQueueView, ChangeSync};
 use casedesk_core::{Failure, QueryStatus};
 use casedesk_model::case::normalise_assignee;
-use casedesk_model::{Case, CasePatch, CaseStatus, FieldErrors, Note, Priority};
+use casedesk_model::{Case, CasePatch, CaseStatus, FieldErrors, Note, Permission, Priority};
 use leptos::ev::{Event, KeyboardEvent, SubmitEvent};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -399,6 +400,7 @@ fn CaseHead(
     let created_at = move || case.with(|c| c.as_ref().map(|c| c.created_at));
     let updated_at = move || case.with(|c| c.as_ref().map(|c| c.updated_at));
     let version = move || case.with(|c| c.as_ref().map_or(0, |c| c.version));
+    let writes = allows(Permission::WriteCases);
     view! {
         <div class="page-head case-head">
             <h1 class="case-title">{title}</h1>
@@ -409,7 +411,9 @@ fn CaseHead(
                 <SyncBadge state=sync />
             </div>
         </div>
-        <TitleEditor id=id title=title />
+        <Show when=move || writes.get()>
+            <TitleEditor id=id title=title />
+        </Show>
         <p class="case-meta">
             {move || created_at().map(|at| view! { "Opened " <LocalTime at=at /> })}
             {move || updated_at().map(|at| view! { " · updated " <LocalTime at=at relative=true /> })}
@@ -460,13 +464,22 @@ fn CaseFields(
     queued: Signal<CaseQueueView>,
 ) -> impl IntoView {
     let editing = Editing::new(id);
+    // A viewer reads the details: every field is shown, none can be changed. Only an admin
+    // deletes.
+    let writes = allows(Permission::WriteCases);
+    let deletes = allows(Permission::DeleteCases);
     view! {
         <form class="card case-fields" on:submit=|ev: SubmitEvent| ev.prevent_default()>
             <h2>"Details"</h2>
-            <StatusAndPriority case=case queued=queued editing=editing />
-            <AssigneeAndTags case=case queued=queued editing=editing />
-            <DescriptionEditor case=case queued=queued editing=editing />
-            <DeleteCase id=id />
+            <fieldset class="plain-fieldset" disabled=move || !writes.get()>
+                <legend class="visually-hidden">"The case's details"</legend>
+                <StatusAndPriority case=case queued=queued editing=editing />
+                <AssigneeAndTags case=case queued=queued editing=editing />
+                <DescriptionEditor case=case queued=queued editing=editing />
+            </fieldset>
+            <Show when=move || deletes.get()>
+                <DeleteCase id=id />
+            </Show>
         </form>
     }
 }
@@ -745,11 +758,14 @@ fn NotesPanel(
     /// What the queue holds about the case (which notes are still saving).
     queued: Signal<CaseQueueView>,
 ) -> impl IntoView {
+    let writes = allows(Permission::WriteCases);
     view! {
         <section class="card case-notes" aria-labelledby="notes-heading">
             <h2 id="notes-heading">"Notes"</h2>
             <NoteList notes=notes queued=queued />
-            <NoteForm id=id />
+            <Show when=move || writes.get()>
+                <NoteForm id=id />
+            </Show>
         </section>
     }
 }

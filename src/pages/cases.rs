@@ -9,6 +9,7 @@ use crate::components::badges::{PriorityBadge, SyncBadge};
 use crate::components::local_time::LocalTime;
 use crate::components::skeleton::Skeleton;
 use crate::offline::{use_offline_queue, EnqueueError};
+use crate::permissions::allows;
 use crate::platform::download::save_text_file;
 use crate::query::{use_case_list, use_query_client, QueryView};
 use crate::words::Describe;
@@ -16,7 +17,8 @@ use casedesk_core::export::{csv_header, csv_record};
 use casedesk_core::{Failure, QueryStatus, SyncState};
 use casedesk_model::list::MAX_PER_PAGE;
 use casedesk_model::{
-    AssigneeFilter, Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Priority,
+    AssigneeFilter, Case, CaseList, CaseListQuery, CasePatch, CaseSort, CaseStatus, Permission,
+    Priority,
 };
 use leptos::ev::Event;
 use leptos::prelude::*;
@@ -142,20 +144,26 @@ pub fn CasesPage() -> impl IntoView {
         }
     });
 
+    // A viewer reads: no "New case", no ticking rows for a bulk change.
+    let writes = allows(Permission::WriteCases);
     view! {
         <section class="page cases">
             <div class="page-head">
                 <h1>"Cases"</h1>
                 <ExportCsv query=query.into() />
-                <a class="button primary" href="/cases/new" aria-keyshortcuts="c">
-                    "New case"
-                </a>
+                <Show when=move || writes.get()>
+                    <a class="button primary" href="/cases/new" aria-keyshortcuts="c">
+                        "New case"
+                    </a>
+                </Show>
             </div>
             <Show when=move || parsed.with(|(_, bad)| *bad)>
                 <p class="notice">"Part of this address was not understood and is ignored."</p>
             </Show>
             <CaseFilters query=query.into() apply=apply />
-            <BulkBar selected=selected />
+            <Show when=move || writes.get()>
+                <BulkBar selected=selected />
+            </Show>
             <CaseListScreen list=list items=items.into() query=query.into() selected=selected />
             <Pagination list=list.data query=query.into() />
         </section>
@@ -544,6 +552,7 @@ fn EmptyState(
     /// The list's query, to tell "no match" from "no cases at all".
     query: Signal<CaseListQuery>,
 ) -> impl IntoView {
+    let writes = allows(Permission::WriteCases);
     move || {
         if query.with(is_filtered) {
             view! {
@@ -557,7 +566,9 @@ fn EmptyState(
             view! {
                 <div class="card empty-state">
                     <p>"No cases yet."</p>
-                    <a href="/cases/new">"Create the first case"</a>
+                    <Show when=move || writes.get()>
+                        <a href="/cases/new">"Create the first case"</a>
+                    </Show>
                 </div>
             }
             .into_any()
@@ -600,6 +611,7 @@ fn CaseTable(
         });
     };
     let loading = move || items.with(Option::is_none);
+    let writes = allows(Permission::WriteCases);
     view! {
         <div
             class="table-wrap case-table-wrap"
@@ -614,14 +626,16 @@ fn CaseTable(
                 <thead>
                     <tr>
                         <th scope="col" class="col-select">
-                            <input
-                                type="checkbox"
-                                aria-label="Select every case on this page"
-                                prop:checked=all_selected
-                                prop:indeterminate=some_selected
-                                disabled=loading
-                                on:change=toggle_all
-                            />
+                            <Show when=move || writes.get()>
+                                <input
+                                    type="checkbox"
+                                    aria-label="Select every case on this page"
+                                    prop:checked=all_selected
+                                    prop:indeterminate=some_selected
+                                    disabled=loading
+                                    on:change=toggle_all
+                                />
+                            </Show>
                         </th>
                         <th scope="col">"Title"</th>
                         <th scope="col">"Status"</th>
@@ -675,6 +689,7 @@ fn CaseRow(
     });
     let priority =
         Signal::derive(move || case.with(|c| c.as_ref().map_or(Priority::Medium, |c| c.priority)));
+    let writes = allows(Permission::WriteCases);
     view! {
         <tr
             data-testid="case-row"
@@ -683,7 +698,9 @@ fn CaseRow(
             class:row-selected=move || selected.with(|s| s.contains(&id))
         >
             <td class="col-select">
-                <RowCheckbox id=id title=title selected=selected />
+                <Show when=move || writes.get()>
+                    <RowCheckbox id=id title=title selected=selected />
+                </Show>
             </td>
             <td class="col-title">
                 <RowTitle id=id case=case title=title sync=sync />
@@ -785,6 +802,7 @@ fn RowStatusMenu(
 ) -> impl IntoView {
     let queue = use_offline_queue();
     let alerts = use_alerts();
+    let writes = allows(Permission::WriteCases);
     let status =
         Signal::derive(move || case.with(|c| c.as_ref().map_or(CaseStatus::Open, |c| c.status)));
     let change_status = move |ev: Event| {
@@ -811,6 +829,7 @@ fn RowStatusMenu(
             class=move || format!("inline-select status-{}", status.get().as_str())
             aria-label=move || format!("Move “{}” to", title.get())
             prop:value=move || status.get().as_str()
+            disabled=move || !writes.get()
             on:change=change_status
         >
             {CaseStatus::ALL

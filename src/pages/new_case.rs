@@ -4,7 +4,8 @@
 use crate::components::alert_region::use_alerts;
 use crate::components::case_form::CaseForm;
 use crate::offline::{use_offline_queue, EnqueueError};
-use casedesk_model::{FieldErrors, NewCase};
+use crate::permissions::allows;
+use casedesk_model::{FieldErrors, NewCase, Permission};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
@@ -41,12 +42,22 @@ pub fn NewCasePage() -> impl IntoView {
             }
         });
     };
+    let writes = allows(Permission::WriteCases);
     view! {
         <section class="page new-case">
             <p class="breadcrumb"><a href="/cases">"← Cases"</a></p>
             <h1>"New case"</h1>
-            <p class="page-lede">"It is saved on this device at once and sent as soon as the server can be reached."</p>
-            <CaseForm on_submit=submit server_errors=refused busy=busy />
+            <Show
+                when=move || writes.get()
+                fallback=|| view! {
+                    <p class="page-lede" data-testid="new-case-refused">
+                        "Your role lets you read cases, not create them. Ask an admin if you need to."
+                    </p>
+                }
+            >
+                <p class="page-lede">"It is saved on this device at once and sent as soon as the server can be reached."</p>
+                <CaseForm on_submit=submit server_errors=refused busy=busy />
+            </Show>
         </section>
     }
 }

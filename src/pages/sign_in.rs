@@ -1,12 +1,15 @@
 //! `/sign-in`, and the same form shown in place when a session ends (docs/api.md §4): email
-//! and password, a failure announced in the alert region, and the way back to where the
-//! person was (`?next=`).
+//! and password (or a setup code and a new password), a failure announced in the alert
+//! region, and the way back to where the person was (`?next=`).
 
 use crate::components::alert_region::use_alerts;
+use crate::components::case_form::FieldError;
 use crate::session::{use_session, SessionState};
+use casedesk_model::validate::{check_password, PASSWORD_MIN};
+use casedesk_model::FieldErrors;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::hooks::{use_location, use_navigate};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
 
 /// Where to go after signing in: `next` if it is a path of this app, else the dashboard.
@@ -26,15 +29,146 @@ pub fn after_sign_in(next: Option<&str>) -> String {
     }
 }
 
-/// The sign-in page of a person who is signed out.
+/// The sign-in page of a person who is signed out: email and password, or, by the link "Use
+/// a setup code" (`?setup=1`, keeping `next`), the code an admin gave them and a new password.
 #[component]
 pub fn SignInPage() -> impl IntoView {
+    let query = use_query_map();
+    let with_code = Memo::new(move |_| query.with(|q| q.get_str("setup").is_some()));
+    // The other form's address, keeping where to go afterwards.
+    let other_form = move |setup: bool| {
+        let next = query.with(|q| q.get("next"));
+        let mut params = Vec::new();
+        if setup {
+            params.push("setup=1".to_owned());
+        }
+        if let Some(next) = next {
+            params.push(format!(
+                "next={}",
+                String::from(js_sys::encode_uri_component(&next))
+            ));
+        }
+        if params.is_empty() {
+            "/sign-in".to_owned()
+        } else {
+            format!("/sign-in?{}", params.join("&"))
+        }
+    };
     view! {
         <section class="page sign-in">
             <h1>"Sign in"</h1>
-            <p class="page-lede">"Sign in to work on cases. Your changes are kept on this device and sent under your name."</p>
-            <SignInForm />
+            {move || if with_code.get() {
+                view! {
+                    <p class="page-lede">"Type the setup code an admin gave you and choose your password. The code works once."</p>
+                    <SetupCodeForm />
+                    <p><a href=other_form(false)>"Sign in with a password"</a></p>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <p class="page-lede">"Sign in to work on cases. Your changes are kept on this device and sent under your name."</p>
+                    <SignInForm />
+                    <p><a href=other_form(true)>"Use a setup code"</a></p>
+                }
+                .into_any()
+            }}
         </section>
+    }
+}
+
+/// "Email", "Setup code" and "New password", and "Set password": the password is checked
+/// here first with the server's own rules (shown beside the field), then the server sets it
+/// and signs the person in.
+#[component]
+fn SetupCodeForm() -> impl IntoView {
+    let alerts = use_alerts();
+    let session = use_session();
+    let email = RwSignal::new(String::new());
+    let code = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let password_error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(session) = session else {
+            return;
+        };
+        if busy.get_untracked() {
+            return;
+        }
+        let (email_now, code_now, password_now) = (
+            email.get_untracked(),
+            code.get_untracked(),
+            password.get_untracked(),
+        );
+        let mut errors = FieldErrors::new();
+        check_password("password", &password_now, &email_now, &mut errors);
+        password_error.set(errors.get("password").map(str::to_owned));
+        if !errors.is_empty() {
+            return;
+        }
+        busy.set(true);
+        spawn_local(async move {
+            match session
+                .sign_in_with_setup_code(&email_now, &code_now, &password_now)
+                .await
+            {
+                Ok(_) => {
+                    let _ = password.try_set(String::new());
+                    let _ = code.try_set(String::new());
+                }
+                Err(error) => alerts.error(error.to_string()),
+            }
+            let _ = busy.try_set(false);
+        });
+    };
+    view! {
+        <form class="sign-in-form" on:submit=submit novalidate=true>
+            <div class="field">
+                <label for="setup-email">"Email"</label>
+                <input
+                    id="setup-email"
+                    type="email"
+                    name="email"
+                    autocomplete="username"
+                    required
+                    prop:value=move || email.get()
+                    on:input=move |ev| email.set(event_target_value(&ev))
+                />
+            </div>
+            <div class="field">
+                <label for="setup-code">"Setup code"</label>
+                <input
+                    id="setup-code"
+                    type="text"
+                    name="setup-code"
+                    autocomplete="one-time-code"
+                    spellcheck="false"
+                    required
+                    prop:value=move || code.get()
+                    on:input=move |ev| code.set(event_target_value(&ev))
+                />
+            </div>
+            <div class="field">
+                <label for="setup-password">"New password"</label>
+                <input
+                    id="setup-password"
+                    type="password"
+                    name="new-password"
+                    autocomplete="new-password"
+                    required
+                    aria-invalid=move || password_error.with(Option::is_some).to_string()
+                    aria-describedby=move || password_error.with(Option::is_some).then_some("setup-password-error")
+                    prop:value=move || password.get()
+                    on:input=move |ev| password.set(event_target_value(&ev))
+                />
+                <p class="field-hint">{format!("At least {PASSWORD_MIN} characters, and not your email.")}</p>
+                <FieldError id="setup-password-error" message=password_error />
+            </div>
+            <button type="submit" class="button primary" disabled=move || busy.get()>
+                "Set password"
+            </button>
+        </form>
     }
 }
 
