@@ -442,8 +442,10 @@ async fn a_setup_code_signs_a_new_person_in_from_the_sign_in_page() {
         storage_namespace: format!("people-{}", Uuid::new_v4()),
     };
     let app = mount_app_at("/cases", move || view! { <App config=config /> }).await;
-    wait_until("the sign-in page", 10, || {
-        app.text("main h1") == "Sign in" && app.link("Use a setup code").is_some()
+    wait_until("the sign-in page, remembering where the person was", 10, || {
+        app.text("main h1") == "Sign in"
+            && app.link("Use a setup code").is_some()
+            && window().location().search().unwrap() == "?next=%2Fcases"
     })
     .await;
     app.link("Use a setup code").unwrap().click();
@@ -452,11 +454,10 @@ async fn a_setup_code_signs_a_new_person_in_from_the_sign_in_page() {
     })
     .await;
     // Where the person was is kept for after.
-    assert!(window()
-        .location()
-        .search()
-        .unwrap()
-        .contains("next=%2Fcases"));
+    assert_eq!(
+        window().location().search().unwrap(),
+        "?setup=1&next=%2Fcases"
+    );
     type_into(&app.labelled("Email"), &email);
     type_into(&app.labelled("Setup code"), &issued.setup_code);
     // A password the server would refuse is refused here first, beside the field.

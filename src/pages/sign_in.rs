@@ -61,14 +61,14 @@ pub fn SignInPage() -> impl IntoView {
                 view! {
                     <p class="page-lede">"Type the setup code an admin gave you and choose your password. The code works once."</p>
                     <SetupCodeForm />
-                    <p><a href=other_form(false)>"Sign in with a password"</a></p>
+                    <p><a href=move || other_form(false)>"Sign in with a password"</a></p>
                 }
                 .into_any()
             } else {
                 view! {
                     <p class="page-lede">"Sign in to work on cases. Your changes are kept on this device and sent under your name."</p>
                     <SignInForm />
-                    <p><a href=other_form(true)>"Use a setup code"</a></p>
+                    <p><a href=move || other_form(true)>"Use a setup code"</a></p>
                 }
                 .into_any()
             }}
