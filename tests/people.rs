@@ -442,11 +442,15 @@ async fn a_setup_code_signs_a_new_person_in_from_the_sign_in_page() {
         storage_namespace: format!("people-{}", Uuid::new_v4()),
     };
     let app = mount_app_at("/cases", move || view! { <App config=config /> }).await;
-    wait_until("the sign-in page, remembering where the person was", 10, || {
-        app.text("main h1") == "Sign in"
-            && app.link("Use a setup code").is_some()
-            && window().location().search().unwrap() == "?next=%2Fcases"
-    })
+    wait_until(
+        "the sign-in page, remembering where the person was",
+        10,
+        || {
+            app.text("main h1") == "Sign in"
+                && app.link("Use a setup code").is_some()
+                && window().location().search().unwrap() == "?next=%2Fcases"
+        },
+    )
     .await;
     app.link("Use a setup code").unwrap().click();
     wait_until("the setup-code form", 10, || {
