@@ -27,7 +27,7 @@ use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
 use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
@@ -216,12 +216,36 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(people_answers_not_stored))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(from_fn_with_state(state.clone(), chaos::inject))
         .layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(from_fn_with_state(state.clone(), auth::require))
         // Outermost: a cross-site request is refused before anything else looks at it.
         .layer(from_fn_with_state(state.clone(), origin::check_origin))
+}
+
+/// Whether answers under `path` (within `/api/v1`) carry people: who is signed in, the
+/// people list, sessions and setup codes.
+fn carries_people(path: &str) -> bool {
+    ["/session", "/me", "/users"].iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// Answers that carry people are `Cache-Control: no-store`: a browser must not keep names,
+/// emails, tokens or setup codes on disk, where the next person at a shared computer could
+/// read them. (Other answers are `no-cache`: stored, but revalidated before each use.)
+async fn people_answers_not_stored(request: axum::extract::Request, next: Next) -> Response {
+    let people = carries_people(request.uri().path());
+    let mut response = next.run(request).await;
+    if people {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 pub(crate) async fn not_found() -> ApiError {

@@ -114,7 +114,8 @@ async fn loopback_only(request: AxumRequest, next: Next) -> Response {
 
 /// The CORS layer for the named origins; `None` when there are none (same origin only).
 /// `*` is refused: the API answers with data for whoever holds a token, and a wildcard
-/// would let any page on the web script it with a token it got hold of.
+/// would let any page on the web script it with a token it got hold of. `null` is
+/// refused too: it is the origin of every sandboxed frame and local file, whoever made it.
 fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
     if origins.is_empty() {
         return Ok(None);
@@ -123,6 +124,7 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, StartError> {
         .iter()
         .map(|o| match o.trim() {
             "*" => Err(StartError::CorsWildcard),
+            null if null.eq_ignore_ascii_case("null") => Err(StartError::CorsNull),
             trimmed => {
                 HeaderValue::from_str(trimmed).map_err(|_| StartError::CorsOrigin(o.clone()))
             }
@@ -173,6 +175,15 @@ pub(crate) struct Prepared {
 pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
     // Flags first, so a bad one is refused before anything is created.
     let cors = cors(&config.cors_origins)?;
+    let tokens = Tokens::new(config.auth_tokens.clone()).map_err(|shortest| {
+        StartError::ShortServiceToken {
+            shortest,
+            min: crate::auth::MIN_SERVICE_TOKEN_CHARS,
+        }
+    })?;
+    if config.allow_chaos && !config.addr.ip().is_loopback() {
+        return Err(StartError::ChaosBeyondLoopback(config.addr));
+    }
     let (db, was_new) = Db::open(&config.db).await?;
     tracing::info!(engine = ?db.engine(), was_new, schema = db.schema_version(), "database ready");
 
@@ -230,7 +241,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
             config.rate_limit_max_clients,
         )
         .map(Arc::new),
-        tokens: Arc::new(Tokens::new(config.auth_tokens.clone())),
+        tokens: Arc::new(tokens),
         people: !config.no_auth,
         sign_in: Arc::new(sign_in),
         origins: Arc::new(Origins::new(&config.cors_origins)),

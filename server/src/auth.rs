@@ -24,13 +24,23 @@ use axum::response::{IntoResponse, Response};
 use casedesk_model::{Permission, Person};
 use uuid::Uuid;
 
+/// The fewest characters a service token may have: a token is a password nobody types,
+/// and a short one could be guessed through the API.
+pub(crate) const MIN_SERVICE_TOKEN_CHARS: usize = 32;
+
 /// The service tokens the server accepts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Tokens(Vec<String>);
 
 impl Tokens {
-    pub(crate) fn new(tokens: Vec<String>) -> Self {
-        Self(tokens.into_iter().filter(|t| !t.is_empty()).collect())
+    /// The `--auth-token`s; `Err` names how long the shortest one is when it is shorter
+    /// than [`MIN_SERVICE_TOKEN_CHARS`] (empty ones are left out).
+    pub(crate) fn new(tokens: Vec<String>) -> Result<Self, usize> {
+        let tokens: Vec<String> = tokens.into_iter().filter(|t| !t.is_empty()).collect();
+        match tokens.iter().map(|t| t.chars().count()).min() {
+            Some(shortest) if shortest < MIN_SERVICE_TOKEN_CHARS => Err(shortest),
+            _ => Ok(Self(tokens)),
+        }
     }
 
     /// The place of the service token `candidate` is, if it is one. Every token is
@@ -291,9 +301,11 @@ mod tests {
         assert_eq!(bearer_token(&headers), Some("s3cret"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer_token(&headers), None);
-        let tokens = Tokens::new(vec!["s3cret".into(), String::new()]);
-        assert_eq!(tokens.identify("s3cret"), Some(0));
-        assert!(tokens.identify("s3cre").is_none());
+        let secret = "s3cret-s3cret-s3cret-s3cret-s3cret";
+        let tokens = Tokens::new(vec![secret.into(), String::new()]).unwrap();
+        assert_eq!(tokens.identify(secret), Some(0));
+        assert!(tokens.identify(&secret[1..]).is_none());
         assert!(tokens.identify("").is_none());
+        assert_eq!(Tokens::new(vec![secret.into(), "s3cret".into()]).err(), Some(6));
     }
 }

@@ -27,6 +27,11 @@ pub enum DbError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot create the database file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("a database task failed: {0}")]
     Task(String),
     #[error("the database is at schema version {found}, newer than this server's {known}")]

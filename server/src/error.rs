@@ -221,6 +221,21 @@ pub enum StartError {
          name each allowed origin instead (e.g. --cors-origin http://127.0.0.1:8080)"
     )]
     CorsWildcard,
+    #[error(
+        "--cors-origin null is refused: `null` is the origin of any sandboxed frame or local \
+         file, whoever made it; name each allowed origin instead"
+    )]
+    CorsNull,
+    #[error(
+        "a service token (--auth-token) of {shortest} characters is refused: use at least \
+         {min} random characters (e.g. `openssl rand -base64 32`)"
+    )]
+    ShortServiceToken { shortest: usize, min: usize },
+    #[error(
+        "--allow-chaos is refused when listening on {0}: fault injection changes how the \
+         server treats everyone, so it runs only on a loopback address (127.0.0.1, ::1)"
+    )]
+    ChaosBeyondLoopback(std::net::SocketAddr),
     #[error("cannot seed demo data: {0}")]
     Seed(String),
     #[error("{0}")]

@@ -24,7 +24,7 @@ pub fn api_origin() -> String {
 
 /// The service token `scripts/lib/browser-tests` gives the server: requests with it act as
 /// the person "Service" (docs/api.md §4), so tests not about people need no sign-in.
-pub const SERVICE_TOKEN: &str = "casedesk-browser-tests";
+pub const SERVICE_TOKEN: &str = "casedesk-browser-tests-service-token";
 
 /// The password of the demo people the test server has (`dana@example.com`, …).
 pub const DEMO_PASSWORD: &str = "casedesk-demo";

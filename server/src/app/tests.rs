@@ -50,6 +50,9 @@ async fn chaos_answers_only_loopback_peers() {
     assert_eq!(status_from(&router, request).await, StatusCode::NOT_FOUND);
 }
 
+/// The service token of the property test's server.
+const GOOD_TOKEN: &str = "good-service-token-of-32-characters";
+
 /// One case the generated requests can hit by id.
 const KNOWN_CASE: &str = "0191c7a2-5b7e-7c3a-9f10-2f6d3c1b9e44";
 
@@ -180,7 +183,7 @@ fn request() -> impl Strategy<Value = Arbitrary> {
         ],
         // Often the server's token, so that requests get past auth to the handlers.
         prop_oneof![
-            2 => Just(Some("Bearer good".to_owned())),
+            2 => Just(Some(format!("Bearer {GOOD_TOKEN}"))),
             1 => header_value(),
         ],
         body(),
@@ -236,13 +239,13 @@ fn arbitrary_requests_never_panic_and_never_answer_5xx() {
             "--rate-limit-per-sec",
             "0",
             "--auth-token",
-            "good",
+            GOOD_TOKEN,
         ]))
         .await
         .unwrap();
         let create = Request::post("/api/v1/cases")
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, "Bearer good")
+            .header(header::AUTHORIZATION, format!("Bearer {GOOD_TOKEN}"))
             .body(Body::from(
                 serde_json::json!({"id": KNOWN_CASE, "title": "Known"}).to_string(),
             ))

@@ -321,6 +321,9 @@ impl SqliteDb {
                 }
             }
         }
+        if !memory {
+            create_owner_only(path)?;
+        }
         let mut writer = if memory {
             Connection::open_in_memory()?
         } else {
@@ -411,6 +414,35 @@ impl SqliteDb {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         lock(&self.readers[start % self.readers.len()])
     }
+}
+
+/// Creates the database file, if there is none yet, readable and writable by its owner
+/// only (0600): it holds people's password hashes and every case. SQLite gives the
+/// WAL and shared-memory files it makes beside it the database file's permissions. An
+/// existing file keeps the permissions its owner gave it.
+fn create_owner_only(path: &str) -> Result<(), DbError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(DbError::File {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Locks a connection. A poisoned mutex only means a thread panicked while holding it;

@@ -1,6 +1,6 @@
 //! Every error code of the contract, each with the JSON error body and the request id.
 
-use crate::support::{client, expect_error, new_case, Server};
+use crate::support::{client, expect_error, new_case, Server, OTHER_SERVICE_TOKEN, SERVICE_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
@@ -46,7 +46,7 @@ async fn a_path_id_that_is_not_a_uuid_is_400() {
 
 #[tokio::test]
 async fn missing_token_is_401_when_auth_is_on() {
-    let server = Server::start(&["--auth-token", "s3cret", "--auth-token", "other"]);
+    let server = Server::start(&["--auth-token", SERVICE_TOKEN, "--auth-token", OTHER_SERVICE_TOKEN]);
     let response = server.get("/api/v1/cases").send().await.unwrap();
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     expect_error(response, 401, "unauthorized").await;
@@ -60,7 +60,7 @@ async fn missing_token_is_401_when_auth_is_on() {
     // Unknown paths are 401 too: nothing is revealed without a token.
     let response = server.get("/api/v1/nothing").send().await.unwrap();
     expect_error(response, 401, "unauthorized").await;
-    for token in ["s3cret", "other"] {
+    for token in [SERVICE_TOKEN, OTHER_SERVICE_TOKEN] {
         let response = server
             .get("/api/v1/cases")
             .bearer_auth(token)

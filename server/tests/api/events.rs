@@ -1,6 +1,6 @@
 //! The `/api/v1/events` WebSocket: one event per accepted change, pings, auth.
 
-use crate::support::{new_case, Server};
+use crate::support::{new_case, Server, SERVICE_TOKEN};
 use casedesk_model::ChangeEvent;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -280,7 +280,7 @@ async fn send_auth(socket: &mut Socket, token: &str) {
 
 #[tokio::test]
 async fn the_socket_authenticates_with_its_first_message_not_its_url() {
-    let server = Server::start(&["--auth-token", "s3cret"]);
+    let server = Server::start(&["--auth-token", SERVICE_TOKEN]);
     // A token in the URL is not read: the socket waits for its auth message.
     let mut in_url = connect(&server, "?token=s3cret").await;
     in_url
@@ -293,10 +293,10 @@ async fn the_socket_authenticates_with_its_first_message_not_its_url() {
     expect_closed(&mut wrong, "unauthorized").await;
 
     let mut socket = connect(&server, "").await;
-    send_auth(&mut socket, "s3cret").await;
+    send_auth(&mut socket, SERVICE_TOKEN).await;
     let response = server
         .post_json("/api/v1/cases", &new_case("Authorised"))
-        .bearer_auth("s3cret")
+        .bearer_auth(SERVICE_TOKEN)
         .send()
         .await
         .unwrap();
@@ -358,7 +358,7 @@ async fn upgrade_from(server: &Server, origin: &str) -> u16 {
 async fn a_socket_from_a_foreign_origin_is_refused_and_our_own_accepted() {
     let server = Server::start(&[
         "--auth-token",
-        "s3cret",
+        SERVICE_TOKEN,
         "--cors-origin",
         "http://127.0.0.1:9",
     ]);

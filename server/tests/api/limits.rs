@@ -6,7 +6,7 @@
 //! for the outcome (a closed connection, a 408, a 429) with only a generous guard against
 //! hanging for ever.
 
-use crate::support::{client, expect_error, new_case, Server};
+use crate::support::{client, expect_error, new_case, Server, SERVICE_TOKEN};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use std::time::Duration;
@@ -289,7 +289,7 @@ async fn random_bearers_do_not_get_fresh_buckets() {
 async fn failed_auth_spends_the_address_bucket_and_a_valid_token_has_its_own() {
     let server = Server::start(&[
         "--auth-token",
-        "good",
+        SERVICE_TOKEN,
         "--rate-limit-per-sec",
         "0.01",
         "--rate-limit-burst",
@@ -317,7 +317,7 @@ async fn failed_auth_spends_the_address_bucket_and_a_valid_token_has_its_own() {
     for _ in 0..3 {
         let response = server
             .get("/api/v1/cases")
-            .bearer_auth("good")
+            .bearer_auth(SERVICE_TOKEN)
             .send()
             .await
             .unwrap();
@@ -325,7 +325,7 @@ async fn failed_auth_spends_the_address_bucket_and_a_valid_token_has_its_own() {
     }
     let response = server
         .get("/api/v1/cases")
-        .bearer_auth("good")
+        .bearer_auth(SERVICE_TOKEN)
         .send()
         .await
         .unwrap();
@@ -336,13 +336,13 @@ async fn failed_auth_spends_the_address_bucket_and_a_valid_token_has_its_own() {
 async fn every_answer_carries_the_security_headers() {
     let server = Server::start(&[
         "--auth-token",
-        "t",
+        SERVICE_TOKEN,
         "--rate-limit-per-sec",
         "0.01",
         "--rate-limit-burst",
         "2",
     ]);
-    let t = |path: &str| server.get(path).bearer_auth("t").send();
+    let t = |path: &str| server.get(path).bearer_auth(SERVICE_TOKEN).send();
     let answers = vec![
         server.get("/health").send().await.unwrap(),
         server.get("/api/v1/health").send().await.unwrap(),
@@ -367,19 +367,20 @@ async fn every_answer_carries_the_security_headers() {
     }
 }
 
-#[tokio::test]
-async fn a_wildcard_cors_origin_is_refused_at_start_up() {
+/// Starts the server with `args` (after a fresh SQLite path), expects it to refuse them
+/// and stop without listening; returns what it said on standard error.
+async fn refused_at_start_up(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let output = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_casedesk-server"))
-            .args(["--addr", "127.0.0.1:0", "--no-seed-demo", "--db"])
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_casedesk-server"));
+        if !args.iter().any(|a| a == "--addr") {
+            command.args(["--addr", "127.0.0.1:0"]);
+        }
+        let mut child = command
+            .args(["--no-seed-demo", "--db"])
             .arg(dir.path().join("never.db"))
-            .args([
-                "--cors-origin",
-                "http://127.0.0.1:8080",
-                "--cors-origin",
-                "*",
-            ])
+            .args(&args)
             .env("RUST_LOG", "off")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -392,18 +393,74 @@ async fn a_wildcard_cors_origin_is_refused_at_start_up() {
         }
         // Still running means it started; stop it (by its own pid) and let the test fail.
         let _ = child.kill();
-        child.wait_with_output().unwrap()
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            !dir.path().join("never.db").exists(),
+            "a refused flag creates no database"
+        );
+        output
     })
     .await
     .unwrap();
     assert!(!output.status.success(), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.stdout.is_empty(), "never listened");
+    stderr
+}
+
+#[tokio::test]
+async fn a_wildcard_cors_origin_is_refused_at_start_up() {
+    let stderr = refused_at_start_up(&[
+        "--cors-origin",
+        "http://127.0.0.1:8080",
+        "--cors-origin",
+        "*",
+    ])
+    .await;
     assert!(
         stderr.contains("--cors-origin '*' is refused"),
         "a clear message: {stderr}"
     );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(output.stdout.is_empty(), "never listened");
+}
+
+#[tokio::test]
+async fn a_null_cors_origin_is_refused_at_start_up() {
+    for null in ["null", "NULL"] {
+        let stderr = refused_at_start_up(&["--cors-origin", null]).await;
+        assert!(
+            stderr.contains("--cors-origin null is refused"),
+            "a clear message: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_service_token_under_32_characters_is_refused_at_start_up() {
+    let stderr = refused_at_start_up(&[
+        "--auth-token",
+        SERVICE_TOKEN,
+        "--auth-token",
+        "casedesk-browser-tests",
+    ])
+    .await;
+    assert!(
+        stderr.contains("service token (--auth-token) of 22 characters is refused"),
+        "a clear message: {stderr}"
+    );
+    // The token itself is never printed.
+    assert!(!stderr.contains("casedesk-browser-tests"), "{stderr}");
+}
+
+#[tokio::test]
+async fn chaos_cannot_be_allowed_on_an_address_beyond_loopback() {
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let stderr = refused_at_start_up(&["--addr", addr, "--allow-chaos"]).await;
+        assert!(
+            stderr.contains("--allow-chaos is refused when listening on"),
+            "a clear message: {stderr}"
+        );
+    }
 }
 
 #[cfg(unix)]

@@ -2,7 +2,7 @@
 //! is migrated on start with every case and note kept, and free-text assignees mapped to
 //! the demo people they name.
 
-use crate::support::{client, Server};
+use crate::support::{client, Server, SERVICE_TOKEN};
 use serde_json::Value;
 
 const OLD_RELEASE: &str = include_str!("fixtures/release-v2.sql");
@@ -10,7 +10,7 @@ const OLD_RELEASE: &str = include_str!("fixtures/release-v2.sql");
 async fn get(server: &Server, path: &str) -> Value {
     let response = client()
         .get(server.url(path))
-        .bearer_auth("svc")
+        .bearer_auth(SERVICE_TOKEN)
         .send()
         .await
         .unwrap();
@@ -28,7 +28,7 @@ async fn a_database_of_the_release_before_people_keeps_every_case_and_note() {
     }
     let server = Server::start_raw(
         &db,
-        &["--rate-limit-per-sec", "0", "--auth-token", "svc"],
+        &["--rate-limit-per-sec", "0", "--auth-token", SERVICE_TOKEN],
         &[],
     );
 
@@ -153,7 +153,7 @@ async fn a_database_of_an_earlier_release_gets_a_change_feed_from_its_working_se
     }
     let server = Server::start_raw(
         &db,
-        &["--rate-limit-per-sec", "0", "--auth-token", "svc"],
+        &["--rate-limit-per-sec", "0", "--auth-token", SERVICE_TOKEN],
         &[],
     );
     let case = |n: u8| format!("01900000-0000-7000-8000-0000000000{n:02x}");
@@ -183,7 +183,7 @@ async fn a_database_of_an_earlier_release_gets_a_change_feed_from_its_working_se
     // Changes from now on are logged.
     let response = client()
         .patch(server.url(&format!("/api/v1/cases/{}", case(2))))
-        .bearer_auth("svc")
+        .bearer_auth(SERVICE_TOKEN)
         .header("If-Match", "\"3\"")
         .json(&serde_json::json!({"status": "open"}))
         .send()

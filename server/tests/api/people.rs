@@ -1,7 +1,9 @@
 //! People (docs/api.md §4) over HTTP: signing in and out, sessions that expire, the 401s,
 //! the sign-in throttle, authorship, assignees, history, and the `Origin`/`Host` checks.
 
-use crate::support::{add_user, client, expect_error, new_case, run_user, sign_in, Server};
+use crate::support::{
+    add_user, client, expect_error, new_case, run_user, sign_in, Server, SERVICE_TOKEN,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -50,6 +52,38 @@ async fn signing_in_gives_a_token_for_me_and_users() {
         ["Dana Reyes", "Lee Chen", "Priya Natarajan", "Sam Okafor"],
         "every person but Service and Guest, by name"
     );
+}
+
+#[tokio::test]
+async fn answers_carrying_people_are_never_stored_by_the_browser() {
+    let server = Server::start_demo(1, &[]);
+    let signed_in = server
+        .post_json(
+            "/api/v1/session",
+            &json!({"email": "dana@example.com", "password": DEMO_PASSWORD}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.headers()["cache-control"], "no-store");
+    let token = signed_in.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in ["/api/v1/me", "/api/v1/users"] {
+        let response = authed(&server, Method::GET, path, &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+    // Cases are revalidated, not forbidden to store (the app's own cache asks with ETags).
+    let cases = authed(&server, Method::GET, "/api/v1/cases", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cases.headers()["cache-control"], "no-cache");
 }
 
 #[tokio::test]
@@ -253,7 +287,7 @@ async fn every_endpoint_but_health_and_sign_in_needs_a_session() {
 
 #[tokio::test]
 async fn the_server_sets_authorship_and_ignores_the_clients() {
-    let server = Server::start_demo(0, &["--auth-token", "svc"]);
+    let server = Server::start_demo(0, &["--auth-token", SERVICE_TOKEN]);
     let (token, dana) = token_of(&server, "dana@example.com").await;
     let (_, sam) = token_of(&server, "sam@example.com").await;
     let mut body = new_case("Printer jams");
@@ -283,7 +317,7 @@ async fn the_server_sets_authorship_and_ignores_the_clients() {
     assert_eq!(note["author_id"], dana["id"]);
 
     // A service token acts as "Service".
-    let service: Value = authed(&server, Method::GET, "/api/v1/me", "svc")
+    let service: Value = authed(&server, Method::GET, "/api/v1/me", SERVICE_TOKEN)
         .send()
         .await
         .unwrap()
@@ -295,7 +329,7 @@ async fn the_server_sets_authorship_and_ignores_the_clients() {
         &server,
         Method::PATCH,
         &format!("/api/v1/cases/{id}"),
-        "svc",
+        SERVICE_TOKEN,
     )
     .header("If-Match", "\"1\"")
     .json(&json!({"status": "in_progress"}))

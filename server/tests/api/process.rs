@@ -1,13 +1,12 @@
 //! The server as a process: restarts, demo seeding, environment flags, shutdown.
 
-use crate::support::{expect_error, new_case, Server};
+use crate::support::{expect_error, new_case, Server, OTHER_SERVICE_TOKEN, SERVICE_TOKEN};
 use reqwest::StatusCode;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 use uuid::Uuid;
 
-const SERVICE_TOKEN: &str = "process-test-service-token-0123456789abcdef";
 
 #[tokio::test]
 async fn a_restart_keeps_cases_and_idempotency_keys() {
@@ -132,6 +131,23 @@ async fn demo_data_is_seeded_only_when_asked_for() {
     assert_eq!(server.list("per_page=1").await["total"], 500);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_file_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    if crate::support::engine() != crate::support::Engine::Sqlite {
+        return;
+    }
+    let server = Server::start(&[]);
+    // A write, so the WAL and its shared-memory index exist.
+    server.create(new_case("Private")).await;
+    let db = server.db.display().to_string();
+    for path in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path} is {mode:o}");
+    }
+}
+
 #[tokio::test]
 async fn flags_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,7 +157,7 @@ async fn flags_can_come_from_the_environment() {
         &[],
         &[
             ("CASEDESK_NO_SEED_DEMO", "true"),
-            ("CASEDESK_AUTH_TOKEN", "one,two"),
+            ("CASEDESK_AUTH_TOKEN", &format!("{SERVICE_TOKEN},{OTHER_SERVICE_TOKEN}")),
             ("CASEDESK_RATE_LIMIT_PER_SEC", "0"),
         ],
     );
@@ -149,7 +165,7 @@ async fn flags_can_come_from_the_environment() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = server
         .get("/api/v1/cases")
-        .bearer_auth("two")
+        .bearer_auth(OTHER_SERVICE_TOKEN)
         .send()
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 //! CORS for named origins (off by default).
 
-use crate::support::{client, Server};
+use crate::support::{client, Server, SERVICE_TOKEN};
 use reqwest::{Method, StatusCode};
 
 const ORIGIN: &str = "http://127.0.0.1:8123";
@@ -85,7 +85,7 @@ async fn other_origins_get_no_cors_headers() {
 
 #[tokio::test]
 async fn errors_carry_cors_headers_so_the_app_can_read_them() {
-    let server = Server::start(&["--cors-origin", ORIGIN, "--auth-token", "t"]);
+    let server = Server::start(&["--cors-origin", ORIGIN, "--auth-token", SERVICE_TOKEN]);
     let response = client()
         .get(server.url("/api/v1/cases"))
         .header("Origin", ORIGIN)

@@ -52,6 +52,11 @@ pub struct Server {
     _dir: Option<TempDir>,
 }
 
+/// A service token for `--auth-token` (the server refuses ones under 32 characters).
+pub const SERVICE_TOKEN: &str = "casedesk-api-tests-service-token-one";
+/// A second service token, for tests of several.
+pub const OTHER_SERVICE_TOKEN: &str = "casedesk-api-tests-service-token-two";
+
 const NO_RATE_LIMIT: &[&str] = &["--rate-limit-per-sec", "0"];
 
 impl Server {
