@@ -5,12 +5,18 @@
 use super::sql::{Engine, Sql, SqlRow, SqlValue};
 use super::DbError;
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::mem::size_of;
 use std::sync::{Arc, Mutex};
 
-/// How many values (rows × columns) the cache holds at most; past it, it starts afresh.
-/// 1,000,000 ids of 16 bytes is about 30 MB with their bookkeeping.
-const MAX_VALUES: usize = 1_000_000;
+/// The most the cache holds, in bytes as [`entry_bytes`] counts them (keys, rows, values
+/// and their text): a search's ids for 100,000 cases take about 5 MB.
+const MAX_BYTES: usize = 32 * 1024 * 1024;
+/// The most entries the cache holds, whatever their size: each distinct search is one,
+/// and a client can make up searches without end.
+const MAX_ENTRIES: usize = 4096;
+/// What a map entry and its place in the eviction order cost besides the key and rows.
+const ENTRY_OVERHEAD: usize = 128;
 
 /// Rows of read queries for one generation of the data.
 ///
@@ -20,6 +26,10 @@ const MAX_VALUES: usize = 1_000_000;
 ///   transaction that changes a case (by any process on the file);
 /// - PostgreSQL: the transaction's snapshot (`pg_current_snapshot()`): two snapshots that
 ///   print alike see the same committed transactions, on every server of the database.
+///
+/// Bounded by [`MAX_BYTES`] and [`MAX_ENTRIES`]; past either, the oldest entries go first.
+/// Empty results are not kept: they cost nothing to compute again from an index, and a
+/// client searching for made-up text would otherwise fill the cache with keys alone.
 #[derive(Default)]
 pub(crate) struct ReadCache {
     state: Mutex<State>,
@@ -29,8 +39,36 @@ pub(crate) struct ReadCache {
 struct State {
     /// The generation every entry was computed at; entries of any other are gone.
     generation: Option<String>,
-    rows: HashMap<String, Arc<Vec<SqlRow>>>,
-    values: usize,
+    rows: HashMap<Arc<str>, Entry>,
+    /// Keys oldest first, each with the number its entry got when put (a key put again
+    /// has a newer number, and its older place in the queue is skipped).
+    order: VecDeque<(Arc<str>, u64)>,
+    next: u64,
+    bytes: usize,
+}
+
+struct Entry {
+    rows: Arc<Vec<SqlRow>>,
+    bytes: usize,
+    number: u64,
+}
+
+/// What an entry costs in memory, roughly but never less than its data.
+fn entry_bytes(key: &str, rows: &[SqlRow]) -> usize {
+    let values: usize = rows
+        .iter()
+        .flat_map(|row| &row.0)
+        .map(|value| {
+            size_of::<SqlValue>()
+                + match value {
+                    SqlValue::Text(text) => text.len(),
+                    SqlValue::Bytes(bytes) => bytes.len(),
+                    SqlValue::Null | SqlValue::Int(_) | SqlValue::Real(_) => 0,
+                }
+        })
+        .sum();
+    // The key is held twice (map and queue) but shared: one copy.
+    ENTRY_OVERHEAD + key.len() + rows.len() * size_of::<SqlRow>() + values
 }
 
 impl ReadCache {
@@ -39,27 +77,49 @@ impl ReadCache {
         if state.generation.as_deref() != Some(generation) {
             return None;
         }
-        state.rows.get(key).cloned()
+        state.rows.get(key).map(|entry| Arc::clone(&entry.rows))
     }
 
     fn put(&self, generation: &str, key: String, rows: Arc<Vec<SqlRow>>) {
-        let size: usize = rows.iter().map(|row| row.0.len().max(1)).sum();
-        if size > MAX_VALUES {
+        if rows.is_empty() {
+            return;
+        }
+        let bytes = entry_bytes(&key, &rows);
+        if bytes > MAX_BYTES {
             return;
         }
         let mut state = self.lock();
         // A newer generation replaces the entries (they can never be asked for again); a
         // reader still on an older snapshot replaces them too, and the next reader of the
         // newer data puts its own back: a miss, never a wrong answer.
-        if state.generation.as_deref() != Some(generation) || state.values + size > MAX_VALUES {
-            state.rows.clear();
-            state.values = 0;
-            state.generation = Some(generation.to_owned());
+        if state.generation.as_deref() != Some(generation) {
+            *state = State {
+                generation: Some(generation.to_owned()),
+                ..State::default()
+            };
         }
-        state.values += size;
-        if let Some(old) = state.rows.insert(key, rows) {
-            state.values -= old.iter().map(|row| row.0.len().max(1)).sum::<usize>();
+        let key: Arc<str> = Arc::from(key);
+        state.remove(&key);
+        while state.bytes + bytes > MAX_BYTES || state.rows.len() >= MAX_ENTRIES {
+            if !state.evict_oldest() {
+                break;
+            }
         }
+        if state.order.len() > 2 * MAX_ENTRIES {
+            state.forget_stale_places();
+        }
+        let number = state.next;
+        state.next += 1;
+        state.bytes += bytes;
+        state.order.push_back((Arc::clone(&key), number));
+        state.rows.insert(
+            key,
+            Entry {
+                rows,
+                bytes,
+                number,
+            },
+        );
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -68,6 +128,33 @@ impl ReadCache {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.rows.remove(key) {
+            self.bytes -= old.bytes;
+        }
+    }
+
+    /// Drops the queue's places of keys put again since (only two readers missing the same
+    /// key at once put it twice, but nothing else would ever drop them).
+    fn forget_stale_places(&mut self) {
+        let rows = &self.rows;
+        self.order
+            .retain(|(key, number)| rows.get(key).is_some_and(|e| e.number == *number));
+    }
+
+    /// Forgets the oldest entry; false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((key, number)) = self.order.pop_front() {
+            if self.rows.get(&key).is_some_and(|e| e.number == number) {
+                self.remove(&key);
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -151,6 +238,11 @@ mod tests {
         Arc::new(vec![SqlRow(vec![SqlValue::Int(1)]); n])
     }
 
+    fn held(cache: &ReadCache) -> (usize, usize) {
+        let state = cache.lock();
+        (state.rows.len(), state.bytes)
+    }
+
     #[test]
     fn entries_of_another_generation_are_never_answered() {
         let cache = ReadCache::default();
@@ -165,14 +257,56 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_stays_within_its_bound() {
+    fn a_large_entry_pushes_out_the_oldest_and_a_huge_one_is_not_kept() {
         let cache = ReadCache::default();
-        cache.put("1", "a".into(), rows(MAX_VALUES - 1));
+        let per_row = size_of::<SqlRow>() + size_of::<SqlValue>();
+        let most = (MAX_BYTES - ENTRY_OVERHEAD - 1) / per_row;
+        cache.put("1", "a".into(), rows(most));
         cache.put("1", "b".into(), rows(2));
         assert!(cache.get("1", "a").is_none());
         assert!(cache.get("1", "b").is_some());
-        cache.put("1", "huge".into(), rows(MAX_VALUES + 1));
+        cache.put("1", "huge".into(), rows(most + 1));
         assert!(cache.get("1", "huge").is_none());
-        assert!(cache.lock().values <= MAX_VALUES);
+        assert!(held(&cache).1 <= MAX_BYTES);
+    }
+
+    #[test]
+    fn made_up_searches_cannot_grow_the_cache_past_its_bounds() {
+        let cache = ReadCache::default();
+        // Searches that match nothing, with long keys: none is kept.
+        for n in 0..20_000 {
+            let key = format!("{n:0>200}");
+            cache.put("1", key, rows(0));
+        }
+        assert_eq!(held(&cache), (0, 0), "empty results are not kept");
+        // Searches that match one case each, with 1 KiB keys: the keys are counted, and
+        // the number of entries is bounded too.
+        for n in 0..40_000 {
+            let key = format!("{n:0>1024}");
+            cache.put("1", key, rows(1));
+            let (entries, bytes) = held(&cache);
+            assert!(entries <= MAX_ENTRIES, "{entries} entries");
+            assert!(bytes <= MAX_BYTES, "{bytes} bytes");
+        }
+        let (entries, bytes) = held(&cache);
+        assert!(bytes >= entries * 1024, "keys are counted: {bytes} for {entries}");
+        // The newest are the ones kept.
+        assert!(cache.get("1", &format!("{:0>1024}", 39_999)).is_some());
+        assert!(cache.get("1", &format!("{:0>1024}", 0)).is_none());
+    }
+
+    #[test]
+    fn a_key_put_again_is_counted_once() {
+        let cache = ReadCache::default();
+        cache.put("1", "a".into(), rows(3));
+        let once = held(&cache);
+        cache.put("1", "a".into(), rows(3));
+        assert_eq!(held(&cache), once);
+        cache.put("1", "b".into(), rows(1));
+        assert_eq!(held(&cache).0, 2);
+        assert_eq!(cache.lock().order.len(), 3, "the stale place is still queued");
+        assert!(cache.lock().evict_oldest());
+        assert!(cache.get("1", "a").is_none(), "the older entry went first");
+        assert!(cache.get("1", "b").is_some());
     }
 }
