@@ -311,6 +311,7 @@ async fn list_cases(
             }
         })?
         .resolve_me(&actor.id().to_string());
+    query.check_search_length().map_err(validation)?;
     let list = state
         .db
         .read(move |tx| Ok::<_, ApiError>(cases::list(tx, &query)?))

@@ -69,6 +69,8 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
         }
         None => app.fallback(api::not_found),
     };
+    // The database stops the request's queries when its 408 goes out (below).
+    app = app.layer(from_fn_with_state(limits.request_timeout, queries_until_deadline));
     // Innermost: a request that takes too long (a body trickling in, a handler stuck) is
     // answered 408; the layers outside give it CORS headers and the JSON error body.
     app = app.layer(TimeoutLayer::with_status_code(
@@ -99,6 +101,16 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     )
     .layer(from_fn(request_id::assign_and_finish))
     .layer(from_fn(security_headers::add))
+}
+
+/// Serves the request with its deadline known to the database, which stops its queries
+/// then instead of running on for an answer nobody will read.
+async fn queries_until_deadline(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    request: AxumRequest,
+    next: Next,
+) -> Response {
+    crate::db::serve_until(std::time::Instant::now() + timeout, next.run(request)).await
 }
 
 /// `/__chaos` changes how the server treats everyone, so even with `--allow-chaos` only a
@@ -185,6 +197,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
         return Err(StartError::ChaosBeyondLoopback(config.addr));
     }
     let (db, was_new) = Db::open(&config.db).await?;
+    let db = db.with_query_timeout(config.limits().request_timeout);
     tracing::info!(engine = ?db.engine(), was_new, schema = db.schema_version(), "database ready");
 
     if config.seed_demo {

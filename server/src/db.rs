@@ -2,6 +2,11 @@
 //! default) and PostgreSQL (`postgres`, any number of servers on one database). Every
 //! use is a closure run in one transaction on tokio's blocking pool and given the
 //! transaction as [`Sql`]; the SQL modules are written once against it.
+//!
+//! A query must not outlive the request that asked for it, or a few slow searches would
+//! hold every connection long after their 408: reads made while serving a request (see
+//! [`serve_until`]) stop at its deadline, others after the query timeout
+//! ([`Db::with_query_timeout`]); PostgreSQL bounds every statement by the query timeout.
 
 mod postgres;
 mod read_cache;
@@ -11,7 +16,20 @@ mod sqlite;
 pub(crate) use sql::{lock_key_of, Engine, Sql, SqlRow, SqlValue};
 
 use read_cache::{CachedRead, ReadCache};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+tokio::task_local! {
+    /// When the answer to the request being served is due.
+    static REQUEST_DEADLINE: Instant;
+}
+
+/// Serves a request (`serve`) whose answer is due at `deadline`: the reads it makes stop
+/// then.
+pub(crate) async fn serve_until<F: Future>(deadline: Instant, serve: F) -> F::Output {
+    REQUEST_DEADLINE.scope(deadline, serve).await
+}
 
 /// A failure of the database layer itself (not of a request).
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +58,30 @@ pub enum DbError {
     Decode { column: usize, message: String },
 }
 
+impl DbError {
+    /// Whether a query was stopped at its deadline (SQLite interrupted it, PostgreSQL
+    /// cancelled it at `statement_timeout`).
+    pub(crate) fn is_timeout(&self) -> bool {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(error, _)) => {
+                error.code == rusqlite::ErrorCode::OperationInterrupted
+            }
+            Self::Postgres(error) => {
+                error.code() == Some(&::postgres::error::SqlState::QUERY_CANCELED)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The database: cheap to clone, shared by every request.
 #[derive(Clone)]
 pub(crate) struct Db {
     inner: Arc<Store>,
     /// Counts, searches and metrics of data no write has changed since they were read.
     reads: Arc<ReadCache>,
+    /// How long a read outside a request may run; `None`: as long as it takes.
+    query_timeout: Option<Duration>,
 }
 
 enum Store {
@@ -75,6 +111,7 @@ impl Db {
                 Self {
                     inner: Arc::new(store),
                     reads: Arc::default(),
+                    query_timeout: None,
                 },
                 was_new,
             ))
@@ -92,9 +129,20 @@ impl Db {
             Self {
                 inner: Arc::new(Store::Sqlite(lite)),
                 reads: Arc::default(),
+                query_timeout: None,
             },
             was_new,
         )
+    }
+
+    /// Bounds every query by `timeout` (the request timeout): on SQLite, each read outside a
+    /// request; on PostgreSQL, each statement (`statement_timeout`).
+    pub(crate) fn with_query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = Some(timeout);
+        if let Store::Postgres(pg) = &*self.inner {
+            pg.set_statement_timeout(timeout);
+        }
+        self
     }
 
     pub(crate) fn engine(&self) -> Engine {
@@ -130,9 +178,13 @@ impl Db {
     {
         let inner = Arc::clone(&self.inner);
         let reads = Arc::clone(&self.reads);
+        let deadline = REQUEST_DEADLINE
+            .try_with(|deadline| *deadline)
+            .ok()
+            .or_else(|| self.query_timeout.map(|timeout| Instant::now() + timeout));
         let read = move |tx: &dyn Sql| read(&CachedRead::new(tx, &reads));
         run_blocking(move || match &*inner {
-            Store::Sqlite(db) => db.read(read),
+            Store::Sqlite(db) => db.read(deadline, read),
             Store::Postgres(db) => db.read(read),
         })
         .await
@@ -188,5 +240,48 @@ where
     match tokio::task::spawn_blocking(job).await {
         Ok(result) => result,
         Err(join) => Err(E::from(DbError::Task(join.to_string()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that never ends by itself: counting for ever.
+    const ENDLESS: &str =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn endless_reads_stop_at_their_deadline_and_their_readers_serve_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slow.db");
+        let (db, _) = Db::open(path.to_str().unwrap()).await.unwrap();
+        let db = db.with_query_timeout(Duration::from_millis(50));
+        // More endless reads than there are readers, half inside a request (stopped at its
+        // deadline), half outside (stopped after the query timeout).
+        let mut reads = tokio::task::JoinSet::new();
+        for n in 0..sqlite::READERS + 2 {
+            let db = db.clone();
+            reads.spawn(async move {
+                let read = db.read(|tx| tx.query(ENDLESS, &[]));
+                if n % 2 == 0 {
+                    serve_until(Instant::now() + Duration::from_millis(50), read).await
+                } else {
+                    read.await
+                }
+            });
+        }
+        // Only against hanging for ever: a stopped read ends within milliseconds.
+        let ended = tokio::time::timeout(Duration::from_secs(60), reads.join_all())
+            .await
+            .expect("every endless read is stopped");
+        for result in ended {
+            assert!(result.is_err_and(|e| e.is_timeout()), "stopped as too long");
+        }
+        let rows = db
+            .read(|tx| tx.query("SELECT count(*) FROM cases", &[]))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "a reader answers the next read");
     }
 }

@@ -128,6 +128,11 @@ impl ApiError {
 
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
+        if error.is_timeout() {
+            // Usually after the 408 already went out: nobody reads this answer.
+            tracing::warn!(%error, "a query was stopped at the request's deadline");
+            return Self::Unavailable("The database took too long to answer.".into());
+        }
         tracing::error!(%error, "database error");
         Self::Internal("database error".into())
     }

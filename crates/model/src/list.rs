@@ -12,6 +12,9 @@ use std::cmp::Ordering;
 pub const DEFAULT_PER_PAGE: u32 = 50;
 /// Largest page size the server accepts.
 pub const MAX_PER_PAGE: u32 = 200;
+/// Longest search text (`q`, in characters) the server accepts: longer text finds
+/// nothing a person could be looking for and costs the database in proportion.
+pub const MAX_SEARCH_CHARS: usize = 200;
 
 /// How the list is ordered. Ties are broken by id, ascending, so paging is stable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -241,6 +244,22 @@ impl CaseListQuery {
         self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
     }
 
+    /// `Err` naming `q` when the search text is longer than [`MAX_SEARCH_CHARS`] (the
+    /// server's 422; a well-formed parameter whose value is refused).
+    pub fn check_search_length(&self) -> Result<(), FieldErrors> {
+        match self.search_text() {
+            Some(text) if text.chars().count() > MAX_SEARCH_CHARS => {
+                let mut errors = FieldErrors::new();
+                errors.insert(
+                    "q",
+                    format!("The search text is too long: at most {MAX_SEARCH_CHARS} characters."),
+                );
+                Err(errors)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether `case` passes this query's filters (paging aside).
     pub fn matches(&self, case: &Case) -> bool {
         if self.status.is_some_and(|s| s != case.status) {
@@ -314,6 +333,17 @@ mod tests {
     use super::*;
     use crate::Timestamp;
     use uuid::Uuid;
+
+    #[test]
+    fn search_text_over_the_limit_is_refused_by_characters_not_bytes() {
+        let query = |q: String| CaseListQuery::from_pairs([("q", q.as_str())]).unwrap();
+        assert!(query("é".repeat(MAX_SEARCH_CHARS)).check_search_length().is_ok());
+        assert!(query(format!("  {}  ", "a".repeat(MAX_SEARCH_CHARS)))
+            .check_search_length()
+            .is_ok());
+        let refused = query("a".repeat(MAX_SEARCH_CHARS + 1)).check_search_length();
+        assert!(refused.is_err_and(|fields| fields.iter().any(|(name, _)| name == "q")));
+    }
 
     fn case(n: u128, priority: Priority, updated: i64) -> Case {
         Case {

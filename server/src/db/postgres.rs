@@ -13,7 +13,7 @@ use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// How many connections one server keeps open.
@@ -227,6 +227,27 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 struct PgConn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// The `statement_timeout` set on this session, in milliseconds (0: none).
+    statement_timeout_ms: u64,
+}
+
+impl PgConn {
+    fn new(client: Client) -> Self {
+        Self {
+            client,
+            statements: HashMap::new(),
+            statement_timeout_ms: 0,
+        }
+    }
+
+    fn set_statement_timeout(&mut self, ms: u64) -> Result<(), DbError> {
+        if self.statement_timeout_ms != ms {
+            self.client
+                .batch_execute(&format!("SET statement_timeout = {ms}"))?;
+            self.statement_timeout_ms = ms;
+        }
+        Ok(())
+    }
 }
 
 pub(crate) struct PgDb {
@@ -234,6 +255,9 @@ pub(crate) struct PgDb {
     /// `None` until first used, and again after the connection was lost.
     pool: Vec<Mutex<Option<PgConn>>>,
     next: AtomicUsize,
+    /// The longest any statement may run, in milliseconds (0: no limit); each connection
+    /// is given it before its next use.
+    statement_timeout_ms: AtomicU64,
 }
 
 impl PgDb {
@@ -245,17 +269,22 @@ impl PgDb {
         let mut client = config.connect(NoTls)?;
         let was_new = migrate(&mut client)?;
         let mut pool: Vec<Mutex<Option<PgConn>>> = Vec::with_capacity(POOL_SIZE);
-        pool.push(Mutex::new(Some(PgConn {
-            client,
-            statements: HashMap::new(),
-        })));
+        pool.push(Mutex::new(Some(PgConn::new(client))));
         pool.resize_with(POOL_SIZE, || Mutex::new(None));
         let db = Self {
             config,
             pool,
             next: AtomicUsize::new(0),
+            statement_timeout_ms: AtomicU64::new(0),
         };
         Ok((db, was_new))
+    }
+
+    /// Bounds every statement of every connection by `timeout` (PostgreSQL cancels it:
+    /// `query_canceled`), lock waits included.
+    pub(crate) fn set_statement_timeout(&self, timeout: std::time::Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.statement_timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The connection settings, for the change-event listener's own connection.
@@ -310,7 +339,11 @@ impl PgDb {
     /// after a bulk load, the planner's statistics and the visibility map that lets
     /// counts and deep pages read an index alone instead of every row it names.
     pub(crate) fn vacuum_analyze(&self) -> Result<(), DbError> {
-        self.with_conn(|conn| Ok(conn.client.batch_execute("VACUUM (ANALYZE)")?))
+        // However long it takes: the next use of the connection sets the limit again.
+        self.with_conn(|conn| {
+            conn.set_statement_timeout(0)?;
+            Ok(conn.client.batch_execute("VACUUM (ANALYZE)")?)
+        })
     }
 
     /// Runs `job` on a pooled connection, connecting it first if needed; a connection
@@ -324,14 +357,19 @@ impl PgDb {
         if slot.as_ref().is_none_or(|conn| conn.client.is_closed()) {
             *slot = None;
             let client = self.config.connect(NoTls).map_err(DbError::from)?;
-            *slot = Some(PgConn {
-                client,
-                statements: HashMap::new(),
-            });
+            *slot = Some(PgConn::new(client));
         }
         let Some(conn) = slot.as_mut() else {
             return Err(E::from(DbError::Task("no database connection".into())));
         };
+        if let Err(error) =
+            conn.set_statement_timeout(self.statement_timeout_ms.load(Ordering::Relaxed))
+        {
+            if conn.client.is_closed() {
+                *slot = None;
+            }
+            return Err(E::from(error));
+        }
         let result = job(conn);
         if conn.client.is_closed() {
             *slot = None;

@@ -1,21 +1,28 @@
 //! The SQLite engine: one writer connection behind a mutex (SQLite writes one transaction
 //! at a time anyway) and a few read-only connections reading beside it (WAL mode); every
-//! use runs on tokio's blocking pool. Its schema and migrations (`PRAGMA user_version`).
+//! use runs on tokio's blocking pool. A read given a deadline is interrupted there (a
+//! progress handler), so a slow search gives its reader back. Its schema and migrations
+//! (`PRAGMA user_version`).
 
 use super::sql::{Engine, Sql, SqlRow, SqlValue};
 use super::DbError;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 /// How many read-only connections a file database gets.
-const READERS: usize = 4;
+pub(super) const READERS: usize = 4;
 /// Prepared statements kept per connection. rusqlite keeps 16 by default, fewer than the
 /// list query's forms (each filter combination, page and count), which were then prepared
 /// again on most requests.
 const STATEMENTS: usize = 256;
+
+/// How many virtual-machine steps SQLite takes between two looks at a read's deadline (a
+/// step is tens of nanoseconds: the deadline is seen within a millisecond or so).
+const DEADLINE_CHECK_STEPS: std::ffi::c_int = 10_000;
 
 /// Rust run after a step's SQL, in the same transaction.
 type AfterStep = fn(&dyn Sql) -> Result<(), DbError>;
@@ -299,11 +306,65 @@ const MIGRATIONS: &[Migration] = &[
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(crate) struct SqliteDb {
-    writer: Mutex<Connection>,
+    writer: Watched,
     /// Empty for `:memory:`, whose connections cannot share one database: reads then use
     /// the writer.
-    readers: Vec<Mutex<Connection>>,
+    readers: Vec<Watched>,
     next_reader: AtomicUsize,
+}
+
+/// A connection whose statements are interrupted once its [`Deadline`] has passed.
+struct Watched {
+    conn: Mutex<Connection>,
+    deadline: Arc<Deadline>,
+}
+
+impl Watched {
+    fn new(conn: Connection) -> Self {
+        let deadline = Arc::new(Deadline::default());
+        let watched = Arc::clone(&deadline);
+        // Returning true interrupts the statement running (SQLITE_INTERRUPT).
+        conn.progress_handler(DEADLINE_CHECK_STEPS, Some(move || watched.passed()));
+        Self {
+            conn: Mutex::new(conn),
+            deadline,
+        }
+    }
+}
+
+/// When the statements of a connection must stop: nanoseconds after [`epoch`], 0 for
+/// never. Set for the length of one read transaction.
+#[derive(Debug, Default)]
+struct Deadline(AtomicU64);
+
+/// The instant deadlines are counted from (any fixed one will do).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Deadline {
+    fn set(&self, at: Option<Instant>) {
+        let nanos = at.map_or(0, |at| {
+            let nanos = at.saturating_duration_since(epoch()).as_nanos();
+            u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
+        });
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+
+    fn passed(&self) -> bool {
+        let at = self.0.load(Ordering::Relaxed);
+        at != 0 && u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX) >= at
+    }
+}
+
+/// Clears a connection's deadline when its read ends, however it ends.
+struct DeadlineSet<'a>(&'a Deadline);
+
+impl Drop for DeadlineSet<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
 }
 
 impl SqliteDb {
@@ -351,24 +412,27 @@ impl SqliteDb {
                 )?;
                 reader.busy_timeout(std::time::Duration::from_secs(5))?;
                 reader.set_prepared_statement_cache_capacity(STATEMENTS);
-                readers.push(Mutex::new(reader));
+                readers.push(Watched::new(reader));
             }
         }
         let db = Self {
-            writer: Mutex::new(writer),
+            writer: Watched::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
         };
         Ok((db, was_new))
     }
 
-    /// Runs `read` in one deferred transaction on a reader (a consistent snapshot).
-    pub(crate) fn read<T, E, F>(&self, read: F) -> Result<T, E>
+    /// Runs `read` in one deferred transaction on a reader (a consistent snapshot); past
+    /// `deadline`, its statements fail with SQLite's "interrupted".
+    pub(crate) fn read<T, E, F>(&self, deadline: Option<Instant>, read: F) -> Result<T, E>
     where
         E: From<DbError>,
         F: FnOnce(&dyn Sql) -> Result<T, E>,
     {
-        let mut conn = self.reader();
+        let (mut conn, watch) = self.reader();
+        watch.set(deadline);
+        let _clear = DeadlineSet(watch);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(DbError::from)?;
@@ -386,7 +450,7 @@ impl SqliteDb {
         F: FnOnce(&dyn Sql) -> Result<T, E>,
         A: FnOnce(&T),
     {
-        let mut conn = lock(&self.writer);
+        let mut conn = lock(&self.writer.conn);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(DbError::from)?;
@@ -398,21 +462,23 @@ impl SqliteDb {
 
     #[cfg(test)]
     pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.writer)
+        lock(&self.writer.conn)
     }
 
-    fn reader(&self) -> MutexGuard<'_, Connection> {
+    /// A connection to read on, and the deadline its statements watch.
+    fn reader(&self) -> (MutexGuard<'_, Connection>, &Deadline) {
         if self.readers.is_empty() {
-            return lock(&self.writer);
+            return (lock(&self.writer.conn), &self.writer.deadline);
         }
         // Take the first idle reader; if all are busy, wait on one in turn.
         for reader in &self.readers {
-            if let Ok(guard) = reader.try_lock() {
-                return guard;
+            if let Ok(guard) = reader.conn.try_lock() {
+                return (guard, &reader.deadline);
             }
         }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        lock(&self.readers[start % self.readers.len()])
+        let reader = &self.readers[start % self.readers.len()];
+        (lock(&reader.conn), &reader.deadline)
     }
 }
 

@@ -36,6 +36,22 @@ async fn bad_list_parameters_are_400_naming_each() {
 }
 
 #[tokio::test]
+async fn search_text_over_200_characters_is_422_naming_q() {
+    let server = Server::start(&[]);
+    server.create(new_case(&"a".repeat(200))).await;
+    let found = server.list(&format!("q={}", "a".repeat(200))).await;
+    assert_eq!(found["total"], 1, "200 characters are searched");
+    let response = server
+        .get(&format!("/api/v1/cases?q={}", "a".repeat(201)))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(response, 422, "validation_failed").await;
+    let fields = body["error"]["fields"].as_object().unwrap();
+    assert_eq!(fields.keys().collect::<Vec<_>>(), ["q"]);
+}
+
+#[tokio::test]
 async fn a_path_id_that_is_not_a_uuid_is_400() {
     let server = Server::start(&[]);
     for path in ["/api/v1/cases/not-a-uuid", "/api/v1/cases/123/notes"] {

@@ -71,6 +71,21 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// Starts psql running `sql` on the database at `url` and leaves it running (the caller
+/// stops it by its pid).
+#[allow(dead_code)]
+pub fn psql_in_background(url: &str, sql: &str) -> Child {
+    let cluster = CLUSTER.get_or_init(start);
+    cluster
+        .command("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run psql")
+}
+
 /// The folder of PostgreSQL's programs: `CASEDESK_PG_BIN`, else Debian's PostgreSQL 15.
 fn bin_dir() -> PathBuf {
     let dir = std::env::var_os("CASEDESK_PG_BIN")

@@ -1,7 +1,7 @@
 //! Two servers on one PostgreSQL database (docs/api.md §5): idempotency keys and `If-Match`
 //! are decided by the database, and a change accepted by one reaches the sockets of both.
 
-use crate::support::pg_cluster::psql;
+use crate::support::pg_cluster::{psql, psql_in_background};
 use crate::support::{db_in, new_case, Server};
 use casedesk_model::ChangeEvent;
 use futures_util::StreamExt;
@@ -390,5 +390,52 @@ async fn a_reader_never_passes_a_change_that_is_still_committing() {
             second_id.as_str().unwrap().to_owned()
         ],
         "the reader got both, the first committed first"
+#[tokio::test]
+async fn a_query_blocked_past_the_request_deadline_gives_its_connection_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_in(dir.path(), "locked");
+    let mut flags = FLAGS.to_vec();
+    flags.extend(["--request-timeout-ms", "1000"]);
+    let server = Server::start_raw(&db, &flags, &[]);
+    let url = db.to_string_lossy().into_owned();
+    // Another session takes `cases` for itself: every read of it waits for the lock.
+    let mut locker = psql_in_background(
+        &url,
+        "BEGIN; LOCK TABLE cases IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);",
+    );
+    let held = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                WHERE c.relname = 'cases' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+    let guard = std::time::Instant::now() + Duration::from_secs(60);
+    while psql(&url, held) != "1" {
+        assert!(std::time::Instant::now() < guard, "the lock was never taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // More waiting reads than the server has connections: each gets its 408.
+    let waiting: Vec<_> = (0..10)
+        .map(|_| server.get("/api/v1/cases").send())
+        .collect();
+    for answer in futures_util::future::join_all(waiting).await {
+        assert_eq!(answer.unwrap().status().as_u16(), 408);
+    }
+    // Their queries were cancelled with them: a read of something else is answered while
+    // the lock is still held (without a statement timeout, all the server's connections
+    // would wait for it for ten minutes).
+    let answered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let response = server.get("/api/v1/users").send().await.unwrap();
+            if response.status().as_u16() == 200 {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "the server's connections stayed blocked");
+    assert_eq!(psql(&url, held), "1", "the lock was held throughout");
+    let _ = locker.kill();
+    let _ = locker.wait();
+    psql(
+        &url,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
     );
 }
