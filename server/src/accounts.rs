@@ -78,11 +78,13 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Result<Response, A
     Ok(no_store(response))
 }
 
-/// Hashes `password` with Argon2id on the blocking pool.
-async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || people::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))?
+/// Hashes `password` with Argon2id, in turn with every other password check
+/// (`password_checks`).
+async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
+    state
+        .password_checks
+        .run(move || people::hash_password(&password))
+        .await?
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
@@ -231,7 +233,7 @@ pub(crate) async fn sign_in_with_setup_code(
         .ok_or(ApiError::InvalidSetupCode)?;
 
     // The slow hash outside any transaction; the code is taken (or found gone) after it.
-    let phc = hash(password).await?;
+    let phc = hash(&state, password).await?;
     let person_id = person.id;
     let (token, expires_ms) = new_session(&state, move |tx, session, now_ms| {
         if !setup_codes::take(tx, person_id, &code_hash, now_ms)? {
@@ -274,15 +276,18 @@ pub(crate) async fn change_password(
         .await?
         .and_then(|record| record.password_hash);
     let matches = match stored {
-        Some(phc) => tokio::task::spawn_blocking(move || people::verify_password(&current, &phc))
-            .await
-            .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?,
+        Some(phc) => {
+            state
+                .password_checks
+                .run(move || people::verify_password(&current, &phc))
+                .await?
+        }
         None => false,
     };
     if !matches {
         return Err(one_field("current", "The current password is wrong."));
     }
-    let phc = hash(new).await?;
+    let phc = hash(&state, new).await?;
     let keep = actor.session;
     let now_ms = now_ms(&state);
     state

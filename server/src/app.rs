@@ -257,6 +257,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
         tokens: Arc::new(tokens),
         people: !config.no_auth,
         sign_in: Arc::new(sign_in),
+        password_checks: Arc::new(crate::password_checks::PasswordChecks::for_this_machine()),
         origins: Arc::new(Origins::new(&config.cors_origins)),
         served_hosts: Arc::new(OnceLock::new()),
         ws_ping_interval: config.ws_ping_interval(),

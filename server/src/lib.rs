@@ -28,6 +28,7 @@
 //! - People (docs/api.md §4): `people` (people and passwords in SQL, the built-in and demo
 //!   people, the migration of free-text assignees), `sessions` (tokens, stored hashed,
 //!   sliding expiry), `sign_in` (`/session`, `/me`, `/users`, the sign-in throttle),
+//!   `password_checks` (how many Argon2id computations run and wait at once),
 //!   `history` (a case's history, written in each change's transaction), `origin` (the
 //!   `Origin` check against CSRF and cross-site sockets; the `Host` check under
 //!   `--no-auth` against DNS rebinding). `auth` resolves who a request acts as and what
@@ -58,6 +59,7 @@ mod history;
 mod idempotency;
 mod metrics;
 mod origin;
+mod password_checks;
 mod peer;
 mod people;
 mod pg_events;

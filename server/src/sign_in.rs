@@ -4,9 +4,13 @@
 //! An unknown email and a wrong password get the same 401 `invalid_credentials` after the
 //! same work: an unknown email is checked against a dummy Argon2id hash made at start-up
 //! with the same parameters, so the time does not tell which emails exist. Failures are
-//! counted per email and per peer address ([`SignInThrottle`]); past the limit within the
-//! window, sign-in answers 429 with `Retry-After` before looking at the password, which
-//! bounds password guessing against one person and from one address.
+//! counted ([`SignInThrottle`]) per email from one address, per address, and per email
+//! from anywhere (a ceiling ten times higher); past a limit within the window, sign-in
+//! answers 429 with `Retry-After` before looking at the password. Someone guessing at a
+//! person's email from elsewhere therefore does not lock that person out, while guessing
+//! against one person, from one address, or from many addresses at once is bounded. An
+//! attempt counts as a failure before its password is checked (and is taken back if it
+//! was right), so a burst of concurrent guesses gets no more checks than the limit.
 
 use crate::api::{encode, JSON_CONTENT_TYPE};
 use crate::auth::Actor;
@@ -27,15 +31,37 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Most (email or address) keys the throttle remembers; past it, the oldest are forgotten.
+/// Most keys the throttle remembers; past it, the oldest are forgotten.
 const MAX_TRACKED: usize = 10_000;
+/// Failures one address may make, whatever the emails, per failure allowed for one email
+/// from one address: a few people behind one address may each mistype.
+const PER_ADDRESS: u32 = 3;
+/// Failures one email may get from all addresses together, per failure allowed from one
+/// address: only many addresses guessing at once reach it.
+const PER_EMAIL: u32 = 10;
 
-/// What failures are counted under.
+/// What failures are counted under. The email is trimmed and lower-cased (as the database
+/// compares it); an address is a peer's network ([`crate::peer::network`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ThrottleKey {
-    /// The email, trimmed and lower-cased (as the database compares it).
-    Email(String),
+    /// One email from one address: a person's own attempts, or a guesser's at them.
+    EmailFrom(String, IpAddr),
+    /// One address, whatever the email.
     Peer(IpAddr),
+    /// One email, from anywhere.
+    Email(String),
+}
+
+impl ThrottleKey {
+    /// The keys an attempt for `email` from `peer` counts under.
+    fn of(email: &str, peer: Option<IpAddr>) -> Vec<Self> {
+        let mut keys = vec![Self::Email(email.to_owned())];
+        if let Some(ip) = peer {
+            keys.push(Self::EmailFrom(email.to_owned(), ip));
+            keys.push(Self::Peer(ip));
+        }
+        keys
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -74,23 +100,72 @@ impl SignInThrottle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `Err(seconds)` when any key has used up its failures in the current window.
-    fn check(&self, keys: &[ThrottleKey], now: Instant) -> Result<(), u64> {
-        let failures = self.lock();
-        let wait = keys
-            .iter()
-            .filter_map(|key| failures.get(key))
-            .filter(|f| f.count >= self.max_failures)
-            .filter_map(|f| (f.since + self.window).checked_duration_since(now))
-            .max();
-        match wait {
-            Some(wait) if !wait.is_zero() => Err(wait.as_secs().max(1)),
-            _ => Ok(()),
+    /// How many failures `key` may have in one window.
+    fn limit(&self, key: &ThrottleKey) -> u32 {
+        match key {
+            ThrottleKey::EmailFrom(..) => self.max_failures,
+            ThrottleKey::Peer(_) => self.max_failures.saturating_mul(PER_ADDRESS),
+            ThrottleKey::Email(_) => self.max_failures.saturating_mul(PER_EMAIL),
         }
     }
 
-    fn fail(&self, keys: &[ThrottleKey], now: Instant) {
+    /// Counts an attempt as a failure of each key before its password is checked (see the
+    /// module doc); `Err(seconds)`, counting nothing, when a key has used up its failures
+    /// in the current window.
+    fn begin(&self, keys: &[ThrottleKey], now: Instant) -> Result<(), u64> {
         let mut failures = self.lock();
+        let wait = keys
+            .iter()
+            .filter_map(|key| failures.get(key).map(|f| (key, f)))
+            .filter(|(key, f)| f.count >= self.limit(key))
+            .filter_map(|(_, f)| (f.since + self.window).checked_duration_since(now))
+            .filter(|wait| !wait.is_zero())
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait.as_secs().max(1));
+        }
+        self.make_room(&mut failures, now);
+        for key in keys {
+            let entry = failures.entry(key.clone()).or_insert(Failures {
+                count: 0,
+                since: now,
+            });
+            if now.duration_since(entry.since) >= self.window {
+                *entry = Failures {
+                    count: 0,
+                    since: now,
+                };
+            }
+            entry.count = entry.count.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Takes back what [`begin`](Self::begin) counted: the attempt was no failure (its
+    /// password was right, or it was never checked).
+    fn refund(&self, keys: &[ThrottleKey]) {
+        let mut failures = self.lock();
+        for key in keys {
+            if let Some(entry) = failures.get_mut(key) {
+                entry.count = entry.count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A right password: the attempt was no failure, and this email's failures from this
+    /// address are forgotten (not its address's: one account of one's own must not reset
+    /// guessing at others).
+    fn succeed(&self, keys: &[ThrottleKey]) {
+        self.refund(keys);
+        let mut failures = self.lock();
+        for key in keys {
+            if matches!(key, ThrottleKey::EmailFrom(..)) {
+                failures.remove(key);
+            }
+        }
+    }
+
+    fn make_room(&self, failures: &mut HashMap<ThrottleKey, Failures>, now: Instant) {
         if failures.len() >= MAX_TRACKED {
             let window = self.window;
             failures.retain(|_, f| now.duration_since(f.since) < window);
@@ -105,25 +180,6 @@ impl SignInThrottle {
                 };
             }
         }
-        for key in keys {
-            let entry = failures.entry(key.clone()).or_insert(Failures {
-                count: 0,
-                since: now,
-            });
-            if now.duration_since(entry.since) >= self.window {
-                *entry = Failures {
-                    count: 0,
-                    since: now,
-                };
-            }
-            entry.count = entry.count.saturating_add(1);
-        }
-    }
-
-    /// A right password clears its email's failures (not its address's: one account of
-    /// one's own must not reset guessing at others).
-    fn succeed(&self, email: &ThrottleKey) {
-        self.lock().remove(email);
     }
 }
 
@@ -143,46 +199,21 @@ pub(crate) async fn sign_in(
     let bytes = read_body(body).await?;
     let SignIn { email, password } = decode_json::<SignIn>(&parts.headers, &bytes)?;
     let email = email.trim().to_lowercase();
-    let mut keys = vec![ThrottleKey::Email(email.clone())];
-    if let Some(ip) = crate::peer::address(&parts.extensions) {
-        keys.push(ThrottleKey::Peer(crate::peer::network(ip)));
-    }
+    let peer = crate::peer::address(&parts.extensions).map(crate::peer::network);
+    let keys = ThrottleKey::of(&email, peer);
     let throttle = state.sign_in.clone();
     throttle
-        .check(&keys, Instant::now())
+        .begin(&keys, Instant::now())
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
-
-    let lookup_email = email.clone();
-    let found = state
-        .db
-        .read(move |tx| Ok::<_, ApiError>(people::by_email(tx, &lookup_email)?))
-        .await?;
-    let dummy = throttle.dummy_hash.clone();
-    let (person, phc) = match found {
-        // A deactivated person signs in as little as an unknown email does.
-        Some(record) => {
-            let phc = record.password_hash.filter(|_| record.person.active);
-            (Some(record.person), phc)
-        }
-        None => (None, None),
-    };
-    // Someone who cannot sign in (no password, deactivated) is checked against the dummy
-    // too, so the answer and its time are those of an unknown email.
-    let can_sign_in = phc.is_some();
-    let verified = tokio::task::spawn_blocking(move || {
-        let phc = phc.unwrap_or(dummy);
-        people::verify_password(&password, &phc)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
-    let person = match person {
-        Some(person) if verified && can_sign_in => person,
-        _ => {
-            throttle.fail(&keys, Instant::now());
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-    throttle.succeed(&ThrottleKey::Email(email));
+    let checked = check_password(&state, &throttle, email, password).await;
+    match &checked {
+        Ok(Some(_)) => throttle.succeed(&keys),
+        // Counted already.
+        Ok(None) => {}
+        // Never checked (too many at once, the database failed): not a failure.
+        Err(_) => throttle.refund(&keys),
+    }
+    let person = checked?.ok_or(ApiError::InvalidCredentials)?;
     let person_id = person.id;
     let (token, expires_ms) = new_session(&state, move |tx, hash, now_ms| {
         Ok(sessions::create(tx, hash, person_id, now_ms)?)
@@ -230,6 +261,37 @@ pub(crate) fn session_response(
     )
         .into_response();
     Ok(no_store(response))
+}
+
+/// The person `email` names if `password` is theirs, `None` if not (an unknown email
+/// included); `Err` when the check could not be made.
+async fn check_password(
+    state: &AppState,
+    throttle: &SignInThrottle,
+    email: String,
+    password: String,
+) -> Result<Option<casedesk_model::Person>, ApiError> {
+    let found = state
+        .db
+        .read(move |tx| Ok::<_, ApiError>(people::by_email(tx, &email)?))
+        .await?;
+    let (person, phc) = match found {
+        // A deactivated person signs in as little as an unknown email does.
+        Some(record) => {
+            let phc = record.password_hash.filter(|_| record.person.active);
+            (Some(record.person), phc)
+        }
+        None => (None, None),
+    };
+    // Someone who cannot sign in (no password, deactivated) is checked against the dummy
+    // too, so the answer and its time are those of an unknown email.
+    let can_sign_in = phc.is_some();
+    let phc = phc.unwrap_or_else(|| throttle.dummy_hash.clone());
+    let verified = state
+        .password_checks
+        .run(move || people::verify_password(&password, &phc))
+        .await?;
+    Ok(person.filter(|_| verified && can_sign_in))
 }
 
 /// `DELETE /session`: revokes the session the request came with (204). With a service
@@ -285,24 +347,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failures_past_the_limit_wait_for_the_window() {
+    fn an_email_locked_from_one_address_still_opens_from_another() {
         let throttle = SignInThrottle::new(2, Duration::from_secs(60)).unwrap();
         let t0 = Instant::now();
-        let dana = ThrottleKey::Email("dana@example.com".into());
-        let sam = ThrottleKey::Email("sam@example.com".into());
-        let peer = ThrottleKey::Peer(IpAddr::from([10, 0, 0, 1]));
-        let keys = [dana.clone(), peer.clone()];
-        assert_eq!(throttle.check(&keys, t0), Ok(()));
-        throttle.fail(&keys, t0);
-        throttle.fail(&keys, t0);
-        assert_eq!(throttle.check(&keys, t0), Err(60));
-        // The address is throttled for another email too; another address for dana too.
-        assert!(throttle.check(&[sam.clone(), peer], t0).is_err());
-        let other = ThrottleKey::Peer(IpAddr::from([10, 0, 0, 2]));
-        assert!(throttle.check(&[dana.clone(), other.clone()], t0).is_err());
-        assert_eq!(throttle.check(&[sam, other], t0), Ok(()));
+        let a = IpAddr::from([10, 0, 0, 1]);
+        let b = IpAddr::from([10, 0, 0, 2]);
+        let dana_from_a = ThrottleKey::of("dana@example.com", Some(a));
+        for _ in 0..2 {
+            assert_eq!(throttle.begin(&dana_from_a, t0), Ok(()));
+        }
+        assert_eq!(throttle.begin(&dana_from_a, t0), Err(60));
+        let dana_from_b = ThrottleKey::of("dana@example.com", Some(b));
+        assert_eq!(throttle.begin(&dana_from_b, t0), Ok(()));
+        throttle.succeed(&dana_from_b);
         // The window passes.
-        assert_eq!(throttle.check(&keys, t0 + Duration::from_secs(60)), Ok(()));
-        throttle.succeed(&dana);
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(throttle.begin(&dana_from_a, later), Ok(()));
+    }
+
+    #[test]
+    fn an_address_and_an_email_have_higher_ceilings_of_their_own() {
+        let throttle = SignInThrottle::new(2, Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        let a = IpAddr::from([10, 0, 0, 1]);
+        // One address, many emails: 2 × PER_ADDRESS failures.
+        for n in 0..2 * PER_ADDRESS {
+            let keys = ThrottleKey::of(&format!("p{n}@example.com"), Some(a));
+            assert_eq!(throttle.begin(&keys, t0), Ok(()), "{n}");
+        }
+        let next = ThrottleKey::of("sam@example.com", Some(a));
+        assert!(throttle.begin(&next, t0).is_err());
+        // One email, many addresses: 2 × PER_EMAIL failures.
+        for n in 0..PER_EMAIL {
+            let from = Some(IpAddr::from([10, 1, 0, n as u8]));
+            for _ in 0..2 {
+                let keys = ThrottleKey::of("lee@example.com", from);
+                assert_eq!(throttle.begin(&keys, t0), Ok(()), "{n}");
+            }
+        }
+        let fresh = ThrottleKey::of("lee@example.com", Some(IpAddr::from([10, 2, 0, 1])));
+        assert!(throttle.begin(&fresh, t0).is_err());
+    }
+
+    #[test]
+    fn a_refunded_attempt_is_no_failure() {
+        let throttle = SignInThrottle::new(1, Duration::from_secs(60)).unwrap();
+        let t0 = Instant::now();
+        let keys = ThrottleKey::of("dana@example.com", Some(IpAddr::from([10, 0, 0, 1])));
+        for _ in 0..5 {
+            assert_eq!(throttle.begin(&keys, t0), Ok(()));
+            assert!(throttle.begin(&keys, t0).is_err(), "counted before checking");
+            throttle.refund(&keys);
+        }
     }
 }

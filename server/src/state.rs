@@ -8,6 +8,7 @@ use crate::config::Limits;
 use crate::db::Db;
 use crate::events::{EventBus, PeerSockets};
 use crate::origin::Origins;
+use crate::password_checks::PasswordChecks;
 use crate::rate_limit::RateLimiter;
 use crate::sign_in::SignInThrottle;
 use std::sync::{Arc, OnceLock};
@@ -25,6 +26,8 @@ pub(crate) struct AppState {
     /// People on (the default): every request but `/health` and sign-in needs a token.
     pub(crate) people: bool,
     pub(crate) sign_in: Arc<SignInThrottle>,
+    /// Argon2id computations at once (sign-in, passwords set).
+    pub(crate) password_checks: Arc<PasswordChecks>,
     /// The origins allowed besides the server's own (`--cors-origin`).
     pub(crate) origins: Arc<Origins>,
     /// The `Host` values served under `--no-auth`, known once the listener is bound.

@@ -147,15 +147,15 @@ async fn try_sign_in(
 }
 
 #[tokio::test]
-async fn sign_in_is_throttled_per_email_and_per_address() {
+async fn sign_in_is_throttled_per_email_from_an_address_per_address_and_per_email() {
     let server = Server::start_demo(
         0,
         &["--sign-in-max-failures", "2", "--sign-in-window-s", "600"],
     );
-    // Two failures for dana (from two addresses) use up dana's failures…
+    // Two failures for dana from one address use up dana's failures from there…
     try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", "x").await;
-    try_sign_in(&server, [127, 0, 0, 3], "dana@example.com", "y").await;
-    let throttled = try_sign_in(&server, [127, 0, 0, 6], "dana@example.com", DEMO_PASSWORD).await;
+    try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", "y").await;
+    let throttled = try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", DEMO_PASSWORD).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = throttled.headers()["retry-after"]
         .to_str()
@@ -165,14 +165,67 @@ async fn sign_in_is_throttled_per_email_and_per_address() {
     assert!((1..=600).contains(&retry_after), "{retry_after}");
     expect_error(throttled, 429, "rate_limited").await;
 
-    // …two failures from one address use up the address's, whatever the email…
-    try_sign_in(&server, [127, 0, 0, 4], "x1@example.com", "x").await;
-    try_sign_in(&server, [127, 0, 0, 4], "x2@example.com", "x").await;
+    // …six failures from one address (three times as many) use up the address's, whatever
+    // the emails…
+    for n in 0..6 {
+        let response =
+            try_sign_in(&server, [127, 0, 0, 4], &format!("x{n}@example.com"), "x").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{n}");
+    }
     let from_four = try_sign_in(&server, [127, 0, 0, 4], "priya@example.com", DEMO_PASSWORD).await;
     assert_eq!(from_four.status(), StatusCode::TOO_MANY_REQUESTS);
-    // …while another person from another address signs in.
+    // …while another person from another address signs in…
     let from_five = try_sign_in(&server, [127, 0, 0, 5], "priya@example.com", DEMO_PASSWORD).await;
     assert_eq!(from_five.status(), StatusCode::OK);
+
+    // …and twenty failures for one email (ten times as many), from ten addresses, lock it
+    // from every address.
+    for n in 10..20 {
+        for password in ["x", "y"] {
+            try_sign_in(&server, [127, 0, 0, n], "lee@example.com", password).await;
+        }
+    }
+    let fresh = try_sign_in(&server, [127, 0, 0, 30], "lee@example.com", DEMO_PASSWORD).await;
+    assert_eq!(fresh.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn someone_guessing_at_an_email_from_another_address_does_not_lock_its_person_out() {
+    let server = Server::start_demo(0, &[]);
+    // The default allows 10 failures per email from one address, 100 from all.
+    let mut refused = 0;
+    for n in 0..15 {
+        let guess = try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", &format!("guess {n}"))
+            .await;
+        if guess.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 5, "the guesser is throttled after 10 failures");
+    let dana = try_sign_in(&server, [127, 0, 0, 3], "dana@example.com", DEMO_PASSWORD).await;
+    assert_eq!(dana.status(), StatusCode::OK, "Dana signs in from her own address");
+}
+
+#[tokio::test]
+async fn concurrent_wrong_guesses_for_one_email_get_at_most_the_allowed_checks() {
+    let server = Server::start_demo(0, &[]);
+    let guesses: Vec<_> = (0..50)
+        .map(|n| try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", &format!("guess {n}")))
+        .collect();
+    let answers = futures_util::future::join_all(guesses).await;
+    let mut checked = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            // Only a password checked and found wrong is 401.
+            401 => checked += 1,
+            429 | 503 => assert!(answer.headers().contains_key("retry-after")),
+            other => panic!("{other}"),
+        }
+    }
+    assert!(
+        (1..=10).contains(&checked),
+        "{checked} passwords checked for one email from one address; the limit is 10"
+    );
 }
 
 #[tokio::test]
