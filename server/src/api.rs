@@ -19,7 +19,7 @@ use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
 use crate::state::AppState;
 use crate::{
-    accounts, auth, change_feed, change_log, chaos, history, metrics, origin, people, pg_events,
+    accounts, auth, change_feed, change_log, chaos, history, metrics, people, pg_events,
     rate_limit, sign_in,
 };
 use axum::body::Body;
@@ -221,8 +221,6 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state.clone(), chaos::inject))
         .layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(from_fn_with_state(state.clone(), auth::require))
-        // Outermost: a cross-site request is refused before anything else looks at it.
-        .layer(from_fn_with_state(state.clone(), origin::check_origin))
 }
 
 /// Whether answers under `path` (within `/api/v1`) carry people: who is signed in, the

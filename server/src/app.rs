@@ -2,22 +2,24 @@
 //! with start-up work (migrate, seed, prune) and graceful shutdown.
 //!
 //! Every answer passes, outermost first: security headers → request id (error bodies) →
-//! tracing → CORS → the whole-request timeout (408) → the routes. `/__chaos` answers only
-//! to loopback peers.
+//! tracing → the `Host`/`Origin` check → CORS → the whole-request timeout (408) → the
+//! request's deadline for its queries → the routes. `/__chaos` answers only to loopback
+//! clients.
 
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, ChaosSettings};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::StartError;
-use crate::events::{EventBus, PeerSockets};
+use crate::events::EventBus;
 use crate::origin::Origins;
+use crate::peer::TrustedProxies;
 use crate::rate_limit::RateLimiter;
 use crate::sign_in::SignInThrottle;
 use crate::state::AppState;
 use crate::static_files::Site;
 use crate::{
-    api, chaos, clock, connections, idempotency, origin, peer, people, request_id,
+    api, chaos, clock, connections, idempotency, origin, peer, people, rate_limit, request_id,
     security_headers, seed, static_files,
 };
 use axum::extract::Request as AxumRequest;
@@ -28,7 +30,7 @@ use axum::routing::get;
 use axum::Router;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
@@ -45,7 +47,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     let limits = state.limits;
     let api = api::routes(&state);
-    let host_check = from_fn_with_state(state.clone(), origin::check_host);
+    let origin_check = from_fn_with_state(state.clone(), origin::check);
+    // `/health` spends its client's bucket like any request (it is also under `/api/v1`).
+    let health = get(api::health).route_layer(from_fn_with_state(state.clone(), rate_limit::limit));
     let chaos_routes = Router::new()
         .route(
             "/__chaos",
@@ -56,7 +60,7 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
         .layer(from_fn(loopback_only));
     let mut app = Router::new()
         .nest("/api/v1", api)
-        .route("/health", get(api::health))
+        .route("/health", health)
         .merge(chaos_routes)
         .with_state(state);
     app = match &config.static_dir {
@@ -70,7 +74,10 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
         None => app.fallback(api::not_found),
     };
     // The database stops the request's queries when its 408 goes out (below).
-    app = app.layer(from_fn_with_state(limits.request_timeout, queries_until_deadline));
+    app = app.layer(from_fn_with_state(
+        limits.request_timeout,
+        queries_until_deadline,
+    ));
     // Innermost: a request that takes too long (a body trickling in, a handler stuck) is
     // answered 408; the layers outside give it CORS headers and the JSON error body.
     app = app.layer(TimeoutLayer::with_status_code(
@@ -80,9 +87,9 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
-    // Before CORS and everything else: under `--no-auth`, a request for a host this
-    // server does not serve (DNS rebinding) gets nothing.
-    app = app.layer(host_check);
+    // Before CORS and everything else: a request for a host this server does not serve
+    // (DNS rebinding) or from an origin it does not admit (CSRF) gets nothing.
+    app = app.layer(origin_check);
     app.layer(
         TraceLayer::new_for_http()
             .make_span_with(|request: &Request<_>| {
@@ -90,11 +97,15 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
                     .extensions()
                     .get::<request_id::RequestId>()
                     .map_or("", |id| id.0.as_str());
+                let client = peer::address(request.extensions())
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_default();
                 tracing::info_span!(
                     "request",
                     method = %request.method(),
                     path = %request.uri().path(),
-                    request_id = %id
+                    request_id = %id,
+                    client = %client
                 )
             })
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
@@ -178,9 +189,9 @@ pub(crate) struct Prepared {
     pub(crate) db: Db,
     /// Sending `true` closes the open events sockets.
     pub(crate) stop: watch::Sender<bool>,
-    /// To be filled once the listener is bound (the `--no-auth` host check).
-    pub(crate) served_hosts: Arc<OnceLock<Vec<String>>>,
+    /// To be told the listen address once the listener is bound (the `Host` check).
     pub(crate) origins: Arc<Origins>,
+    pub(crate) trusted: Arc<TrustedProxies>,
 }
 
 /// Checks the flags, opens (and seeds) the database, and builds the router.
@@ -196,6 +207,10 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
     if config.allow_chaos && !config.addr.ip().is_loopback() {
         return Err(StartError::ChaosBeyondLoopback(config.addr));
     }
+    let origins = Origins::new(&config.public_origins, &config.cors_origins)
+        .map_err(StartError::NotAnOrigin)?;
+    let trusted =
+        TrustedProxies::parse(&config.trust_proxies).map_err(StartError::NotAProxyRange)?;
     let (db, was_new) = Db::open(&config.db).await?;
     let db = db.with_query_timeout(config.limits().request_timeout);
     tracing::info!(engine = ?db.engine(), was_new, schema = db.schema_version(), "database ready");
@@ -254,26 +269,29 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
             config.rate_limit_max_clients,
         )
         .map(Arc::new),
+        auth_failures: RateLimiter::for_failed_auth(
+            config.rate_limit_per_sec,
+            config.rate_limit_max_clients,
+        )
+        .map(Arc::new),
         tokens: Arc::new(tokens),
         people: !config.no_auth,
         sign_in: Arc::new(sign_in),
         password_checks: Arc::new(crate::password_checks::PasswordChecks::for_this_machine()),
-        origins: Arc::new(Origins::new(&config.cors_origins)),
-        served_hosts: Arc::new(OnceLock::new()),
+        origins: Arc::new(origins),
         ws_ping_interval: config.ws_ping_interval(),
         limits: config.limits(),
-        sockets: Arc::new(PeerSockets::default()),
+        sockets: Arc::new(peer::PerPeer::default()),
         shutdown,
     };
     crate::pg_events::start(db.clone(), state.events.clone()).await?;
-    let served_hosts = Arc::clone(&state.served_hosts);
     let origins = Arc::clone(&state.origins);
     Ok(Prepared {
         router: router(state, config, cors),
         db,
         stop,
-        served_hosts,
         origins,
+        trusted: Arc::new(trusted),
     })
 }
 
@@ -283,8 +301,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         router,
         db,
         stop,
-        served_hosts,
         origins,
+        trusted,
     } = prepare(&config).await?;
     let pruner = tokio::spawn(prune_forever(db));
 
@@ -295,15 +313,20 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             source,
         })?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
-    // Set once, here; nothing else sets it, so this cannot fail.
-    let _ = served_hosts.set(origin::served_hosts(local, &origins));
+    origins.listening_on(local);
+    if origins.serves_any_address() {
+        tracing::warn!(
+            "listening on every address without --public-origin: requests must name this \
+             server by an IP address or localhost; name the others with --public-origin"
+        );
+    }
     if config.no_auth {
         tracing::warn!("--no-auth: anyone who reaches this port acts as Guest (demos only)");
     }
     announce(local);
 
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
-    let server = connections::serve(listener, router, config.limits(), async move {
+    let server = connections::serve(listener, router, config.limits(), trusted, async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(true);

@@ -183,20 +183,30 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// The person `token` proves, with the identity the rate limiter keys on. A live session's
 /// expiry is moved on (best effort: a failure to write it only shortens the session).
+///
+/// A token that is not a service token is looked up in the database only if `client` has
+/// failed authentications left (429 otherwise); a token that is not a live session's
+/// spends one (see `rate_limit`).
 pub(crate) async fn authenticate(
     state: &AppState,
     token: &str,
+    client: ClientKey,
 ) -> Result<(Actor, Identity), ApiError> {
     if let Some(index) = state.tokens.identify(token) {
         return Ok((Actor::service(), Identity::Service(index)));
     }
+    crate::rate_limit::spend_auth_attempt(state, client)?;
     let hash = sessions::token_hash(token);
     let now_ms = clock::shifted(state.chaos.clock_offset_ms()).unix_millis();
     let found = state
         .db
         .read(move |tx| Ok::<_, ApiError>(sessions::lookup(tx, &hash, now_ms)?))
-        .await?;
-    match found {
+        .await;
+    if !matches!(found, Ok(Lookup::Ended | Lookup::Unknown)) {
+        // A live session, or a lookup that failed: no failed authentication.
+        crate::rate_limit::refund_auth_attempt(state, client);
+    }
+    match found? {
         Lookup::Live { person, slide } => {
             if slide {
                 let slid = state
@@ -238,7 +248,8 @@ pub(crate) async fn session_is_live(state: &AppState, hash: TokenHash) -> bool {
 
 /// The middleware on `/api/v1`, outside the rate limiter: puts the [`Actor`] (and the
 /// [`Identity`] the limiter keys on) in the request. A refused request spends its peer
-/// address's rate-limit bucket before it is answered 401 (so it is 429 once that is empty).
+/// address's rate-limit bucket before it is answered 401 (so it is 429 once that is empty),
+/// and a token that is no live session's its bucket of failed authentications.
 pub(crate) async fn require(
     State(state): State<AppState>,
     mut request: Request,
@@ -249,8 +260,9 @@ pub(crate) async fn require(
         return next.run(request).await;
     }
     let token = bearer_token(request.headers()).map(str::to_owned);
+    let client = ClientKey::peer(request.extensions());
     let result: Result<Option<(Actor, Option<Identity>)>, ApiError> = match token {
-        Some(token) => authenticate(&state, &token)
+        Some(token) => authenticate(&state, &token, client)
             .await
             .map(|(actor, identity)| Some((actor, Some(identity)))),
         // Guests have no identity: the limiter keys them by address.
@@ -269,10 +281,10 @@ pub(crate) async fn require(
             }
             next.run(request).await
         }
+        // Too many failed authentications from this address: refused before a lookup.
+        Err(too_many @ ApiError::RateLimited { .. }) => too_many.into_response(),
         Err(refused) => {
-            if let Err(too_many) =
-                crate::rate_limit::spend(&state, ClientKey::peer(request.extensions()))
-            {
+            if let Err(too_many) = crate::rate_limit::spend(&state, client) {
                 return too_many.into_response();
             }
             let mut response = refused.into_response();
@@ -306,6 +318,9 @@ mod tests {
         assert_eq!(tokens.identify(secret), Some(0));
         assert!(tokens.identify(&secret[1..]).is_none());
         assert!(tokens.identify("").is_none());
-        assert_eq!(Tokens::new(vec![secret.into(), "s3cret".into()]).err(), Some(6));
+        assert_eq!(
+            Tokens::new(vec![secret.into(), "s3cret".into()]).err(),
+            Some(6)
+        );
     }
 }

@@ -43,8 +43,7 @@ pub struct Config {
     )]
     pub auth_tokens: Vec<String>,
 
-    /// Run without people: a request without a token acts as "Guest" (demos only). The
-    /// `Host` header must then name this server (against DNS rebinding).
+    /// Run without people: a request without a token acts as "Guest" (demos only).
     #[arg(long, env = "CASEDESK_NO_AUTH")]
     pub no_auth: bool,
 
@@ -75,6 +74,29 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+
+    /// An origin people reach this server by, such as `https://casedesk.example`
+    /// (repeatable; comma-separated in the environment). A request whose `Host` or `Origin`
+    /// names none of them, nor a `--cors-origin`, is refused (against DNS rebinding and
+    /// cross-site requests). Default: the listen address (`localhost` and the loopback
+    /// addresses with the listening port are always served).
+    #[arg(
+        long = "public-origin",
+        env = "CASEDESK_PUBLIC_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub public_origins: Vec<String>,
+
+    /// A proxy address or range (CIDR, e.g. `10.0.0.0/8`) whose `Forwarded` /
+    /// `X-Forwarded-For` header names the client, for the limits, the sign-in throttle and
+    /// the logs (repeatable; comma-separated in the environment). Any other peer's
+    /// forwarding headers are ignored.
+    #[arg(
+        long = "trust-proxy",
+        env = "CASEDESK_TRUST_PROXY",
+        value_delimiter = ','
+    )]
+    pub trust_proxies: Vec<String>,
 
     /// Enable `GET/PUT/DELETE /__chaos` to change fault injection at run time.
     #[arg(long, env = "CASEDESK_ALLOW_CHAOS")]
@@ -127,6 +149,11 @@ pub struct Config {
     /// Most connections served at once; further ones wait to be accepted.
     #[arg(long, env = "CASEDESK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Most connections served at once from one client address (a trusted proxy has no
+    /// such cap); more are answered 429 and closed.
+    #[arg(long, env = "CASEDESK_MAX_CONNECTIONS_PER_PEER", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_peer: u32,
 
     /// Most event sockets open at once from one peer address; more are answered 429.
     #[arg(long, env = "CASEDESK_WS_MAX_PER_PEER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
@@ -231,6 +258,7 @@ pub(crate) struct Limits {
     pub(crate) header_read_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_peer: usize,
     pub(crate) ws_max_per_peer: usize,
     pub(crate) ws_max_message_bytes: usize,
     pub(crate) ws_pong_timeout: Duration,
@@ -242,6 +270,7 @@ impl Config {
             header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             max_connections: self.max_connections as usize,
+            max_connections_per_peer: self.max_connections_per_peer as usize,
             ws_max_per_peer: self.ws_max_per_peer as usize,
             // A frame header and a pong must always fit.
             ws_max_message_bytes: self.ws_max_message_bytes.max(64),
@@ -347,6 +376,7 @@ mod tests {
         assert_eq!(config.db, "data/casedesk.db");
         assert!(!config.seed_demo && !config.no_seed_demo && !config.allow_chaos);
         assert!(config.auth_tokens.is_empty() && config.cors_origins.is_empty());
+        assert!(config.public_origins.is_empty() && config.trust_proxies.is_empty());
         assert!(!config.no_auth, "people are on by default");
         assert!(config.command.is_none());
         assert_eq!(config.chaos_latency_ms, LatencyRange::default());

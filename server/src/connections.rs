@@ -4,16 +4,23 @@
 //! - at most `--max-connections` are served at once: the accept loop takes a permit before
 //!   it accepts, so further clients wait in the listen backlog instead of being dropped.
 //!   An upgraded connection (an events socket) keeps its permit until the socket ends;
+//! - at most `--max-connections-per-peer` of them from one address (a `--trust-proxy`
+//!   peer aside, which speaks for many clients): one more is answered 429 at once and
+//!   closed, without waiting for its request, so it holds no place;
 //! - a client must send a request's line and headers within `--header-read-timeout-ms`
 //!   (hyper's `header_read_timeout`; the clock also runs while a kept-alive connection sits
 //!   idle), else the connection closes: a slowloris client cannot hold a permit for ever.
 //!   The whole request, body included, is bounded by the router's timeout layer (408);
-//! - each request carries the peer address (`ConnectInfo<SocketAddr>`) for the rate
-//!   limiter, the per-peer socket cap and the loopback-only `/__chaos`;
+//! - each request carries the peer address (`ConnectInfo<SocketAddr>`) and the client's
+//!   ([`ClientAddress`], the peer's unless a trusted proxy names another) for the rate
+//!   limiter, the sign-in throttle, the per-peer socket cap, the logs and the
+//!   loopback-only `/__chaos`;
 //! - shutdown stops accepting, asks every connection to finish its request in flight and
 //!   close, and returns when they all have (the caller bounds the wait).
 
 use crate::config::Limits;
+use crate::error::ApiError;
+use crate::peer::{ClientAddress, PeerSlot, PerPeer, TrustedProxies};
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
@@ -23,14 +30,26 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-/// A place among the connections served at once, held by the connection and by an events
-/// socket upgraded from it (in the request's extensions), and freed when both are done.
+/// A place among the connections served at once (and among its address's), held by the
+/// connection and by an events socket upgraded from it (in the request's extensions), and
+/// freed when both are done.
 #[derive(Clone, Debug)]
-pub(crate) struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub(crate) struct ConnectionPermit(#[allow(dead_code)] Arc<Places>);
+
+#[derive(Debug)]
+struct Places {
+    _served: OwnedSemaphorePermit,
+    /// `None` for a trusted proxy's connection.
+    _peer: Option<PeerSlot>,
+}
+
+/// How long a connection refused for its address's cap may take to read its 429.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `stop` completes, then waits for open connections to
 /// finish (see the module doc).
@@ -38,9 +57,11 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    trusted: Arc<TrustedProxies>,
     stop: impl Future<Output = ()>,
 ) {
     let places = Arc::new(Semaphore::new(limits.max_connections));
+    let per_peer = Arc::new(PerPeer::default());
     // Dropping `stop_tx` asks the connections to finish; each holds a clone of `done_rx`,
     // so `done_tx.closed()` completes when the last one has.
     let (stop_tx, stop_rx) = watch::channel(());
@@ -65,12 +86,29 @@ pub(crate) async fn serve(
             },
             () = &mut stop => break,
         };
+        let peer_slot = if trusted.trusts(peer.ip()) {
+            None
+        } else {
+            match per_peer.take(peer.ip(), limits.max_connections_per_peer) {
+                Some(slot) => Some(slot),
+                None => {
+                    drop(permit);
+                    tokio::spawn(refuse(stream));
+                    continue;
+                }
+            }
+        };
+        let places = Places {
+            _served: permit,
+            _peer: peer_slot,
+        };
         tokio::spawn(serve_connection(
             stream,
             peer,
             app.clone(),
             limits.header_read_timeout,
-            ConnectionPermit(Arc::new(permit)),
+            Arc::clone(&trusted),
+            ConnectionPermit(Arc::new(places)),
             stop_rx.clone(),
             done_rx.clone(),
         ));
@@ -81,17 +119,50 @@ pub(crate) async fn serve(
     done_tx.closed().await;
 }
 
+/// Answers a connection over its address's cap 429 and closes it. The request is read
+/// (briefly, and thrown away) after the answer, so that the close is not a reset that
+/// could make the client lose the answer.
+async fn refuse(mut stream: TcpStream) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (status, retry_after, pending) = ApiError::RateLimited {
+        retry_after_secs: 1,
+    }
+    .into_parts();
+    let body = pending.render(&id);
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {}\r\ncontent-length: {}\r\nretry-after: {}\r\n\
+         x-request-id: {id}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n\
+         connection: close\r\n\r\n",
+        crate::api::JSON_CONTENT_TYPE,
+        body.len(),
+        retry_after.unwrap_or(1),
+    );
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
     header_read_timeout: Duration,
+    trusted: Arc<TrustedProxies>,
     permit: ConnectionPermit,
     mut stop: watch::Receiver<()>,
     _done: watch::Receiver<()>,
 ) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let client = trusted.client(peer.ip(), request.headers());
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(ClientAddress(client));
         request.extensions_mut().insert(permit.clone());
         app.clone().oneshot(request)
     });

@@ -241,6 +241,13 @@ pub enum StartError {
          server treats everyone, so it runs only on a loopback address (127.0.0.1, ::1)"
     )]
     ChaosBeyondLoopback(std::net::SocketAddr),
+    #[error(
+        "`{0}` is not an origin: give the scheme, the host and the port if not the \
+         scheme's, such as https://casedesk.example or http://127.0.0.1:8080"
+    )]
+    NotAnOrigin(String),
+    #[error("--trust-proxy `{0}` is not an address or a range such as 10.0.0.0/8")]
+    NotAProxyRange(String),
     #[error("cannot seed demo data: {0}")]
     Seed(String),
     #[error("{0}")]

@@ -35,9 +35,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use casedesk_model::{ChangeEvent, LiveEvent, Permission};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -74,53 +72,6 @@ impl EventBus {
     }
 }
 
-/// How many event sockets each peer address holds, so one peer cannot take them all.
-#[derive(Debug, Default)]
-pub(crate) struct PeerSockets {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One socket counted against its peer; uncounted when dropped (when the socket ends).
-pub(crate) struct SocketSlot {
-    owner: Arc<PeerSockets>,
-    peer: IpAddr,
-}
-
-impl PeerSockets {
-    /// A slot for one more socket from `peer`, or `None` when it already holds `max`.
-    pub(crate) fn take(self: &Arc<Self>, peer: IpAddr, max: usize) -> Option<SocketSlot> {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(peer).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(SocketSlot {
-            owner: Arc::clone(self),
-            peer,
-        })
-    }
-}
-
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .owner
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.peer) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.peer);
-            }
-        }
-    }
-}
-
 /// `GET /api/v1/events`.
 pub(crate) async fn socket(
     State(state): State<AppState>,
@@ -140,10 +91,7 @@ pub(crate) async fn socket(
     let limits = state.limits;
     // A router driven in-process has no peer address; a served connection always has one.
     let slot = match peer::address(&parts.extensions) {
-        Some(ip) => match state
-            .sockets
-            .take(peer::network(ip), limits.ws_max_per_peer)
-        {
+        Some(ip) => match state.sockets.take(ip, limits.ws_max_per_peer) {
             Some(slot) => Some(slot),
             None => {
                 return ApiError::RateLimited {
@@ -167,13 +115,14 @@ pub(crate) async fn socket(
     // Authenticated already (a bearer header, or a guest under `--no-auth`)? Otherwise the
     // first message must be `{"type":"auth","token":"…"}`.
     let authenticated = parts.extensions.get::<Actor>().cloned();
+    let client = crate::rate_limit::ClientKey::peer(&parts.extensions);
     upgrade
         .max_message_size(limits.ws_max_message_bytes)
         .max_frame_size(limits.ws_max_message_bytes)
         .on_upgrade(move |mut socket| async move {
             let actor = match authenticated {
                 Some(actor) => Some(actor),
-                None => authenticate_in_band(&mut socket, &state).await,
+                None => authenticate_in_band(&mut socket, &state, client).await,
             };
             if let Some(actor) = actor {
                 let ended = watch_session(&state, actor.session, shutdown);
@@ -221,7 +170,11 @@ fn watch_session(
 /// rule; returns who it is. On failure the socket is closed with code 1008 (policy
 /// violation) and the error code as the reason (`unauthorized`, `session_expired` or
 /// `forbidden`), and no event is sent.
-async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> Option<Actor> {
+async fn authenticate_in_band(
+    socket: &mut WebSocket,
+    state: &AppState,
+    client: crate::rate_limit::ClientKey,
+) -> Option<Actor> {
     let first = tokio::time::timeout(AUTH_TIMEOUT, async {
         loop {
             match socket.recv().await {
@@ -242,7 +195,7 @@ async fn authenticate_in_band(socket: &mut WebSocket, state: &AppState) -> Optio
             .flatten()
     });
     let refusal = match token {
-        Some(token) => match auth::authenticate(state, &token).await {
+        Some(token) => match auth::authenticate(state, &token, client).await {
             // The route's rule, as `auth::permit` checks it for a header-authenticated one.
             Ok((actor, _)) if actor.allows(Permission::Read) => return Some(actor),
             Ok(_) => casedesk_model::ErrorCode::Forbidden,
@@ -680,26 +633,10 @@ mod tests {
     }
 
     #[test]
-    fn pongs_are_recognised_and_sockets_counted_per_peer() {
+    fn pongs_are_recognised() {
         assert!(is_pong(r#"{"type":"pong"}"#));
         assert!(is_pong(r#"{ "type" : "pong", "extra": 1 }"#));
         assert!(!is_pong(r#"{"type":"ping"}"#));
         assert!(!is_pong("pong"));
-        let sockets = Arc::new(PeerSockets::default());
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let first = sockets.take(a, 2);
-        let second = sockets.take(a, 2);
-        assert!(first.is_some() && second.is_some());
-        assert!(sockets.take(a, 2).is_none());
-        assert!(
-            sockets.take(b, 2).is_some(),
-            "another peer has its own count"
-        );
-        drop(first);
-        assert!(
-            sockets.take(a, 2).is_some(),
-            "a closed socket frees its place"
-        );
     }
 }

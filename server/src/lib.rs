@@ -6,11 +6,13 @@
 //! - `state`: what every request can reach (`AppState`). `app`: the router and its layers,
 //!   start-up and graceful shutdown.
 //!   `connections` accepts and serves connections (connection cap, header timeout, peer
-//!   address). A request passes `security_headers` → `request_id` (id, error bodies) →
-//!   tracing → the `Host` check (`--no-auth`) → CORS → the request timeout → then either
-//!   `api` (origin → auth → rate limit → chaos → body limit → the route's role rule →
-//!   handler), `/__chaos` (loopback peers only), or `static_files`. `api` builds the router
-//!   from one list of routes, each with its rule (`api_routes` lists them).
+//!   address, per-address cap, the client behind a trusted proxy). A request passes
+//!   `security_headers` → `request_id` (id, error bodies) → tracing → the `Host`/`Origin`
+//!   check (`origin`) → CORS → the request timeout → its deadline for the database → then
+//!   either `api` (auth → rate limit → chaos → body limit → the route's role rule →
+//!   handler), `/health` (rate limit), `/__chaos` (loopback clients only), or
+//!   `static_files`. `api` builds the router from one list of routes, each with its rule
+//!   (`api_routes` lists them).
 //! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
 //!   idempotency protocol (`idempotency`) inside the write transaction and publishes
 //!   change events (`events`) after commit.
@@ -24,14 +26,14 @@
 //! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
 //!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:
-//!   the client's address as the limits count it.
+//!   the client's address as the limits count it (`--trust-proxy`), and what each holds.
 //! - People (docs/api.md §4): `people` (people and passwords in SQL, the built-in and demo
 //!   people, the migration of free-text assignees), `sessions` (tokens, stored hashed,
 //!   sliding expiry), `sign_in` (`/session`, `/me`, `/users`, the sign-in throttle),
 //!   `password_checks` (how many Argon2id computations run and wait at once),
 //!   `history` (a case's history, written in each change's transaction), `origin` (the
-//!   `Origin` check against CSRF and cross-site sockets; the `Host` check under
-//!   `--no-auth` against DNS rebinding). `auth` resolves who a request acts as and what
+//!   `Host` check against DNS rebinding and the `Origin` check against CSRF and
+//!   cross-site sockets, `--public-origin`). `auth` resolves who a request acts as and what
 //!   their role allows. `accounts` (people managed by admins, setup codes, one's own
 //!   password and sessions) with `setup_codes`; `user_command` (`user add|passwd|role|
 //!   deactivate` from the shell).

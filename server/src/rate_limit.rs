@@ -1,4 +1,4 @@
-//! Per-client rate limiting of `/api/v1` (not `/health`): a token bucket per client that
+//! Per-client rate limiting of `/api/v1` and `/health`: a token bucket per client that
 //! refills at `--rate-limit-per-sec` and holds `--rate-limit-burst` requests. An empty
 //! bucket answers 429 with `Retry-After` (whole seconds until a request will pass).
 //!
@@ -7,7 +7,10 @@
 //! ([`peer::network`](crate::peer::network)). A bearer the server does not accept is never
 //! a key (a random one per request would get a fresh bucket each time), and requests that
 //! fail auth spend their address's bucket too (see `auth::require`), so guessing tokens is
-//! limited like everything else.
+//! limited like everything else. A token that is not a service token also costs a database
+//! lookup, so each address has a second, much smaller bucket of failed authentications
+//! ([`RateLimiter::for_failed_auth`]): once it is empty, tokens from that address are
+//! refused before they are looked up.
 //!
 //! Memory is bounded: past `--rate-limit-max-clients` buckets, full ones (clients idle long
 //! enough to have nothing to remember) are forgotten, then the least recently seen.
@@ -31,6 +34,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// Failed authentications one address may make at once, and per second on average (with
+/// rate limiting on): an app whose session ended fails a few times before it asks its
+/// person to sign in again; a guesser is held to one lookup a second.
+const AUTH_FAILURES_BURST: u32 = 20;
+const AUTH_FAILURES_PER_SEC: f64 = 1.0;
 
 /// Who a bucket belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,6 +100,27 @@ impl RateLimiter {
             max_clients: max_clients.max(1),
             buckets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The bucket of failed authentications per address (see the module doc); `None` when
+    /// rate limiting is off (`per_sec` of requests 0).
+    pub(crate) fn for_failed_auth(requests_per_sec: f64, max_clients: usize) -> Option<Self> {
+        if requests_per_sec <= 0.0 {
+            return None;
+        }
+        Self::new(AUTH_FAILURES_PER_SEC, AUTH_FAILURES_BURST, max_clients)
+    }
+
+    /// Gives back a token [`check`](Self::check) took (what it was taken for turned out
+    /// not to count).
+    pub(crate) fn refund(&self, client: ClientKey) {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(bucket) = buckets.get_mut(&client) {
+            bucket.tokens = (bucket.tokens + 1.0).min(self.burst);
+        }
     }
 
     /// Takes one token for `client`, or says in how many whole seconds one will be there.
@@ -173,12 +203,27 @@ pub(crate) fn spend(state: &AppState, client: ClientKey) -> Result<(), ApiError>
     }
 }
 
-/// The middleware on `/api/v1`, inside `auth::require` (which has put the caller's
-/// [`Identity`] in the request when it accepted a token).
-pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.uri().path() == "/health" {
-        return next.run(request).await;
+/// Takes one failed authentication from `client`'s bucket before a token is looked up;
+/// the 429 to answer when it is empty. Give it back ([`refund_auth_attempt`]) when the
+/// token turns out to be good.
+pub(crate) fn spend_auth_attempt(state: &AppState, client: ClientKey) -> Result<(), ApiError> {
+    match &state.auth_failures {
+        Some(limiter) => limiter
+            .check(client, Instant::now())
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs }),
+        None => Ok(()),
     }
+}
+
+pub(crate) fn refund_auth_attempt(state: &AppState, client: ClientKey) {
+    if let Some(limiter) = &state.auth_failures {
+        limiter.refund(client);
+    }
+}
+
+/// The middleware on `/api/v1` (inside `auth::require`, which has put the caller's
+/// [`Identity`] in the request when it accepted a token) and on `/health`.
+pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match spend(&state, ClientKey::of(request.extensions())) {
         Ok(()) => next.run(request).await,
         Err(too_many) => too_many.into_response(),
@@ -238,6 +283,21 @@ mod tests {
         }
         assert_eq!(limiter.check(busy, t1), Err(1), "still limited");
         assert!(limiter.tracked() <= 64);
+    }
+
+    #[test]
+    fn a_refunded_token_is_back_and_a_full_bucket_stays_full() {
+        let limiter = RateLimiter::new(0.01, 2, 100).unwrap();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(limiter.check(ip(1), t0), Ok(()));
+            limiter.refund(ip(1));
+        }
+        limiter.refund(ip(1));
+        assert_eq!(limiter.check(ip(1), t0), Ok(()));
+        assert_eq!(limiter.check(ip(1), t0), Ok(()));
+        assert!(limiter.check(ip(1), t0).is_err(), "never above the burst");
+        assert!(RateLimiter::for_failed_auth(0.0, 100).is_none());
     }
 
     #[test]

@@ -396,7 +396,10 @@ mod tests {
         let keys = ThrottleKey::of("dana@example.com", Some(IpAddr::from([10, 0, 0, 1])));
         for _ in 0..5 {
             assert_eq!(throttle.begin(&keys, t0), Ok(()));
-            assert!(throttle.begin(&keys, t0).is_err(), "counted before checking");
+            assert!(
+                throttle.begin(&keys, t0).is_err(),
+                "counted before checking"
+            );
             throttle.refund(&keys);
         }
     }

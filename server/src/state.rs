@@ -6,12 +6,13 @@ use crate::auth::Tokens;
 use crate::chaos::Chaos;
 use crate::config::Limits;
 use crate::db::Db;
-use crate::events::{EventBus, PeerSockets};
+use crate::events::EventBus;
 use crate::origin::Origins;
 use crate::password_checks::PasswordChecks;
+use crate::peer::PerPeer;
 use crate::rate_limit::RateLimiter;
 use crate::sign_in::SignInThrottle;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -22,20 +23,20 @@ pub(crate) struct AppState {
     pub(crate) events: EventBus,
     pub(crate) chaos: Arc<Chaos>,
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
+    /// Failed authentications per address, a much smaller bucket (see `auth::require`).
+    pub(crate) auth_failures: Option<Arc<RateLimiter>>,
     pub(crate) tokens: Arc<Tokens>,
     /// People on (the default): every request but `/health` and sign-in needs a token.
     pub(crate) people: bool,
     pub(crate) sign_in: Arc<SignInThrottle>,
     /// Argon2id computations at once (sign-in, passwords set).
     pub(crate) password_checks: Arc<PasswordChecks>,
-    /// The origins allowed besides the server's own (`--cors-origin`).
+    /// The origins this server is reached by and those allowed to call it.
     pub(crate) origins: Arc<Origins>,
-    /// The `Host` values served under `--no-auth`, known once the listener is bound.
-    pub(crate) served_hosts: Arc<OnceLock<Vec<String>>>,
     pub(crate) ws_ping_interval: Duration,
     pub(crate) limits: Limits,
     /// Events sockets open per peer address.
-    pub(crate) sockets: Arc<PeerSockets>,
+    pub(crate) sockets: Arc<PerPeer>,
     /// Becomes `true` when the server stops; open sockets close.
     pub(crate) shutdown: watch::Receiver<bool>,
 }

@@ -337,7 +337,9 @@ mod tests {
     #[test]
     fn search_text_over_the_limit_is_refused_by_characters_not_bytes() {
         let query = |q: String| CaseListQuery::from_pairs([("q", q.as_str())]).unwrap();
-        assert!(query("é".repeat(MAX_SEARCH_CHARS)).check_search_length().is_ok());
+        assert!(query("é".repeat(MAX_SEARCH_CHARS))
+            .check_search_length()
+            .is_ok());
         assert!(query(format!("  {}  ", "a".repeat(MAX_SEARCH_CHARS)))
             .check_search_length()
             .is_ok());

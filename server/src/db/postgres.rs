@@ -283,7 +283,9 @@ impl PgDb {
     /// Bounds every statement of every connection by `timeout` (PostgreSQL cancels it:
     /// `query_canceled`), lock waits included.
     pub(crate) fn set_statement_timeout(&self, timeout: std::time::Duration) {
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.statement_timeout_ms.store(ms, Ordering::Relaxed);
     }
 

@@ -68,7 +68,7 @@ fn entry_bytes(key: &str, rows: &[SqlRow]) -> usize {
         })
         .sum();
     // The key is held twice (map and queue) but shared: one copy.
-    ENTRY_OVERHEAD + key.len() + rows.len() * size_of::<SqlRow>() + values
+    ENTRY_OVERHEAD + key.len() + std::mem::size_of_val(rows) + values
 }
 
 impl ReadCache {
@@ -289,7 +289,10 @@ mod tests {
             assert!(bytes <= MAX_BYTES, "{bytes} bytes");
         }
         let (entries, bytes) = held(&cache);
-        assert!(bytes >= entries * 1024, "keys are counted: {bytes} for {entries}");
+        assert!(
+            bytes >= entries * 1024,
+            "keys are counted: {bytes} for {entries}"
+        );
         // The newest are the ones kept.
         assert!(cache.get("1", &format!("{:0>1024}", 39_999)).is_some());
         assert!(cache.get("1", &format!("{:0>1024}", 0)).is_none());
@@ -304,7 +307,11 @@ mod tests {
         assert_eq!(held(&cache), once);
         cache.put("1", "b".into(), rows(1));
         assert_eq!(held(&cache).0, 2);
-        assert_eq!(cache.lock().order.len(), 3, "the stale place is still queued");
+        assert_eq!(
+            cache.lock().order.len(),
+            3,
+            "the stale place is still queued"
+        );
         assert!(cache.lock().evict_oldest());
         assert!(cache.get("1", "a").is_none(), "the older entry went first");
         assert!(cache.get("1", "b").is_some());

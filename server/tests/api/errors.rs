@@ -62,7 +62,12 @@ async fn a_path_id_that_is_not_a_uuid_is_400() {
 
 #[tokio::test]
 async fn missing_token_is_401_when_auth_is_on() {
-    let server = Server::start(&["--auth-token", SERVICE_TOKEN, "--auth-token", OTHER_SERVICE_TOKEN]);
+    let server = Server::start(&[
+        "--auth-token",
+        SERVICE_TOKEN,
+        "--auth-token",
+        OTHER_SERVICE_TOKEN,
+    ]);
     let response = server.get("/api/v1/cases").send().await.unwrap();
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     expect_error(response, 401, "unauthorized").await;
@@ -361,9 +366,9 @@ async fn rate_limiting_is_429_with_retry_after() {
         .unwrap();
     assert!((1..=2).contains(&retry_after), "{retry_after}");
     expect_error(response, 429, "rate_limited").await;
-    // Health is never limited.
+    // Health spends the same bucket (limits.rs: `health_is_rate_limited_like_everything_else`).
     let response = server.get("/api/v1/health").send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    expect_error(response, 429, "rate_limited").await;
 }
 
 #[tokio::test]

@@ -144,6 +144,179 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     );
 }
 
+/// A connection to `server` from the loopback address `from` (127.0.0.2 and the like are
+/// loopback too, and another client for the server).
+async fn connect_from(server: &Server, from: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr(server).parse().unwrap()).await.unwrap()
+}
+
+/// Sends one `GET /health` on `stream` (closing after it); the whole answer.
+async fn health_on(server: &Server, mut stream: TcpStream) -> String {
+    stream
+        .write_all(&with_host(
+            server,
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ))
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&read_to_close(&mut stream).await).into_owned()
+}
+
+#[tokio::test]
+async fn one_address_may_hold_only_its_share_of_connections() {
+    let server = Server::start(&["--max-connections-per-peer", "2"]);
+    // Two connections in the middle of a request hold the address's places.
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from(&server, [127, 0, 0, 1]).await;
+        stream
+            .write_all(&with_host(&server, b"GET /health HTTP/1.1\r\nHost: x\r\n"))
+            .await
+            .unwrap();
+        holders.push(stream);
+    }
+    // A third from the same address is refused at once, with an answer it can read.
+    let refused = health_on(&server, connect_from(&server, [127, 0, 0, 1]).await).await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("\"rate_limited\""),
+        "the JSON error body: {refused}"
+    );
+    // Another address is served.
+    let other = health_on(&server, connect_from(&server, [127, 0, 0, 2]).await).await;
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    // Once a holder leaves (and the server has seen it go), its place is free again.
+    drop(holders.remove(0));
+    let served = tokio::time::timeout(GUARD, async {
+        loop {
+            let answer = health_on(&server, connect_from(&server, [127, 0, 0, 1]).await).await;
+            if answer.starts_with("HTTP/1.1 200") {
+                return;
+            }
+            assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        }
+    })
+    .await;
+    assert!(
+        served.is_ok(),
+        "the closed connection's place never came back"
+    );
+}
+
+#[tokio::test]
+async fn health_is_rate_limited_like_everything_else() {
+    let server = Server::start(&["--rate-limit-per-sec", "0.01", "--rate-limit-burst", "2"]);
+    for path in ["/health", "/api/v1/health"] {
+        let response = server.get(path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/health", "/api/v1/health"] {
+        let response = server.get(path).send().await.unwrap();
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+        expect_error(response, 429, "rate_limited").await;
+    }
+}
+
+#[tokio::test]
+async fn made_up_tokens_are_refused_long_before_the_request_limit() {
+    // The shipped request limit (500/s, a burst of 1,000): 200 made-up tokens are far
+    // below it, yet most are refused 429 before any is looked up.
+    let server = Server::start(&["--auth-token", SERVICE_TOKEN, "--rate-limit-per-sec", "500"]);
+    let (mut unauthorized, mut refused) = (0, 0);
+    for _ in 0..200 {
+        let response = server
+            .get("/api/v1/cases")
+            .bearer_auth(Uuid::new_v4())
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            401 => unauthorized += 1,
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(refused > 0, "{unauthorized} answered 401, none refused 429");
+    assert!(
+        unauthorized >= 20,
+        "the burst of failures is looked up: {unauthorized}"
+    );
+    // A service token is no lookup: it still works from the same address.
+    let good = server
+        .get("/api/v1/cases")
+        .bearer_auth(SERVICE_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(good.status(), StatusCode::OK);
+}
+
+/// A client sending `X-Forwarded-For: forwarded_for` from the loopback address `from`.
+fn via(from: [u8; 4], forwarded_for: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", forwarded_for.parse().unwrap());
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from(from))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn clients_behind_a_trusted_proxy_get_their_own_rate_limits() {
+    let server = Server::start(&[
+        "--trust-proxy",
+        "127.0.0.1",
+        "--rate-limit-per-sec",
+        "0.01",
+        "--rate-limit-burst",
+        "2",
+    ]);
+    let health = |client: reqwest::Client| {
+        let url = server.url("/health");
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    // Through the proxy (127.0.0.1): one bucket per client it names.
+    let first = via([127, 0, 0, 1], "198.51.100.1");
+    assert_eq!(health(first.clone()).await, 200);
+    assert_eq!(health(first.clone()).await, 200);
+    assert_eq!(health(first).await, 429);
+    assert_eq!(health(via([127, 0, 0, 1], "198.51.100.2")).await, 200);
+    // A peer that is no trusted proxy is counted by its own address, whatever it claims.
+    for n in 0..2 {
+        let claim = format!("203.0.113.{n}");
+        assert_eq!(health(via([127, 0, 0, 2], &claim)).await, 200, "{claim}");
+    }
+    assert_eq!(health(via([127, 0, 0, 2], "203.0.113.9")).await, 429);
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_may_hold_more_connections_than_one_address() {
+    let server = Server::start(&[
+        "--trust-proxy",
+        "127.0.0.0/8",
+        "--max-connections-per-peer",
+        "1",
+    ]);
+    let mut holder = connect_from(&server, [127, 0, 0, 1]).await;
+    holder
+        .write_all(&with_host(&server, b"GET /health HTTP/1.1\r\nHost: x\r\n"))
+        .await
+        .unwrap();
+    let second = health_on(&server, connect_from(&server, [127, 0, 0, 1]).await).await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+}
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -343,17 +516,18 @@ async fn every_answer_carries_the_security_headers() {
         "2",
     ]);
     let t = |path: &str| server.get(path).bearer_auth(SERVICE_TOKEN).send();
+    // The address's bucket: /health, the 401; the token's: the cases.
     let answers = vec![
         server.get("/health").send().await.unwrap(),
-        server.get("/api/v1/health").send().await.unwrap(),
+        server.get("/api/v1/cases").send().await.unwrap(),
         t("/api/v1/cases").await.unwrap(),
         server.get("/nowhere").send().await.unwrap(),
         t("/api/v1/cases/not-a-uuid").await.unwrap(),
         t("/api/v1/cases").await.unwrap(),
-        server.get("/api/v1/cases").send().await.unwrap(),
+        server.get("/api/v1/health").send().await.unwrap(),
     ];
     let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
-    assert_eq!(statuses, [200, 200, 200, 404, 400, 429, 401]);
+    assert_eq!(statuses, [200, 401, 200, 404, 400, 429, 429]);
     let mut answers = answers;
     answers.push(client().get(server.url("/__chaos")).send().await.unwrap());
     for answer in &answers {

@@ -195,22 +195,60 @@ async fn someone_guessing_at_an_email_from_another_address_does_not_lock_its_per
     // The default allows 10 failures per email from one address, 100 from all.
     let mut refused = 0;
     for n in 0..15 {
-        let guess = try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", &format!("guess {n}"))
-            .await;
+        let guess = try_sign_in(
+            &server,
+            [127, 0, 0, 2],
+            "dana@example.com",
+            &format!("guess {n}"),
+        )
+        .await;
         if guess.status() == StatusCode::TOO_MANY_REQUESTS {
             refused += 1;
         }
     }
     assert_eq!(refused, 5, "the guesser is throttled after 10 failures");
     let dana = try_sign_in(&server, [127, 0, 0, 3], "dana@example.com", DEMO_PASSWORD).await;
-    assert_eq!(dana.status(), StatusCode::OK, "Dana signs in from her own address");
+    assert_eq!(
+        dana.status(),
+        StatusCode::OK,
+        "Dana signs in from her own address"
+    );
+}
+
+#[tokio::test]
+async fn clients_behind_a_trusted_proxy_get_their_own_sign_in_throttles() {
+    let server = Server::start_demo(
+        0,
+        &["--trust-proxy", "127.0.0.1", "--sign-in-max-failures", "2"],
+    );
+    let through_proxy = |client: &'static str, password: &'static str| {
+        client_from([127, 0, 0, 1])
+            .post(server.url("/api/v1/session"))
+            .header("X-Forwarded-For", client)
+            .json(&json!({"email": "dana@example.com", "password": password}))
+            .send()
+    };
+    for guess in ["x", "y"] {
+        let response = through_proxy("198.51.100.1", guess).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let guesser = through_proxy("198.51.100.1", DEMO_PASSWORD).await.unwrap();
+    assert_eq!(guesser.status(), StatusCode::TOO_MANY_REQUESTS);
+    let dana = through_proxy("198.51.100.2", DEMO_PASSWORD).await.unwrap();
+    assert_eq!(
+        dana.status(),
+        StatusCode::OK,
+        "another client behind the proxy"
+    );
 }
 
 #[tokio::test]
 async fn concurrent_wrong_guesses_for_one_email_get_at_most_the_allowed_checks() {
     let server = Server::start_demo(0, &[]);
-    let guesses: Vec<_> = (0..50)
-        .map(|n| try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", &format!("guess {n}")))
+    let passwords: Vec<String> = (0..50).map(|n| format!("guess {n}")).collect();
+    let guesses: Vec<_> = passwords
+        .iter()
+        .map(|password| try_sign_in(&server, [127, 0, 0, 2], "dana@example.com", password))
         .collect();
     let answers = futures_util::future::join_all(guesses).await;
     let mut checked = 0;
@@ -576,7 +614,7 @@ async fn history_records_each_change_in_order_with_actors_and_values() {
 }
 
 #[tokio::test]
-async fn a_state_changing_request_from_a_foreign_origin_is_refused() {
+async fn a_request_from_a_foreign_origin_is_refused_whatever_its_method() {
     let server = Server::start_demo(0, &["--cors-origin", "http://127.0.0.1:9"]);
     let (token, _) = token_of(&server, "dana@example.com").await;
     let post = |origin: Option<&str>| {
@@ -605,34 +643,108 @@ async fn a_state_changing_request_from_a_foreign_origin_is_refused() {
         StatusCode::CREATED,
         "no origin: not a browser"
     );
-    // Reads are not refused for their origin (CORS decides what a page may read).
-    let read = authed(&server, Method::GET, "/api/v1/cases", &token)
-        .header("Origin", "http://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), StatusCode::OK);
+    // Reads too: the server does no work for a page it would not let read the answer.
+    let read = |origin: &str| {
+        authed(&server, Method::GET, "/api/v1/cases", &token)
+            .header("Origin", origin)
+            .send()
+    };
+    expect_error(read("http://evil.example").await.unwrap(), 403, "forbidden").await;
+    assert_eq!(
+        read("http://127.0.0.1:9").await.unwrap().status(),
+        StatusCode::OK
+    );
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let own = read(&format!("http://localhost:{port}")).await.unwrap();
+    assert_eq!(
+        own.status(),
+        StatusCode::OK,
+        "a loopback name of this server"
+    );
 }
 
 #[tokio::test]
-async fn without_people_the_host_must_be_this_server() {
-    let server = Server::start(&[]);
-    let port = server.base.rsplit(':').next().unwrap().to_owned();
-    let get = |host: String| {
-        let request = server.get("/api/v1/cases").header("Host", host);
-        async move { request.send().await.unwrap() }
-    };
-    let rebound = get(format!("evil.example:{port}")).await;
-    expect_error(rebound, 403, "forbidden").await;
-    let other_port = get("127.0.0.1:1".into()).await;
-    expect_error(other_port, 403, "forbidden").await;
-    for host in [
-        format!("127.0.0.1:{port}"),
-        format!("localhost:{port}"),
-        format!("[::1]:{port}"),
-    ] {
-        assert_eq!(get(host.clone()).await.status(), StatusCode::OK, "{host}");
+async fn with_people_on_or_off_the_host_must_be_this_server() {
+    for server in [Server::start(&[]), Server::start_demo(0, &[])] {
+        let port = server.base.rsplit(':').next().unwrap().to_owned();
+        let get = |path: &'static str, host: String| {
+            let request = server.get(path).header("Host", host);
+            async move { request.send().await.unwrap() }
+        };
+        for path in ["/health", "/api/v1/health", "/api/v1/cases", "/anything"] {
+            let rebound = get(path, format!("evil.example:{port}")).await;
+            expect_error(rebound, 403, "forbidden").await;
+            let other_port = get(path, "127.0.0.1:1".into()).await;
+            expect_error(other_port, 403, "forbidden").await;
+        }
+        let sign_in = server
+            .post_json(
+                "/api/v1/session",
+                &json!({"email": "dana@example.com", "password": DEMO_PASSWORD}),
+            )
+            .header("Host", format!("evil.example:{port}"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(sign_in, 403, "forbidden").await;
+        for host in [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ] {
+            assert_eq!(
+                get("/health", host.clone()).await.status(),
+                StatusCode::OK,
+                "{host}"
+            );
+        }
     }
+}
+
+#[tokio::test]
+async fn a_public_origin_is_served_and_names_it_does_not_list_are_not() {
+    let server = Server::start_demo(
+        0,
+        &[
+            "--public-origin",
+            "https://casedesk.example",
+            "--cors-origin",
+            "http://127.0.0.1:9",
+        ],
+    );
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let get = |host: &str, origin: Option<&str>| {
+        let mut request = server.get("/health").header("Host", host);
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(get("casedesk.example", None).await, StatusCode::OK);
+    // Behind a proxy that passes its upstream's address: the page is the public origin.
+    let upstream = format!("127.0.0.1:{port}");
+    assert_eq!(
+        get(&upstream, Some("https://casedesk.example")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("casedesk.example", Some("https://casedesk.example")).await,
+        StatusCode::OK
+    );
+    assert_eq!(get("other.example", None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get("casedesk.example:8443", None).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get("casedesk.example", Some("https://evil.example")).await,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn without_people_everyone_acts_as_guest() {
+    let server = Server::start(&[]);
     // Everyone acts as Guest, whatever the body says.
     let case = server.create(new_case("As guest")).await;
     let note: Value = server

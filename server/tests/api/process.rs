@@ -157,7 +157,10 @@ async fn flags_can_come_from_the_environment() {
         &[],
         &[
             ("CASEDESK_NO_SEED_DEMO", "true"),
-            ("CASEDESK_AUTH_TOKEN", &format!("{SERVICE_TOKEN},{OTHER_SERVICE_TOKEN}")),
+            (
+                "CASEDESK_AUTH_TOKEN",
+                &format!("{SERVICE_TOKEN},{OTHER_SERVICE_TOKEN}"),
+            ),
             ("CASEDESK_RATE_LIMIT_PER_SEC", "0"),
         ],
     );

@@ -407,7 +407,10 @@ async fn a_query_blocked_past_the_request_deadline_gives_its_connection_back() {
                 WHERE c.relname = 'cases' AND l.mode = 'AccessExclusiveLock' AND l.granted";
     let guard = std::time::Instant::now() + Duration::from_secs(60);
     while psql(&url, held) != "1" {
-        assert!(std::time::Instant::now() < guard, "the lock was never taken");
+        assert!(
+            std::time::Instant::now() < guard,
+            "the lock was never taken"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // More waiting reads than the server has connections: each gets its 408.
