@@ -390,6 +390,9 @@ async fn a_reader_never_passes_a_change_that_is_still_committing() {
             second_id.as_str().unwrap().to_owned()
         ],
         "the reader got both, the first committed first"
+    );
+}
+
 #[tokio::test]
 async fn a_query_blocked_past_the_request_deadline_gives_its_connection_back() {
     let dir = tempfile::tempdir().unwrap();
