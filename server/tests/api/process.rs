@@ -7,7 +7,6 @@ use std::process::Stdio;
 use std::time::Duration;
 use uuid::Uuid;
 
-
 #[tokio::test]
 async fn a_restart_keeps_cases_and_idempotency_keys() {
     let server = Server::start(&[]);
