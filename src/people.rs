@@ -44,17 +44,28 @@ pub fn people_list() -> Signal<Vec<Person>> {
 }
 
 /// One `<option>` per person, valued by id, for the assignee selects (which add their own
-/// first options: "Unassigned", "Me", "Anyone").
+/// first options: "Unassigned", "Me", "Anyone"). A deactivated person is named so; where a
+/// case is being assigned they cannot be picked, yet a case already theirs still shows them.
 #[component]
 pub fn PersonOptions(
     /// The people to list.
     people: Signal<Vec<Person>>,
+    /// The select assigns a case (rather than filters by assignee).
+    #[prop(optional)]
+    assigning: bool,
 ) -> impl IntoView {
     move || {
         people
             .get()
             .into_iter()
-            .map(|p| view! { <option value=p.id.to_string()>{p.name}</option> })
+            .map(|p| {
+                let name = if p.active {
+                    p.name
+                } else {
+                    format!("{} (deactivated)", p.name)
+                };
+                view! { <option value=p.id.to_string() disabled=assigning && !p.active>{name}</option> }
+            })
             .collect_view()
     }
 }

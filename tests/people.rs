@@ -487,3 +487,39 @@ async fn a_setup_code_signs_a_new_person_in_from_the_sign_in_page() {
         .result
         .is_ok());
 }
+
+#[wasm_bindgen_test]
+async fn a_deactivated_person_cannot_be_assigned_but_a_case_of_theirs_still_names_them() {
+    let (gone, _) = person_with_role("Gone", Role::Agent).await;
+    let case = casedesk_model::NewCase {
+        assignee: Some(gone.id.to_string()),
+        ..support::new_case(&format!(
+            "zq{} assigned to Gone",
+            &Uuid::new_v4().simple().to_string()[..10]
+        ))
+    };
+    let case = api()
+        .create_case(&case, Uuid::new_v4())
+        .await
+        .result
+        .unwrap();
+    let off = api()
+        .update_person(
+            gone.id,
+            &casedesk_model::PersonPatch {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .result;
+    assert!(matches!(off, Ok(Ok(_))), "deactivated: {off:?}");
+
+    let app = mount_as(api(), &format!("/cases/{}", case.id)).await;
+    let option = format!("#case-assignee option[value='{}']", gone.id);
+    wait_until("the assignee menu lists Gone", 10, || app.exists(&option)).await;
+    let listed = app.find(&option);
+    assert_eq!(listed.text_content().unwrap(), "Gone (deactivated)");
+    assert!(listed.matches(":disabled").unwrap(), "not to be picked");
+    assert_eq!(value_of(&app.find("#case-assignee")), gone.id.to_string());
+}

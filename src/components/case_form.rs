@@ -203,7 +203,7 @@ fn AssigneeField(
                         on:change=move |ev| on_change.run(event_target_value(&ev))
                     >
                         <option value="">"Unassigned"</option>
-                        <crate::people::PersonOptions people=people />
+                        <crate::people::PersonOptions people=people assigning=true />
                     </select>
                 }
                 .into_any()

@@ -619,7 +619,7 @@ fn AssigneeAndTags(
                             on:change=on_assignee
                         >
                             <option value="">"Unassigned"</option>
-                            <crate::people::PersonOptions people=people_list />
+                            <crate::people::PersonOptions people=people_list assigning=true />
                         </select>
                     }
                     .into_any()
