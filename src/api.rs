@@ -7,6 +7,7 @@
 //! use ([`ApiOrigins`], shared by every clone) and reports how it went, which moves it on.
 
 use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
+use crate::words::Describe;
 use casedesk_core::{Failure, Millis, OriginBackoff, OriginChoice, OriginEvent};
 use casedesk_model::{
     Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, ErrorBody, FieldErrors,
@@ -98,6 +99,8 @@ pub struct ApiClient {
     credentials: Credentials,
     /// Whether a GET may take index.html's early answer for its URL (see [`Self::holding_data`]).
     early_answer: bool,
+    /// Sends only under this person's session (see [`Self::acting_for`]).
+    acting_for: Option<Uuid>,
 }
 
 /// The API origins one app may use and the one in use, shared by every clone of a client:
@@ -306,8 +309,10 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// The origins `config.json` names: none (the app's own origin) when the server has no such
-/// file (a 404, or the SPA fallback's HTML), the last list read when it cannot be reached.
+/// The origins `config.json` names and the app may use: none (the app's own origin) when the
+/// server has no such file (a 404, or the SPA fallback's HTML), the last list read when it
+/// cannot be reached. An origin the token could be read on the way to is left out
+/// ([`usable_origins`]).
 async fn config_file() -> Vec<String> {
     let read = CONFIG_FILE.with(|cell| {
         cell.borrow_mut()
@@ -320,11 +325,12 @@ async fn config_file() -> Vec<String> {
 async fn read_config_file() -> Vec<String> {
     let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
     let stored = || {
-        storage
+        let listed = storage
             .as_ref()
             .and_then(|s| s.get_item(STORED_ORIGINS_KEY).ok().flatten())
             .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        usable_origins(&listed)
     };
     let answer = match early_config().await {
         Some(early) => Some(early),
@@ -335,7 +341,7 @@ async fn read_config_file() -> Vec<String> {
     };
     let origins = match text {
         (200, body) => serde_json::from_str::<ConfigFile>(&body)
-            .map(|c| c.api_origins)
+            .map(|c| usable_origins(&c.api_origins))
             .unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -347,6 +353,26 @@ async fn read_config_file() -> Vec<String> {
         };
     }
     origins
+}
+
+/// The origins of `listed` the app may send the token to (`casedesk_core::configured_origins`):
+/// each one left out is named in the console, with why.
+fn usable_origins(listed: &[String]) -> Vec<String> {
+    let page = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    let vetted = casedesk_core::vet_api_origins(listed, &page);
+    for refused in &vetted.refused {
+        let why = refused.reason.describe();
+        web_sys::console::warn_1(
+            &format!(
+                "casedesk: config.json's api_origins entry {:?} is not used: {why}.",
+                refused.listed
+            )
+            .into(),
+        );
+    }
+    vetted.usable
 }
 
 /// `GET {origin}/api/v1/health` answered 200.
@@ -376,30 +402,43 @@ async fn fetch_text(url: &str, timeout_ms: u32) -> Option<(u16, String)> {
 /// `true` on any other answer but a 403.
 type OnVerdict = Arc<dyn Fn(bool) + Send + Sync>;
 
-/// The bearer token, shared by every clone of one client: the query client, the queue's
-/// sender and the live socket each hold a clone, and a new sign-in (after a session ended)
-/// must reach all of them at once. Never printed.
+/// The bearer token and whose it is, shared by every clone of one client: the query client,
+/// the queue's sender and the live socket each hold a clone, and a sign-in or a sign-out must
+/// reach all of them at once. Never printed.
 #[derive(Clone, Default)]
 struct Credentials {
-    token: Arc<RwLock<Option<String>>>,
+    signing: Arc<RwLock<Signing>>,
     on_verdict: Arc<RwLock<Option<OnVerdict>>>,
+}
+
+/// The token in force and the person it signs for, changed together.
+#[derive(Clone, Default)]
+struct Signing {
+    token: Option<String>,
+    /// Whose session this is: the signed-in person, the guest of a server without people,
+    /// the service token's person; `None` when nobody's is known.
+    person: Option<Uuid>,
 }
 
 impl Credentials {
     fn token(&self) -> Option<String> {
-        self.token.read().ok().and_then(|t| t.clone())
+        self.signing().token
+    }
+
+    fn signing(&self) -> Signing {
+        self.signing.read().map(|s| s.clone()).unwrap_or_default()
     }
 }
 
 impl PartialEq for Credentials {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.token, &other.token)
+        Arc::ptr_eq(&self.signing, &other.signing)
     }
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = self.token.read().map(|t| t.is_some()).unwrap_or(false);
+        let set = self.token().is_some();
         f.write_str(if set {
             "Credentials(set)"
         } else {
@@ -420,8 +459,18 @@ struct Outgoing {
     path: String,
     headers: Vec<(&'static str, String)>,
     body: Option<String>,
-    /// Sent without the token: its answer says nothing about the token in force.
-    without_token: bool,
+    bearer: Bearer,
+}
+
+/// Which token a request carries.
+enum Bearer {
+    /// The one in force (the client's credentials).
+    InForce,
+    /// None: its answer says nothing about the token in force.
+    Without,
+    /// This one, which is no longer in force (a revocation after a sign-out); its answer says
+    /// nothing about the token in force either.
+    Given(String),
 }
 
 impl Outgoing {
@@ -431,12 +480,12 @@ impl Outgoing {
             path,
             headers: Vec::new(),
             body: None,
-            without_token: false,
+            bearer: Bearer::InForce,
         }
     }
 
     fn without_token(mut self) -> Self {
-        self.without_token = true;
+        self.bearer = Bearer::Without;
         self
     }
 
@@ -537,6 +586,7 @@ impl ApiClient {
             origins: ApiOrigins::from_file(),
             credentials: Credentials::default(),
             early_answer: true,
+            acting_for: None,
         }
     }
 
@@ -553,6 +603,7 @@ impl ApiClient {
             origins: ApiOrigins::fixed(origins),
             credentials: Credentials::default(),
             early_answer: true,
+            acting_for: None,
         }
     }
 
@@ -595,11 +646,50 @@ impl ApiClient {
         self
     }
 
-    /// Changes the token of this client and of every clone sharing its credentials.
+    /// Changes the token of this client and of every clone sharing its credentials, whose
+    /// person is then unknown until [`Self::set_person`].
     pub fn set_token(&self, token: Option<String>) {
-        if let Ok(mut slot) = self.credentials.token.write() {
-            *slot = token.filter(|t| !t.is_empty());
+        self.set_session(token, None);
+    }
+
+    /// Puts `person`'s session in force, signed with `token` (`None`: requests carry no token,
+    /// as on a server without people), for this client and every clone sharing its
+    /// credentials. `set_session(None, None)` is a sign-out: nothing of anyone's goes out.
+    pub fn set_session(&self, token: Option<String>, person: Option<Uuid>) {
+        if let Ok(mut slot) = self.credentials.signing.write() {
+            *slot = Signing {
+                token: token.filter(|t| !t.is_empty()),
+                person,
+            };
         }
+    }
+
+    /// Ends the session in force for this client and every clone sharing its credentials
+    /// (nothing goes out under it from here on) and hands back its token, to be revoked.
+    pub(crate) fn take_session(&self) -> Option<String> {
+        self.credentials
+            .signing
+            .write()
+            .ok()
+            .and_then(|mut slot| std::mem::take(&mut *slot).token)
+    }
+
+    /// The server said whose the credentials in force are (`GET /me`): the guest of a server
+    /// without people, or a service token's person.
+    pub fn set_person(&self, person: Option<Uuid>) {
+        if let Ok(mut slot) = self.credentials.signing.write() {
+            slot.person = person;
+        }
+    }
+
+    /// This client sending only under `author`'s session: while the credentials in force are
+    /// anyone else's (or nobody's), its requests are not sent and fail with
+    /// [`Failure::NoSession`]. The check is made as each request is signed, so a sign-out or
+    /// another person's sign-in stops the very next request. `None`: no check (an action
+    /// made before people).
+    pub fn acting_for(mut self, author: Option<Uuid>) -> Self {
+        self.acting_for = author;
+        self
     }
 
     /// Whether requests carry a token.
@@ -673,7 +763,19 @@ impl ApiClient {
 
     /// `DELETE /session`: the server revokes the token this client carries.
     pub async fn sign_out(&self) -> Exchange<()> {
-        let out = Outgoing::new("DELETE", "/session".to_owned());
+        self.revoke_with(Outgoing::new("DELETE", "/session".to_owned()))
+            .await
+    }
+
+    /// `DELETE /session` signed with `token`, which is no longer in force: a session signed
+    /// out while the server could not be reached is revoked once it can.
+    pub async fn revoke(&self, token: &str) -> Exchange<()> {
+        let mut out = Outgoing::new("DELETE", "/session".to_owned());
+        out.bearer = Bearer::Given(token.to_owned());
+        self.revoke_with(out).await
+    }
+
+    async fn revoke_with(&self, out: Outgoing) -> Exchange<()> {
         self.exchange(out, None, |incoming| {
             if incoming.is_success() {
                 Ok(())
@@ -1035,10 +1137,18 @@ impl ApiClient {
         headers
             .set("X-Request-ID", request_id)
             .map_err(js_failure)?;
-        let token = if out.without_token {
-            None
-        } else {
-            self.credentials.token()
+        let in_force = matches!(out.bearer, Bearer::InForce);
+        let token = match &out.bearer {
+            Bearer::Without => None,
+            Bearer::Given(token) => Some(token.clone()),
+            Bearer::InForce => {
+                let signing = self.credentials.signing();
+                // Nothing goes out for a person under another's session, or under none.
+                if self.acting_for.is_some() && signing.person != self.acting_for {
+                    return Err(ApiError::Failed(Failure::NoSession));
+                }
+                signing.token
+            }
         };
         if let Some(token) = &token {
             headers
@@ -1106,7 +1216,7 @@ impl ApiClient {
         let status = response.status();
         // Only a refusal of the token still in force ends the session: an answer to a request
         // sent before a new sign-in says nothing about the new token.
-        if token.is_some() && status != 403 && token == self.credentials.token() {
+        if in_force && token.is_some() && status != 403 && token == self.credentials.token() {
             let on_verdict = self
                 .credentials
                 .on_verdict

@@ -122,7 +122,7 @@ fn PersonScope(
     let queue = provide_offline_queue(&config, env, query, Some(person_id));
     provide_settings(&own, settings, query, queue);
     if let Some(session) = use_session() {
-        resume_after_sign_in(session, query, queue);
+        follow_session(session, query, queue, person_id);
     }
     crate::people::provide_people();
     // The routes mount once the person's stored cache is in memory (or took too long to
@@ -157,21 +157,32 @@ fn PersonRoutes() -> impl IntoView {
     }
 }
 
-/// When the same person signs in again after their session ended: the queue drains again
-/// where it stopped, and what failed for want of a session is fetched again.
-fn resume_after_sign_in(
+/// Tells the queue whose session is in force as it changes. When a person signs in after
+/// this person's session ended, the queue drains again where it stopped, but only what is
+/// theirs: the same person's changes go (and what failed for want of a session is fetched
+/// again); another person's sign-in resumes nothing of this person's (their own scope takes
+/// over). A sign-out stops the queue.
+fn follow_session(
     session: SessionHandle,
     query: QueryClient,
     queue: crate::offline::OfflineQueue,
+    person_id: Uuid,
 ) {
     let state = session.state();
     Effect::new(move |was_expired: Option<bool>| {
-        let expired = matches!(state.get(), SessionState::Expired(_));
-        if was_expired == Some(true) && !expired {
-            queue.signed_in(None);
-            query.invalidate(KeyScope::Everything);
+        let now = state.get();
+        match &now {
+            SessionState::SignedIn(person) if was_expired == Some(true) => {
+                queue.signed_in(Some(person.id));
+                // Another person's data never goes into this person's cache.
+                if person.id == person_id {
+                    query.invalidate(KeyScope::Everything);
+                }
+            }
+            SessionState::SignedOut => queue.signed_out(),
+            _ => {}
         }
-        expired
+        matches!(now, SessionState::Expired(_))
     });
 }
 
@@ -233,6 +244,10 @@ fn AccountMenu() -> impl IntoView {
             return;
         };
         let own = person_namespace(&namespace.get_value(), person_id);
+        // Nothing more of the person's goes out from here on (the token leaves force next).
+        if let Some(queue) = queue {
+            queue.signed_out();
+        }
         spawn_local(async move {
             if let Err(error) = session.sign_out().await {
                 alerts.error(error.to_string());

@@ -19,8 +19,10 @@
 //! - [`lease`]: where the browser has no Web Locks, the drainer lease kept in IndexedDB.
 //!
 //! The drainer is elected with the Web Lock `{namespace}-drainer` (`platform::locks`), or,
-//! without Web Locks, with the lease in `{namespace}-lease` ([`lease`]); the tabs talk on `{namespace}-sync` (`platform::broadcast`). Order, retries, dead letters and
-//! merges are decided by `casedesk_core::ActionQueue`.
+//! without Web Locks, with the lease in `{namespace}-lease` ([`lease`]); the tabs talk on
+//! `{namespace}-{person}-sync` (`platform::broadcast`): one person's changes never reach a tab
+//! signed in as another. Order, retries, dead letters and merges are decided by
+//! `casedesk_core::ActionQueue`.
 
 mod announce;
 mod bridge;
@@ -98,8 +100,13 @@ pub fn provide_offline_queue(
     query: impl QueryBridge + 'static,
     author: Option<Uuid>,
 ) -> OfflineQueue {
-    let queue = OfflineQueue::start_with(config, env, Rc::new(query), OfflineOptions::default());
-    queue.set_author(author);
+    let queue = OfflineQueue::start_as(
+        config,
+        env,
+        Rc::new(query),
+        OfflineOptions::default(),
+        author,
+    );
     provide_context(queue);
     queue
 }
@@ -125,6 +132,20 @@ impl OfflineQueue {
         bridge: Rc<dyn QueryBridge>,
         options: OfflineOptions,
     ) -> Self {
+        Self::start_as(config, env, bridge, options, None)
+    }
+
+    /// [`OfflineQueue::start_with`], the queue of `author`: the actions they queue carry
+    /// their id, and only theirs (and those stored before people) are loaded, shown and sent
+    /// (another person's are held, counted). What it tells other tabs goes on `author`'s own
+    /// channel, so a tab signed in as someone else never hears their changes.
+    fn start_as(
+        config: &AppConfig,
+        env: Environment,
+        bridge: Rc<dyn QueryBridge>,
+        options: OfflineOptions,
+        author: Option<Uuid>,
+    ) -> Self {
         let namespace = config.storage_namespace.clone();
         let signals = Signals {
             changed: Trigger::new(),
@@ -147,7 +168,12 @@ impl OfflineQueue {
             signals,
             wake_tx,
         ));
-        connect::connect(&runtime, &namespace);
+        runtime.set_author(author);
+        let channel = match author {
+            Some(person) => format!("{namespace}-{person}-sync"),
+            None => format!("{namespace}-sync"),
+        };
+        connect::connect(&runtime, &namespace, &channel);
         wasm_bindgen_futures::spawn_local(worker::run(Rc::clone(&runtime), wake_rx));
 
         // Only a move counts: the first value is the origin the queue started with.
@@ -180,15 +206,6 @@ impl OfflineQueue {
             runtime: stored,
             signals,
             view,
-        }
-    }
-
-    /// Makes the queue `author`'s: the actions they queue carry their id, and only theirs
-    /// (and those stored before people) are loaded, shown and sent. Call it at once after
-    /// starting, before the stored queue is read.
-    pub fn set_author(&self, author: Option<Uuid>) {
-        if let Ok(runtime) = self.runtime() {
-            runtime.set_author(author);
         }
     }
 
@@ -349,16 +366,19 @@ impl OfflineQueue {
         }
     }
 
-    /// The person signed in again (with `api`'s new credentials, if given): a queue paused
-    /// by a 401 drains again.
-    pub fn signed_in(&self, api: Option<crate::api::ApiClient>) {
-        let Ok(runtime) = self.runtime() else {
-            return;
-        };
-        if let Some(api) = api {
-            runtime.sender().set_api(api);
+    /// `person` signed in (`None`: a queue outside people): a queue paused by a 401 drains
+    /// again, but only what is `person`'s. Another person's changes stay held for them.
+    pub fn signed_in(&self, person: Option<Uuid>) {
+        if let Ok(runtime) = self.runtime() {
+            let _ = runtime.dispatch(Msg::SignedIn(person));
         }
-        let _ = runtime.dispatch(Msg::SignedIn);
+    }
+
+    /// The person signed out: nothing more is sent from this queue.
+    pub fn signed_out(&self) {
+        if let Ok(runtime) = self.runtime() {
+            let _ = runtime.dispatch(Msg::SignedOut);
+        }
     }
 
     // ----- what views read -----

@@ -7,10 +7,16 @@
 //! The token lives in IndexedDB, not in `localStorage` or a cookie: a cookie would ride along
 //! on requests other sites make (CSRF), and neither is where the rest of the person's data is
 //! (the queue and cache), which is deleted with it. The person's record is kept beside the
-//! token, so the app opens offline for the last person who signed in.
+//! token, so the app opens offline for the last person who signed in; a server without people
+//! is remembered the same way, so the app opens offline as its guest.
+//!
+//! Signing out takes the token out of force at once (no request carries it after), and the
+//! server revokes it: at once, or, when the server cannot be reached, once it can (the token
+//! waits for that on the device, in the same database, and is used for nothing else).
 
 use crate::api::{ApiClient, ApiError, Fetched};
 use crate::platform::broadcast::Channel;
+use crate::platform::env::{use_environment, Subscription, WindowEvent};
 use crate::platform::idb::{self, StorageError};
 use crate::words::Describe;
 use casedesk_core::Failure;
@@ -22,9 +28,12 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The object store, and the key of the one record in it.
+/// The object store, and the keys of its records: the session, the tokens signed out and
+/// still to be revoked, and the guest of a server without people.
 const STORE: &str = "session";
 const CURRENT: &str = "current";
+const TO_REVOKE: &str = "to-revoke";
+const GUEST: &str = "guest";
 
 /// Where the person stands on this device.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +103,8 @@ pub struct SessionHandle {
     /// The other tabs; `None` where the browser refused the channel (this tab then learns of
     /// their sign-ins only at its next start).
     tabs: StoredValue<Option<Channel>, LocalStorage>,
+    /// The `online` events that send the revocations waiting on the device.
+    _online: StoredValue<Subscription, LocalStorage>,
 }
 
 /// Reads the stored session and provides the handle. `api` is the app's client: its token
@@ -110,11 +121,21 @@ pub fn provide_session(api: &ApiClient, namespace: &str) -> SessionHandle {
         })
         .ok()
     };
+    // A sign-out the server did not hear of (offline) is revoked once it can be reached.
+    let online = {
+        let (api, namespace) = (api.clone(), namespace.to_owned());
+        use_environment().window().subscribe(move |event| {
+            if event == WindowEvent::Online {
+                leptos::task::spawn_local(revoke_waiting(api.clone(), namespace.clone()));
+            }
+        })
+    };
     let handle = SessionHandle {
         state,
         api: StoredValue::new(api.clone()),
         namespace: StoredValue::new(namespace.to_owned()),
         tabs: StoredValue::new_local(tabs),
+        _online: StoredValue::new_local(online),
     };
     api.on_token_verdict(move |accepted| {
         let change = state
@@ -134,15 +155,38 @@ pub fn provide_session(api: &ApiClient, namespace: &str) -> SessionHandle {
     leptos::task::spawn_local(async move {
         let next = match load(&namespace).await {
             Ok(Some(stored)) => {
-                api.set_token(Some(stored.token));
+                api.set_session(Some(stored.token), Some(stored.user.id));
                 SessionState::SignedIn(stored.user)
             }
             // Nothing stored: the server may still know who this is (a service token the
             // app was configured with, or a server without people, where everyone is its
-            // guest). Anything else, offline included, means signing in.
-            Ok(None) | Err(_) => who_is_this(&api).await,
+            // guest). Anything else, offline included, means signing in, unless the server
+            // was last seen without people: then the app opens as its guest, as it would
+            // online.
+            Ok(None) | Err(_) => match who_is_this(&api).await {
+                Answer::Person(person) => {
+                    api.set_person(Some(person.id));
+                    if !api.has_token() {
+                        // Best effort: without it an offline start shows the sign-in page.
+                        let _ = write_record(&namespace, GUEST, Some(&person)).await;
+                    }
+                    SessionState::SignedIn(person)
+                }
+                Answer::Refused => {
+                    let _ = write_record::<Person>(&namespace, GUEST, None).await;
+                    SessionState::SignedOut
+                }
+                Answer::Unknown => match read_record::<Person>(&namespace, GUEST).await {
+                    Ok(Some(guest)) if !api.has_token() => {
+                        api.set_person(Some(guest.id));
+                        SessionState::SignedIn(guest)
+                    }
+                    _ => SessionState::SignedOut,
+                },
+            },
         };
         let _ = state.try_set(next);
+        revoke_waiting(api, namespace).await;
     });
     handle
 }
@@ -162,7 +206,7 @@ async fn follow_other_tab(
             // A guest of a server without people, or a service token, has nothing stored
             // and was not signed out by anyone.
             if api.has_token() {
-                api.set_token(None);
+                api.set_session(None, None);
                 let _ = state.try_set(SessionState::SignedOut);
             }
         }
@@ -170,7 +214,7 @@ async fn follow_other_tab(
             let Ok(Some(stored)) = load(&namespace).await else {
                 return;
             };
-            api.set_token(Some(stored.token));
+            api.set_session(Some(stored.token), Some(stored.user.id));
             let already = state
                 .try_with_untracked(
                     |s| matches!(s, SessionState::SignedIn(p) if p.id == stored.user.id),
@@ -183,29 +227,64 @@ async fn follow_other_tab(
     }
 }
 
+/// What the server said of the app's own credentials (or none).
+enum Answer {
+    /// They are this person's (a service token's, or the guest's of a server without people).
+    Person(Person),
+    /// They are nobody's: the server has people, and this device must sign in.
+    Refused,
+    /// No word from the server (offline, unreachable, garbled).
+    Unknown,
+}
+
 /// Asks the server who the app's own credentials (or none) are. An answer that is not one
-/// (a server error, garbage from something in the way) is asked again a few times before
-/// the person is sent to sign in; being offline or refused is final at once.
-async fn who_is_this(api: &ApiClient) -> SessionState {
+/// (a server error, garbage from something in the way) is asked again a few times; being
+/// offline or refused is final at once.
+async fn who_is_this(api: &ApiClient) -> Answer {
     for attempt in 0..4u32 {
         match api.me(None).await.result {
-            Ok(Fetched::Fresh { data, .. }) => return SessionState::SignedIn(data),
-            Err(ApiError::Failed(failure))
-                if !failure.is_offline()
-                    && !matches!(
-                        failure,
-                        Failure::Http {
-                            status: 401 | 403,
-                            ..
-                        }
-                    ) =>
-            {
+            Ok(Fetched::Fresh { data, .. }) => return Answer::Person(data),
+            Err(ApiError::Failed(Failure::Http {
+                status: 401 | 403, ..
+            })) => return Answer::Refused,
+            Err(ApiError::Failed(failure)) if !failure.is_offline() => {
                 gloo_timers::future::TimeoutFuture::new(500 << attempt).await;
             }
             _ => break,
         }
     }
-    SessionState::SignedOut
+    Answer::Unknown
+}
+
+/// Sends the revocations waiting on the device (sessions signed out while the server could
+/// not be reached), each signed with its own old token, the one use left to it. Each is
+/// taken from storage before it is sent, so two tabs never send the same one; one that
+/// still cannot reach the server is put back for the next `online`.
+async fn revoke_waiting(api: ApiClient, namespace: String) {
+    let Ok(tokens) = take_record::<Vec<String>>(&namespace, TO_REVOKE).await else {
+        return;
+    };
+    let mut left = Vec::new();
+    for token in tokens.unwrap_or_default() {
+        if !revoke(&api, &token).await {
+            left.push(token);
+        }
+    }
+    if !left.is_empty() {
+        let _ = hold_for_revocation(&namespace, left).await;
+    }
+}
+
+/// `DELETE /session` with `token`: whether the server has heard (revoked it now, or found it
+/// ended already). Offline, unreachable or failing, it has not.
+async fn revoke(api: &ApiClient, token: &str) -> bool {
+    match api.revoke(token).await.result {
+        Ok(()) => true,
+        Err(ApiError::Failed(failure)) => {
+            failure.class() != casedesk_core::FailureClass::Transient
+        }
+        Err(_) => false,
+    }
 }
 
 /// The session from context, if the app provides one.
@@ -271,10 +350,13 @@ impl SessionHandle {
             user: session.user,
             expires_at: session.expires_at,
         };
-        save(&self.namespace.get_value(), &stored)
+        let namespace = self.namespace.get_value();
+        save(&namespace, &stored)
             .await
             .map_err(SessionError::Storage)?;
-        api.set_token(Some(stored.token));
+        // The server has people: an offline start never opens as a guest again.
+        let _ = write_record::<Person>(&namespace, GUEST, None).await;
+        api.set_session(Some(stored.token), Some(stored.user.id));
         let _ = self
             .state
             .try_set(SessionState::SignedIn(stored.user.clone()));
@@ -282,20 +364,27 @@ impl SessionHandle {
         Ok(stored.user)
     }
 
-    /// Signs out: the server revokes the token (when it can be reached; otherwise it expires
-    /// unused), and the device forgets it. The caller removes the person's cached data.
+    /// Signs out: the token is out of force at once (nothing of anyone's goes out after),
+    /// the server revokes it (now, or once it can be reached: it waits on the device for
+    /// that, and for nothing else), and the device forgets the session. The person's queued
+    /// changes stay on the device for their next sign-in; the caller removes their cached
+    /// data.
     pub async fn sign_out(&self) -> Result<(), SessionError> {
         let api = self.api.get_value();
-        if api.has_token() {
-            // Revocation needs the server; offline the token is still forgotten here, and the
-            // server lets it expire after 30 days without use.
-            let _ = api.sign_out().await;
-        }
-        let forgotten = forget(&self.namespace.get_value()).await;
-        api.set_token(None);
+        let namespace = self.namespace.get_value();
+        let token = api.take_session();
+        let revoked = match &token {
+            Some(token) => revoke(&api, token).await,
+            None => true,
+        };
+        let held = match token.filter(|_| !revoked) {
+            Some(token) => hold_for_revocation(&namespace, vec![token]).await,
+            None => Ok(()),
+        };
+        let forgotten = forget(&namespace).await;
         let _ = self.state.try_set(SessionState::SignedOut);
         self.tell_other_tabs(SessionNews::SignedOut);
-        forgotten.map_err(SessionError::Storage)
+        held.and(forgotten).map_err(SessionError::Storage)
     }
 
     /// Best effort: a tab that misses the news still reads the stored session at its next
@@ -354,34 +443,100 @@ async fn open(namespace: &str) -> Result<Database, StorageError> {
 }
 
 async fn load(namespace: &str) -> Result<Option<StoredSession>, StorageError> {
+    // A record this version cannot read is no session: the person signs in again.
+    read_record(namespace, CURRENT).await
+}
+
+async fn save(namespace: &str, session: &StoredSession) -> Result<(), StorageError> {
+    write_record(namespace, CURRENT, Some(session)).await
+}
+
+async fn forget(namespace: &str) -> Result<(), StorageError> {
+    write_record::<StoredSession>(namespace, CURRENT, None).await
+}
+
+/// Adds `tokens` to those waiting for their revocation.
+async fn hold_for_revocation(namespace: &str, tokens: Vec<String>) -> Result<(), StorageError> {
+    update_record::<Vec<String>>(namespace, TO_REVOKE, move |waiting| {
+        let mut all = waiting.unwrap_or_default();
+        all.extend(tokens);
+        Some(all)
+    })
+    .await
+    .map(drop)
+}
+
+/// Reads and deletes record `key` in one transaction (a tab that takes it is the only one).
+async fn take_record<T: Serialize + for<'de> Deserialize<'de> + Clone>(
+    namespace: &str,
+    key: &str,
+) -> Result<Option<T>, StorageError> {
+    update_record::<T>(namespace, key, |_| None).await
+}
+
+async fn read_record<T: for<'de> Deserialize<'de>>(
+    namespace: &str,
+    key: &str,
+) -> Result<Option<T>, StorageError> {
     let db = open(namespace).await?;
     let fail = |e: indexed_db_futures::error::Error| idb::failed(&e);
     let text: Result<Option<String>, StorageError> = async {
         let tx = db.transaction(STORE).build().map_err(fail)?;
         let store = tx.object_store(STORE).map_err(fail)?;
-        store
-            .get(CURRENT)
-            .primitive()
-            .map_err(fail)?
-            .await
-            .map_err(fail)
+        store.get(key).primitive().map_err(fail)?.await.map_err(fail)
     }
     .await;
     idb::close(&db);
-    // A record this version cannot read is no session: the person signs in again.
+    // A record this version cannot read is none.
     Ok(text?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
-async fn save(namespace: &str, session: &StoredSession) -> Result<(), StorageError> {
-    let json = serde_json::to_string(session).map_err(|e| StorageError::Failed(e.to_string()))?;
-    write(namespace, Some(json)).await
+async fn write_record<T: Serialize>(
+    namespace: &str,
+    key: &str,
+    value: Option<&T>,
+) -> Result<(), StorageError> {
+    let json = value
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StorageError::Failed(e.to_string()))?;
+    write(namespace, key, json).await
 }
 
-async fn forget(namespace: &str) -> Result<(), StorageError> {
-    write(namespace, None).await
+/// Replaces record `key` with what `change` makes of it, in one read-write transaction;
+/// returns what it held before.
+async fn update_record<T: Serialize + for<'de> Deserialize<'de> + Clone>(
+    namespace: &str,
+    key: &str,
+    change: impl FnOnce(Option<T>) -> Option<T>,
+) -> Result<Option<T>, StorageError> {
+    let db = open(namespace).await?;
+    let fail = |e: indexed_db_futures::error::Error| idb::failed(&e);
+    let result = async {
+        let tx = db
+            .transaction(STORE)
+            .with_mode(TransactionMode::Readwrite)
+            .build()
+            .map_err(fail)?;
+        let store = tx.object_store(STORE).map_err(fail)?;
+        let before: Option<String> = store.get(key).primitive().map_err(fail)?.await.map_err(fail)?;
+        let before: Option<T> = before.and_then(|t| serde_json::from_str(&t).ok());
+        let after = change(before.clone());
+        match after.map(|a| serde_json::to_string(&a)).transpose() {
+            Ok(Some(json)) => drop(store.put(json).with_key(key).primitive().map_err(fail)?),
+            Ok(None) => drop(store.delete(key).primitive().map_err(fail)?),
+            Err(e) => return Err(StorageError::Failed(e.to_string())),
+        }
+        drop(store);
+        idb::commit(tx).await?;
+        Ok(before)
+    }
+    .await;
+    idb::close(&db);
+    result
 }
 
-async fn write(namespace: &str, value: Option<String>) -> Result<(), StorageError> {
+async fn write(namespace: &str, key: &str, value: Option<String>) -> Result<(), StorageError> {
     let db = open(namespace).await?;
     let fail = |e: indexed_db_futures::error::Error| idb::failed(&e);
     let result = async {
@@ -392,14 +547,8 @@ async fn write(namespace: &str, value: Option<String>) -> Result<(), StorageErro
             .map_err(fail)?;
         let store = tx.object_store(STORE).map_err(fail)?;
         match value {
-            Some(json) => drop(
-                store
-                    .put(json)
-                    .with_key(CURRENT)
-                    .primitive()
-                    .map_err(fail)?,
-            ),
-            None => drop(store.delete(CURRENT).primitive().map_err(fail)?),
+            Some(json) => drop(store.put(json).with_key(key).primitive().map_err(fail)?),
+            None => drop(store.delete(key).primitive().map_err(fail)?),
         }
         drop(store);
         idb::commit(tx).await

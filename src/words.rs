@@ -4,7 +4,7 @@
 //! the names of roles and the refusals of people management.
 
 use crate::api::ApiError;
-use casedesk_core::Failure;
+use casedesk_core::{Failure, OriginRefusal};
 use casedesk_model::{ErrorCode, Role};
 
 /// A sentence a person can read, for data the core reports.
@@ -27,6 +27,20 @@ impl Describe for Failure {
             } => format!("The server refused ({status}): {message}"),
             Self::Decode { message, .. } => {
                 format!("The server's answer could not be read: {message}")
+            }
+            Self::NoSession => "Not sent: it waits for its author to sign in.".to_owned(),
+        }
+    }
+}
+
+impl Describe for OriginRefusal {
+    fn describe(&self) -> String {
+        match self {
+            Self::NotAnOrigin => "it is not an origin (scheme://host[:port])".to_owned(),
+            Self::Scheme(scheme) => format!("{scheme}: is neither https nor http"),
+            Self::Unencrypted => {
+                "plain http to another machine would carry the token unencrypted; use https"
+                    .to_owned()
             }
         }
     }

@@ -267,3 +267,115 @@ fn choose(select: &web_sys::Element, value: &str) {
         .set_value(value);
     fire(select, "change");
 }
+
+/// Reads the case titled `title` from the server (through the service token), if it is there.
+async fn case_titled(title: &str) -> Option<casedesk_model::Case> {
+    let query = casedesk_model::CaseListQuery {
+        q: Some(title.to_owned()),
+        ..casedesk_model::CaseListQuery::default()
+    };
+    match api().list_cases(&query, None, None).await.result {
+        Ok(Fetched::Fresh { data, .. }) => data.items.into_iter().find(|c| c.title == title),
+        other => panic!("GET /cases failed: {other:?}"),
+    }
+}
+
+fn pending_count(app: &Mounted) -> Option<String> {
+    app.query("[data-testid='sync-status']")
+        .and_then(|s| s.get_attribute("data-pending"))
+}
+
+#[wasm_bindgen_test]
+async fn a_session_taken_over_by_another_person_sends_none_of_the_first_persons_changes() {
+    let namespace = format!("session-{}", Uuid::new_v4());
+    let app = mount_signed_out_at("/cases/new", &namespace).await;
+    sign_in_through_the_form(&app, "sam@example.com", DEMO_PASSWORD).await;
+    wait_until("Sam is signed in on the new-case form", 15, || {
+        app.text("[data-testid='current-user']") == "Sam Okafor"
+            && app.text("main h1") == "New case"
+    })
+    .await;
+
+    // Sam's session ends on the server; his new case waits on the device.
+    let token = token_of(&namespace).await.expect("the token is stored");
+    let revoked = anonymous_api().with_token(Some(token)).sign_out().await;
+    assert!(revoked.result.is_ok(), "DELETE /session: {revoked:?}");
+    let title = format!("zq{} taken over", &Uuid::new_v4().simple().to_string()[..10]);
+    type_into(&app.labelled("Title"), &title);
+    app.button("Create case").unwrap().click();
+    wait_until("the sign-in form shows in place", 15, || {
+        app.query(".session-ended").is_some() && app.text("main h1") == title
+    })
+    .await;
+
+    // Dana signs in on that form: Sam's change is held for him, shown to her as a count.
+    sign_in_through_the_form(&app, "dana@example.com", DEMO_PASSWORD).await;
+    wait_until("Dana is signed in", 15, || {
+        app.text("[data-testid='current-user']") == "Dana Reyes"
+    })
+    .await;
+    app.link("Sync").unwrap().click();
+    wait_until("Sam's change is held, counted", 15, || {
+        app.query("[data-testid='held-actions']")
+            .and_then(|h| h.get_attribute("data-count"))
+            .as_deref()
+            == Some("1")
+    })
+    .await;
+    assert!(!app.text("main").contains(&title), "no content of Sam's");
+    assert_eq!(pending_count(&app).as_deref(), Some("0"));
+
+    // Sam signs in again: his change goes, as his. Had it gone under Dana's session, the
+    // server would hold it as hers (the resend replays the first answer).
+    app.button("Sign out").unwrap().click();
+    sign_in_through_the_form(&app, "sam@example.com", DEMO_PASSWORD).await;
+    wait_until("Sam's change is saved", 30, || {
+        app.text("[data-testid='current-user']") == "Sam Okafor"
+            && pending_count(&app).as_deref() == Some("0")
+    })
+    .await;
+    let case = case_titled(&title).await.expect("the case is on the server");
+    assert_eq!(case.created_by, Some(SAM), "created under Sam's session");
+}
+
+#[wasm_bindgen_test]
+async fn a_tab_signed_in_as_another_person_hears_nothing_of_the_persons_changes() {
+    use casedesk::platform::broadcast::Channel;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let namespace = format!("session-{}", Uuid::new_v4());
+    // What a tab of the device hears on the shared channel and on Sam's; and, to show the
+    // listening works, on Dana's own.
+    let heard = |name: String| {
+        let texts = Rc::new(RefCell::new(Vec::<String>::new()));
+        let sink = Rc::clone(&texts);
+        let channel = Channel::open(&name, move |text| sink.borrow_mut().push(text)).unwrap();
+        (channel, texts)
+    };
+    let (_shared, on_shared) = heard(format!("{namespace}-sync"));
+    let (_sams, on_sams) = heard(format!("{namespace}-{SAM}-sync"));
+    let (_danas, on_danas) = heard(format!("{namespace}-{DANA}-sync"));
+
+    let app = mount_signed_out_at("/cases/new", &namespace).await;
+    sign_in_through_the_form(&app, "dana@example.com", DEMO_PASSWORD).await;
+    wait_until("Dana is signed in on the new-case form", 15, || {
+        app.text("[data-testid='current-user']") == "Dana Reyes"
+            && app.text("main h1") == "New case"
+    })
+    .await;
+    let title = format!("zq{} heard", &Uuid::new_v4().simple().to_string()[..10]);
+    type_into(&app.labelled("Title"), &title);
+    app.button("Create case").unwrap().click();
+    wait_until("Dana's own tabs hear of her case, and of its saving", 15, || {
+        on_danas.borrow().iter().filter(|t| t.contains(&title)).count() >= 2
+            && pending_count(&app).as_deref() == Some("0")
+    })
+    .await;
+    for (name, texts) in [("the shared channel", &on_shared), ("Sam's", &on_sams)] {
+        assert!(
+            !texts.borrow().iter().any(|t| t.contains(&title)),
+            "{name} carried Dana's change"
+        );
+    }
+}

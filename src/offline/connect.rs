@@ -1,5 +1,5 @@
-//! How a queue instance joins the other tabs and the browser: the `{namespace}-sync`
-//! channel, the `{namespace}-drainer` Web Lock (or, without Web Locks, the stored lease), and
+//! How a queue instance joins the other tabs and the browser: the person's sync channel
+//! (`{namespace}-{person}-sync`), the `{namespace}-drainer` Web Lock (or, without Web Locks, the stored lease), and
 //! the window's online, offline and visibility events (from the environment). Each arrives
 //! as a message to the instance.
 
@@ -10,11 +10,11 @@ use crate::platform::env::WindowEvent;
 use casedesk_core::{DurationMs, LeaseDecision, LeaseTerms};
 use std::rc::{Rc, Weak};
 
-/// Joins the other tabs: the channel, the drainer lock, and the window events that wake the
-/// worker.
-pub fn connect(runtime: &Rc<Runtime>, namespace: &str) {
+/// Joins the other tabs: the channel `channel`, the drainer lock, and the window events that
+/// wake the worker.
+pub fn connect(runtime: &Rc<Runtime>, namespace: &str, channel: &str) {
     let weak = Rc::downgrade(runtime);
-    let channel = match Channel::open(&format!("{namespace}-sync"), move |text| {
+    let channel = match Channel::open(channel, move |text| {
         if let Some(runtime) = weak.upgrade() {
             let _ = runtime.dispatch(Msg::FromTab(text));
         }

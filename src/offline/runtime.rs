@@ -20,7 +20,7 @@ use crate::words::Describe;
 use casedesk_core::queue::{Dispatch, Lane, Outgoing};
 use casedesk_core::{
     Action, ActionKind, ActionQueue, ConflictChoice, ConflictPolicy, Failure, Lease, LeaseTerms,
-    Millis, QueueChanges, QueueConfig, QueueError, QueuedAction, ServerAnswer,
+    Millis, QueueChanges, QueueConfig, QueueError, QueuedAction, ServerAnswer, Signer,
 };
 use casedesk_model::Case;
 use futures::channel::mpsc::UnboundedSender;
@@ -52,8 +52,11 @@ pub enum Msg {
     SetPolicy(ConflictPolicy),
     /// "Sync now" (carried out by the draining tab).
     SyncNow,
-    /// The person signed in again (carried out by the draining tab).
-    SignedIn,
+    /// A person signed in (`None`: a queue outside people): their actions go, and only theirs
+    /// (carried out by the draining tab).
+    SignedIn(Option<Uuid>),
+    /// The person signed out: nothing goes until someone signs in.
+    SignedOut,
     /// The browser went online or offline.
     Online(bool),
     /// The API client moved to another server (failover): what waits out a backoff earned
@@ -288,9 +291,11 @@ impl Runtime {
     }
 
     /// Makes the queue `author`'s (see [`State::author`]); set once at start, before the
-    /// stored queue is read.
+    /// stored queue is read. Their session is the one in force then.
     pub fn set_author(&self, author: Option<Uuid>) {
-        self.state.borrow_mut().author = author;
+        let mut state = self.state.borrow_mut();
+        state.author = author;
+        state.queue.set_signer(signer_of(author));
     }
 
     // ----- reads -----
@@ -418,9 +423,15 @@ impl Runtime {
                 self.drainer_or_tell(TabMessage::SyncNow);
                 self.wake();
             }
-            Msg::SignedIn => {
-                self.drainer_or_tell(TabMessage::SignedIn);
+            Msg::SignedIn(person) => {
+                self.drainer_or_tell(TabMessage::SignedIn { person });
                 self.wake();
+            }
+            Msg::SignedOut => {
+                // Every tab stops at once, whichever drains: the token is gone already, and
+                // nothing may go out under the next one that is not its author's.
+                self.state.borrow_mut().queue.signed_out();
+                self.refresh();
             }
             Msg::Online(online) => {
                 self.state.borrow_mut().online = online;
@@ -530,6 +541,7 @@ impl Runtime {
                     // The queue in memory may already carry the person's settings (a conflict
                     // policy chosen before the stored records arrived): the loaded one keeps them.
                     let config = *state.queue.config();
+                    let signer = state.queue.signer();
                     // Another person's actions stay on the device, unread by this queue: they
                     // are neither shown nor sent, only counted, until their author signs in.
                     let me = state.author;
@@ -539,6 +551,7 @@ impl Runtime {
                         .partition(|r| r.action.is_sendable_by(me));
                     state.held = others.len();
                     state.queue = ActionQueue::from_records(config, mine);
+                    state.queue.set_signer(signer);
                     state.storage = StorageStatus::Saved;
                 }
                 if !loaded.unreadable.is_empty() {
@@ -627,7 +640,9 @@ impl Runtime {
             let queue = &mut self.state.borrow_mut().queue;
             match message {
                 TabMessage::SyncNow => queue.sync_now(now),
-                TabMessage::SignedIn => queue.resume_after_sign_in(now),
+                TabMessage::SignedIn { person } => {
+                    queue.resume_after_sign_in(now, signer_of(*person))
+                }
                 TabMessage::Changes(_) => return,
             }
         };
@@ -1016,4 +1031,9 @@ impl Runtime {
         self.loaded.open();
         self.wake();
     }
+}
+
+/// The session of `person`, or of anyone where the queue is outside people.
+fn signer_of(person: Option<Uuid>) -> Signer {
+    person.map_or(Signer::Anyone, Signer::Person)
 }

@@ -5,7 +5,6 @@ use crate::api::{ApiClient, ApiError, Exchange, Fetched};
 use casedesk_core::request::Route;
 use casedesk_core::{Failure, ServerAnswer};
 use futures::future::LocalBoxFuture;
-use std::cell::RefCell;
 
 /// One attempt of an action, as the worker hands it to a sender: core's `Outgoing` (the
 /// action's id and its request, route included) as it is.
@@ -14,34 +13,28 @@ pub use casedesk_core::queue::Outgoing as OutgoingAction;
 /// Sends one attempt and reports the server's answer.
 pub trait ActionSender {
     fn send(&self, outgoing: &OutgoingAction) -> LocalBoxFuture<'static, Exchange<ServerAnswer>>;
-
-    /// The person signed in again: later requests carry the new credentials.
-    fn set_api(&self, _api: ApiClient) {}
 }
 
 /// The real thing: the API client over `fetch`.
 pub struct HttpSender {
-    api: RefCell<ApiClient>,
+    api: ApiClient,
 }
 
 impl HttpSender {
     pub fn new(api: ApiClient) -> Self {
-        Self {
-            api: RefCell::new(api),
-        }
+        Self { api }
     }
 }
 
 impl ActionSender for HttpSender {
     fn send(&self, outgoing: &OutgoingAction) -> LocalBoxFuture<'static, Exchange<ServerAnswer>> {
-        let api = self.api.borrow().clone();
+        // Only under its author's session: after a sign-out, or with another person signed
+        // in, the request is not sent at all (it waits for its author, as after a 401).
+        let api = self.api.clone().acting_for(outgoing.author);
         let outgoing = outgoing.clone();
         Box::pin(async move { send_with(&api, &outgoing).await })
     }
 
-    fn set_api(&self, api: ApiClient) {
-        *self.api.borrow_mut() = api;
-    }
 }
 
 /// Sends `outgoing` with `api`, every attempt under the action's idempotency key, and makes

@@ -1,4 +1,5 @@
-//! What tabs tell each other over the `{namespace}-sync` BroadcastChannel: every change to
+//! What one person's tabs tell each other over their sync BroadcastChannel
+//! (`{namespace}-{person}-sync`, so no other person's tab hears it): every change to
 //! the queue (after it is stored), every confirmation with the server's answer, and the
 //! requests only the draining tab can carry out.
 
@@ -16,8 +17,8 @@ pub enum TabMessage {
     Changes(Box<TabChanges>),
     /// "Sync now" pressed in a tab that does not drain.
     SyncNow,
-    /// The person signed in again in a tab that does not drain.
-    SignedIn,
+    /// A person signed in (in a tab that does not drain): only their actions go.
+    SignedIn { person: Option<Uuid> },
 }
 
 /// A change set as another tab applies it.

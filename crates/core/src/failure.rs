@@ -31,6 +31,10 @@ pub enum Failure {
         message: String,
         request_id: Option<String>,
     },
+    /// Not sent: the session in force on the device is not the one the request must go
+    /// under (its person signed out, or another person signed in). Like a 401, it waits for
+    /// that person's sign-in.
+    NoSession,
 }
 
 /// What a failure means for whoever retries.
@@ -40,7 +44,8 @@ pub enum FailureClass {
     Transient,
     /// Trying again will fail the same way: other 4xx, undecodable answers.
     Permanent,
-    /// 401: nothing works until the person signs in again.
+    /// 401 (or no session of the right person to send it under): nothing works until the
+    /// person signs in again.
     Unauthorized,
     /// 412 on `If-Match`: someone else changed the case; merge before retrying.
     Conflict,
@@ -59,6 +64,7 @@ impl Failure {
             },
             // A body we cannot read will not become readable by asking again.
             Self::Decode { .. } => FailureClass::Permanent,
+            Self::NoSession => FailureClass::Unauthorized,
         }
     }
 

@@ -21,6 +21,7 @@
 //! - [`live`]: server change events to cache invalidations, coalesced per window.
 //! - [`budget`]: the token bucket every request (query or action) draws from; 429 empties it.
 //! - [`origin`]: which of several API origins is in use, failover and the way back.
+//! - [`configured_origins`]: which of `config.json`'s API origins may carry the token at all.
 //! - [`tab_share`]: fetched data shared between one person's tabs: asks, replies, the one
 //!   sibling that fetches, announcements taken into the cache (`CacheEvent::Shared`).
 //! - [`replica`]: the person's working set on the device, fed by the change feed through
@@ -35,12 +36,14 @@
 //! - [`lease`]: which tab drains when the browser has no Web Locks (a lease with expiry).
 //!
 //! Around them: [`export`], cases as CSV (quoting, formula injection); [`shortcut`], key
-//! presses to keyboard shortcuts; [`sort`], the one compiled sort every sort of ours goes through.
+//! presses to keyboard shortcuts; [`sort`], the one compiled sort every sort of ours goes through;
+//! [`return_path`], where a sign-in may send the person (`?next=`, never off the app).
 
 pub mod action;
 pub mod budget;
 pub mod cache;
 pub mod clock;
+pub mod configured_origins;
 pub mod confirm;
 pub mod data;
 pub mod diagnostics;
@@ -60,6 +63,7 @@ pub mod replica;
 pub mod request;
 pub mod response;
 pub mod retry;
+pub mod return_path;
 pub mod shortcut;
 pub mod sort;
 pub mod tab_share;
@@ -68,6 +72,7 @@ pub use action::{Action, ActionKind};
 pub use budget::{BudgetConfig, RequestBudget};
 pub use cache::{CacheCommand, CacheConfig, CacheEvent, QueryCache};
 pub use clock::{Clock, DurationMs, Millis, Random, SeededRandom};
+pub use configured_origins::{vet_api_origins, OriginRefusal, RefusedOrigin, VettedOrigins};
 pub use data::QueryData;
 pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
 pub use entry::{FetchId, FetchStatus, QueryEntry, QueryOptions, QueryStatus};
@@ -81,13 +86,14 @@ pub use overlay::{CaseIndex, KnownCases, OverlayTarget};
 pub use persist::{PersistDelta, PersistedEntry, SCHEMA_VERSION};
 pub use queue::{
     ActionQueue, ActionState, DeathReason, Lane, QueueChanges, QueueConfig, QueueError,
-    QueueNotice, QueuedAction, SyncState,
+    QueueNotice, QueuedAction, Signer, SyncState,
 };
 pub use replica::{
     Coverage, ListAnswer, PullFrom, Replica, ReplicaCommand, ReplicaEvent, ReplicaStatus,
 };
 pub use request::{ActionRequest, Route, ServerAnswer};
 pub use retry::RetryPolicy;
+pub use return_path::ReturnPath;
 pub use tab_share::{
     ShareEffect, ShareEnvelope, ShareMessage, SharedAnswer, SharedRecord, SharedStamp, TabId,
     TabShare,

@@ -19,11 +19,13 @@ mod health;
 #[cfg(test)]
 mod properties;
 mod reason;
+mod signer;
 mod summary;
 pub mod view;
 
 use health::ServerHealth;
 pub use reason::DeathReason;
+pub use signer::Signer;
 pub use summary::ActionSummary;
 
 /// How the queue behaves.
@@ -223,6 +225,9 @@ impl QueueChanges {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outgoing {
     pub id: Uuid,
+    /// Whose it is: the sender sends it only under this person's session (`None`: an action
+    /// made before people, or without them).
+    pub author: Option<Uuid>,
     pub request: ActionRequest,
 }
 
@@ -258,6 +263,8 @@ pub struct ActionQueue {
     /// Actions in flight when the person signed in again: sent with the old credentials, so
     /// their 401 says nothing about the new session (it must not pause the queue again).
     sent_before_sign_in: HashSet<Uuid>,
+    /// Whose session the requests carry: only what that person may send goes.
+    signer: Signer,
     /// The server's last answers (how troubled it is, as opposed to how unlucky one action
     /// has been), and the queue-wide hold while it fails nearly everything.
     health: ServerHealth,
@@ -457,6 +464,22 @@ impl ActionQueue {
         self.paused_for_auth
     }
 
+    /// Whose session the requests carry, as the queue was last told.
+    pub fn signer(&self) -> Signer {
+        self.signer
+    }
+
+    /// The session in force is now `signer`'s (the queue's person at start-up); nothing
+    /// else changes: see [`Self::resume_after_sign_in`] for a new sign-in.
+    pub fn set_signer(&mut self, signer: Signer) {
+        self.signer = signer;
+    }
+
+    /// The person signed out: nothing is sent until someone signs in, and then only theirs.
+    pub fn signed_out(&mut self) {
+        self.signer = Signer::Nobody;
+    }
+
     /// When the worker should next call `ready`: the earliest time a sendable action comes
     /// due (possibly already past). `None` when nothing waits on time: the queue is empty,
     /// paused for sign-in, every slot is in flight (an answer will wake the worker), or all
@@ -473,9 +496,10 @@ impl ActionQueue {
         if self.paused_for_auth || self.in_flight_count() >= limit {
             return None;
         }
+        let signer = self.signer;
         let due = self
             .heads()
-            .filter(|r| r.state == ActionState::Pending && sendable(r))
+            .filter(|r| r.state == ActionState::Pending && signer.may_send(&r.action) && sendable(r))
             .map(|r| r.next_attempt_at)
             .min()?;
         // While the server fails nearly everything, nothing goes before the queue's hold ends.
@@ -660,9 +684,10 @@ impl ActionQueue {
         self.ready_where(now, online, limit, &|_| true)
     }
 
-    /// `ready_at_most`, sending only cases whose next action `sendable` accepts (e.g. the
-    /// signed-in person's own): a case whose next action it refuses waits as a whole, so
-    /// nothing on it overtakes that action.
+    /// `ready_at_most`, sending only cases whose next action `sendable` accepts: a case whose
+    /// next action it refuses waits as a whole, so nothing on it overtakes that action. An
+    /// action the session in force may not carry ([`Signer`]) is never sent, whatever
+    /// `sendable` says.
     pub fn ready_where(
         &mut self,
         now: Millis,
@@ -681,8 +706,12 @@ impl ActionQueue {
         if free == 0 {
             return Dispatch::default();
         }
+        let signer = self.signer;
         let due = self.due_by_priority(now, free, &|r| {
-            r.state == ActionState::Pending && r.next_attempt_at <= now && sendable(r)
+            r.state == ActionState::Pending
+                && r.next_attempt_at <= now
+                && signer.may_send(&r.action)
+                && sendable(r)
         });
         let mut touched = Touched::default();
         let mut send = Vec::with_capacity(due.len());
@@ -692,6 +721,7 @@ impl ActionQueue {
                 record.state = ActionState::InFlight;
                 send.push(Outgoing {
                     id,
+                    author: record.action.author,
                     request: record.request(),
                 });
                 touched.save(id);
@@ -1140,8 +1170,12 @@ impl ActionQueue {
         self.report(touched)
     }
 
-    /// The person signed in again: the queue drains again, actions held by the 401 at once.
-    pub fn resume_after_sign_in(&mut self, now: Millis) -> QueueChanges {
+    /// `signer` signed in: the queue drains again, the actions held by the 401 that `signer`
+    /// may send at once. Another person's actions stay held, untouched, for their author:
+    /// a session that ended and was taken over by someone else resumes nothing of the
+    /// first person's.
+    pub fn resume_after_sign_in(&mut self, now: Millis, signer: Signer) -> QueueChanges {
+        self.signer = signer;
         self.paused_for_auth = false;
         let mut touched = Touched::default();
         self.sent_before_sign_in = self
@@ -1155,7 +1189,8 @@ impl ActionQueue {
                 .last_error
                 .as_ref()
                 .is_some_and(|e| e.write_class() == FailureClass::Unauthorized);
-            if record.state == ActionState::Pending && held_by_auth {
+            if record.state == ActionState::Pending && held_by_auth && signer.may_send(&record.action)
+            {
                 record.next_attempt_at = now;
                 touched.save(record.action.id);
             }

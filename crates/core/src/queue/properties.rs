@@ -422,7 +422,7 @@ impl Harness {
                 self.write(&changes);
             }
             Op::Resume => {
-                let changes = self.queue.resume_after_sign_in(self.now);
+                let changes = self.queue.resume_after_sign_in(self.now, Signer::Anyone);
                 self.write(&changes);
             }
         }

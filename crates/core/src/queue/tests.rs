@@ -522,7 +522,7 @@ fn a_401_to_a_request_sent_before_signing_in_again_does_not_pause_the_resumed_qu
     assert!(q.is_paused_for_auth());
 
     // Signed in again while action 2, sent with the old token, is still out.
-    q.resume_after_sign_in(at(5));
+    q.resume_after_sign_in(at(5), Signer::Anyone);
     let late = q.on_failure(action_id(2), &http(401, "sign in"), at(6), true, &mut rng);
     assert!(late.notices.is_empty(), "no second sign-in prompt");
     assert!(!q.is_paused_for_auth(), "the new session is not blamed");
@@ -563,7 +563,7 @@ fn unauthorized_pauses_the_whole_queue_until_sign_in() {
     // Held past retention while waiting for sign-in: not a transient failure, not swept.
     assert!(q.sweep(at(DAY * 30)).is_empty());
 
-    let resumed = q.resume_after_sign_in(at(2_000));
+    let resumed = q.resume_after_sign_in(at(2_000), Signer::Anyone);
     assert_eq!(saved_ids(&resumed), vec![action_id(1), action_id(2)]);
     assert!(!q.is_paused_for_auth());
     assert_eq!(
@@ -1280,4 +1280,77 @@ fn moving_to_another_server_does_not_lift_a_pause_for_sign_in() {
     q.server_changed(at(10));
     assert!(q.is_paused_for_auth());
     assert!(q.ready(at(10), true).send.is_empty());
+}
+
+const ADA: Uuid = Uuid::from_u128(0xada);
+const BOB: Uuid = Uuid::from_u128(0xb0b);
+
+#[test]
+fn a_session_taken_over_by_another_person_resumes_none_of_the_first_persons_changes() {
+    let mut q = queue();
+    q.set_signer(Signer::Person(ADA));
+    q.enqueue(
+        status_update(1, &open_case(1), CaseStatus::Closed).by(Some(ADA)),
+        at(0),
+    );
+    q.enqueue(
+        status_update(2, &open_case(2), CaseStatus::Closed).by(Some(ADA)),
+        at(0),
+    );
+    let sent_first = q.ready(at(0), true);
+    assert_eq!(
+        sent_first.send.iter().map(|o| o.author).collect::<Vec<_>>(),
+        vec![Some(ADA), Some(ADA)],
+        "each request says whose session it must go under"
+    );
+    let mut rng = SeededRandom::new(7);
+    q.on_failure(action_id(1), &http(401, "expired"), at(1), true, &mut rng);
+    q.on_failure(action_id(2), &http(401, "expired"), at(1), true, &mut rng);
+    assert!(q.is_paused_for_auth());
+
+    // Ada's session ended; Bob signs in on the in-place form.
+    let resumed = q.resume_after_sign_in(at(10), Signer::Person(BOB));
+    assert!(saved_ids(&resumed).is_empty(), "nothing of Ada's is touched");
+    assert!(q.ready(at(10), true).send.is_empty(), "nothing under Bob's token");
+    assert_eq!(q.next_wake(), None, "nothing to wake for");
+    // The network coming back ("sync now") does not send them either.
+    q.sync_now(at(20));
+    assert!(q.ready(at(20), true).send.is_empty());
+    for id in [action_id(1), action_id(2)] {
+        let record = q.get(id).unwrap();
+        assert_eq!(record.state, ActionState::Pending, "held, not lost");
+        assert_eq!(record.attempts, 0);
+    }
+
+    // Ada signs in again: hers go, under her session.
+    q.resume_after_sign_in(at(30), Signer::Person(ADA));
+    let mut again = sent(&q.ready(at(30), true));
+    again.sort();
+    assert_eq!(again, vec![action_id(1), action_id(2)]);
+}
+
+#[test]
+fn after_a_sign_out_nothing_is_sent_until_someone_signs_in_and_then_only_theirs() {
+    let mut q = queue();
+    q.set_signer(Signer::Person(ADA));
+    q.enqueue(
+        status_update(1, &open_case(1), CaseStatus::Closed).by(Some(ADA)),
+        at(0),
+    );
+    q.enqueue(
+        status_update(2, &open_case(2), CaseStatus::Closed).by(Some(BOB)),
+        at(0),
+    );
+    // Made before people: whoever signs in next sends it.
+    q.enqueue(status_update(3, &open_case(3), CaseStatus::Closed), at(0));
+    q.signed_out();
+    assert!(q.ready(at(1), true).send.is_empty());
+    q.sync_now(at(2));
+    assert!(q.ready(at(2), true).send.is_empty(), "network back: still nothing");
+    assert_eq!(q.next_wake(), None);
+
+    q.resume_after_sign_in(at(3), Signer::Person(BOB));
+    let mut bobs = sent(&q.ready(at(3), true));
+    bobs.sort();
+    assert_eq!(bobs, vec![action_id(2), action_id(3)]);
 }
