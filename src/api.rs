@@ -6,8 +6,8 @@
 //! With several API origins (`config.json`, docs/api.md §5) every request goes to the one in
 //! use ([`ApiOrigins`], shared by every clone) and reports how it went, which moves it on.
 
-use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
 use crate::words::Describe;
+use casedesk_core::response::{decode_body, decode_refusal, RawResponse};
 use casedesk_core::{Failure, Millis, OriginBackoff, OriginChoice, OriginEvent};
 use casedesk_model::{
     Case, CaseList, CaseListQuery, CasePatch, DashboardMetrics, ErrorBody, FieldErrors,

@@ -280,9 +280,7 @@ async fn revoke_waiting(api: ApiClient, namespace: String) {
 async fn revoke(api: &ApiClient, token: &str) -> bool {
     match api.revoke(token).await.result {
         Ok(()) => true,
-        Err(ApiError::Failed(failure)) => {
-            failure.class() != casedesk_core::FailureClass::Transient
-        }
+        Err(ApiError::Failed(failure)) => failure.class() != casedesk_core::FailureClass::Transient,
         Err(_) => false,
     }
 }
@@ -483,7 +481,12 @@ async fn read_record<T: for<'de> Deserialize<'de>>(
     let text: Result<Option<String>, StorageError> = async {
         let tx = db.transaction(STORE).build().map_err(fail)?;
         let store = tx.object_store(STORE).map_err(fail)?;
-        store.get(key).primitive().map_err(fail)?.await.map_err(fail)
+        store
+            .get(key)
+            .primitive()
+            .map_err(fail)?
+            .await
+            .map_err(fail)
     }
     .await;
     idb::close(&db);
@@ -519,7 +522,12 @@ async fn update_record<T: Serialize + for<'de> Deserialize<'de> + Clone>(
             .build()
             .map_err(fail)?;
         let store = tx.object_store(STORE).map_err(fail)?;
-        let before: Option<String> = store.get(key).primitive().map_err(fail)?.await.map_err(fail)?;
+        let before: Option<String> = store
+            .get(key)
+            .primitive()
+            .map_err(fail)?
+            .await
+            .map_err(fail)?;
         let before: Option<T> = before.and_then(|t| serde_json::from_str(&t).ok());
         let after = change(before.clone());
         match after.map(|a| serde_json::to_string(&a)).transpose() {

@@ -300,7 +300,10 @@ async fn a_session_taken_over_by_another_person_sends_none_of_the_first_persons_
     let token = token_of(&namespace).await.expect("the token is stored");
     let revoked = anonymous_api().with_token(Some(token)).sign_out().await;
     assert!(revoked.result.is_ok(), "DELETE /session: {revoked:?}");
-    let title = format!("zq{} taken over", &Uuid::new_v4().simple().to_string()[..10]);
+    let title = format!(
+        "zq{} taken over",
+        &Uuid::new_v4().simple().to_string()[..10]
+    );
     type_into(&app.labelled("Title"), &title);
     app.button("Create case").unwrap().click();
     wait_until("the sign-in form shows in place", 15, || {
@@ -374,10 +377,19 @@ async fn a_tab_signed_in_as_another_person_hears_nothing_of_the_persons_changes(
     let title = format!("zq{} heard", &Uuid::new_v4().simple().to_string()[..10]);
     type_into(&app.labelled("Title"), &title);
     app.button("Create case").unwrap().click();
-    wait_until("Dana's own tabs hear of her case, and of its saving", 15, || {
-        on_danas.borrow().iter().filter(|t| t.contains(&title)).count() >= 2
-            && pending_count(&app).as_deref() == Some("0")
-    })
+    wait_until(
+        "Dana's own tabs hear of her case, and of its saving",
+        15,
+        || {
+            on_danas
+                .borrow()
+                .iter()
+                .filter(|t| t.contains(&title))
+                .count()
+                >= 2
+                && pending_count(&app).as_deref() == Some("0")
+        },
+    )
     .await;
     for (name, texts) in [("the shared channel", &on_shared), ("Sam's", &on_sams)] {
         assert!(

@@ -34,7 +34,6 @@ impl ActionSender for HttpSender {
         let outgoing = outgoing.clone();
         Box::pin(async move { send_with(&api, &outgoing).await })
     }
-
 }
 
 /// Sends `outgoing` with `api`, every attempt under the action's idempotency key, and makes

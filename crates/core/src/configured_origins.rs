@@ -81,9 +81,9 @@ impl Origin {
         // Nothing but the host and port: a path, query, fragment, credentials or a character
         // a URL parser would drop or read as a separator is not an origin.
         let clean = !rest.is_empty()
-            && rest.chars().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
-            });
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
         if !clean {
             return Err(OriginRefusal::NotAnOrigin);
         }
@@ -210,7 +210,10 @@ mod tests {
             ("http://localhost.evil.example", OriginRefusal::Unencrypted),
             ("http://128.0.0.1", OriginRefusal::Unencrypted),
             ("ws://127.0.0.1:3000", OriginRefusal::Scheme("ws".into())),
-            ("javascript://alert(1)", OriginRefusal::Scheme("javascript".into())),
+            (
+                "javascript://alert(1)",
+                OriginRefusal::Scheme("javascript".into()),
+            ),
             ("file:///etc", OriginRefusal::Scheme("file".into())),
             ("https://a.example/api", OriginRefusal::NotAnOrigin),
             ("https://a.example?x=1", OriginRefusal::NotAnOrigin),

@@ -499,7 +499,9 @@ impl ActionQueue {
         let signer = self.signer;
         let due = self
             .heads()
-            .filter(|r| r.state == ActionState::Pending && signer.may_send(&r.action) && sendable(r))
+            .filter(|r| {
+                r.state == ActionState::Pending && signer.may_send(&r.action) && sendable(r)
+            })
             .map(|r| r.next_attempt_at)
             .min()?;
         // While the server fails nearly everything, nothing goes before the queue's hold ends.
@@ -1189,7 +1191,9 @@ impl ActionQueue {
                 .last_error
                 .as_ref()
                 .is_some_and(|e| e.write_class() == FailureClass::Unauthorized);
-            if record.state == ActionState::Pending && held_by_auth && signer.may_send(&record.action)
+            if record.state == ActionState::Pending
+                && held_by_auth
+                && signer.may_send(&record.action)
             {
                 record.next_attempt_at = now;
                 touched.save(record.action.id);

@@ -1310,8 +1310,14 @@ fn a_session_taken_over_by_another_person_resumes_none_of_the_first_persons_chan
 
     // Ada's session ended; Bob signs in on the in-place form.
     let resumed = q.resume_after_sign_in(at(10), Signer::Person(BOB));
-    assert!(saved_ids(&resumed).is_empty(), "nothing of Ada's is touched");
-    assert!(q.ready(at(10), true).send.is_empty(), "nothing under Bob's token");
+    assert!(
+        saved_ids(&resumed).is_empty(),
+        "nothing of Ada's is touched"
+    );
+    assert!(
+        q.ready(at(10), true).send.is_empty(),
+        "nothing under Bob's token"
+    );
     assert_eq!(q.next_wake(), None, "nothing to wake for");
     // The network coming back ("sync now") does not send them either.
     q.sync_now(at(20));
@@ -1346,7 +1352,10 @@ fn after_a_sign_out_nothing_is_sent_until_someone_signs_in_and_then_only_theirs(
     q.signed_out();
     assert!(q.ready(at(1), true).send.is_empty());
     q.sync_now(at(2));
-    assert!(q.ready(at(2), true).send.is_empty(), "network back: still nothing");
+    assert!(
+        q.ready(at(2), true).send.is_empty(),
+        "network back: still nothing"
+    );
     assert_eq!(q.next_wake(), None);
 
     q.resume_after_sign_in(at(3), Signer::Person(BOB));
