@@ -5,9 +5,9 @@
 use crate::components::alert_region::use_alerts;
 use crate::components::case_form::FieldError;
 use crate::session::{use_session, SessionState};
+use casedesk_core::ReturnPath;
 use casedesk_model::validate::{check_password, PASSWORD_MIN};
 use casedesk_model::FieldErrors;
-use casedesk_core::ReturnPath;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
