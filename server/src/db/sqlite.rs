@@ -674,4 +674,52 @@ mod tests {
             .unwrap();
         assert_eq!((cases, live_index), (1, 1));
     }
+
+    #[test]
+    fn people_of_a_database_before_roles_stay_and_are_active() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("before-roles.db");
+        let path = path.to_str().unwrap();
+        let before_roles = MIGRATIONS
+            .iter()
+            .position(|step| step.sql.contains("ADD COLUMN active"))
+            .unwrap();
+        {
+            let mut conn = Connection::open(path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for step in &MIGRATIONS[..before_roles] {
+                tx.execute_batch(step.sql).unwrap();
+                if let Some(then) = step.then {
+                    then(&*tx).unwrap();
+                }
+            }
+            tx.execute(
+                "INSERT INTO people (id, name, email, role, password_hash, created_at)
+                 VALUES (x'0190000000007000800000000000a001', 'Ada', 'ada@example.com',
+                         'admin', NULL, 0)",
+                [],
+            )
+            .unwrap();
+            tx.pragma_update(None, "user_version", before_roles as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let (db, was_new) = SqliteDb::open(path).unwrap();
+        assert!(!was_new);
+        let ada = db
+            .read(None, |tx| {
+                crate::people::by_email(tx, "ada@example.com").map(|r| r.map(|r| r.person))
+            })
+            .unwrap()
+            .unwrap();
+        assert!(
+            ada.active && ada.role == casedesk_model::Role::Admin,
+            "{ada:?}"
+        );
+        let codes: i64 = db
+            .writer()
+            .query_row("SELECT count(*) FROM setup_codes", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(codes, 0);
+    }
 }

@@ -363,6 +363,21 @@ async fn deactivating_a_person_ends_their_sessions_and_keeps_their_authorship() 
     assert_eq!(sam_listed["active"], false);
     assert!(listed.iter().all(|p| p["role"].is_string()));
 
+    // Nor does a setup code let a deactivated person in.
+    let code = send(
+        &server,
+        Method::POST,
+        &format!("/api/v1/users/{sam}/setup-code"),
+        &dana,
+        None,
+    )
+    .await;
+    assert_eq!(code.status(), StatusCode::OK);
+    let code: Value = code.json().await.unwrap();
+    let code = code["setup_code"].as_str().unwrap();
+    let refused = use_setup_code(&server, "sam@example.com", code, "sams new passphrase");
+    expect_error(refused.await, 401, "invalid_credentials").await;
+
     // Reactivated, Sam signs in again (the old session stays over).
     let on = patch_person(&server, &dana, &sam, json!({"active": true})).await;
     assert_eq!(on.status(), StatusCode::OK);
