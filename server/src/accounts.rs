@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::people::{self, ChangeError};
 use crate::sessions;
 use crate::setup_codes;
-use crate::sign_in::{new_session, no_store, session_response};
+use crate::sign_in::{self, new_session, no_store, session_response};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
@@ -250,11 +250,12 @@ pub(crate) async fn sign_in_with_setup_code(
 /// `PUT /me/password`: changes the signed-in person's password (the current one must be
 /// given: a token left on a shared computer must not be enough) and ends every other
 /// session of theirs (204). A wrong current password is a 422 on `current`, not a 401,
-/// which would tell the app the session had ended.
+/// which would tell the app the session had ended; wrong guesses count as failed sign-ins
+/// (429 past the limit).
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     actor: Actor,
-    headers: HeaderMap,
+    parts: Parts,
     body: Body,
 ) -> Result<Response, ApiError> {
     if actor.kind != ActorKind::Person {
@@ -264,7 +265,7 @@ pub(crate) async fn change_password(
         )));
     }
     let bytes = read_body(body).await?;
-    let PasswordChange { current, new } = decode_json::<PasswordChange>(&headers, &bytes)?;
+    let PasswordChange { current, new } = decode_json::<PasswordChange>(&parts.headers, &bytes)?;
     let mut fields = FieldErrors::new();
     check_password("new", &new, &actor.person.email, &mut fields);
     fields.into_result().map_err(validation)?;
@@ -275,15 +276,9 @@ pub(crate) async fn change_password(
         .read(move |tx| Ok::<_, ApiError>(people::record_by_id(tx, id)?))
         .await?
         .and_then(|record| record.password_hash);
-    let matches = match stored {
-        Some(phc) => {
-            state
-                .password_checks
-                .run(move || people::verify_password(&current, &phc))
-                .await?
-        }
-        None => false,
-    };
+    let peer = crate::peer::address(&parts.extensions).map(crate::peer::network);
+    let matches =
+        sign_in::check_own_password(&state, &actor.person.email, peer, current, stored).await?;
     if !matches {
         return Err(one_field("current", "The current password is wrong."));
     }

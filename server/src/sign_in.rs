@@ -294,6 +294,37 @@ async fn check_password(
     Ok(person.filter(|_| verified && can_sign_in))
 }
 
+/// Whether `password` is the one of `phc` (`None`: the person has none), checked for the
+/// person `email` from `peer` under the same throttle and the same cap on checks at once as
+/// sign-in: `PUT /me/password`'s current password, so a session left open on a shared
+/// computer cannot guess its person's password faster than sign-in could.
+pub(crate) async fn check_own_password(
+    state: &AppState,
+    email: &str,
+    peer: Option<IpAddr>,
+    password: String,
+    phc: Option<String>,
+) -> Result<bool, ApiError> {
+    let keys = ThrottleKey::of(&email.trim().to_lowercase(), peer);
+    let throttle = state.sign_in.clone();
+    throttle
+        .begin(&keys, Instant::now())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let has_one = phc.is_some();
+    let phc = phc.unwrap_or_else(|| throttle.dummy_hash.clone());
+    let checked = state
+        .password_checks
+        .run(move || people::verify_password(&password, &phc) && has_one)
+        .await;
+    match &checked {
+        Ok(true) => throttle.succeed(&keys),
+        // Counted already.
+        Ok(false) => {}
+        Err(_) => throttle.refund(&keys),
+    }
+    checked
+}
+
 /// `DELETE /session`: revokes the session the request came with (204). With a service
 /// token or as Guest there is no session to end: 204 as well.
 pub(crate) async fn sign_out(

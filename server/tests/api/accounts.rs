@@ -567,3 +567,29 @@ async fn a_session_ends_90_days_after_sign_in_however_often_it_is_used() {
     let fresh = token_of(&server, "lee@example.com").await;
     assert_eq!(me(&server, &fresh).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled_like_signing_in() {
+    let server = Server::start_demo(0, &["--sign-in-max-failures", "2"]);
+    let sam = token_of(&server, "sam@example.com").await;
+    let change = |current: &str| {
+        let request = server
+            .request(Method::PUT, "/api/v1/me/password")
+            .bearer_auth(&sam)
+            .json(&json!({"current": current, "new": "sams new passphrase"}));
+        async move { request.send().await.unwrap() }
+    };
+    for guess in ["guess one", "guess two"] {
+        expect_error(change(guess).await, 422, "validation_failed").await;
+    }
+    // Past the limit even the right password waits, as a sign-in would.
+    let throttled = change(DEMO_PASSWORD).await;
+    assert!(throttled.headers().contains_key("retry-after"));
+    expect_error(throttled, 429, "rate_limited").await;
+    expect_error(
+        try_sign_in(&server, "sam@example.com", DEMO_PASSWORD).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+}
