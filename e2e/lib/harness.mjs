@@ -160,8 +160,10 @@ export async function startServer({
     "--static-dir", staticDir,
     "--allow-chaos",
     "--rate-limit-per-sec", "0",
-    // Every test page connects from 127.0.0.1: the per-address socket cap is not under test.
+    // Every test page connects from 127.0.0.1: the per-address socket and connection caps
+    // are not under test.
     "--ws-max-per-peer", "1000",
+    "--max-connections-per-peer", "1000",
     // A new database gets the demo people (to sign in as), and the demo cases only when
     // asked; a restarted one is never seeded again.
     ...(seed === "cases" ? ["--seed-demo"] : seed === "people" ? ["--seed-demo", "--demo-cases", "0"] : ["--no-seed-demo"]),
