@@ -19,8 +19,8 @@ use crate::events;
 use crate::idempotency::{self, Fingerprint, Lookup, StoredResponse, IDEMPOTENT_REPLAY};
 use crate::state::AppState;
 use crate::{
-    accounts, auth, change_feed, change_log, chaos, history, metrics, people, pg_events,
-    rate_limit, sign_in,
+    accounts, auth, change_feed, change_log, chaos, client_errors, history, metrics, people,
+    pg_events, rate_limit, sign_in,
 };
 use axum::body::Body;
 use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery, State};
@@ -78,7 +78,7 @@ impl Verb {
 /// Who may call an endpoint (docs/api.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, without a token: `/health`, signing in.
+    /// Anyone, without a token: `/health`, signing in, the app's crash reports.
     Open,
     /// A signed-in person whose role allows this, a service token, or Guest (see
     /// `auth::Actor::allows`); else 401, or 403 `forbidden`.
@@ -134,6 +134,8 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(Get, "/dashboard/metrics", Needs(Read), dashboard_metrics),
         endpoint(Get, "/events", Needs(Read), events::socket),
         endpoint(Get, "/changes", Needs(Read), change_feed::changes),
+        // A crash may happen signed out; the `Origin` check still applies.
+        endpoint(Post, "/client-errors", Open, client_errors::report),
         endpoint(Post, "/session", Open, sign_in::sign_in),
         endpoint(Delete, "/session", Needs(OwnAccount), sign_in::sign_out),
         endpoint(

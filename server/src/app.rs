@@ -2,13 +2,14 @@
 //! with start-up work (migrate, seed, prune) and graceful shutdown.
 //!
 //! Every answer passes, outermost first: security headers → request id (error bodies) →
-//! tracing → the `Host`/`Origin` check → CORS → the whole-request timeout (408) → the
-//! request's deadline for its queries → the routes. `/__chaos` answers only to loopback
-//! clients.
+//! telemetry (its span, log line and metrics) → the `Host`/`Origin` check → CORS → the
+//! whole-request timeout (408) → the request's deadline for its queries → the routes.
+//! `/__chaos` answers only to loopback clients.
 
 use crate::auth::Tokens;
 use crate::chaos::{Chaos, ChaosSettings};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
+use crate::connections::ConnectionPlaces;
 use crate::db::Db;
 use crate::error::StartError;
 use crate::events::EventBus;
@@ -18,12 +19,13 @@ use crate::rate_limit::RateLimiter;
 use crate::sign_in::SignInThrottle;
 use crate::state::AppState;
 use crate::static_files::Site;
+use crate::telemetry::{Live, Telemetry};
 use crate::{
-    api, chaos, clock, connections, idempotency, origin, peer, people, rate_limit, request_id,
-    security_headers, seed, static_files,
+    api, chaos, client_errors, clock, compression, connections, idempotency, origin, peer, people,
+    rate_limit, request_id, security_headers, seed, static_files, telemetry,
 };
 use axum::extract::Request as AxumRequest;
-use axum::http::{header, HeaderName, HeaderValue, Method, Request, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -36,7 +38,6 @@ use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// How often expired idempotency keys, long-ended sessions and changes older than the
 /// change log keeps are pruned (also once at start-up).
@@ -58,9 +59,14 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
         // `layer`, not `route_layer`: a method the route lacks is 404 too, not a 405 that
         // would tell a remote client the path exists.
         .layer(from_fn(loopback_only));
+    let telemetry = Arc::clone(&state.telemetry);
     let mut app = Router::new()
-        .nest("/api/v1", api)
+        .nest("/api/v1", api.layer(compression::layer()))
         .route("/health", health)
+        .route(
+            "/metrics",
+            get(telemetry::scrape).layer(compression::layer()),
+        )
         .merge(chaos_routes)
         .with_state(state);
     app = match &config.static_dir {
@@ -90,28 +96,9 @@ fn router(state: AppState, config: &Config, cors: Option<CorsLayer>) -> Router {
     // Before CORS and everything else: a request for a host this server does not serve
     // (DNS rebinding) or from an origin it does not admit (CSRF) gets nothing.
     app = app.layer(origin_check);
-    app.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(|request: &Request<_>| {
-                let id = request
-                    .extensions()
-                    .get::<request_id::RequestId>()
-                    .map_or("", |id| id.0.as_str());
-                let client = peer::address(request.extensions())
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default();
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %id,
-                    client = %client
-                )
-            })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-    )
-    .layer(from_fn(request_id::assign_and_finish))
-    .layer(from_fn(security_headers::add))
+    app.layer(from_fn_with_state(telemetry, telemetry::observe))
+        .layer(from_fn(request_id::assign_and_finish))
+        .layer(from_fn(security_headers::add))
 }
 
 /// Serves the request with its deadline known to the database, which stops its queries
@@ -192,6 +179,8 @@ pub(crate) struct Prepared {
     /// To be told the listen address once the listener is bound (the `Host` check).
     pub(crate) origins: Arc<Origins>,
     pub(crate) trusted: Arc<TrustedProxies>,
+    /// The places among the connections served at once.
+    pub(crate) places: ConnectionPlaces,
 }
 
 /// Checks the flags, opens (and seeds) the database, and builds the router.
@@ -204,6 +193,16 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
             min: crate::auth::MIN_SERVICE_TOKEN_CHARS,
         }
     })?;
+    // The same bar as service tokens: the scrape endpoint answers whoever guesses it.
+    if let Some(token) = config.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+        let length = token.chars().count();
+        if length < crate::auth::MIN_SERVICE_TOKEN_CHARS {
+            return Err(StartError::ShortMetricsToken {
+                length,
+                min: crate::auth::MIN_SERVICE_TOKEN_CHARS,
+            });
+        }
+    }
     if config.allow_chaos && !config.addr.ip().is_loopback() {
         return Err(StartError::ChaosBeyondLoopback(config.addr));
     }
@@ -233,12 +232,12 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
                 .await
                 .map_err(|e| StartError::Seed(e.to_string()))?;
         }
-        announce_demo_people();
+        announce_demo_people(config.log_format);
     }
     if !config.no_auth {
         let people = db.read(people::count).await?;
         if people == 0 {
-            announce_first_admin();
+            announce_first_admin(config.log_format);
         }
     }
     let sign_in = SignInThrottle::new(
@@ -248,6 +247,19 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
     .map_err(|e| StartError::Seed(e.to_string()))?;
 
     let (stop, shutdown) = watch::channel(false);
+    let places = ConnectionPlaces::new(config.limits().max_connections);
+    let sockets = Arc::new(peer::PerPeer::default());
+    let password_checks = Arc::new(crate::password_checks::PasswordChecks::for_this_machine());
+    let telemetry = Arc::new(Telemetry::new(
+        config.metrics_token.clone(),
+        config.static_dir.is_some(),
+        Live {
+            db: db.clone(),
+            places: places.clone(),
+            sockets: Arc::clone(&sockets),
+            password_checks: Arc::clone(&password_checks),
+        },
+    ));
     let state = AppState {
         db: db.clone(),
         events: EventBus::new(config.event_buffer),
@@ -277,12 +289,14 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
         tokens: Arc::new(tokens),
         people: !config.no_auth,
         sign_in: Arc::new(sign_in),
-        password_checks: Arc::new(crate::password_checks::PasswordChecks::for_this_machine()),
+        password_checks,
         origins: Arc::new(origins),
         ws_ping_interval: config.ws_ping_interval(),
         limits: config.limits(),
-        sockets: Arc::new(peer::PerPeer::default()),
+        sockets,
         shutdown,
+        telemetry,
+        client_error_limiter: client_errors::limiter().map(Arc::new),
     };
     crate::pg_events::start(db.clone(), state.events.clone()).await?;
     let origins = Arc::clone(&state.origins);
@@ -292,6 +306,7 @@ pub(crate) async fn prepare(config: &Config) -> Result<Prepared, StartError> {
         stop,
         origins,
         trusted: Arc::new(trusted),
+        places,
     })
 }
 
@@ -303,6 +318,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         stop,
         origins,
         trusted,
+        places,
     } = prepare(&config).await?;
     let pruner = tokio::spawn(prune_forever(db));
 
@@ -326,12 +342,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     announce(local);
 
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
-    let server = connections::serve(listener, router, config.limits(), trusted, async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop.send(true);
-        let _ = stopping_tx.send(true);
-    });
+    let server = connections::serve(
+        listener,
+        router,
+        config.limits(),
+        trusted,
+        places,
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+            let _ = stopping_tx.send(true);
+        },
+    );
     let grace = async move {
         let _ = stopping_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -352,8 +375,17 @@ fn announce(addr: SocketAddr) {
     let _ = stdout.flush();
 }
 
-/// How to make the first admin of a database without people, on standard error.
-fn announce_first_admin() {
+/// How to make the first admin of a database without people, on standard error (one JSON
+/// line in JSON logs).
+fn announce_first_admin(format: LogFormat) {
+    if format == LogFormat::Json {
+        tracing::warn!(
+            command = "casedesk-server user add --email E --name N --role admin",
+            "this database has no people yet, so nobody can sign in: make the first admin \
+             (with the same --db)"
+        );
+        return;
+    }
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(
         stderr,
@@ -364,8 +396,20 @@ fn announce_first_admin() {
 }
 
 /// How to sign in to a new demo database, on standard error (standard output carries only
-/// the `listening on` line).
-fn announce_demo_people() {
+/// the `listening on` line). In JSON logs, one line without the password: a log collector
+/// keeps what it reads, and its lines must all be JSON.
+fn announce_demo_people(format: LogFormat) {
+    if format == LogFormat::Json {
+        let emails: Vec<&str> = people::DEMO_PEOPLE
+            .iter()
+            .map(|(_, _, email, _)| *email)
+            .collect();
+        tracing::info!(
+            people = ?emails,
+            "demo people added (their password is in docs/api.md §3)"
+        );
+        return;
+    }
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(
         stderr,

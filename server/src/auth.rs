@@ -2,10 +2,11 @@
 //!
 //! A bearer token is either a service token (`--auth-token`, acting as the person
 //! "Service") or a session's (`POST /session`). With people on (the default) every endpoint
-//! but `/health` and `POST /session` needs one; the events socket may instead send it as its
-//! first message (see `events`), since browsers cannot set headers on a WebSocket and a
-//! token in a URL ends up in logs. Under `--no-auth` a request without a token acts as
-//! "Guest"; one that sends a token must still send a valid one.
+//! but the open ones (`/health`, signing in, the app's crash reports: see `api`) needs one;
+//! the events socket may instead send it as its first message (see `events`), since
+//! browsers cannot set headers on a WebSocket and a token in a URL ends up in logs. Under
+//! `--no-auth` a request without a token acts as "Guest"; one that sends a token must still
+//! send a valid one.
 //!
 //! What the actor may do is checked per endpoint by [`permit`], with the rule the route
 //! table (`api`) gives each route: 403 `forbidden` for what the role does not allow.
@@ -164,7 +165,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a token matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -274,6 +275,7 @@ pub(crate) async fn require(
     match result {
         Ok(found) => {
             if let Some((actor, identity)) = found {
+                crate::telemetry::record_person(actor.id());
                 request.extensions_mut().insert(actor);
                 if let Some(identity) = identity {
                     request.extensions_mut().insert(identity);

@@ -13,17 +13,19 @@ pub(crate) use crate::error::MAX_BODY_BYTES;
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
 pub(crate) async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|error| {
-            if is_length_limit(&error) {
-                ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                }
-            } else {
-                ApiError::BadRequest(format!("Could not read the request body: {error}."))
-            }
-        })
+    read_body_up_to(body, MAX_BODY_BYTES).await
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (at most [`MAX_BODY_BYTES`]
+/// arrive: the API's body limit is outside).
+pub(crate) async fn read_body_up_to(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if is_length_limit(&error) {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest(format!("Could not read the request body: {error}."))
+        }
+    })
 }
 
 fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {

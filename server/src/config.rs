@@ -1,6 +1,7 @@
 //! The command line (docs/api.md §3): every flag also reads `CASEDESK_<FLAG>` from the
 //! environment.
 
+pub use crate::logging::LogFormat;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -196,7 +197,17 @@ pub struct Config {
     )]
     pub event_buffer: usize,
 
-    /// A task other than serving (`user add`…); none: serve.
+    /// Log lines on standard error: `text` for a person, `json` for a log collector (one
+    /// object a line: ts, level, msg, request_id, route, status, ms, person_id).
+    #[arg(long, env = "CASEDESK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Enables `GET /metrics` (Prometheus text format) for `Authorization: Bearer <this>`;
+    /// without it `/metrics` is 404.
+    #[arg(long, env = "CASEDESK_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+
+    /// A task other than serving (`user add`…, `backup`); none: serve.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -207,6 +218,12 @@ pub enum Command {
     /// Manage people.
     #[command(subcommand)]
     User(UserCommand),
+    /// Write a consistent copy of the SQLite database (`--db`) to PATH while the server
+    /// goes on running (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where the copy goes; an existing file there is replaced once the copy is whole.
+        path: PathBuf,
+    },
 }
 
 /// `casedesk-server user …`, on the database of `--db`. A password is typed on the
@@ -379,6 +396,8 @@ mod tests {
         assert!(config.public_origins.is_empty() && config.trust_proxies.is_empty());
         assert!(!config.no_auth, "people are on by default");
         assert!(config.command.is_none());
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.metrics_token.is_none());
         assert_eq!(config.chaos_latency_ms, LatencyRange::default());
     }
 

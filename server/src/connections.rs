@@ -51,6 +51,28 @@ struct Places {
 /// How long a connection refused for its address's cap may take to read its 429.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
+/// The places among the connections served at once (`--max-connections`); the metrics
+/// count those taken.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionPlaces {
+    free: Arc<Semaphore>,
+    max: usize,
+}
+
+impl ConnectionPlaces {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            free: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// Connections (and the events sockets upgraded from them) being served now.
+    pub(crate) fn taken(&self) -> usize {
+        self.max.saturating_sub(self.free.available_permits())
+    }
+}
+
 /// Serves `app` on `listener` until `stop` completes, then waits for open connections to
 /// finish (see the module doc).
 pub(crate) async fn serve(
@@ -58,9 +80,10 @@ pub(crate) async fn serve(
     app: Router,
     limits: Limits,
     trusted: Arc<TrustedProxies>,
+    places: ConnectionPlaces,
     stop: impl Future<Output = ()>,
 ) {
-    let places = Arc::new(Semaphore::new(limits.max_connections));
+    let places = places.free;
     let per_peer = Arc::new(PerPeer::default());
     // Dropping `stop_tx` asks the connections to finish; each holds a clone of `done_rx`,
     // so `done_tx.closed()` completes when the last one has.

@@ -13,11 +13,15 @@ mod read_cache;
 mod sql;
 mod sqlite;
 
+pub(crate) use postgres::PgConnect;
 pub(crate) use sql::{lock_key_of, Engine, Sql, SqlRow, SqlValue};
+
+pub(crate) use read_cache::ReadCacheSize;
 
 use read_cache::{CachedRead, ReadCache};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 tokio::task_local! {
@@ -40,6 +44,10 @@ pub enum DbError {
     Postgres(#[from] ::postgres::Error),
     #[error("`{0}` is not a PostgreSQL address such as postgres://user@host:5432/db")]
     Url(String),
+    #[error("PostgreSQL over TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Certificate(String),
     #[error("cannot create the database folder {path}: {source}")]
     Folder {
         path: String,
@@ -160,11 +168,24 @@ impl Db {
         }
     }
 
-    /// PostgreSQL's connection settings (for the change-event listener), if on PostgreSQL.
-    pub(crate) fn postgres_config(&self) -> Option<::postgres::Config> {
+    /// What the read cache holds now (the operator's metrics).
+    pub(crate) fn read_cache_size(&self) -> ReadCacheSize {
+        self.reads.size()
+    }
+
+    /// How often, and how long, uses of the database waited for a connection.
+    pub(crate) fn pool_waits(&self) -> PoolWaitTotals {
+        match &*self.inner {
+            Store::Sqlite(db) => db.pool_waits().totals(),
+            Store::Postgres(db) => db.pool_waits().totals(),
+        }
+    }
+
+    /// How to connect to PostgreSQL (for the change-event listener), if on PostgreSQL.
+    pub(crate) fn postgres_connector(&self) -> Option<PgConnect> {
         match &*self.inner {
             Store::Sqlite(_) => None,
-            Store::Postgres(pg) => Some(pg.config().clone()),
+            Store::Postgres(pg) => Some(pg.connector().clone()),
         }
     }
 
@@ -240,6 +261,50 @@ where
     match tokio::task::spawn_blocking(job).await {
         Ok(result) => result,
         Err(join) => Err(E::from(DbError::Task(join.to_string()))),
+    }
+}
+
+/// Waits for a connection of an engine's pool (SQLite's writer or readers, PostgreSQL's
+/// pool): a use that finds its connection busy counts once, with the time it waited.
+#[derive(Debug, Default)]
+pub(crate) struct PoolWaits {
+    count: AtomicU64,
+    micros: AtomicU64,
+}
+
+/// [`PoolWaits`] read at one moment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct PoolWaitTotals {
+    pub(crate) count: u64,
+    pub(crate) seconds: f64,
+}
+
+impl PoolWaits {
+    /// Locks `slot`, counting the wait if another use holds it. A poisoned lock only means
+    /// a thread panicked holding it: SQLite rolls back a transaction left open, and a
+    /// PostgreSQL connection is checked (`is_closed`) before its next use.
+    pub(crate) fn lock<'a, T>(&self, slot: &'a Mutex<T>) -> MutexGuard<'a, T> {
+        match slot.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let started = Instant::now();
+                let guard = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.count.fetch_add(1, Ordering::Relaxed);
+                self.micros.fetch_add(waited, Ordering::Relaxed);
+                guard
+            }
+        }
+    }
+
+    fn totals(&self) -> PoolWaitTotals {
+        PoolWaitTotals {
+            count: self.count.load(Ordering::Relaxed),
+            seconds: self.micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 }
 

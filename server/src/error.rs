@@ -237,6 +237,11 @@ pub enum StartError {
     )]
     ShortServiceToken { shortest: usize, min: usize },
     #[error(
+        "a --metrics-token of {length} characters is refused: use at least {min} random \
+         characters (e.g. `openssl rand -base64 32`)"
+    )]
+    ShortMetricsToken { length: usize, min: usize },
+    #[error(
         "--allow-chaos is refused when listening on {0}: fault injection changes how the \
          server treats everyone, so it runs only on a loopback address (127.0.0.1, ::1)"
     )]
@@ -254,4 +259,6 @@ pub enum StartError {
     ChangePerson(String),
     #[error("cannot read the password: {0}")]
     ReadPassword(std::io::Error),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
 }

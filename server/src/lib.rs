@@ -7,10 +7,11 @@
 //!   start-up and graceful shutdown.
 //!   `connections` accepts and serves connections (connection cap, header timeout, peer
 //!   address, per-address cap, the client behind a trusted proxy). A request passes
-//!   `security_headers` → `request_id` (id, error bodies) → tracing → the `Host`/`Origin`
-//!   check (`origin`) → CORS → the request timeout → its deadline for the database → then
-//!   either `api` (auth → rate limit → chaos → body limit → the route's role rule →
-//!   handler), `/health` (rate limit), `/__chaos` (loopback clients only), or
+//!   `security_headers` → `request_id` (id, error bodies) → `telemetry` (its span and log
+//!   line, the request metrics) → the `Host`/`Origin` check (`origin`) → CORS → the request
+//!   timeout → its deadline for the database → then either `api` (compression → auth →
+//!   rate limit → chaos → body limit → the route's role rule → handler), `/health` (rate
+//!   limit), `/metrics` (`telemetry`), `/__chaos` (loopback clients only), or
 //!   `static_files`. `api` builds the router from one list of routes, each with its rule
 //!   (`api_routes` lists them).
 //! - `api`: the `/api/v1` handlers; changes go through one `mutate` helper that runs the
@@ -23,7 +24,8 @@
 //! - `db`: the storage interface (`Sql`) and its two engines, SQLite (one writer, read-only
 //!   readers, WAL) and PostgreSQL (a pool; row and advisory locks), each with its schema.
 //!   `pg_events`: change events between servers on one PostgreSQL (LISTEN/NOTIFY).
-//! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304.
+//! - `body`, `conditional`: request bodies (413/415/400/422) and ETag/304; `compression`:
+//!   API answers over 1 KiB sent `br` or `gzip`.
 //! - `auth`, `rate_limit`, `chaos`: the middleware of the same names; `chaos/hostile`
 //!   holds the hostile answers (refusals before the handler, garblings after it); `peer`:
 //!   the client's address as the limits count it (`--trust-proxy`), and what each holds.
@@ -37,21 +39,28 @@
 //!   their role allows. `accounts` (people managed by admins, setup codes, one's own
 //!   password and sessions) with `setup_codes`; `user_command` (`user add|passwd|role|
 //!   deactivate` from the shell).
+//! - Operations (docs/api.md §7): `telemetry` (the request log line, `/metrics`; not the
+//!   dashboard's `metrics`), [`logging`] (text or JSON lines), [`backup`] (a live SQLite
+//!   copy), `client_errors` (the app's crash reports).
 //! - `seed`: deterministic demo data.
 //! - `error`: [`ApiError`](error) rendered as the contract's error body; [`StartError`].
 
 pub mod config;
+pub mod logging;
 
 mod accounts;
 mod api;
 mod app;
 mod auth;
+mod backup;
 mod body;
 mod cases;
 mod change_feed;
 mod change_log;
 mod chaos;
+mod client_errors;
 mod clock;
+mod compression;
 mod conditional;
 mod connections;
 mod db;
@@ -74,10 +83,12 @@ mod setup_codes;
 mod sign_in;
 mod state;
 mod static_files;
+mod telemetry;
 mod user_command;
 
 pub use api::{api_routes, Access, ApiRoute};
 pub use app::run;
+pub use backup::{backup, BackupError, BackupSummary};
 pub use config::Config;
 pub use error::StartError;
 pub use user_command::{add_user, deactivate, set_password, set_role};

@@ -1,35 +1,49 @@
 //! Starts the casedesk reference API server, or runs one of its tasks (`user add|passwd|
-//! role|deactivate`); see the library for what it does.
+//! role|deactivate`, `backup`); see the library for what it does.
 
-use casedesk_server::config::{Command, UserCommand};
+use casedesk_server::config::{Command, LogFormat, UserCommand};
 use casedesk_server::StartError;
 use clap::Parser;
 use std::io::{BufRead, IsTerminal};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = casedesk_server::Config::parse();
     // Logs go to standard error: standard output carries only the `listening on` line.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    casedesk_server::logging::init(config.log_format);
+    let log_format = config.log_format;
     let outcome = match config.command.clone() {
         None => casedesk_server::run(config).await,
         Some(Command::User(command)) => user(&config, command).await,
+        Some(Command::Backup { path }) => backup(&config, &path).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "casedesk-server stopped");
-            eprintln!("casedesk-server: {error}");
+            // A person reading plain text sees it even under a quiet `RUST_LOG`; a log
+            // collector reading JSON gets only the line above.
+            if log_format == LogFormat::Text {
+                eprintln!("casedesk-server: {error}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `backup PATH`: what the copy holds, on standard output (for scripts and cron mail).
+async fn backup(
+    config: &casedesk_server::Config,
+    path: &std::path::Path,
+) -> Result<(), casedesk_server::StartError> {
+    let summary = casedesk_server::backup(&config.db, path).await?;
+    println!(
+        "backed up {} cases ({} bytes) to {}",
+        summary.cases,
+        summary.bytes,
+        path.display()
+    );
+    Ok(())
 }
 
 /// The `user` subcommands. What changed goes to standard error; `user add` also prints the

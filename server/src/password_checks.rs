@@ -17,6 +17,16 @@ pub(crate) struct PasswordChecks {
     running: Arc<Semaphore>,
     /// One permit per computation running or waiting.
     admitted: Arc<Semaphore>,
+    /// The permits of `running` and `admitted` when none is taken.
+    most_running: usize,
+    most_admitted: usize,
+}
+
+/// How many computations run and wait at one moment (the operator's metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PasswordChecksNow {
+    pub(crate) running: usize,
+    pub(crate) waiting: usize,
 }
 
 impl PasswordChecks {
@@ -28,9 +38,26 @@ impl PasswordChecks {
 
     pub(crate) fn new(running: usize) -> Self {
         let running = running.max(1);
+        let admitted = running * (1 + WAITING_PER_RUNNING);
         Self {
             running: Arc::new(Semaphore::new(running)),
-            admitted: Arc::new(Semaphore::new(running * (1 + WAITING_PER_RUNNING))),
+            admitted: Arc::new(Semaphore::new(admitted)),
+            most_running: running,
+            most_admitted: admitted,
+        }
+    }
+
+    /// Computations running and waiting now.
+    pub(crate) fn now(&self) -> PasswordChecksNow {
+        let running = self
+            .most_running
+            .saturating_sub(self.running.available_permits());
+        let admitted = self
+            .most_admitted
+            .saturating_sub(self.admitted.available_permits());
+        PasswordChecksNow {
+            running,
+            waiting: admitted.saturating_sub(running),
         }
     }
 

@@ -179,6 +179,11 @@ impl PerPeer {
         })
     }
 
+    /// How many are held, by all addresses together (the operator's metrics).
+    pub(crate) fn total(&self) -> usize {
+        self.lock().values().sum()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
         // Counts only; every step leaves them consistent.
         self.held

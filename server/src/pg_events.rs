@@ -8,11 +8,11 @@
 //! listener fetches it. A listener that loses its connection reconnects (with backoff) and
 //! then tells its sockets to resync, since events may have passed meanwhile.
 
-use crate::db::{Db, DbError, Sql};
+use crate::db::{Db, DbError, PgConnect, Sql};
 use crate::events::EventBus;
 use casedesk_model::{ChangeEvent, LiveEvent};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::time::Duration;
 
 /// The NOTIFY channel.
@@ -64,32 +64,32 @@ pub(crate) fn prune(tx: &dyn Sql, now_ms: i64) -> Result<u64, DbError> {
 /// Starts listening (before the server answers anything, so no event it accepts is
 /// missed), then hands the connection to a thread that forwards what it hears to `bus`.
 pub(crate) async fn start(db: Db, bus: EventBus) -> Result<(), DbError> {
-    let Some(config) = db.postgres_config() else {
+    let Some(connector) = db.postgres_connector() else {
         return Ok(());
     };
     let listening = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || listen(&config))
+        let connector = connector.clone();
+        tokio::task::spawn_blocking(move || listen(&connector))
             .await
             .map_err(|e| DbError::Task(e.to_string()))??
     };
     let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("casedesk-listen".into())
-        .spawn(move || forward_forever(listening, &config, &db, &bus, &runtime))
+        .spawn(move || forward_forever(listening, &connector, &db, &bus, &runtime))
         .map_err(|e| DbError::Task(format!("cannot start the event listener: {e}")))?;
     Ok(())
 }
 
-fn listen(config: &postgres::Config) -> Result<Client, DbError> {
-    let mut client = config.connect(NoTls)?;
+fn listen(connector: &PgConnect) -> Result<Client, DbError> {
+    let mut client = connector.connect()?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
     Ok(client)
 }
 
 fn forward_forever(
     mut client: Client,
-    config: &postgres::Config,
+    connector: &PgConnect,
     db: &Db,
     bus: &EventBus,
     runtime: &tokio::runtime::Handle,
@@ -101,7 +101,7 @@ fn forward_forever(
         client = loop {
             // A background thread of its own: waiting here delays nothing else.
             std::thread::sleep(backoff);
-            match listen(config) {
+            match listen(connector) {
                 Ok(client) => break client,
                 Err(error) => {
                     tracing::warn!(%error, "cannot listen for change events yet");

@@ -214,6 +214,7 @@ pub(crate) async fn sign_in(
         Err(_) => throttle.refund(&keys),
     }
     let person = checked?.ok_or(ApiError::InvalidCredentials)?;
+    crate::telemetry::record_person(person.id);
     let person_id = person.id;
     let (token, expires_ms) = new_session(&state, move |tx, hash, now_ms| {
         Ok(sessions::create(tx, hash, person_id, now_ms)?)

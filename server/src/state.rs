@@ -12,6 +12,7 @@ use crate::password_checks::PasswordChecks;
 use crate::peer::PerPeer;
 use crate::rate_limit::RateLimiter;
 use crate::sign_in::SignInThrottle;
+use crate::telemetry::Telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -39,4 +40,8 @@ pub(crate) struct AppState {
     pub(crate) sockets: Arc<PerPeer>,
     /// Becomes `true` when the server stops; open sockets close.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// The request metrics and `/metrics`.
+    pub(crate) telemetry: Arc<Telemetry>,
+    /// Crash reports per address (`client_errors`).
+    pub(crate) client_error_limiter: Option<Arc<RateLimiter>>,
 }

@@ -3,13 +3,17 @@
 //! its schema, migrated at start-up under an advisory lock so that servers starting
 //! together take turns. Races between servers are the database's: writers lock the case
 //! row they change (`FOR UPDATE`) and the idempotency key they answer
-//! (`pg_advisory_xact_lock`).
+//! (`pg_advisory_xact_lock`). `tls`: how it connects (the URL's `sslmode`).
+
+mod tls;
+
+pub(crate) use tls::PgConnect;
 
 use super::sql::{Engine, Sql, SqlRow, SqlValue};
-use super::DbError;
+use super::{DbError, PoolWaits};
 use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, ToSql, Type};
-use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
+use postgres::{Client, IsolationLevel, Statement, Transaction};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -251,31 +255,31 @@ impl PgConn {
 }
 
 pub(crate) struct PgDb {
-    config: postgres::Config,
+    connect: PgConnect,
     /// `None` until first used, and again after the connection was lost.
     pool: Vec<Mutex<Option<PgConn>>>,
     next: AtomicUsize,
     /// The longest any statement may run, in milliseconds (0: no limit); each connection
     /// is given it before its next use.
     statement_timeout_ms: AtomicU64,
+    waits: PoolWaits,
 }
 
 impl PgDb {
     /// Connects to `url`, migrates the schema, and returns whether it was new. Blocking.
     pub(crate) fn open(url: &str) -> Result<(Self, bool), DbError> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| DbError::Url(e.to_string()))?;
-        let mut client = config.connect(NoTls)?;
+        let connect = PgConnect::parse(url)?;
+        let mut client = connect.connect()?;
         let was_new = migrate(&mut client)?;
         let mut pool: Vec<Mutex<Option<PgConn>>> = Vec::with_capacity(POOL_SIZE);
         pool.push(Mutex::new(Some(PgConn::new(client))));
         pool.resize_with(POOL_SIZE, || Mutex::new(None));
         let db = Self {
-            config,
+            connect,
             pool,
             next: AtomicUsize::new(0),
             statement_timeout_ms: AtomicU64::new(0),
+            waits: PoolWaits::default(),
         };
         Ok((db, was_new))
     }
@@ -290,8 +294,8 @@ impl PgDb {
     }
 
     /// The connection settings, for the change-event listener's own connection.
-    pub(crate) fn config(&self) -> &postgres::Config {
-        &self.config
+    pub(crate) fn connector(&self) -> &PgConnect {
+        &self.connect
     }
 
     /// Runs `read` in a read-only repeatable-read transaction (one consistent snapshot).
@@ -358,7 +362,7 @@ impl PgDb {
         let mut slot = self.slot();
         if slot.as_ref().is_none_or(|conn| conn.client.is_closed()) {
             *slot = None;
-            let client = self.config.connect(NoTls).map_err(DbError::from)?;
+            let client = self.connect.connect()?;
             *slot = Some(PgConn::new(client));
         }
         let Some(conn) = slot.as_mut() else {
@@ -388,9 +392,12 @@ impl PgDb {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         // A poisoned slot only means a thread panicked holding it; the connection is
         // checked (`is_closed`) before its next use and a failed transaction rolled back.
-        self.pool[start % self.pool.len()]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.waits.lock(&self.pool[start % self.pool.len()])
+    }
+
+    /// Waits for a pooled connection so far.
+    pub(crate) fn pool_waits(&self) -> &PoolWaits {
+        &self.waits
     }
 }
 

@@ -71,7 +71,24 @@ fn entry_bytes(key: &str, rows: &[SqlRow]) -> usize {
     ENTRY_OVERHEAD + key.len() + std::mem::size_of_val(rows) + values
 }
 
+/// What a [`ReadCache`] holds at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ReadCacheSize {
+    /// Queries whose rows are held (at most [`MAX_ENTRIES`]).
+    pub(crate) entries: usize,
+    /// What they cost, as [`entry_bytes`] counts (at most [`MAX_BYTES`]).
+    pub(crate) bytes: usize,
+}
+
 impl ReadCache {
+    pub(crate) fn size(&self) -> ReadCacheSize {
+        let state = self.lock();
+        ReadCacheSize {
+            entries: state.rows.len(),
+            bytes: state.bytes,
+        }
+    }
+
     fn get(&self, generation: &str, key: &str) -> Option<Arc<Vec<SqlRow>>> {
         let state = self.lock();
         if state.generation.as_deref() != Some(generation) {

@@ -5,7 +5,7 @@
 //! (`PRAGMA user_version`).
 
 use super::sql::{Engine, Sql, SqlRow, SqlValue};
-use super::DbError;
+use super::{DbError, PoolWaits};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
@@ -311,6 +311,7 @@ pub(crate) struct SqliteDb {
     /// the writer.
     readers: Vec<Watched>,
     next_reader: AtomicUsize,
+    waits: PoolWaits,
 }
 
 /// A connection whose statements are interrupted once its [`Deadline`] has passed.
@@ -419,6 +420,7 @@ impl SqliteDb {
             writer: Watched::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            waits: PoolWaits::default(),
         };
         Ok((db, was_new))
     }
@@ -450,7 +452,7 @@ impl SqliteDb {
         F: FnOnce(&dyn Sql) -> Result<T, E>,
         A: FnOnce(&T),
     {
-        let mut conn = lock(&self.writer.conn);
+        let mut conn = self.waits.lock(&self.writer.conn);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(DbError::from)?;
@@ -462,13 +464,18 @@ impl SqliteDb {
 
     #[cfg(test)]
     pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.writer.conn)
+        self.waits.lock(&self.writer.conn)
+    }
+
+    /// Waits for the writer or a reader so far.
+    pub(crate) fn pool_waits(&self) -> &PoolWaits {
+        &self.waits
     }
 
     /// A connection to read on, and the deadline its statements watch.
     fn reader(&self) -> (MutexGuard<'_, Connection>, &Deadline) {
         if self.readers.is_empty() {
-            return (lock(&self.writer.conn), &self.writer.deadline);
+            return (self.waits.lock(&self.writer.conn), &self.writer.deadline);
         }
         // Take the first idle reader; if all are busy, wait on one in turn.
         for reader in &self.readers {
@@ -478,7 +485,7 @@ impl SqliteDb {
         }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         let reader = &self.readers[start % self.readers.len()];
-        (lock(&reader.conn), &reader.deadline)
+        (self.waits.lock(&reader.conn), &reader.deadline)
     }
 }
 
@@ -509,14 +516,6 @@ fn create_owner_only(path: &str) -> Result<(), DbError> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
-}
-
-/// Locks a connection. A poisoned mutex only means a thread panicked while holding it;
-/// SQLite rolls back any transaction left open, so the connection is still sound.
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl rusqlite::ToSql for SqlValue {

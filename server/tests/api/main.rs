@@ -8,12 +8,15 @@ mod caching;
 mod cases;
 mod changes;
 mod chaos;
+mod client_errors;
+mod compression;
 mod counts;
 mod errors;
 mod events;
 mod hostile;
 mod idempotency;
 mod limits;
+mod logs;
 mod metrics;
 mod migration;
 mod people;
@@ -22,3 +25,8 @@ mod roles;
 mod security;
 mod shared_reads;
 mod static_site;
+mod telemetry;
+
+/// Only on SQLite: PostgreSQL is backed up with pg_dump (its suite checks that `backup`
+/// says so).
+mod backup;

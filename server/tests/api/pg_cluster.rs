@@ -4,6 +4,9 @@
 //! A watcher shell holds a pipe from this process: when the test process ends, however it
 //! ends, the pipe closes and the watcher stops the cluster by its pid and removes the folder.
 //! Missing PostgreSQL binaries fail the suite loudly (never a silent skip).
+//! The cluster also speaks TLS (`ssl=on`) with a certificate for `localhost` from a
+//! throwaway certificate authority made here with openssl ([`certificate_authority`]);
+//! plain connections work as before.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +15,8 @@ use std::sync::{Mutex, OnceLock};
 
 struct Cluster {
     port: u16,
+    /// The certificate of the CA that signed the cluster's own.
+    ca: PathBuf,
     bin: PathBuf,
     as_postgres: bool,
     /// Holds the watcher's standard input open; never read.
@@ -40,6 +45,104 @@ pub fn fresh_database() -> String {
         .expect("run createdb");
     assert!(status.success(), "createdb {name} failed");
     format!("postgres://casedesk@127.0.0.1:{}/{name}", cluster.port)
+}
+
+/// The PEM file of the certificate authority that signed the cluster's certificate (which
+/// names `localhost` only).
+#[allow(dead_code)]
+pub fn cluster_certificate_authority() -> PathBuf {
+    CLUSTER.get_or_init(start).ca.clone()
+}
+
+/// Makes a certificate authority in `dir` (`NAME.crt`, `NAME.key`); its certificate's path.
+#[allow(dead_code)]
+pub fn certificate_authority(dir: &Path, name: &str) -> PathBuf {
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN=casedesk test {name}"),
+        "-keyout",
+        &key.to_string_lossy(),
+        "-out",
+        &crt.to_string_lossy(),
+    ]);
+    crt
+}
+
+/// A server certificate for `localhost` signed by the CA `ca_name` in `dir`:
+/// (`server.crt`, `server.key`).
+fn server_certificate(dir: &Path, ca_name: &str) -> (PathBuf, PathBuf) {
+    let (crt, key, csr, ext) = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("server.csr"),
+        dir.join("server.ext"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n\
+         basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n",
+    )
+    .expect("write the certificate's extensions");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        &key.to_string_lossy(),
+        "-out",
+        &csr.to_string_lossy(),
+    ]);
+    let ca_crt = dir.join(format!("{ca_name}.crt"));
+    let ca_key = dir.join(format!("{ca_name}.key"));
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &csr.to_string_lossy(),
+        "-CA",
+        &ca_crt.to_string_lossy(),
+        "-CAkey",
+        &ca_key.to_string_lossy(),
+        "-CAcreateserial",
+        "-extfile",
+        &ext.to_string_lossy(),
+        "-out",
+        &crt.to_string_lossy(),
+    ]);
+    (crt, key)
+}
+
+fn openssl(args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl (Debian's openssl package)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Runs `sql` on the database at `url` with psql; its unaligned output.
@@ -159,6 +262,24 @@ fn start() -> Cluster {
         "initdb failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // TLS: the key must belong to the user PostgreSQL runs as, readable by it alone.
+    let tls = dir.join("tls");
+    std::fs::create_dir(&tls).expect("create the TLS folder");
+    let ca = certificate_authority(&tls, "ca");
+    let (crt, key) = server_certificate(&tls, "ca");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod the server key");
+    }
+    if as_postgres {
+        let status = Command::new("chown")
+            .arg("postgres")
+            .arg(&key)
+            .status()
+            .expect("run chown");
+        assert!(status.success(), "chown postgres {}", key.display());
+    }
     let port = free_port();
     // A throwaway cluster: durability settings off, for speed, unless a benchmark asks for
     // PostgreSQL's defaults (`CASEDESK_PG_DURABLE`), to compare with SQLite's FULL sync.
@@ -168,8 +289,11 @@ fn start() -> Cluster {
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     };
     let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 {fast} -c max_connections=200",
-        dir.display()
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 {fast} -c max_connections=200 \
+         -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        dir.display(),
+        crt.display(),
+        key.display()
     );
     let output = program_command(&bin, as_postgres, "pg_ctl")
         .arg("-D")
@@ -201,6 +325,7 @@ fn start() -> Cluster {
         .expect("start the cluster's watcher");
     Cluster {
         port,
+        ca,
         bin,
         as_postgres,
         _watcher: Mutex::new(watcher),

@@ -31,6 +31,7 @@ const TABLE: &[(&str, &str, [u16; 5])] = &[
     ("GET", "/dashboard/metrics", [401, 200, 200, 200, 200]),
     ("GET", "/events", [101, 101, 101, 101, 101]),
     ("GET", "/changes", [401, 200, 200, 200, 200]),
+    ("POST", "/client-errors", [204, 204, 204, 204, 204]),
     ("GET", "/me", [401, 200, 200, 200, 200]),
     ("GET", "/users", [401, 200, 200, 200, 200]),
     ("POST", "/users", [401, 403, 403, 201, 201]),
@@ -177,6 +178,7 @@ async fn call(server: &Server, world: &World, column: usize, method: &str, path:
             "role": "viewer",
         }),
         ("PATCH", "/users/{id}") => json!({"name": format!("Priya {}", WHO[column])}),
+        ("POST", "/client-errors") => json!({"message": "A crash in the role table"}),
         ("POST", "/session") => {
             let (email, password) = &world.sign_in[column];
             json!({"email": email, "password": password})

@@ -110,6 +110,16 @@ impl Server {
 
     /// A server on `db` with exactly `args` (plus `--addr` and `--db`) and extra `env`.
     pub fn start_raw(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(db, args, env, Stdio::inherit())
+    }
+
+    /// Like [`Server::start_raw`], with standard error (the log) written to the file `log`.
+    pub fn start_logging(db: &Path, args: &[&str], env: &[(&str, &str)], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("create the log file");
+        Self::spawn(db, args, env, Stdio::from(file))
+    }
+
+    fn spawn(db: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_casedesk-server"));
         command
             .arg("--addr")
@@ -119,7 +129,7 @@ impl Server {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         // Quiet logs unless the person running the tests asks for them.
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn");

@@ -12,6 +12,10 @@ mod cases;
 mod changes;
 #[path = "../api/chaos.rs"]
 mod chaos;
+#[path = "../api/client_errors.rs"]
+mod client_errors;
+#[path = "../api/compression.rs"]
+mod compression;
 #[path = "../api/counts.rs"]
 mod counts;
 #[path = "../api/errors.rs"]
@@ -24,6 +28,8 @@ mod hostile;
 mod idempotency;
 #[path = "../api/limits.rs"]
 mod limits;
+#[path = "../api/logs.rs"]
+mod logs;
 #[path = "../api/metrics.rs"]
 mod metrics;
 #[path = "../api/migration.rs"]
@@ -42,6 +48,10 @@ mod shared_reads;
 mod static_site;
 #[path = "../api/support.rs"]
 mod support;
+#[path = "../api/telemetry.rs"]
+mod telemetry;
 
+/// Only on PostgreSQL: TLS to the database, and `backup` pointing to pg_dump.
+mod operations;
 /// Only on PostgreSQL: several servers on one database.
 mod servers;
