@@ -9,9 +9,17 @@
 //! 2. Starts it again on a fresh database seeded with `--metrics-cases` demo cases (direct
 //!    inserts, one transaction), times `GET /api/v1/dashboard/metrics`, and runs 4 clients
 //!    of mixed `GET /api/v1/cases` for `--seconds`.
+//! 3. The change feed on that database: stops the server, fills the change log up to
+//!    `--feed-changes` changes (the seed logged its cases and notes; the rest are written
+//!    straight into the log, a case's JSON each), starts it again, and runs 4 clients of
+//!    `GET /api/v1/changes` deltas (100 changes after a position anywhere in the log, and
+//!    reads at the head that find nothing new), then times working-set pages.
+//!
+//! `--feed-only` runs only the seed of step 2 and step 3.
 //!
 //! Prints each figure; with `--write FILE` also replaces the "Server" section of that
-//! Markdown file (BENCHMARKS.md) with a table of them.
+//! Markdown file (BENCHMARKS.md) with a table of them (with `--feed-only`, the "Server: change
+//! feed" section).
 
 #[path = "../tests/api/pg_cluster.rs"]
 mod pg_cluster;
@@ -33,6 +41,8 @@ struct Options {
     metrics_cases: u32,
     engines: Vec<String>,
     write: Option<PathBuf>,
+    feed_changes: u64,
+    feed_only: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -44,6 +54,8 @@ fn options() -> Result<Options, String> {
         metrics_cases: 100_000,
         engines: vec!["sqlite".into(), "postgres".into()],
         write: None,
+        feed_changes: 1_000_000,
+        feed_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -66,6 +78,8 @@ fn options() -> Result<Options, String> {
                 }
             }
             "--write" => options.write = Some(PathBuf::from(value()?)),
+            "--feed-changes" => options.feed_changes = number(value()?)?,
+            "--feed-only" => options.feed_only = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -312,8 +326,13 @@ async fn main() -> Result<(), String> {
         load_average()
     ));
     if let Some(path) = &options.write {
-        write_section(path, &options, &rows, &notes)?;
-        println!("wrote the Server section of {}", path.display());
+        let heading = if options.feed_only {
+            FEED_HEADING
+        } else {
+            SERVER_HEADING
+        };
+        write_section(path, heading, &options, &rows, &notes)?;
+        println!("wrote the {heading} section of {}", path.display());
     }
     Ok(())
 }
@@ -326,11 +345,47 @@ async fn run_engine(
     rows: &mut Vec<Row>,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
+    if !options.feed_only {
+        list_and_create(engine, options, http, dir, rows, notes).await?;
+    }
+
+    // 2. The metrics query and the list on `--metrics-cases` demo cases.
+    let count = options.metrics_cases.to_string();
+    let db = fresh_db(engine, dir, "metrics.db");
+    let (server, startup) = Server::start(
+        &options.server,
+        &db,
+        &["--seed-demo", "--demo-cases", &count],
+    )?;
+    let line = format!(
+        "{engine}: seeded {} demo cases (with notes and history) and started in {:.2} s",
+        options.metrics_cases,
+        startup.as_secs_f64()
+    );
+    println!("{line}");
+    notes.push(line);
+    if !options.feed_only {
+        metrics_and_list(engine, options, http, &server.base, rows, notes).await?;
+    }
+    if options.feed_changes > 0 {
+        drop(server);
+        change_feed(engine, options, http, &db, rows, notes).await?;
+    }
+    Ok(())
+}
+
+/// Step 1: `--cases` cases, then GET and POST under load, on one server and on two.
+async fn list_and_create(
+    engine: &str,
+    options: &Options,
+    http: &Client,
+    dir: &Path,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
     let seconds = options.seconds as f64;
     let duration = Duration::from_secs(options.seconds);
     let clients = options.clients;
-
-    // 1. `--cases` cases, then GET and POST under load, on one server and on two.
     let db = fresh_db(engine, dir, "load.db");
     let (a, _) = Server::start(&options.server, &db, &["--no-seed-demo"])?;
     let base = Arc::new(a.base.clone());
@@ -406,27 +461,25 @@ async fn run_engine(
         seconds,
     ));
     drop((a, b));
+    Ok(())
+}
 
-    // 2. The metrics query and the list on `--metrics-cases` demo cases.
-    let count = options.metrics_cases.to_string();
-    let db = fresh_db(engine, dir, "metrics.db");
-    let (server, startup) = Server::start(
-        &options.server,
-        &db,
-        &["--seed-demo", "--demo-cases", &count],
-    )?;
-    let line = format!(
-        "{engine}: seeded {} demo cases (with notes and history) and started in {:.2} s",
-        options.metrics_cases,
-        startup.as_secs_f64()
-    );
-    println!("{line}");
-    notes.push(line);
+/// Step 2's measures: the metrics query, then mixed lists from 4 clients.
+async fn metrics_and_list(
+    engine: &str,
+    options: &Options,
+    http: &Client,
+    base: &str,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let seconds = options.seconds as f64;
+    let duration = Duration::from_secs(options.seconds);
     let mut times = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
         let response = http
-            .get(format!("{}/api/v1/dashboard/metrics", server.base))
+            .get(format!("{base}/api/v1/dashboard/metrics"))
             .send()
             .await
             .map_err(|e| e.to_string())?;
@@ -449,7 +502,7 @@ async fn run_engine(
         &times,
         total,
     ));
-    let list = list_load(http, std::slice::from_ref(&server.base), 4, duration).await;
+    let list = list_load(http, &[base.to_owned()], 4, duration).await;
     rows.push(report(
         engine,
         1,
@@ -460,8 +513,175 @@ async fn run_engine(
         &list,
         seconds,
     ));
-    notes
-        .push(first_reads_after_a_change(engine, http, &server.base, options.metrics_cases).await?);
+    notes.push(first_reads_after_a_change(engine, http, base, options.metrics_cases).await?);
+    Ok(())
+}
+
+/// The JSON of the case every written-in change carries (a realistic size, about 500 bytes).
+const FEED_CASE: &str = r#"{"id":"0190c7a2-5b7e-7c3a-9f10-2f6d3c1b9e44","title":"Printer on floor 3 jams on every job","description":"The shared printer near the kitchen jams after one or two pages. Users reroute to floor 4.","status":"in_progress","priority":"high","assignee":"0190000000007000800000000000d001","tags":["hardware","printing"],"created_at":"2026-11-20T09:12:03Z","updated_at":"2026-11-21T10:00:00Z","version":3,"created_by":null,"updated_by":null}"#;
+
+/// The log's id and last number, and how many changes it holds.
+fn log_head(engine: &str, db: &Path) -> Result<(u64, u64, u64), String> {
+    let sql = "SELECT log, last, (SELECT count(*) FROM change_log) FROM change_log_head";
+    let (log, last, count): (i64, i64, i64) = if engine == "postgres" {
+        let mut client = postgres::Client::connect(&db.to_string_lossy(), postgres::NoTls)
+            .map_err(|e| e.to_string())?;
+        let row = client.query_one(sql, &[]).map_err(|e| e.to_string())?;
+        (row.get(0), row.get(1), row.get(2))
+    } else {
+        let conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
+        conn.query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(|e| e.to_string())?
+    };
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok((n(log), n(last), n(count)))
+}
+
+/// Writes changes straight into the log (the server stopped) until it holds `target`, each
+/// numbered next and carrying [`FEED_CASE`]; returns how many it wrote.
+fn fill_log(engine: &str, db: &Path, target: u64) -> Result<u64, String> {
+    let (log, last, count) = log_head(engine, db)?;
+    let add = target.saturating_sub(count);
+    if add == 0 {
+        return Ok(0);
+    }
+    let (from, to) = ((last + 1) as i64, (last + add) as i64);
+    let log_hex = format!("{log:016x}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    if engine == "postgres" {
+        let mut client = postgres::Client::connect(&db.to_string_lossy(), postgres::NoTls)
+            .map_err(|e| e.to_string())?;
+        let mut tx = client.transaction().map_err(|e| e.to_string())?;
+        tx.execute(
+            "INSERT INTO change_log (seq, at, change)
+             SELECT g, $3, '{\"seq\":\"' || $4 || '.' || g || '\",\"kind\":\"case\",\"case\":' || $5 || '}'
+             FROM generate_series($1::bigint, $2::bigint) AS g",
+            &[&from, &to, &now, &log_hex, &FEED_CASE],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.execute("UPDATE change_log_head SET last = $1", &[&to])
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        client
+            .batch_execute("VACUUM (ANALYZE) change_log")
+            .map_err(|e| e.to_string())?;
+    } else {
+        let mut conn = rusqlite::Connection::open(db).map_err(|e| e.to_string())?;
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute(
+            "WITH RECURSIVE n(g) AS (SELECT ?1 UNION ALL SELECT g + 1 FROM n WHERE g < ?2)
+             INSERT INTO change_log (seq, at, change)
+             SELECT g, ?3, '{\"seq\":\"' || ?4 || '.' || g || '\",\"kind\":\"case\",\"case\":' || ?5 || '}'
+             FROM n",
+            rusqlite::params![from, to, now, log_hex, FEED_CASE],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.execute("UPDATE change_log_head SET last = ?1", [to])
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(add)
+}
+
+/// Step 3: `GET /changes` deltas with `--feed-changes` changes in the log.
+async fn change_feed(
+    engine: &str,
+    options: &Options,
+    http: &Client,
+    db: &Path,
+    rows: &mut Vec<Row>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let seconds = options.seconds as f64;
+    let duration = Duration::from_secs(options.seconds);
+    let started = Instant::now();
+    let added = fill_log(engine, db, options.feed_changes)?;
+    let (log, last, count) = log_head(engine, db)?;
+    let line = format!(
+        "{engine}: the change log holds {count} changes ({added} written straight into it in {:.1} s,          the rest logged by the seed)",
+        started.elapsed().as_secs_f64()
+    );
+    println!("{line}");
+    notes.push(line);
+    let (server, _) = Server::start(&options.server, db, &["--no-seed-demo"])?;
+    let base = Arc::new(server.base.clone());
+
+    // 100 changes after a position anywhere in the log (a device back after a while).
+    let deltas = {
+        let (http, base) = (http.clone(), Arc::clone(&base));
+        load(4, duration, move |n| {
+            let (http, base) = (http.clone(), Arc::clone(&base));
+            // Spread over the log (a multiplicative hash of the request number).
+            let from =
+                (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) % last.saturating_sub(100).max(1);
+            async move {
+                let url = format!("{base}/api/v1/changes?since={log:016x}.{from}&limit=100");
+                match http.get(url).send().await {
+                    Ok(response) if response.status() == StatusCode::OK => {
+                        response.bytes().await.is_ok_and(|b| b.len() > 1_000)
+                    }
+                    _ => false,
+                }
+            }
+        })
+        .await
+    };
+    rows.push(report(
+        engine,
+        1,
+        &format!("GET /changes, 100 changes from anywhere in {count}, 4 clients"),
+        &deltas,
+        seconds,
+    ));
+    // A device that is up to date asks again and finds nothing new.
+    let idle = {
+        let (http, base) = (http.clone(), Arc::clone(&base));
+        load(4, duration, move |_| {
+            let (http, base) = (http.clone(), Arc::clone(&base));
+            async move {
+                let url = format!("{base}/api/v1/changes?since={log:016x}.{last}");
+                matches!(http.get(url).send().await, Ok(r) if r.status() == StatusCode::OK)
+            }
+        })
+        .await
+    };
+    rows.push(report(
+        engine,
+        1,
+        &format!("GET /changes at the head of {count} (nothing new), 4 clients"),
+        &idle,
+        seconds,
+    ));
+    // The first page of a working set (500 changes), one at a time.
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let response = http
+            .get(format!("{base}/api/v1/changes?limit=500"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let ok = response.status() == StatusCode::OK;
+        response.bytes().await.map_err(|e| e.to_string())?;
+        times.push(started.elapsed());
+        if !ok {
+            return Err("a working-set page failed".into());
+        }
+    }
+    times.sort_unstable();
+    let total: f64 = times.iter().map(Duration::as_secs_f64).sum();
+    rows.push(report(
+        engine,
+        1,
+        &format!(
+            "GET /changes, first working-set page (500) at {} cases, 1 client",
+            options.metrics_cases
+        ),
+        &times,
+        total,
+    ));
     Ok(())
 }
 
@@ -532,15 +752,19 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Replaces (or appends) the `## Server` section of the Markdown file at `path`.
+const SERVER_HEADING: &str = "## Server (`scripts/bench-server`)";
+const FEED_HEADING: &str = "## Server: change feed (`scripts/bench-server --feed-only`)";
+
+/// Replaces (or appends) the section under `heading` of the Markdown file at `path`.
 fn write_section(
     path: &Path,
+    heading: &str,
     options: &Options,
     rows: &[Row],
     notes: &[String],
 ) -> Result<(), String> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let mut section = String::from("## Server (`scripts/bench-server`)\n\n");
+    let mut section = format!("{heading}\n\n");
     section.push_str(&format!(
         "Release build on this machine (2 shared cores), loopback HTTP, `--no-auth`. \
          {} clients for {} s per row unless the row says otherwise; mixed GETs cycle through \
@@ -574,7 +798,6 @@ fn write_section(
     for note in notes {
         section.push_str(&format!("- {note}\n"));
     }
-    let heading = "## Server (`scripts/bench-server`)";
     let new = match old.find(heading) {
         Some(start) => {
             let rest = &old[start + heading.len()..];
