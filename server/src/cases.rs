@@ -455,7 +455,9 @@ pub(crate) fn insert_note(conn: &dyn Sql, note: &Note) -> Result<bool, DbError> 
 /// Up to `limit` live cases of a person's working set (docs/api.md §6), by id after
 /// `after`: every case that is open or in progress, updated at or after `updated_since_ms`,
 /// or assigned to `assignee`. A walk of the primary key in id order, so a working set read
-/// page by page never repeats or misses a case that stays in it.
+/// page by page never repeats or misses a case that stays in it. `+deleted_at` keeps SQLite
+/// from taking an index led by `deleted_at` and sorting every live case by id (800 ms for a
+/// first page at 100,000 cases).
 pub(crate) fn working_set(
     conn: &dyn Sql,
     after: Option<Uuid>,
@@ -478,7 +480,7 @@ pub(crate) fn working_set(
     conn.query(
         &format!(
             "SELECT {CASE_COLUMNS} FROM cases
-             WHERE deleted_at IS NULL{after_condition}
+             WHERE +deleted_at IS NULL{after_condition}
                AND (status IN ('open', 'in_progress') OR updated_at >= ?1 OR assignee = ?2)
              ORDER BY id LIMIT ?3"
         ),
