@@ -1,6 +1,7 @@
 //! `casedesk-server backup PATH` on a live SQLite database (docs/api.md §7): taken while a
 //! client goes on writing, the copy is one consistent moment, and a server started on it
-//! serves the same cases and replays the same idempotency keys. (The PostgreSQL suite
+//! serves the same cases, replays the same idempotency keys, and answers the change feed's
+//! cursors as §6 says. (The PostgreSQL suite
 //! checks that the command points PostgreSQL users to pg_dump.)
 
 use crate::support::Server;
@@ -55,6 +56,31 @@ async fn all_cases(server: &Server) -> HashMap<String, Value> {
     cases
 }
 
+/// Reads the change feed from `since` (the start if `None`) to its end: the ids of the cases
+/// in it, in order, and the cursor at the end.
+async fn changes_since(server: &Server, since: Option<&str>) -> (Vec<String>, String) {
+    let mut ids = Vec::new();
+    let mut cursor = since.map(str::to_owned);
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/api/v1/changes?since={cursor}"),
+            None => "/api/v1/changes".to_owned(),
+        };
+        let response = server.get(&path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let page: Value = response.json().await.unwrap();
+        for change in page["changes"].as_array().unwrap() {
+            if let Some(id) = change["case"]["id"].as_str() {
+                ids.push(id.to_owned());
+            }
+        }
+        cursor = Some(page["cursor"].as_str().unwrap().to_owned());
+        if page["more"] != true {
+            return (ids, cursor.unwrap_or_default());
+        }
+    }
+}
+
 /// Runs `casedesk-server --db DB backup COPY` to its end; its standard output.
 fn run_backup(db: &Path, copy: &Path) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_casedesk-server"))
@@ -84,6 +110,9 @@ async fn a_backup_taken_while_cases_are_written_restores_the_cases_and_their_key
         }
         written
     };
+
+    // A device's place in the change feed before the backup.
+    let (_, cursor_before) = changes_since(&server, None).await;
 
     // One client writes cases one after another until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -118,6 +147,8 @@ async fn a_backup_taken_while_cases_are_written_restores_the_cases_and_their_key
     eprintln!("{} cases written while the backup ran: {out}", during.len());
 
     let source = all_cases(&server).await;
+    // A device that synced after the copy was taken holds a place the copy never reached.
+    let (_, cursor_after) = changes_since(&server, Some(&cursor_before)).await;
     let restored = Server::start_raw(&copy_path, FLAGS, &[]);
     let copied = all_cases(&restored).await;
 
@@ -141,6 +172,23 @@ async fn a_backup_taken_while_cases_are_written_restores_the_cases_and_their_key
     assert!(!copied.contains_key(after.body["id"].as_str().unwrap()));
     let written_after_the_copy = during.len() - first_missing + 1;
     assert_eq!(copied.len(), source.len() - written_after_the_copy);
+
+    // The change feed after a restore (docs/api.md §6): a place the copy holds goes on with
+    // exactly the changes the copy has after it; a place ahead of the copy is 410
+    // `cursor_expired`, and that device starts again from a fresh working set.
+    let (fed, _) = changes_since(&restored, Some(&cursor_before)).await;
+    let copied_during: Vec<String> = during
+        .iter()
+        .take(first_missing)
+        .map(|w| w.body["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fed, copied_during);
+    let ahead = restored
+        .get(&format!("/api/v1/changes?since={cursor_after}"))
+        .send()
+        .await
+        .unwrap();
+    crate::support::expect_error(ahead, 410, "cursor_expired").await;
 
     // The copy's keys replay their answers; a key it never saw is a new case there.
     let mut replayed = before.clone();
