@@ -10,7 +10,7 @@
 
 use crate::clock::{DurationMs, Millis};
 use crate::overlay::KnownCases;
-use casedesk_model::{Case, Change, ChangeBody, ChangePage, Cursor, Note, SeqOrder};
+use casedesk_model::{Case, Change, ChangeBody, ChangePage, Cursor, FoldedText, Note, SeqOrder};
 use serde::{Deserialize, Serialize};
 use std::collections::{btree_map, BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -132,11 +132,27 @@ pub struct CaseNotes {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Replica {
     meta: MetaRecord,
-    cases: BTreeMap<Uuid, CaseRecord>,
+    cases: BTreeMap<Uuid, Held>,
     /// By case, then by note id. A note may be held before its case arrives (an orphan); it
     /// waits for it until the download completes or a prune.
     notes: BTreeMap<Uuid, BTreeMap<Uuid, NoteRecord>>,
     tombstones: BTreeMap<Uuid, TombstoneRecord>,
+}
+
+/// A case as held: its record, and its text folded for search once, not per search.
+#[derive(Clone, Debug, PartialEq)]
+struct Held {
+    record: CaseRecord,
+    folded: FoldedText,
+}
+
+impl Held {
+    fn new(record: CaseRecord) -> Self {
+        Self {
+            folded: FoldedText::of(&record.case),
+            record,
+        }
+    }
 }
 
 /// How a change reached the replica, which says what it vouches for.
@@ -195,12 +211,12 @@ impl Replica {
 
     /// Case `id`, if the device holds it.
     pub fn case(&self, id: Uuid) -> Option<&Case> {
-        self.cases.get(&id).map(|record| &record.case)
+        self.cases.get(&id).map(|held| &held.record.case)
     }
 
     /// Every case held, by id.
     pub fn cases(&self) -> impl Iterator<Item = &Case> {
-        self.cases.values().map(|record| &record.case)
+        self.cases.values().map(|held| &held.record.case)
     }
 
     /// How many cases are held.
@@ -229,7 +245,7 @@ impl Replica {
             && self
                 .cases
                 .get(&case_id)
-                .is_some_and(|record| record.notes_complete);
+                .is_some_and(|held| held.record.notes_complete);
         CaseNotes { notes, complete }
     }
 
@@ -382,21 +398,23 @@ impl Replica {
         let in_order = arrival != Arrival::OutOfOrder;
         // A page of a working set says the case is in it, and its notes come with it.
         let vouched = arrival == Arrival::WorkingSetPage;
-        let held_generation = self.cases.get(&id).map(|held| held.generation);
+        let held_generation = self.cases.get(&id).map(|held| held.record.generation);
         // Held from an earlier download (perhaps another timeline: a restored database), a
         // case is replaced whatever its version; from this one, only by a later version.
         let this_download = held_generation.is_some_and(|g| g == generation || g == UNCONFIRMED);
         if let Some(held) = self.cases.get_mut(&id) {
-            if this_download && held.case.version >= case.version {
+            if this_download && held.record.case.version >= case.version {
                 let confirmed = if in_order {
                     generation
                 } else {
-                    held.generation
+                    held.record.generation
                 };
-                let notes_complete = held.notes_complete || vouched;
-                if (confirmed, notes_complete) != (held.generation, held.notes_complete) {
-                    held.generation = confirmed;
-                    held.notes_complete = notes_complete;
+                let notes_complete = held.record.notes_complete || vouched;
+                if (confirmed, notes_complete)
+                    != (held.record.generation, held.record.notes_complete)
+                {
+                    held.record.generation = confirmed;
+                    held.record.notes_complete = notes_complete;
                     fx.dirty.insert(Dirty::Case(id));
                 }
                 return;
@@ -416,22 +434,24 @@ impl Replica {
         match self.cases.entry(id) {
             btree_map::Entry::Occupied(entry) => {
                 let held = entry.into_mut();
-                held.notes_complete = vouched || (this_download && held.notes_complete);
-                held.generation = confirmed;
+                held.record.notes_complete =
+                    vouched || (this_download && held.record.notes_complete);
+                held.record.generation = confirmed;
                 fx.dirty.insert(Dirty::Case(id));
-                if held.case != case {
-                    held.case = case;
+                if held.record.case != case {
+                    held.folded = FoldedText::of(&case);
+                    held.record.case = case;
                     fx.cases.insert(id);
                 }
             }
             btree_map::Entry::Vacant(entry) => {
                 // A case created since has no notes the feed has not sent.
                 let notes_complete = vouched || case.version == 1;
-                entry.insert(CaseRecord {
+                entry.insert(Held::new(CaseRecord {
                     case,
                     generation: confirmed,
                     notes_complete,
-                });
+                }));
                 fx.case_changed(id);
             }
         }
@@ -504,8 +524,8 @@ impl Replica {
         let unconfirmed: Vec<(Uuid, u32)> = self
             .cases
             .values()
-            .filter(|held| held.generation < generation)
-            .map(|held| (held.case.id, held.generation))
+            .filter(|held| held.record.generation < generation)
+            .map(|held| (held.record.case.id, held.record.generation))
             .collect();
         if unconfirmed.iter().any(|(_, g)| *g == UNCONFIRMED) {
             fx.pull = true;
@@ -532,8 +552,8 @@ impl Replica {
         let aged_out: Vec<Uuid> = self
             .cases
             .values()
-            .filter(|held| !working_set.keeps(&held.case, now))
-            .map(|held| held.case.id)
+            .filter(|held| !working_set.keeps(&held.record.case, now))
+            .map(|held| held.record.case.id)
             .collect();
         for id in aged_out {
             self.remove_case(id, fx);
@@ -569,8 +589,8 @@ impl Replica {
         let dropped: Vec<Uuid> = self
             .cases
             .values()
-            .filter(|held| !working_set.admits(&held.case))
-            .map(|held| held.case.id)
+            .filter(|held| !working_set.admits(&held.record.case))
+            .map(|held| held.record.case.id)
             .collect();
         for id in dropped {
             self.remove_case(id, fx);
@@ -584,7 +604,10 @@ impl Replica {
             for dirty in fx.dirty {
                 let record = match dirty {
                     Dirty::Meta => Some(ReplicaRecord::Meta(self.meta.clone())),
-                    Dirty::Case(id) => self.cases.get(&id).cloned().map(ReplicaRecord::Case),
+                    Dirty::Case(id) => self
+                        .cases
+                        .get(&id)
+                        .map(|held| ReplicaRecord::Case(held.record.clone())),
                     Dirty::Note { case, note } => self
                         .notes
                         .get(&case)

@@ -28,7 +28,7 @@ pub use case::{Case, CasePatch, CaseStatus, NewCase, Priority};
 pub use change::{Change, ChangeBody, ChangePage, ChangeSeq, Cursor, LogPosition, SeqOrder};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{ChangeEvent, LiveEvent};
-pub use list::{AssigneeFilter, CaseList, CaseListQuery, CaseSort};
+pub use list::{AssigneeFilter, CaseFilter, CaseList, CaseListQuery, CaseSort, FoldedText};
 pub use metrics::{DashboardMetrics, DayCount, PriorityCounts, StatusCounts};
 pub use note::{NewNote, Note};
 pub use person::{

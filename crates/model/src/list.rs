@@ -7,6 +7,7 @@
 use crate::{Case, CaseStatus, FieldErrors, Priority};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use uuid::Uuid;
 
 /// Default page size.
 pub const DEFAULT_PER_PAGE: u32 = 50;
@@ -76,16 +77,36 @@ impl CaseSort {
 
     /// The order in which `a` and `b` appear in a list sorted this way.
     pub fn compare(self, a: &Case, b: &Case) -> Ordering {
-        let primary = match self {
-            Self::UpdatedAsc => a.updated_at.cmp(&b.updated_at),
-            Self::UpdatedDesc => b.updated_at.cmp(&a.updated_at),
-            Self::PriorityAsc => a.priority.cmp(&b.priority),
-            Self::PriorityDesc => b.priority.cmp(&a.priority),
-            Self::CreatedAsc => a.created_at.cmp(&b.created_at),
-            Self::CreatedDesc => b.created_at.cmp(&a.created_at),
-        };
-        primary.then_with(|| a.id.cmp(&b.id))
+        self.key(a).cmp(&self.key(b))
     }
+
+    /// Where `case` sorts in a list sorted this way: lists sorted by key are sorted by
+    /// [`CaseSort::compare`]. Worth computing once per case when sorting many: comparing two
+    /// times as dates costs far more than comparing two numbers.
+    pub fn key(self, case: &Case) -> SortKey {
+        // Ranks and millisecond counts (within ±10,000 years) negate without overflow.
+        let rank = |priority: Priority| priority as i64;
+        let primary = match self {
+            Self::UpdatedAsc => case.updated_at.unix_millis(),
+            Self::UpdatedDesc => -case.updated_at.unix_millis(),
+            Self::PriorityAsc => rank(case.priority),
+            Self::PriorityDesc => -rank(case.priority),
+            Self::CreatedAsc => case.created_at.unix_millis(),
+            Self::CreatedDesc => -case.created_at.unix_millis(),
+        };
+        SortKey {
+            primary,
+            id: case.id,
+        }
+    }
+}
+
+/// A case's place in one sort order: the order's value (negated when descending), then the id,
+/// ascending, as the tie-break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SortKey {
+    primary: i64,
+    id: Uuid,
 }
 
 /// The `assignee` filter of `GET /cases`: `<id>`, `me` or `none`.
@@ -262,28 +283,14 @@ impl CaseListQuery {
 
     /// Whether `case` passes this query's filters (paging aside).
     pub fn matches(&self, case: &Case) -> bool {
-        if self.status.is_some_and(|s| s != case.status) {
-            return false;
-        }
-        if self.priority.is_some_and(|p| p != case.priority) {
-            return false;
-        }
-        let assignee_matches = match &self.assignee {
-            None => true,
-            Some(AssigneeFilter::Person(id)) => case.assignee.as_deref() == Some(id.as_str()),
-            Some(AssigneeFilter::Unassigned) => case.assignee.is_none(),
-            Some(AssigneeFilter::Me) => false,
-        };
-        if !assignee_matches {
-            return false;
-        }
-        match self.search_text() {
-            None => true,
-            Some(q) => {
-                let needle = q.to_ascii_lowercase();
-                case.title.to_ascii_lowercase().contains(&needle)
-                    || case.description.to_ascii_lowercase().contains(&needle)
-            }
+        self.filter().matches(case)
+    }
+
+    /// This query's filters ready to test many cases: the search text is folded once.
+    pub fn filter(&self) -> CaseFilter<'_> {
+        CaseFilter {
+            query: self,
+            needle: self.search_text().map(str::to_ascii_lowercase),
         }
     }
 
@@ -308,6 +315,96 @@ impl CaseListQuery {
     pub fn offset(&self) -> u64 {
         u64::from(self.page.saturating_sub(1)) * u64::from(self.per_page)
     }
+}
+
+/// A list query's filters, compiled: [`CaseListQuery::matches`] for many cases.
+///
+/// The search is the server's: a substring of the title or the description, ASCII letters
+/// compared without case and every other character exactly (SQLite's `lower()`, and
+/// PostgreSQL's in the "C" collation, fold ASCII only; `%` and `_` are no wildcards).
+#[derive(Clone, Debug)]
+pub struct CaseFilter<'q> {
+    query: &'q CaseListQuery,
+    /// The search text, trimmed and ASCII-lower-cased.
+    needle: Option<String>,
+}
+
+impl CaseFilter<'_> {
+    /// Whether `case` passes the filters.
+    pub fn matches(&self, case: &Case) -> bool {
+        self.passes_fields(case)
+            && self.needle.as_deref().is_none_or(|needle| {
+                contains_ignoring_ascii_case(&case.title, needle)
+                    || contains_ignoring_ascii_case(&case.description, needle)
+            })
+    }
+
+    /// [`CaseFilter::matches`] for a case whose text was folded beforehand (`text` is
+    /// [`FoldedText::of`] it): a search then costs a scan per case, not a copy.
+    pub fn matches_folded(&self, case: &Case, text: &FoldedText) -> bool {
+        self.passes_fields(case)
+            && self.needle.as_deref().is_none_or(|needle| {
+                text.title.contains(needle) || text.description.contains(needle)
+            })
+    }
+
+    /// Status, priority and assignee.
+    fn passes_fields(&self, case: &Case) -> bool {
+        let query = self.query;
+        if query.status.is_some_and(|s| s != case.status) {
+            return false;
+        }
+        if query.priority.is_some_and(|p| p != case.priority) {
+            return false;
+        }
+        match &query.assignee {
+            None => true,
+            Some(AssigneeFilter::Person(id)) => case.assignee.as_deref() == Some(id.as_str()),
+            Some(AssigneeFilter::Unassigned) => case.assignee.is_none(),
+            Some(AssigneeFilter::Me) => false,
+        }
+    }
+}
+
+/// A case's title and description as the search compares them (ASCII letters lower-cased),
+/// for a device that searches the same cases again and again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoldedText {
+    title: String,
+    description: String,
+}
+
+impl FoldedText {
+    pub fn of(case: &Case) -> Self {
+        Self {
+            title: case.title.to_ascii_lowercase(),
+            description: case.description.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// Whether `haystack` contains `needle` (ASCII-lower-cased), ASCII letters compared without
+/// case: lower-casing `haystack` and searching, without copying it.
+fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    // A match starts at a character boundary: the needle's first byte starts a character.
+    while let Some(tail) = haystack.get(from..) {
+        let Some(found) = tail.iter().position(|&b| b == lower || b == upper) else {
+            return false;
+        };
+        let start = from + found;
+        match haystack.get(start + 1..start + needle.len()) {
+            Some(candidate) if candidate.eq_ignore_ascii_case(rest) => return true,
+            Some(_) => from = start + 1,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// One page of `GET /cases`.
@@ -362,6 +459,77 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(updated).unwrap(),
             version: 1,
         }
+    }
+
+    #[test]
+    fn search_folds_ascii_letters_only_and_has_no_wildcards() {
+        let search = |q: &str, title: &str| {
+            let mut found = case(1, Priority::Low, 0);
+            found.title = title.into();
+            CaseListQuery {
+                q: Some(q.into()),
+                ..CaseListQuery::default()
+            }
+            .matches(&found)
+        };
+        assert!(search("printer", "Printer JAMS"));
+        assert!(search("JAMS", "Printer jams"));
+        assert!(search("Ärger", "Ärger mit dem Drucker"));
+        assert!(!search("ärger", "Ärger mit dem Drucker"), "Ä is not ASCII");
+        assert!(search("0%", "100% done"));
+        assert!(!search("1%0", "100% done"));
+        assert!(search("a_b", "A_B"));
+        assert!(!search("a_b", "axb"));
+        assert!(!search("jams!", "jams"));
+        assert!(!search("x", ""));
+        // The description ("Printer TONER low") is searched too.
+        assert!(search("toner", "Case 1"));
+    }
+
+    #[test]
+    fn a_search_over_folded_text_finds_what_the_search_finds() {
+        let titles = ["Printer JAMS", "Ärger mit 100% Toner_Rest", "", "ab"];
+        let needles = [
+            "printer", "JAMS", "Ärger", "ärger", "0%", "r_r", "x", "abc", " ab ",
+        ];
+        for title in titles {
+            let mut found = case(1, Priority::Low, 0);
+            found.title = title.into();
+            let text = FoldedText::of(&found);
+            for needle in needles {
+                let query = CaseListQuery {
+                    q: Some(needle.into()),
+                    ..CaseListQuery::default()
+                };
+                let filter = query.filter();
+                assert_eq!(
+                    filter.matches_folded(&found, &text),
+                    filter.matches(&found),
+                    "{needle:?} in {title:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sorting_by_key_is_sorting_by_compare_ties_by_id() {
+        let cases: Vec<Case> = (1..=12)
+            .map(|n| case(n, Priority::ALL[(n % 4) as usize], (n % 3) as i64 * 1_000))
+            .collect();
+        for sort in CaseSort::ALL {
+            let mut by_compare = cases.clone();
+            by_compare.sort_by(|a, b| sort.compare(a, b));
+            let mut by_key = cases.clone();
+            by_key.sort_by_key(|c| sort.key(c));
+            assert_eq!(by_compare, by_key, "{sort:?}");
+            for pair in by_key.windows(2) {
+                assert_eq!(sort.compare(&pair[0], &pair[1]), Ordering::Less, "{sort:?}");
+            }
+        }
+        let mut newest = cases;
+        newest.sort_by_key(|c| CaseSort::UpdatedDesc.key(c));
+        let first: Vec<u128> = newest.iter().take(4).map(|c| c.id.as_u128()).collect();
+        assert_eq!(first, vec![2, 5, 8, 11]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::action::{Action, ActionKind};
 use crate::clock::Millis;
 use crate::key::ListKey;
 use crate::overlay::{case_view, KnownCases};
+use casedesk_model::list::SortKey;
 use casedesk_model::{Case, CaseList};
 use std::collections::{btree_map, BTreeMap};
 use uuid::Uuid;
@@ -40,16 +41,20 @@ impl Replica {
             None => key.query().clone(),
         };
         let shown = self.pending_views(pending, known);
+        let filter = query.filter();
         let held = self
             .cases
             .values()
-            .map(|record| &record.case)
-            .filter(|case| !shown.contains_key(&case.id));
-        let mut matching: Vec<&Case> = held
-            .chain(shown.values().flatten())
-            .filter(|case| query.matches(case))
+            .filter(|held| !shown.contains_key(&held.record.case.id))
+            .filter(|held| filter.matches_folded(&held.record.case, &held.folded))
+            .map(|held| &held.record.case);
+        let changed = shown.values().flatten().filter(|case| filter.matches(case));
+        let sort = query.sort;
+        let mut matching: Vec<(SortKey, &Case)> = held
+            .chain(changed)
+            .map(|case| (sort.key(case), case))
             .collect();
-        crate::sort::sort_by(&mut matching, |a, b| query.sort.compare(a, b));
+        crate::sort::sort_by_key(&mut matching, |(key, _)| *key);
         let total = matching.len() as u64;
         let offset = usize::try_from(query.offset()).unwrap_or(usize::MAX);
         let per_page = usize::try_from(query.per_page).unwrap_or(usize::MAX);
@@ -57,7 +62,7 @@ impl Replica {
             .into_iter()
             .skip(offset)
             .take(per_page)
-            .cloned()
+            .map(|(_, case)| case.clone())
             .collect();
         let coverage = match self.meta.snapshot {
             Snapshot::Complete => self.working_set().coverage(&query, &items, now),

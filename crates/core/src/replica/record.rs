@@ -3,7 +3,7 @@
 //! replica rebuilt from them at start-up.
 
 use super::working_set::Extent;
-use super::{Replica, StoreBatch};
+use super::{Held, Replica, StoreBatch};
 use crate::clock::Millis;
 use casedesk_model::{Case, Cursor, Note};
 use serde::{Deserialize, Serialize};
@@ -204,7 +204,7 @@ impl Replica {
             match record {
                 Ok(ReplicaRecord::Meta(record)) => meta = Some(record),
                 Ok(ReplicaRecord::Case(record)) => {
-                    replica.cases.insert(record.case.id, record);
+                    replica.cases.insert(record.case.id, Held::new(record));
                 }
                 Ok(ReplicaRecord::Note(record)) => {
                     let case_id = record.note.case_id;
@@ -258,7 +258,11 @@ impl Replica {
     /// Every record of the replica, as a first write or a rewrite would store them.
     pub fn records(&self) -> impl Iterator<Item = ReplicaRecord> + '_ {
         std::iter::once(ReplicaRecord::Meta(self.meta.clone()))
-            .chain(self.cases.values().cloned().map(ReplicaRecord::Case))
+            .chain(
+                self.cases
+                    .values()
+                    .map(|held| ReplicaRecord::Case(held.record.clone())),
+            )
             .chain(
                 self.notes
                     .values()

@@ -883,6 +883,45 @@ fn search_ignores_ascii_case_in_title_and_description_but_not_tags_as_the_server
 }
 
 #[test]
+fn a_search_finds_a_case_by_its_latest_text() {
+    let mut replica = downloaded(&[open(1)], &[]);
+    let mut renamed = versioned(open(1), 2);
+    renamed.title = "Scanner offline".into();
+    live(&mut replica, upserted(11, &renamed));
+    let search = |replica: &Replica, q: &str| {
+        listed(&list(
+            replica,
+            CaseListQuery {
+                q: Some(q.into()),
+                ..CaseListQuery::default()
+            },
+        ))
+    };
+    assert_eq!(search(&replica, "SCANNER"), vec![1]);
+    assert!(search(&replica, "case 1").is_empty());
+    // And after a reload.
+    let restored = Replica::restore(
+        Some(ME.into()),
+        replica
+            .records()
+            .map(|r| ReplicaRecord::decode(&r.encode().unwrap())),
+    );
+    assert_eq!(search(&restored.replica, "scanner"), vec![1]);
+    // A pending rename is searched as shown.
+    let rename = update_action(1, &renamed, title_patch("Printer offline"), T0);
+    let shown = replica.answer(
+        &ListKey::new(CaseListQuery {
+            q: Some("PRINTER".into()),
+            ..CaseListQuery::default()
+        }),
+        [&rename],
+        &NoKnownCases,
+        at(T0),
+    );
+    assert_eq!(listed(&shown), vec![1]);
+}
+
+#[test]
 fn pending_actions_show_on_top_of_the_replica() {
     let cases = [
         case(1, CaseStatus::Open, Priority::Low, T0 - 3 * DAY),
