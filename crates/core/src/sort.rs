@@ -27,11 +27,55 @@ pub fn sort_by_key<T, K: Ord>(items: &mut Vec<T>, key: impl Fn(&T) -> K) {
     sort_by(items, |a, b| key(a).cmp(&key(b)));
 }
 
+/// Puts the `count` smallest of `items` by the key `key` gives each first, in order (stably);
+/// the rest follow in no particular order. A page of a long list costs a selection and a
+/// short sort, not a sort of everything.
+pub fn sort_first_by_key<T, K: Ord>(items: &mut Vec<T>, count: usize, key: impl Fn(&T) -> K) {
+    let order = {
+        let items: &[T] = items;
+        first_positions(
+            items.len(),
+            count,
+            &|a, b| match (items.get(a), items.get(b)) {
+                (Some(x), Some(y)) => key(x).cmp(&key(y)),
+                // Positions come from `0..len`, so both are always found.
+                _ => Ordering::Equal,
+            },
+        )
+    };
+    let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
+    items.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
+}
+
 /// The positions `0..len` in the order `compare` gives them: the one place the sort is compiled.
 #[inline(never)]
 fn sorted_positions(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
     let mut positions: Vec<usize> = (0..len).collect();
     positions.sort_by(|&a, &b| compare(a, b));
+    positions
+}
+
+/// The positions `0..len`, the first `count` of them in the order `compare` gives them (ties
+/// by position, so stably), the others after them in no particular order.
+#[inline(never)]
+fn first_positions(
+    len: usize,
+    count: usize,
+    compare: &dyn Fn(usize, usize) -> Ordering,
+) -> Vec<usize> {
+    let mut positions: Vec<usize> = (0..len).collect();
+    let stable = |a: &usize, b: &usize| compare(*a, *b).then(a.cmp(b));
+    if count < len {
+        // The `count` smallest before the rest, then those in order.
+        positions.select_nth_unstable_by(count, stable);
+    }
+    if let Some(first) = positions.get_mut(..count.min(len)) {
+        first.sort_unstable_by(stable);
+    }
     positions
 }
 
@@ -60,6 +104,24 @@ mod tests {
         let mut one = vec![7u64];
         sort_by(&mut one, |a, b| b.cmp(a));
         assert_eq!(one, [7]);
+    }
+
+    #[test]
+    fn the_first_items_come_out_as_a_full_stable_sort_puts_them() {
+        let items: Vec<(u64, usize)> = (0..500).map(|i| ((i * 7919) % 37, i as usize)).collect();
+        let mut full = items.clone();
+        full.sort_by_key(|(k, _)| *k);
+        for count in [0, 1, 10, 37, 499, 500, 800] {
+            let mut first = items.clone();
+            sort_first_by_key(&mut first, count, |(k, _)| *k);
+            let shown = count.min(items.len());
+            assert_eq!(first[..shown], full[..shown], "{count}");
+            let mut all = first.clone();
+            all.sort();
+            let mut expected = items.clone();
+            expected.sort();
+            assert_eq!(all, expected, "nothing lost or doubled ({count})");
+        }
     }
 
     #[test]
