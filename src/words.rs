@@ -1,11 +1,23 @@
 //! How the app words what the core reports as data: a failed request ([`Failure`]) as a
-//! sentence a person can read. The core never writes English; pages, alerts and the queue's
+//! sentence a person can read, a status or priority recorded by its wire name as the name the
+//! rest of the app shows. The core never writes English; pages, alerts and the queue's
 //! notices come here (the queue's own reasons are worded in `offline::announce`), and so do
 //! the names of roles and the refusals of people management.
 
 use crate::api::ApiError;
 use casedesk_core::{Failure, OriginRefusal};
-use casedesk_model::{ErrorCode, Role};
+use casedesk_model::{CaseStatus, ErrorCode, Priority, Role};
+
+/// A case field's recorded value (the wire name a history entry keeps, `in_progress`) as the
+/// badges and pickers show it (`In progress`); `None` for a field that holds no status or
+/// priority, or a name this build does not know, which are shown as they are.
+pub fn field_value_label(field: &str, wire: &str) -> Option<&'static str> {
+    match field {
+        "status" => CaseStatus::parse(wire).map(CaseStatus::label),
+        "priority" => Priority::parse(wire).map(Priority::label),
+        _ => None,
+    }
+}
 
 /// A sentence a person can read, for data the core reports.
 pub trait Describe {

@@ -192,12 +192,14 @@ test("people and a case's history come through the cache: kept for offline, read
     // This device's change, once confirmed, reads the history again.
     await page.getByLabel("Status", { exact: true }).selectOption("in_progress");
     await eventually("the status change is in the history", async () => (await entries.count()) === 2);
-    assert.match(await entries.first().innerText(), /Dana Reyes changed status from “open” to “in_progress”/);
+    // In the words the status picker and badges use, not the values the server records.
+    assert.match(await entries.first().innerText(), /Dana Reyes changed status from “Open” to “In progress”/);
     // A change made elsewhere, heard over the live socket, does too.
-    const patched = await own.api(`/cases/${made.id}`, { method: "PATCH", headers: { "if-match": '"2"', "idempotency-key": uuid() }, body: JSON.stringify({ assignee: sam.id }) });
+    const patched = await own.api(`/cases/${made.id}`, { method: "PATCH", headers: { "if-match": '"2"', "idempotency-key": uuid() }, body: JSON.stringify({ assignee: sam.id, priority: "critical" }) });
     assert.equal(patched.status, 200);
     await eventually("the assignment is in the history", async () => (await entries.count()) === 3);
     assert.match(await entries.first().innerText(), new RegExp(`assignee from “nothing” to “${sam.name}”`));
+    assert.match(await entries.first().innerText(), /priority from “Medium” to “Critical”/);
 
     // Both are stored on the device for the person: offline, a reload shows them.
     const stored = async () => page.evaluate(async (name) => {

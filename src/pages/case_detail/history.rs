@@ -9,14 +9,16 @@ use crate::offline::describe_action;
 use crate::offline::OfflineQueue;
 use crate::people::PeopleDirectory;
 use crate::query::use_history;
+use crate::words::field_value_label;
 use casedesk_core::queue::ActionSummary;
 use casedesk_core::QueryStatus;
 use casedesk_model::{FieldChange, HistoryEntry, HistoryKind};
 use leptos::prelude::*;
 use uuid::Uuid;
 
-/// A value of a history change in words: text as it is, nothing as "nothing", a person's
-/// id (the assignee) as their name when known.
+/// A value of a history change in words: a status or priority by the name the app shows
+/// ("In progress"), a person's id (the assignee) as their name when known, nothing as
+/// "nothing", other text as it is.
 fn value_words(field: &str, value: &serde_json::Value, people: Option<PeopleDirectory>) -> String {
     match value {
         serde_json::Value::Null => "nothing".to_owned(),
@@ -26,7 +28,9 @@ fn value_words(field: &str, value: &serde_json::Value, people: Option<PeopleDire
             .and_then(|id| people.and_then(|p| p.name_of(id)))
             .unwrap_or_else(|| text.clone()),
         serde_json::Value::String(text) if text.is_empty() => "nothing".to_owned(),
-        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::String(text) => {
+            field_value_label(field, text).map_or_else(|| text.clone(), str::to_owned)
+        }
         serde_json::Value::Array(items) => items
             .iter()
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
@@ -36,7 +40,7 @@ fn value_words(field: &str, value: &serde_json::Value, people: Option<PeopleDire
     }
 }
 
-/// "changed status from open to resolved".
+/// "status from “Open” to “Resolved”".
 fn change_words(change: &FieldChange, people: Option<PeopleDirectory>) -> String {
     format!(
         "{} from “{}” to “{}”",
