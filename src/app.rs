@@ -54,7 +54,9 @@ pub fn App(
     provide_alerts();
     let session = provide_session(&config.api, &config.storage_namespace);
     provide_context(config.clone());
-    register_app_shell(&env);
+    if config.offline_shell {
+        register_app_shell(&env);
+    }
     // Which scope to show changes only when the person does (not on every session change:
     // an ended session keeps its person's pages, queue and cache).
     let scope = Memo::new(move |_| match session.state().get() {

@@ -12,6 +12,10 @@ pub struct AppConfig {
     /// Prefix of every IndexedDB database, BroadcastChannel and Web Lock name the app uses,
     /// so tests (or two apps on one origin) never share stored state or elect each other.
     pub storage_namespace: String,
+    /// Whether the app installs its offline shell (the service worker, `public/sw.js`). The
+    /// built app does; browser tests that mount the app inside the test runner's page do not,
+    /// as that origin serves the runner, not the app.
+    pub offline_shell: bool,
 }
 
 impl Default for AppConfig {
@@ -19,6 +23,7 @@ impl Default for AppConfig {
         Self {
             api: ApiClient::same_origin(),
             storage_namespace: "casedesk".to_owned(),
+            offline_shell: true,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::api::{ApiError, Fetched};
 use casedesk::words::Describe;

@@ -4,7 +4,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::components::alert_region::{
     provide_alerts_with, AlertLifetimes, AlertRegion, Alerts,

@@ -5,11 +5,10 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::api::{ApiError, Exchange, Fetched};
 use casedesk::components::alert_region::{provide_alerts, Alerts};
-use casedesk::config::AppConfig;
 use casedesk::offline::{
     ActionSender, HttpSender, OfflineOptions, OfflineQueue, OutgoingAction, QueryBridge,
     StorageStatus, SCHEMA_VERSION,
@@ -220,10 +219,7 @@ fn open_tab_with(namespace: &str, config: QueueConfig) -> Tab {
     let owner = Owner::new();
     let bridge = Rc::new(TestBridge::default());
     let sender = TestSender::new();
-    let app = AppConfig {
-        api: api(),
-        storage_namespace: namespace.to_owned(),
-    };
+    let app = support::app_config(api(), namespace.to_owned());
     let (queue, alerts) = owner.with(|| {
         let alerts = provide_alerts();
         let options = OfflineOptions {
@@ -1642,10 +1638,7 @@ async fn with_the_query_client_changes_show_at_once_and_roll_back_alone() {
         wasm_bindgen::JsCast::unchecked_into(host),
         || (),
     ));
-    let config = AppConfig {
-        api: api(),
-        storage_namespace: namespace("query"),
-    };
+    let config = support::app_config(api(), namespace("query"));
     let owner = Owner::new();
     let sender = TestSender::new();
     let (client, queue, alerts) = owner.with(|| {

@@ -5,11 +5,10 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::api::{ApiClient, Fetched};
 use casedesk::components::alert_region::provide_alerts;
-use casedesk::config::AppConfig;
 use casedesk::offline::OfflineQueue;
 use casedesk::platform::env::{Environment, ManualClock, WindowEvents};
 use casedesk::query::provide_query_client_with;
@@ -91,10 +90,7 @@ async fn rename_through(origin: &str, case: &Case, title: &str) {
 
 /// Mounts the whole app at the page of `case`, given `api`, and waits for its title.
 async fn open_case_with(api: ApiClient, case: &Case) -> Mounted {
-    let config = AppConfig {
-        api,
-        storage_namespace: format!("origins-{}", Uuid::new_v4()),
-    };
+    let config = support::app_config(api, format!("origins-{}", Uuid::new_v4()));
     let app = mount_app_at(&format!("/cases/{}", case.id), move || {
         view! { <App config=config /> }
     })
@@ -223,10 +219,7 @@ async fn a_change_waiting_out_the_backoff_of_a_failing_server_goes_at_once_when_
     let api = ApiClient::with_origins(vec![preferred.clone(), api_origin()])
         .with_token(Some(SERVICE_TOKEN.to_owned()));
     let in_use = api.origin_in_use();
-    let config = AppConfig {
-        api,
-        storage_namespace: format!("origins-{}", Uuid::new_v4()),
-    };
+    let config = support::app_config(api, format!("origins-{}", Uuid::new_v4()));
     // Backoffs of ten minutes on a clock only the test moves (it never does): the change can
     // reach the server within the test only if the move to the other server makes it due.
     let clock = ManualClock::new(Millis(1_000_000_000));

@@ -6,10 +6,9 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::api::Fetched;
-use casedesk::config::AppConfig;
 use casedesk::App;
 use casedesk_model::{Case, CasePatch, CaseStatus, NewCase, NewNote, Priority};
 use js_sys::Reflect;
@@ -29,10 +28,7 @@ const LEE: &str = "01900000-0000-7000-8000-00000000d004";
 
 /// Puts the browser at `path` and mounts the whole app there with storage of its own.
 async fn mount_app_at(path: &str) -> Mounted {
-    let config = AppConfig {
-        api: api(),
-        storage_namespace: format!("pages-{}", Uuid::new_v4()),
-    };
+    let config = support::app_config(api(), format!("pages-{}", Uuid::new_v4()));
     let app = support::dom::mount_app_at(path, move || view! { <App config=config /> }).await;
     // The app first reads who is signed in (the service token's "Service"), then that
     // person's stored cache, then shows the pages.

@@ -5,7 +5,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::components::alert_region::provide_alerts;
 use casedesk::config::AppConfig;
@@ -31,10 +31,10 @@ wasm_bindgen_test_configure!(run_in_browser);
 const START: Millis = Millis(1_000_000_000);
 
 fn config(test: &str) -> AppConfig {
-    AppConfig {
-        api: api(),
-        storage_namespace: format!("platform-{test}-{}", Uuid::new_v4().simple()),
-    }
+    support::app_config(
+        api(),
+        format!("platform-{test}-{}", Uuid::new_v4().simple()),
+    )
 }
 
 fn requests_for(client: &QueryClient, key: &QueryKey) -> Vec<RequestOutcome> {

@@ -6,7 +6,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::config::AppConfig;
 use casedesk::query::{
@@ -36,10 +36,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn config(namespace: &str) -> AppConfig {
-    AppConfig {
-        api: api(),
-        storage_namespace: namespace.to_owned(),
-    }
+    support::app_config(api(), namespace.to_owned())
 }
 
 fn unique_namespace(test: &str) -> String {

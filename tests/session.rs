@@ -5,11 +5,10 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::api::{ApiError, Fetched};
 use casedesk::app::person_namespace;
-use casedesk::config::AppConfig;
 use casedesk::App;
 use casedesk_core::Failure;
 use casedesk_model::{CaseStatus, HistoryKind};
@@ -67,10 +66,7 @@ const SAM: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_d002);
 
 /// Mounts the whole app at `path` with no credentials and storage of its own.
 async fn mount_signed_out_at(path: &str, namespace: &str) -> Mounted {
-    let config = AppConfig {
-        api: anonymous_api(),
-        storage_namespace: namespace.to_owned(),
-    };
+    let config = support::app_config(anonymous_api(), namespace.to_owned());
     mount_app_at(path, move || view! { <App config=config /> }).await
 }
 

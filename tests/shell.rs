@@ -3,9 +3,8 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
-use casedesk::config::AppConfig;
 use casedesk::App;
 use leptos::prelude::*;
 use leptos::task::tick;
@@ -19,10 +18,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// Puts the browser at `path` and mounts the whole app there, on the test server with
 /// storage of its own.
 async fn mount_app_at(path: &str) -> Mounted {
-    let config = AppConfig {
-        api: support::api(),
-        storage_namespace: format!("shell-{}", uuid::Uuid::new_v4()),
-    };
+    let config = support::app_config(support::api(), format!("shell-{}", uuid::Uuid::new_v4()));
     support::dom::mount_app_at(path, move || view! { <App config=config /> }).await
 }
 

@@ -27,18 +27,14 @@ thread_local! {
 /// Where Trunk copies the worker (the site root, so its scope is the whole app).
 const WORKER_PATH: &str = "/sw.js";
 
-/// Registers the worker when the browser supports it and this page is the built app (not
-/// the wasm test runner, whose origin must not get a worker). Failures are only logged: the
-/// app works without it, it just cannot open offline. `env` says when the network is back or
-/// the tab shown again (when a deploy is looked for).
+/// Registers the worker when the browser supports it (the app calls this only when its
+/// configuration asks for the offline shell: `AppConfig::offline_shell`). Failures are only
+/// logged: the app works without it, it just cannot open offline. `env` says when the
+/// network is back or the tab shown again (when a deploy is looked for).
 pub fn register_app_shell(env: &Environment) {
     let Some(window) = web_sys::window() else {
         return;
     };
-    // wasm-bindgen-test's runner page defines this; the built app never does.
-    if js_sys::Reflect::has(&window, &JsValue::from_str("__wbg_test_invoke")).unwrap_or(true) {
-        return;
-    }
     let navigator = window.navigator();
     if !js_sys::Reflect::has(&navigator, &JsValue::from_str("serviceWorker")).unwrap_or(false) {
         return;

@@ -5,7 +5,7 @@
 use super::live::{Live, LiveCache, LiveStats, LiveStatus};
 use super::state::{Inner, QueryClient, Storage};
 use crate::api::ApiClient;
-use crate::config::{use_app_config, AppConfig};
+use crate::config::AppConfig;
 use crate::platform::env::{use_environment, Environment, WindowEvent};
 use casedesk_core::{BudgetConfig, CacheConfig, CacheEvent, QueryCache, RequestBudget};
 use leptos::prelude::*;
@@ -64,10 +64,12 @@ pub fn provide_query_client_with(config: &AppConfig, env: Environment) -> QueryC
     client
 }
 
-/// The client from context. Outside `App` (a component mounted alone), a client for the
-/// configuration in context is created and provided here, so the hooks always work.
+/// The client from context: `App` provides one per signed-in person, and a test that mounts
+/// a query's view alone provides its own ([`provide_query_client`]). Without one this stops
+/// with a message naming what is missing, rather than quietly making a second client whose
+/// cache, stored data and socket nothing else sees.
 pub fn use_query_client() -> QueryClient {
-    use_context::<QueryClient>().unwrap_or_else(|| provide_query_client(&use_app_config()))
+    expect_context::<QueryClient>()
 }
 
 impl QueryClient {

@@ -30,7 +30,6 @@ impl QueryClient {
         enum Plan {
             Wait,
             Defer(Millis),
-            Unknown,
             Send {
                 api: ApiClient,
                 target: OverlayTarget,
@@ -47,9 +46,7 @@ impl QueryClient {
                 inner.parked.push(fetch);
                 return Plan::Wait;
             }
-            let Some(target) = OverlayTarget::of(&key) else {
-                return Plan::Unknown;
-            };
+            let target = OverlayTarget::of(&key);
             if let Err(until) = inner.budget.try_acquire(now) {
                 return Plan::Defer(until);
             }
@@ -100,14 +97,6 @@ impl QueryClient {
             Some(Plan::Defer(until)) => {
                 self.dispatch(CacheEvent::FetchDeferred { key, fetch, until })
             }
-            Some(Plan::Unknown) => self.dispatch(CacheEvent::FetchFailed {
-                failure: Failure::Decode {
-                    message: format!("the app knows no request for “{key}”"),
-                    request_id: None,
-                },
-                key,
-                fetch,
-            }),
             Some(Plan::Send {
                 api,
                 target,

@@ -70,7 +70,7 @@ pub fn use_case_list(query: Signal<CaseListQuery>) -> QueryView<CaseList> {
 pub fn use_notes(case_id: Signal<Option<Uuid>>) -> QueryView<Vec<Note>> {
     use_query(
         Signal::derive(move || case_id.get().map(OverlayTarget::Notes)),
-        as_notes,
+        QueryData::as_notes,
         false,
     )
 }
@@ -102,13 +102,6 @@ pub fn use_history(case_id: Signal<Option<Uuid>>) -> QueryView<Vec<HistoryEntry>
         QueryData::as_history,
         false,
     )
-}
-
-fn as_notes(data: &QueryData) -> Option<&Vec<Note>> {
-    match data {
-        QueryData::Notes(notes) => Some(notes),
-        _ => None,
-    }
 }
 
 /// The typed face of the shared machinery: only the data signal depends on `T`, so each

@@ -3,12 +3,15 @@
 //!
 //! `scripts/lib/browser-tests` starts the test runner on port P and a fresh reference server
 //! on P+1 with CORS open to the runner's origin, so the API's address follows from the page's.
-
-#![allow(dead_code)]
+//!
+//! Each test file declares this module `pub mod support;`: its public items are an interface
+//! that every file uses a part of, and as a private module each file would report the parts it
+//! does not use as dead code. Its private items are still checked.
 
 pub mod dom;
 
 use casedesk::api::ApiClient;
+use casedesk::config::AppConfig;
 use casedesk::offline::OfflineOptions;
 use casedesk_core::retry::RetryPolicy;
 use casedesk_core::{DurationMs, QueueConfig};
@@ -32,6 +35,16 @@ pub const DEMO_PASSWORD: &str = "casedesk-demo";
 /// A client for the test server, acting through the service token.
 pub fn api() -> ApiClient {
     ApiClient::new(&api_origin()).with_token(Some(SERVICE_TOKEN.to_owned()))
+}
+
+/// The app's configuration in a test: the test server through `api`, stored state under
+/// `namespace`, and no offline shell (the runner's page is the test runner, not the app).
+pub fn app_config(api: ApiClient, namespace: impl Into<String>) -> AppConfig {
+    AppConfig {
+        api,
+        storage_namespace: namespace.into(),
+        offline_shell: false,
+    }
 }
 
 /// A client for the test server with no credentials (as a signed-out app starts).

@@ -35,9 +35,10 @@ pub fn confirmation_events(
         .entries_in(&KeyScope::CaseLists)
         .chain(cache.entries_in(&metrics));
     for (key, entry) in others {
-        let (Some(server), Some(target)) = (entry.data(), OverlayTarget::of(key)) else {
+        let Some(server) = entry.data() else {
             continue;
         };
+        let target = OverlayTarget::of(key);
         let settled = overlay::settle(&target, server, action, answer, cache);
         if settled != *server {
             events.push(CacheEvent::SetData {

@@ -33,7 +33,7 @@ impl QueryData {
         }
     }
 
-    pub fn as_notes(&self) -> Option<&[Note]> {
+    pub fn as_notes(&self) -> Option<&Vec<Note>> {
         match self {
             Self::Notes(notes) => Some(notes),
             _ => None,

@@ -29,8 +29,6 @@ pub enum QueryKey {
     Metrics,
     /// `GET /users`: every person, for pickers.
     Users,
-    /// `GET /me`: the signed-in person.
-    Me,
 }
 
 impl QueryKey {
@@ -59,7 +57,7 @@ impl QueryKey {
     pub fn case_id(&self) -> Option<Uuid> {
         match self {
             Self::Case(id) | Self::Notes(id) | Self::History(id) => Some(*id),
-            Self::CaseList(_) | Self::Metrics | Self::Users | Self::Me => None,
+            Self::CaseList(_) | Self::Metrics | Self::Users => None,
         }
     }
 
@@ -104,7 +102,6 @@ impl fmt::Display for QueryKey {
             Self::History(id) => write!(f, "history/{id}"),
             Self::Metrics => f.write_str("dashboard/metrics"),
             Self::Users => f.write_str("users"),
-            Self::Me => f.write_str("me"),
         }
     }
 }
@@ -239,7 +236,7 @@ mod tests {
         assert!(!KeyScope::OfCase(id(1)).matches(&list));
         assert!(KeyScope::from(&case).matches(&case));
         assert!(!KeyScope::from(&case).matches(&notes));
-        for key in [&list, &case, &QueryKey::Me, &QueryKey::Users] {
+        for key in [&list, &case, &QueryKey::Metrics, &QueryKey::Users] {
             assert!(KeyScope::Everything.matches(key));
         }
     }
@@ -262,7 +259,6 @@ mod tests {
             QueryKey::History(Uuid::nil()),
             QueryKey::Metrics,
             QueryKey::Users,
-            QueryKey::Me,
         ];
         let marker = QueryKey::before_every_list();
         let all: BTreeSet<&QueryKey> = lists.iter().chain(&others).collect();
@@ -359,7 +355,7 @@ mod tests {
             case,
             list,
             QueryKey::Metrics,
-            QueryKey::Me,
+            QueryKey::Users,
             QueryKey::History(id(3)),
         ] {
             let json = serde_json::to_string(&key).unwrap();

@@ -148,17 +148,15 @@ pub enum OverlayTarget {
 }
 
 impl OverlayTarget {
-    /// The query behind `key`, when views show it (the signed-in person, `Me`, is the
-    /// session's, not a view's).
-    pub fn of(key: &QueryKey) -> Option<Self> {
+    /// The query behind `key`: every key is one a view shows.
+    pub fn of(key: &QueryKey) -> Self {
         match key {
-            QueryKey::Case(id) => Some(Self::Case(*id)),
-            QueryKey::CaseList(list) => Some(Self::CaseList(list.query().clone())),
-            QueryKey::Notes(case_id) => Some(Self::Notes(*case_id)),
-            QueryKey::Metrics => Some(Self::Metrics),
-            QueryKey::Users => Some(Self::Users),
-            QueryKey::History(case_id) => Some(Self::History(*case_id)),
-            QueryKey::Me => None,
+            QueryKey::Case(id) => Self::Case(*id),
+            QueryKey::CaseList(list) => Self::CaseList(list.query().clone()),
+            QueryKey::Notes(case_id) => Self::Notes(*case_id),
+            QueryKey::Metrics => Self::Metrics,
+            QueryKey::Users => Self::Users,
+            QueryKey::History(case_id) => Self::History(*case_id),
         }
     }
 
