@@ -1,4 +1,4 @@
-// Proof under fire (issues 7 and 11): a scripted session makes N mixed actions through the
+// Nothing is lost or doubled under fire: a scripted session makes N mixed actions through the
 // real UI while the server fails 30% of requests and drops answers after committing, the
 // network goes offline and back several times, the server process is killed (SIGKILL) and
 // restarted mid-drain, the page is reloaded twice mid-drain, two tabs add actions at the same

@@ -1,4 +1,4 @@
-// The offline app is always the app (issue 11): what the service worker keeps as the shell is
+// The offline app is always the app: what the service worker keeps as the shell is
 // only ever a page of the build it installed, whatever the network answers, and a new deploy
 // takes over open tabs without losing or doubling what they had queued.
 //

@@ -1,6 +1,6 @@
-// The device keeps the queue, and tabs without Web Locks take turns (issue 11, items 4 and 5),
-// in the built app against the real server: the Sync page says whether the browser keeps
-// this device's data; unreadable stored changes are listed, exported and discarded; a newer
+// The device keeps the queue, and tabs without Web Locks take turns, in the built app
+// against the real server: the Sync page says whether the browser keeps this device's data;
+// unreadable stored changes are listed, exported and discarded; a newer
 // tab upgrading the database is not blocked and the older one asks for a reload; and with
 // `navigator.locks` removed (plain HTTP from a LAN address) two tabs still send each change
 // exactly once, and one takes over when the other closes.

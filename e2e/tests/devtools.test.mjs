@@ -1,4 +1,4 @@
-// The Devtools page (issue 16), in the built app against the real server: a row per cache
+// The Devtools page, in the built app against the real server: a row per cache
 // entry whose buttons act on that key alone, the filter, queued actions, the live socket's
 // own round trip and reconnects, and the exported file's content.
 import { test, before, after } from "node:test";

@@ -1,4 +1,4 @@
-// Hostile answers (issues 7 and 11): the server's test mode answers with one of 22 kinds of
+// Hostile answers: the server's test mode answers with one of 22 kinds of
 // garbage or refusal (server/README.md, "Hostile answers"), on reads, on writes, and on the
 // live-updates socket. For each, the whole app (release build, real server, real Chromium)
 // must never panic (a wasm panic kills the app), say plainly what went wrong (no Rust debug

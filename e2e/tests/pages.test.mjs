@@ -1,4 +1,4 @@
-// The pages a person uses, in the built app against the real server (issue 6): create, see
+// The pages a person uses, in the built app against the real server: create, see
 // it counted and listed, filter and paginate through the URL, edit and reload, see another
 // page's change live, and server text shown as text. Screenshots of each page at two sizes.
 import { test, before, after } from "node:test";

@@ -1,4 +1,4 @@
-// What power users expect of a case desk (issue 16), in the built app against the real
+// What power users expect of a case desk, in the built app against the real
 // server: the CSV export of every page matching the filters, and the sort menu.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";

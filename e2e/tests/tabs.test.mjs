@@ -1,4 +1,4 @@
-// Tabs share fetched data (issue 15), in the built app against the real server: a second tab
+// Tabs share fetched data, in the built app against the real server: a second tab
 // of the same signed-in person opens the list and the case the first tab holds without a GET
 // for either, a change confirmed in one tab reaches the other without it refetching the list
 // more than once, and the data goes only on that person's channel, never another's.
@@ -103,7 +103,7 @@ test("a second tab of the same person reads what the first holds from it, and on
   await eventually("B shows the change as saved", async () =>
     (await rowB.locator("select").inputValue()) === "resolved" && (await rowB.getAttribute("data-sync")) === "synced");
   // B downloads the changed list once. (It may revalidate it once more, a 304: an
-  // invalidation reaching B while its request is out flags one more; see the issue's note.)
+  // invalidation reaching B while its request is out flags one more.)
   await eventually("B's list requests are answered", async () =>
     getsB.answers.filter(([path]) => isList(path)).length === getsB.filter(isList).length);
   const listGetsAfter = getsB.filter(isList).length - listGetsBefore;

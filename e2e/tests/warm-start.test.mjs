@@ -1,4 +1,4 @@
-// A warm start paints from the device (issue 15): a signed-in person who opened the dashboard
+// A warm start paints from the device: a signed-in person who opened the dashboard
 // before reopens it, and its first frame already holds the cached numbers — no skeleton, no
 // "Loading…", not even for an instant. A MutationObserver installed before any of the page's
 // scripts run records every element, text and busy flag the app ever puts in the document.
