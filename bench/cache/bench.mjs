@@ -134,9 +134,12 @@ function tanstackView(client, key, actions, apply) {
   return client.getQueryData(key);
 }
 
-async function benchSize(size, opts) {
-  const started = performance.now();
-  const phase = (name) => console.log(`${size} entries: ${name} at ${((performance.now() - started) / 1000).toFixed(1)} s`);
+/**
+ * Both caches filled with the same `size` entries (ours in wasm; TanStack's, and a second
+ * TanStack client without structural sharing), after checking that both sides show the same
+ * list page and metrics with the 100 pending actions: the comparison means nothing otherwise.
+ */
+function sideBySide(size, phase = () => {}) {
   const ours = new CacheBench(size);
   phase("wasm cache filled");
   const entries = JSON.parse(ours.entries_json());
@@ -180,6 +183,56 @@ async function benchSize(size, opts) {
     }
   }
   client.setQueryData(METRICS_KEY, serverMetrics);
+  return { ours, client, flat, actions, keys, n, listQueries, listKey, listUpdater, serverPage, serverMetrics, tanstackPage, tanstackMetrics };
+}
+
+/**
+ * The side by side without timing, as `scripts/test` runs it: both halves once, on `size`
+ * entries, and every result compared. Each key reads back the same data from both caches;
+ * invalidating `["cases","list"]` reaches the same keys on both; the list page and the
+ * metrics with the pending actions are the same (`sideBySide`). Throws on the first
+ * difference; resolves to what was compared.
+ */
+async function checkSize(size) {
+  const { ours, client, flat, keys, n, listQueries, tanstackPage, tanstackMetrics, actions } = sideBySide(size);
+  try {
+    // (a) every key reads back the same data from both caches.
+    for (let i = 0; i < n; i++) {
+      const theirs = client.getQueryData(keys[i]);
+      const mine = ours.cached_json(i);
+      if (theirs === undefined || mine === "" || !deepEqual(theirs, JSON.parse(mine))) {
+        throw new Error(`size ${size}: key ${JSON.stringify(keys[i])} reads differently:\n${JSON.stringify(theirs)?.slice(0, 1000)}\nvs\n${mine.slice(0, 1000)}`);
+      }
+    }
+    if (ours.lookup_batch(0, n) !== n) throw new Error(`size ${size}: wasm lookups missed keys`);
+    // (b) invalidating the list prefix marks the same keys on both sides, and only those.
+    const oursInvalidated = JSON.parse(ours.invalidate_lists_keys_json()).map((k) => JSON.stringify(k)).sort();
+    await client.invalidateQueries({ queryKey: LIST_PREFIX, refetchType: "none" });
+    const theirsInvalidated = client.getQueryCache().getAll().filter((q) => q.state.isInvalidated).map((q) => JSON.stringify(q.queryKey)).sort();
+    if (!deepEqual(oursInvalidated, theirsInvalidated)) {
+      throw new Error(`size ${size}: invalidation reached different keys: ${oursInvalidated.length} ours, ${theirsInvalidated.length} TanStack's`);
+    }
+    if (oursInvalidated.length !== listQueries.length || ours.stale_lists() !== listQueries.length) {
+      throw new Error(`size ${size}: invalidation missed list pages`);
+    }
+    return {
+      entries: n,
+      listPages: listQueries.length,
+      pendingActions: actions.length,
+      pageItems: tanstackPage.items.length,
+      openShown: tanstackMetrics.by_status.open,
+    };
+  } finally {
+    client.clear();
+    flat.clear();
+    ours.free();
+  }
+}
+
+async function benchSize(size, opts) {
+  const started = performance.now();
+  const phase = (name) => console.log(`${size} entries: ${name} at ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const { ours, client, flat, actions, keys, n, listQueries, listKey, listUpdater, serverPage, serverMetrics } = sideBySide(size, phase);
 
   const result = {
     size,
@@ -325,6 +378,13 @@ window.runCacheBench = async ({ sizes = [1000, 10000], runs = 9, samples = 40, t
     await pause();
   }
   results.sink = sink % 1000;
+  return results;
+};
+/** The side by side without timing (see `checkSize`), for each of `sizes`. */
+window.checkCacheAgreement = async ({ sizes = [200, 1000] } = {}) => {
+  await init();
+  const results = [];
+  for (const size of sizes) results.push({ size, ...(await checkSize(size)) });
   return results;
 };
 window.cacheBenchReady = true;

@@ -12,19 +12,26 @@ import { serveStatic } from "../lib/serve.mjs";
 
 export const title = "The query cache against TanStack Query (browser, wasm vs JS)";
 
-function build(root, log) {
+/**
+ * Builds the page's two halves into bench/cache/pkg: bench/cache-wasm (as the app ships, with
+ * the release profile and `wasm-opt -Oz`; or, for the side by side `scripts/test` runs, which
+ * checks results and not speed, a debug build, whose dependencies the browser tests built)
+ * and @tanstack/query-core bundled for production.
+ */
+function build(root, log, { release = true } = {}) {
   const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
-  log("building bench/cache-wasm (release profile, wasm32)");
-  run("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "casedesk-cache-bench"]);
+  const profile = release ? "release" : "debug";
+  log(`building bench/cache-wasm (${profile} profile, wasm32)`);
+  run("cargo", ["build", ...(release ? ["--release"] : []), "--target", "wasm32-unknown-unknown", "-p", "casedesk-cache-bench"]);
   const meta = JSON.parse(
     execFileSync("cargo", ["metadata", "--format-version", "1", "--no-deps"], { cwd: root, encoding: "utf8" }),
   );
-  const wasm = join(meta.target_directory, "wasm32-unknown-unknown", "release", "casedesk_cache_bench.wasm");
+  const wasm = join(meta.target_directory, "wasm32-unknown-unknown", profile, "casedesk_cache_bench.wasm");
   const out = join(root, "bench", "cache", "pkg");
   mkdirSync(out, { recursive: true });
   run("wasm-bindgen", ["--target", "web", "--no-typescript", "--out-dir", out, wasm]);
   const bg = join(out, "casedesk_cache_bench_bg.wasm");
-  run("wasm-opt", ["-Oz", bg, "-o", bg]);
+  if (release) run("wasm-opt", ["-Oz", bg, "-o", bg]);
   log("bundling @tanstack/query-core for production (esbuild)");
   const { buildSync } = createRequire(join(root, "bench", "package.json"))("esbuild");
   buildSync({
@@ -43,11 +50,13 @@ function versionOf(root, pkg) {
   return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")).version : "?";
 }
 
-export async function run({ root, quick, log, artifacts }) {
-  build(root, log);
+/**
+ * Opens the bench page in headless Chromium and resolves to what `call(page)` resolves to;
+ * fails when the page reports an error.
+ */
+async function onBenchPage(root, log, call) {
   const server = await serveStatic(join(root, "bench"));
   const browser = await launchBrowser();
-  let results;
   try {
     const page = await browser.newPage();
     const errors = [];
@@ -55,15 +64,34 @@ export async function run({ root, quick, log, artifacts }) {
     page.on("console", (m) => (m.type() === "error" ? errors.push(m.text()) : log(`page: ${m.text()}`)));
     await page.goto(`${server.url}/cache/index.html`);
     await page.waitForFunction(() => window.cacheBenchReady === true, null, { timeout: 30_000 });
-    const options = quick ? { sizes: [1000, 10000], runs: 3, samples: 10, targetMs: 5, runMs: 100 } : {};
-    log(`running the cache comparison in ${browser.version()} (${quick ? "quick" : "full"})`);
-    results = await page.evaluate((o) => window.runCacheBench(o), options);
+    const result = await call(page, browser.version());
     if (errors.length) throw new Error(`the bench page reported errors:\n${errors.join("\n")}`);
-    results.browser = browser.version();
+    return result;
   } finally {
     await browser.close();
     await server.close();
   }
+}
+
+/**
+ * The side by side as a check, not a benchmark (`bench/check.mjs`, run by `scripts/test`):
+ * both halves once on small caches, every result compared (`checkCacheAgreement` in
+ * bench/cache/bench.mjs). Rejects on the first difference; resolves to what was compared.
+ */
+export async function check({ root, log, sizes = [200, 1000] }) {
+  build(root, log, { release: false });
+  return onBenchPage(root, log, (page) => page.evaluate((s) => window.checkCacheAgreement({ sizes: s }), sizes));
+}
+
+export async function run({ root, quick, log, artifacts }) {
+  build(root, log);
+  const options = quick ? { sizes: [1000, 10000], runs: 3, samples: 10, targetMs: 5, runMs: 100 } : {};
+  const results = await onBenchPage(root, log, async (page, version) => {
+    log(`running the cache comparison in ${version} (${quick ? "quick" : "full"})`);
+    const measured = await page.evaluate((o) => window.runCacheBench(o), options);
+    measured.browser = version;
+    return measured;
+  });
   mkdirSync(artifacts, { recursive: true });
   writeFileSync(join(artifacts, "cache.json"), JSON.stringify(results, null, 2));
   return render(results, versionOf(root, "@tanstack/query-core"));

@@ -8,7 +8,8 @@
 //!   the page as JSON, so both sides hold identical keys and data.
 //! - [`CacheBench`]: one filled cache and the operations the page times on it: lookup (one
 //!   per call, or a batch inside wasm), invalidation of every list page, and the overlay
-//!   view of a list page and of the metrics with the pending actions.
+//!   view of a list page and of the metrics with the pending actions; and, for the side by
+//!   side `scripts/test` runs, each of them with its result as JSON to compare with TanStack's.
 
 mod fixture;
 
@@ -116,18 +117,23 @@ impl CacheBench {
             .entries
             .iter()
             .map(|(key, data)| {
-                let data = match data {
-                    QueryData::Case(case) => serde_json::to_value(case),
-                    QueryData::CaseList(list) => serde_json::to_value(list),
-                    QueryData::Notes(notes) => serde_json::to_value(notes),
-                    QueryData::Metrics(metrics) => serde_json::to_value(metrics),
-                    QueryData::Users(people) => serde_json::to_value(people),
-                    QueryData::History(entries) => serde_json::to_value(entries),
-                };
-                serde_json::json!({ "key": tanstack_key(key), "data": data.unwrap_or_default() })
+                serde_json::json!({ "key": tanstack_key(key), "data": data_value(data) })
             })
             .collect();
         serde_json::Value::Array(entries).to_string()
+    }
+
+    /// What the cache holds for key `i` (as the page numbers them), read back from the cache
+    /// as the API's JSON; empty when it holds nothing. `scripts/test`'s side by side compares
+    /// it with what TanStack's cache gives for the same key.
+    pub fn cached_json(&self, i: usize) -> String {
+        self.keys
+            .get(i)
+            .and_then(|key| self.cache.get(key))
+            .and_then(|entry| entry.data())
+            .map(data_value)
+            .map(|value| value.to_string())
+            .unwrap_or_default()
     }
 
     /// The pending actions as the queue stores them (serde's JSON of `Action`).
@@ -186,6 +192,27 @@ impl CacheBench {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// Invalidates every list page, as [`CacheBench::invalidate_lists`] does, and returns the
+    /// keys the resulting `Notify` names, as TanStack's arrays (JSON), for the side by side
+    /// to compare with the queries TanStack marks invalidated.
+    pub fn invalidate_lists_keys_json(&mut self) -> String {
+        let commands = self.cache.apply(
+            CacheEvent::Invalidate {
+                scope: casedesk_core::KeyScope::CaseLists,
+            },
+            NOW,
+            &mut self.rng,
+        );
+        let keys: Vec<Vec<String>> = commands
+            .iter()
+            .flat_map(|command| match command {
+                CacheCommand::Notify { keys } => keys.iter().map(tanstack_key).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        serde_json::to_string(&keys).unwrap_or_default()
     }
 
     /// Untimed, between invalidation samples: every list page is revalidated (a request and
@@ -290,6 +317,19 @@ impl CacheBench {
         let server = self.frozen.get(&key).and_then(|entry| entry.data());
         overlay::view(target, server, &self.pending, index)
     }
+}
+
+/// Cached data as the API sends it.
+fn data_value(data: &QueryData) -> serde_json::Value {
+    let value = match data {
+        QueryData::Case(case) => serde_json::to_value(case),
+        QueryData::CaseList(list) => serde_json::to_value(list),
+        QueryData::Notes(notes) => serde_json::to_value(notes),
+        QueryData::Metrics(metrics) => serde_json::to_value(metrics),
+        QueryData::Users(people) => serde_json::to_value(people),
+        QueryData::History(entries) => serde_json::to_value(entries),
+    };
+    value.unwrap_or_default()
 }
 
 /// TanStack's key for one of ours: an array of the segments of the key's path, as an app
