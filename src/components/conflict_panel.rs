@@ -111,7 +111,9 @@ pub fn ConflictPanel(
                 "the other one is discarded."
                 {move || several().then_some(" Pick per field below, or keep one side for all.")}
             </p>
-            <div class="table-wrap">
+            // It may scroll sideways on a narrow screen: a focusable region, so a keyboard
+            // can scroll it too.
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Your version and theirs, field by field">
                 <table class="conflict-table">
                     <thead>
                         <tr>

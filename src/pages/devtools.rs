@@ -371,13 +371,13 @@ fn CacheEntryRow(
             data-key=key_attr
             data-fresh=move || row.with(|r| r.as_ref().is_some_and(|r| !r.stale).to_string())
         >
-            <td class="devtools-key"><code>{key_text}</code></td>
-            <td>{field(status_text)}</td>
-            <td>{field(|r| r.observers.to_string())}</td>
-            <td>{field(|r| r.age.map_or("—".to_owned(), age_text))}</td>
-            <td>{field(|r| if r.stale { "Stale".to_owned() } else { "Fresh".to_owned() })}</td>
-            <td>{field(|r| size_text(r.size_bytes))}</td>
-            <td>{field(|r| r.last_error.as_ref().map_or("—".to_owned(), failure_text))}</td>
+            <td class="devtools-key" data-label="Key"><code>{key_text}</code></td>
+            <td data-label="Status">{field(status_text)}</td>
+            <td data-label="Observers">{field(|r| r.observers.to_string())}</td>
+            <td data-label="Age">{field(|r| r.age.map_or("—".to_owned(), age_text))}</td>
+            <td data-label="Fresh">{field(|r| if r.stale { "Stale".to_owned() } else { "Fresh".to_owned() })}</td>
+            <td data-label="Size">{field(|r| size_text(r.size_bytes))}</td>
+            <td data-label="Last error">{field(|r| r.last_error.as_ref().map_or("—".to_owned(), failure_text))}</td>
             <td class="devtools-buttons">
                 <button type="button" class="button" on:click=refetch>"Refetch"</button>
                 <button type="button" class="button" on:click=invalidate>"Invalidate"</button>
@@ -403,12 +403,12 @@ fn QueuedActionRow(
     let next = row.next_attempt_at;
     view! {
         <tr data-testid="queued-action" data-action-id=row.id.to_string()>
-            <td><a href=format!("/cases/{}", row.case_id)>{describe_action(&row.what)}</a></td>
-            <td>{state}</td>
-            <td>{row.attempts}</td>
-            <td>{move || next.map_or("—".to_owned(), |at| due_text(at, now.get(), network.online.get()))}</td>
-            <td>{row.last_failure.as_ref().map_or("—".to_owned(), failure_text)}</td>
-            <td data-testid="queued-action-author">
+            <td data-label="Action"><a href=format!("/cases/{}", row.case_id)>{describe_action(&row.what)}</a></td>
+            <td data-label="State">{state}</td>
+            <td data-label="Attempts">{row.attempts}</td>
+            <td data-label="Next attempt">{move || next.map_or("—".to_owned(), |at| due_text(at, now.get(), network.online.get()))}</td>
+            <td data-label="Last failure">{row.last_failure.as_ref().map_or("—".to_owned(), failure_text)}</td>
+            <td data-label="Author" data-testid="queued-action-author">
                 {move || author_name(people, author_id).unwrap_or_else(|| "—".to_owned())}
             </td>
         </tr>

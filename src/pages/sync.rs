@@ -385,7 +385,9 @@ pub fn SyncPage() -> impl IntoView {
                         return view! { <p class="muted">"No errors in this session."</p> }.into_any();
                     }
                     view! {
-                        <div class="table-wrap">
+                        // It may scroll sideways on a narrow screen: a focusable region,
+                        // so a keyboard can scroll it too.
+                        <div class="table-wrap" tabindex="0" role="region" aria-label="Recent errors">
                             <table class="error-table" data-testid="recent-errors">
                                 <thead>
                                     <tr>
