@@ -1,8 +1,9 @@
 // Every page and state people see passes axe-core's checks, at a desktop width (1280 px) and a
-// phone's (390 px), and none scrolls sideways: sign-in, the sign-out question with unsaved
-// changes, the dashboard, the case list with the bulk bar, a case with its history and the
-// conflict panel, a new case with a field's error, the Sync page with a dead letter and
-// another person's held changes, Devtools, Settings, the shortcuts dialog, and Not found.
+// phone's (390 px), and none scrolls sideways: sign-in, the setup code form, the sign-out
+// question with unsaved changes, the dashboard, the case list with the bulk bar, a case with
+// its history and the conflict panel, a new case with a field's error, the Sync page with a
+// dead letter and another person's held changes, Devtools, Settings, People with a new setup
+// code, Account, the shortcuts dialog, and Not found.
 // One server, one browser, one page: each state is reached once and checked at both widths by
 // resizing the page. axe-core (e2e/node_modules) is injected into the page by file content.
 //
@@ -119,6 +120,9 @@ test("every page and state people see passes axe-core at 1280 and 390 px wide an
   await page.goto(`${server.url}/sign-in`);
   await page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
   await check("sign-in");
+  await page.getByRole("link", { name: "Use a setup code" }).click();
+  await page.getByLabel("Setup code", { exact: true }).waitFor();
+  await check("setup code");
 
   // Sam makes a case offline and signs out before it is sent: the question, then (for Dana,
   // below) a held change on the Sync page.
@@ -199,6 +203,19 @@ test("every page and state people see passes axe-core at 1280 and 390 px wide an
   await page.goto(`${server.url}/settings`);
   await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
   await check("settings");
+
+  // Dana is an admin: she adds a person, and the page shows the new person's setup code.
+  await page.goto(`${server.url}/people`);
+  await page.getByRole("heading", { name: "People", level: 1 }).waitFor();
+  await page.getByLabel("Email", { exact: true }).fill(`ada${Date.now().toString(36)}@example.com`);
+  await page.getByLabel("Name", { exact: true }).fill("Ada Lovelace");
+  await page.getByRole("button", { name: "Add person" }).click();
+  await page.getByTestId("setup-code").waitFor();
+  await check("people with a new setup code");
+
+  await page.goto(`${server.url}/account`);
+  await page.getByRole("heading", { name: "Account", level: 1 }).waitFor();
+  await check("account");
 
   await page.locator("main").click({ position: { x: 5, y: 5 } });
   await page.keyboard.press("?");
