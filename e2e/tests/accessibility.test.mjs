@@ -123,6 +123,7 @@ test("every page and state people see passes axe-core at 1280 and 390 px wide an
   await page.getByRole("link", { name: "Use a setup code" }).click();
   await page.getByLabel("Setup code", { exact: true }).waitFor();
   await check("setup code");
+  await page.goto(`${server.url}/sign-in`);
 
   // Sam makes a case offline and signs out before it is sent: the question, then (for Dana,
   // below) a held change on the Sync page.
