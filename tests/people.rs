@@ -6,10 +6,9 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod support;
+pub mod support;
 
 use casedesk::api::{ApiClient, ApiError, Fetched};
-use casedesk::config::AppConfig;
 use casedesk::App;
 use casedesk_core::Failure;
 use casedesk_model::{NewPerson, Person, Role, SetupSignIn};
@@ -66,10 +65,7 @@ async fn person_with_role(name: &str, role: Role) -> (Person, ApiClient) {
 /// Mounts the whole app at `path`, acting through `client`, with storage of its own; waits
 /// until it shows the page for whoever `client` is.
 async fn mount_as(client: ApiClient, path: &str) -> Mounted {
-    let config = AppConfig {
-        api: client,
-        storage_namespace: format!("people-{}", Uuid::new_v4()),
-    };
+    let config = support::app_config(client, format!("people-{}", Uuid::new_v4()));
     let app = mount_app_at(path, move || view! { <App config=config /> }).await;
     wait_until("the app shows the page for its person", 10, || {
         app.exists("[data-testid='current-user']") && !app.exists("main .opening")
@@ -437,10 +433,7 @@ async fn a_setup_code_signs_a_new_person_in_from_the_sign_in_page() {
         .result
         .unwrap()
         .unwrap();
-    let config = AppConfig {
-        api: anonymous_api(),
-        storage_namespace: format!("people-{}", Uuid::new_v4()),
-    };
+    let config = support::app_config(anonymous_api(), format!("people-{}", Uuid::new_v4()));
     let app = mount_app_at("/cases", move || view! { <App config=config /> }).await;
     wait_until(
         "the sign-in page, remembering where the person was",
