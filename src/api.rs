@@ -64,6 +64,14 @@ impl ApiError {
     }
 }
 
+/// What the events socket sent to authenticate (see [`ApiClient::events_auth`]). Never printed.
+#[derive(Clone)]
+pub struct EventsAuth {
+    /// `{"type":"auth","token":"…"}`.
+    pub message: String,
+    token: String,
+}
+
 /// The answer to a form the server checks: done, or refused field by field (a 422's
 /// `fields`, each message for beside its field).
 pub type Checked<T> = Result<T, FieldErrors>;
@@ -726,9 +734,34 @@ impl ApiClient {
     /// The events socket's first message when there is a token,
     /// `{"type":"auth","token":"…"}` (docs/api.md §4: the token is not in the URL).
     pub fn events_auth_message(&self) -> Option<String> {
-        self.credentials
-            .token()
-            .map(|token| serde_json::json!({"type": "auth", "token": token}).to_string())
+        self.events_auth().map(|auth| auth.message)
+    }
+
+    /// The events socket's authentication as it is sent: its first message, kept by the
+    /// socket to tell later whether a refusal is about the token in force.
+    pub fn events_auth(&self) -> Option<EventsAuth> {
+        self.credentials.token().map(|token| EventsAuth {
+            message: serde_json::json!({"type": "auth", "token": token}).to_string(),
+            token,
+        })
+    }
+
+    /// The server closed the socket that authenticated with `sent` for want of a session
+    /// (it ended: expired, revoked, the person deactivated): as a 401 to a request, the
+    /// session ends in place, unless another token is in force by now.
+    pub fn socket_refused(&self, sent: &EventsAuth) {
+        if self.credentials.token().as_deref() != Some(sent.token.as_str()) {
+            return;
+        }
+        let on_verdict = self
+            .credentials
+            .on_verdict
+            .read()
+            .ok()
+            .and_then(|c| c.clone());
+        if let Some(on_verdict) = on_verdict {
+            on_verdict(false);
+        }
     }
 
     /// `POST /session`: signs in; the answer holds the token and the person. It does not

@@ -24,11 +24,11 @@ const PASSWORD = "a long enough passphrase";
 const word = () => `acct${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 
 /** Adds a person with `role` through the API (as Dana, an admin) and sets their password with the setup code. */
-async function personWithRole(name, role) {
+async function personWithRole(name, role, on = server) {
   const email = `${word()}@example.com`;
-  const added = await server.api("/users", { method: "POST", body: JSON.stringify({ email, name, role }) });
+  const added = await on.api("/users", { method: "POST", body: JSON.stringify({ email, name, role }) });
   assert.equal(added.status, 201, JSON.stringify(added.body));
-  const setup = await fetch(`${server.url}/api/v1/session/setup`, {
+  const setup = await fetch(`${on.url}/api/v1/session/setup`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ email, setup_code: added.body.setup_code, password: PASSWORD }),
@@ -38,8 +38,8 @@ async function personWithRole(name, role) {
 }
 
 /** Signs `page` in through the sign-in form as `person` (with {@link PASSWORD}). */
-async function signInAs(page, person) {
-  await page.goto(server.url + "/sign-in");
+async function signInAs(page, person, on = server) {
+  await page.goto(on.url + "/sign-in");
   await page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
   await page.getByLabel("Email", { exact: true }).fill(person.email);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
@@ -226,4 +226,29 @@ test("a person deactivated with their tab open is signed out there; their queued
   assert.equal(history.filter((h) => h.kind === "note_added").length, 1);
   assert.deepEqual(page.panics, []);
   await context.close();
+});
+
+test("an open tab that sends nothing is signed out when its person is deactivated", async () => {
+  // A server of its own that looks at each socket's session every half second.
+  const own = await startServer({ args: ["--ws-ping-ms", "500"] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const agent = await personWithRole("Ida Idle", "agent", own);
+    const page = await watchedPage(context);
+    await signInAs(page, agent, own);
+    await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+    await eventually("live updates flow", async () =>
+      (await page.getByTestId("sync-status").getAttribute("data-live")) === "true");
+
+    const off = await own.api(`/users/${agent.id}`, { method: "PATCH", body: JSON.stringify({ active: false }) });
+    assert.equal(off.status, 200);
+    // No click, no change: the server ends the socket, refuses it again, and the tab shows
+    // the sign-in form in place.
+    await page.locator(".session-ended").getByRole("heading", { name: "Sign in" }).waitFor({ timeout: 20_000 });
+    await screenshot(page, "accounts-idle-tab-signed-out");
+    assert.deepEqual(page.panics, []);
+  } finally {
+    await context.close();
+    await own.stop();
+  }
 });

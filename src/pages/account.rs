@@ -16,8 +16,11 @@ use leptos::task::spawn_local;
 /// The account page.
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let person = use_session().map(|s| s.state());
+    let session = use_session();
+    let person = session.map(|s| s.state());
     let who = move || person.and_then(|state| state.with(|s| s.person().cloned()));
+    // A server without people has no password to change and no sessions to end.
+    let signed_in = session.is_some_and(|s| s.holds_token());
     view! {
         <section class="page account">
             <h1>"Account"</h1>
@@ -28,8 +31,16 @@ pub fn AccountPage() -> impl IntoView {
                     <dt>"Role"</dt><dd>{format!("{} — {}", role_name(p.role), role_summary(p.role))}</dd>
                 </dl>
             })}
-            <ChangePassword />
-            <SignOutEverywhere />
+            {if signed_in {
+                view! {
+                    <ChangePassword />
+                    <SignOutEverywhere />
+                }
+                .into_any()
+            } else {
+                view! { <p class="page-lede">"This server runs without people: there is no password to change."</p> }
+                    .into_any()
+            }}
         </section>
     }
 }

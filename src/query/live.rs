@@ -7,7 +7,7 @@
 //! API origin in use, reports a lost socket as that origin's failure, and follows the client
 //! to another origin as soon as it moves (docs/api.md §5).
 
-use crate::api::ApiClient;
+use crate::api::{ApiClient, EventsAuth};
 use crate::platform::env::{Environment, SharedRandom, Timer};
 use casedesk_core::{
     CacheEvent, DurationMs, KeyScope, LiveCoalescer, Millis, QueryCache, RetryPolicy,
@@ -57,6 +57,10 @@ const RECONNECT: RetryPolicy = RetryPolicy {
 /// The server pings every 15 s; two missed pings and a margin mean the connection is dead
 /// even if the browser has not noticed (a sleeping laptop, a silent proxy).
 const SILENCE_LIMIT_MS: u32 = 40_000;
+
+/// The close code the server refuses a socket's authentication with (policy violation), its
+/// reason the error code (docs/api.md §4).
+const POLICY_VIOLATION: u16 = 1008;
 
 /// How often an open socket measures its round trip: as often as the server's own heartbeat,
 /// so it costs one small message each way per 15 s.
@@ -109,6 +113,8 @@ struct LiveState {
     next_ping_id: u64,
     /// The index of the API origin the socket was opened on.
     socket_origin: Option<usize>,
+    /// How the open socket authenticated, for telling a refusal of its session apart.
+    auth: Option<EventsAuth>,
 }
 
 impl LiveState {
@@ -163,6 +169,7 @@ impl Live {
             ping_sent: None,
             next_ping_id: 0,
             socket_origin: None,
+            auth: None,
         };
         Self {
             state: StoredValue::new_local(state),
@@ -262,7 +269,9 @@ impl Live {
             let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
                 live.message(generation, e.data().as_string());
             });
-            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| live.lost(generation));
+            let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+                live.closed(generation, &e)
+            });
             socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
             socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -298,15 +307,16 @@ impl Live {
         let auth = self
             .cache()
             .and_then(|cache| cache.api())
-            .and_then(|api| api.events_auth_message());
+            .and_then(|api| api.events_auth());
         let opened = self.with_state(|state| {
             if state.generation != generation {
                 return None;
             }
             // Authenticate before anything else; a failed send shows as a closed socket.
-            if let (Some(auth), Some(connection)) = (auth, &state.connection) {
-                let _ = connection.socket.send_with_str(&auth);
+            if let (Some(auth), Some(connection)) = (&auth, &state.connection) {
+                let _ = connection.socket.send_with_str(&auth.message);
             }
+            state.auth = auth;
             state.attempt = 0;
             state.watchdog = Some(self.watchdog(generation));
             let live = *self;
@@ -450,8 +460,32 @@ impl Live {
         }
     }
 
+    /// The socket closed. Closed for want of a session (`1008` with `session_expired` or
+    /// `unauthorized`: the person's session ended, say they were deactivated), the session
+    /// ends in place as a 401 would end it, even in a tab that sends nothing; the server is
+    /// not down for that. Anything else is a lost connection.
+    fn closed(&self, generation: u64, event: &CloseEvent) {
+        let refused = event.code() == POLICY_VIOLATION
+            && matches!(event.reason().as_str(), "session_expired" | "unauthorized");
+        if refused {
+            let sent = self
+                .with_state(|state| (state.generation == generation).then(|| state.auth.take()))
+                .flatten()
+                .flatten();
+            if let (Some(sent), Some(api)) = (sent, self.cache().and_then(|c| c.api())) {
+                api.socket_refused(&sent);
+            }
+        }
+        self.lost_for(generation, !refused);
+    }
+
     /// The socket closed, failed to open, or went silent: try again after a backoff.
     fn lost(&self, generation: u64) {
+        self.lost_for(generation, true);
+    }
+
+    /// As [`Self::lost`]; `origin_down` says whether it counts against the origin.
+    fn lost_for(&self, generation: u64, origin_down: bool) {
         let live = *self;
         let now = self.now();
         let status = self.with_state(|state| {
@@ -465,14 +499,16 @@ impl Live {
             state.watchdog = None;
             state.round_trip_timer = None;
             state.ping_sent = None;
+            state.auth = None;
             if !state.env.window().online() {
                 return Some(LiveStatus::Offline);
             }
             // The origin the socket was on is down as far as we know: the reconnect (and
             // every request) goes to the next one.
-            if let (Some(origin), Some(api)) = (
+            if let (Some(origin), Some(api), true) = (
                 state.socket_origin.take(),
                 state.cache.as_ref().and_then(|c| c.api()),
+                origin_down,
             ) {
                 api.report_origin_failure(origin);
             }
