@@ -597,10 +597,17 @@ async fn change_feed(
     let seconds = options.seconds as f64;
     let duration = Duration::from_secs(options.seconds);
     let started = Instant::now();
-    let added = fill_log(engine, db, options.feed_changes)?;
-    let (log, last, count) = log_head(engine, db)?;
+    // The blocking database clients run off the async runtime (the `postgres` client
+    // starts a runtime of its own).
+    let (engine_name, db_path, target) = (engine.to_owned(), db.to_owned(), options.feed_changes);
+    let (added, (log, last, count)) = tokio::task::spawn_blocking(move || {
+        let added = fill_log(&engine_name, &db_path, target)?;
+        Ok::<_, String>((added, log_head(&engine_name, &db_path)?))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     let line = format!(
-        "{engine}: the change log holds {count} changes ({added} written straight into it in {:.1} s,          the rest logged by the seed)",
+        "{engine}: the change log holds {count} changes ({added} written straight into it in {:.1} s, the rest logged by the seed)",
         started.elapsed().as_secs_f64()
     );
     println!("{line}");
