@@ -416,12 +416,19 @@ async fn a_query_blocked_past_the_request_deadline_gives_its_connection_back() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // More waiting reads than the server has connections: each gets its 408.
+    // More waiting reads than the server has connections: each is stopped at its deadline.
+    // The statement timeout equals the request timeout, so which of the two fires first is a
+    // race: the request's 408, or PostgreSQL's cancel answered as 503 ("took too long"); both
+    // are transient answers the app retries.
     let waiting: Vec<_> = (0..10)
         .map(|_| server.get("/api/v1/cases").send())
         .collect();
     for answer in futures_util::future::join_all(waiting).await {
-        assert_eq!(answer.unwrap().status().as_u16(), 408);
+        let status = answer.unwrap().status().as_u16();
+        assert!(
+            status == 408 || status == 503,
+            "a read blocked past its deadline is stopped (408 or 503), got {status}"
+        );
     }
     // Their queries were cancelled with them: a read of something else is answered while
     // the lock is still held (without a statement timeout, all the server's connections
