@@ -417,6 +417,9 @@ type OnVerdict = Arc<dyn Fn(bool) + Send + Sync>;
 struct Credentials {
     signing: Arc<RwLock<Signing>>,
     on_verdict: Arc<RwLock<Option<OnVerdict>>>,
+    /// Counts the tokens put in force (sign-ins, sign-outs), so a caller can tell a new
+    /// session from the same token judged good again after a 401.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The token in force and the person it signs for, changed together.
@@ -670,11 +673,25 @@ impl ApiClient {
                 person,
             };
         }
+        self.credentials
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Which session is in force, as a number that changes whenever a token is put in force
+    /// or taken out of it (never the token itself).
+    pub fn session_generation(&self) -> u64 {
+        self.credentials
+            .generation
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Ends the session in force for this client and every clone sharing its credentials
     /// (nothing goes out under it from here on) and hands back its token, to be revoked.
     pub(crate) fn take_session(&self) -> Option<String> {
+        self.credentials
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.credentials
             .signing
             .write()

@@ -171,20 +171,32 @@ fn follow_session(
     person_id: Uuid,
 ) {
     let state = session.state();
-    Effect::new(move |was_expired: Option<bool>| {
+    // The effect remembers which session was in force when it ended (`None`: not ended).
+    Effect::new(move |ended_under: Option<Option<u64>>| {
         let now = state.get();
-        match &now {
-            SessionState::SignedIn(person) if was_expired == Some(true) => {
+        match (&now, ended_under.flatten()) {
+            (SessionState::SignedIn(person), Some(generation)) => {
                 queue.signed_in(Some(person.id));
-                // Another person's data never goes into this person's cache.
-                if person.id == person_id {
+                // A new sign-in refetches what failed for want of a session. The same token
+                // judged good again (a 401 from something in the way, answered by a read that
+                // worked) does not: its reads never failed, and refetching everything would
+                // bring the next such verdict, and with it the next resume, at once (a proxy
+                // refusing only writes kept the queue sending in a loop).
+                if person.id == person_id && session.session_generation() != generation {
                     query.invalidate(KeyScope::Everything);
                 }
             }
-            SessionState::SignedOut => queue.signed_out(),
+            (SessionState::SignedOut, _) => queue.signed_out(),
             _ => {}
         }
-        matches!(now, SessionState::Expired(_))
+        match now {
+            SessionState::Expired(_) => Some(
+                ended_under
+                    .flatten()
+                    .unwrap_or_else(|| session.session_generation()),
+            ),
+            _ => None,
+        }
     });
 }
 

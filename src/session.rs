@@ -300,6 +300,12 @@ impl SessionHandle {
         self.api.with_value(ApiClient::has_token)
     }
 
+    /// Which session is in force: changes with every sign-in and sign-out, not when the
+    /// same token is judged good again after a 401 (see [`ApiClient::session_generation`]).
+    pub fn session_generation(&self) -> u64 {
+        self.api.with_value(ApiClient::session_generation)
+    }
+
     /// The person who last held the session, signed in or not (their data is the app's).
     pub fn person_id(&self) -> Option<Uuid> {
         self.state.with_untracked(|s| s.person().map(|p| p.id))
