@@ -6,6 +6,7 @@ pub mod badges;
 pub mod case_form;
 pub mod charts;
 pub mod conflict_panel;
+pub mod field_errors;
 pub mod local_time;
 pub mod metric_card;
 pub mod queue_depth;

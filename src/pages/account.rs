@@ -4,6 +4,7 @@
 
 use crate::components::alert_region::use_alerts;
 use crate::components::case_form::FieldError;
+use crate::components::field_errors::FieldErrorsShown;
 use crate::config::use_app_config;
 use crate::session::use_session;
 use crate::words::{account_refusal, role_name, role_summary};
@@ -104,18 +105,10 @@ fn ChangePassword() -> impl IntoView {
             busy.try_set(false);
         });
     };
-    let error = move |field: &'static str| {
-        Signal::derive(move || errors.with(|e| e.get(field).map(str::to_owned)))
-    };
-    let invalid =
-        move |field: &'static str| move || errors.with(|e| e.get(field).is_some()).to_string();
-    let described = move |field: &'static str| {
-        move || {
-            errors
-                .with(|e| e.get(field).is_some())
-                .then(|| format!("password-{field}-error"))
-        }
-    };
+    let shown = FieldErrorsShown::new(errors, "password");
+    let error = move |field: &'static str| shown.error(field);
+    let invalid = move |field: &'static str| shown.invalid(field);
+    let described = move |field: &'static str| shown.described(field);
     view! {
         <form class="card change-password" on:submit=submit novalidate=true aria-labelledby="change-password-heading">
             <h2 id="change-password-heading">"Password"</h2>

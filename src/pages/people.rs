@@ -5,6 +5,7 @@
 
 use crate::components::alert_region::{use_alerts, Alerts};
 use crate::components::case_form::FieldError;
+use crate::components::field_errors::FieldErrorsShown;
 use crate::components::local_time::LocalTime;
 use crate::people::{use_people, PeopleDirectory};
 use crate::permissions::allows;
@@ -190,18 +191,10 @@ fn AddPerson(
             busy.try_set(false);
         });
     };
-    let error = move |field: &'static str| {
-        Signal::derive(move || errors.with(|e| e.get(field).map(str::to_owned)))
-    };
-    let invalid =
-        move |field: &'static str| move || errors.with(|e| e.get(field).is_some()).to_string();
-    let described = move |field: &'static str| {
-        move || {
-            errors
-                .with(|e| e.get(field).is_some())
-                .then(|| format!("new-person-{field}-error"))
-        }
-    };
+    let shown = FieldErrorsShown::new(errors, "new-person");
+    let error = move |field: &'static str| shown.error(field);
+    let invalid = move |field: &'static str| shown.invalid(field);
+    let described = move |field: &'static str| shown.described(field);
     view! {
         <form class="card add-person" on:submit=submit novalidate=true aria-labelledby="add-person-heading">
             <h2 id="add-person-heading">"Add a person"</h2>
